@@ -1,0 +1,42 @@
+# Drift Cloud. `make run` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# reinstall whenever the dependency pins change
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
+PGURL  ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install run test test-external lint bench clean
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+## run: the whole service (embedded PostgreSQL, migrations, worker, demo tenant) on :8000
+run: install
+	$(BIN)/drift-cloud serve
+
+## test: the whole suite against a real (embedded) PostgreSQL
+test: install
+	$(BIN)/python -m pytest
+
+## test-external: the tenant-isolation tests against an existing server (PGURL, a superuser)
+test-external: install
+	DRIFT_TEST_DATABASE_URL=$(PGURL) $(BIN)/python -m pytest -m isolation
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## bench: load scenarios against the running service vs a raw asyncpg baseline
+bench: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null 2>&1 || sudo apt-get install -y -q wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .drift-bench

@@ -1,0 +1,1 @@
+"""Drift Cloud enterprise backend."""

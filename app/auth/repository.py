@@ -1,0 +1,163 @@
+"""SQL for users, API keys and sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Database, Tx
+
+USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "
+                "last_active_at, created_at, updated_at")
+KEY_COLUMNS = "id, user_id, name, prefix, created_at, expires_at, last_used_at, revoked_at"
+
+
+# ---- lookups before the tenant is known (definer functions) ----
+
+async def authenticate_api_key(db: Database, digest: bytes, now: datetime
+                               ) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT status, tenant_id, key_id, user_id, email, role"
+        " FROM drift_api.authenticate_api_key($1, $2)", digest, now)
+
+
+async def authenticate_session(db: Database, tenant_id: UUID, session_id: UUID, user_id: UUID,
+                               now: datetime) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT status, email, role FROM drift_api.authenticate_session($1, $2, $3, $4)",
+        tenant_id, session_id, user_id, now)
+
+
+async def tenant_id_for_slug(db: Database, slug: str) -> UUID | None:
+    value: UUID | None = await db.fetchval("SELECT drift_api.tenant_id_for_slug($1)", slug)
+    return value
+
+
+async def token_tenant(db: Database, digest: bytes, kind: str) -> asyncpg.Record | None:
+    return await db.fetchrow("SELECT tenant_id, ref_id FROM drift_api.token_tenant($1, $2)",
+                             digest, kind)
+
+
+# ---- users ----
+
+async def get_user(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
+
+
+async def get_user_for_update(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE",
+                             user_id)
+
+
+async def get_user_login(tx: Tx, email: str) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email)
+
+
+async def insert_user(tx: Tx, *, email: str | None, user_name: str, display_name: str | None,
+                      role: str, password_hash: str | None, now: datetime) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO users (tenant_id, email, user_name, display_name, role, password_hash,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+        f" RETURNING {USER_COLUMNS}",
+        tx.tenant_id, email, user_name, display_name, role, password_hash, now)
+    assert row is not None
+    return row
+
+
+async def deactivate_user(tx: Tx, user_id: UUID, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE users SET active = false, deprovisioned_at = coalesce(deprovisioned_at, $2),"
+        " updated_at = $2 WHERE id = $1", user_id, now)
+
+
+async def reactivate_user(tx: Tx, user_id: UUID, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE users SET active = true, deprovisioned_at = NULL, updated_at = $2 WHERE id = $1",
+        user_id, now)
+
+
+async def revoke_user_api_keys(tx: Tx, user_id: UUID, now: datetime) -> int:
+    status = await tx.execute(
+        "UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id, now)
+    return int(status.split()[-1])
+
+
+async def revoke_user_sessions(tx: Tx, user_id: UUID, now: datetime) -> int:
+    status = await tx.execute(
+        "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id, now)
+    return int(status.split()[-1])
+
+
+# ---- API keys ----
+
+async def insert_api_key(tx: Tx, *, user_id: UUID, name: str, prefix: str, digest: bytes,
+                         expires_at: datetime | None, now: datetime) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO api_keys (tenant_id, user_id, name, prefix, sha256, expires_at, created_at)"
+        f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}",
+        tx.tenant_id, user_id, name, prefix, digest, expires_at, now)
+    assert row is not None
+    return row
+
+
+async def get_api_key(tx: Tx, key_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+
+
+async def list_api_keys(tx: Tx, *, user_id: UUID | None, after: tuple[datetime, UUID] | None,
+                        limit: int) -> tuple[list[asyncpg.Record], int]:
+    where: list[str] = ["true"]
+    args: list[object] = []
+    if user_id is not None:
+        args.append(user_id)
+        where.append(f"user_id = ${len(args)}")
+    total = int(await tx.fetchval(
+        f"SELECT count(*) FROM api_keys WHERE {' AND '.join(where)}", *args))
+    if after is not None:
+        args += [after[0], after[1]]
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
+    return rows, total
+
+
+async def revoke_api_key(tx: Tx, key_id: UUID, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1", key_id, now)
+
+
+# ---- sessions ----
+
+async def insert_session(tx: Tx, *, user_id: UUID, refresh_digest: bytes, expires_at: datetime,
+                         ip: str | None, user_agent: str | None, now: datetime) -> UUID:
+    value: UUID = await tx.fetchval(
+        "INSERT INTO sessions (tenant_id, user_id, refresh_hash, expires_at, ip, user_agent,"
+        " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        tx.tenant_id, user_id, refresh_digest, expires_at, ip, user_agent, now)
+    return value
+
+
+async def get_session_for_update(tx: Tx, session_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        "SELECT s.id, s.user_id, s.refresh_hash, s.expires_at, s.revoked_at, u.active"
+        " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
+        " WHERE s.id = $1 FOR UPDATE OF s", session_id)
+
+
+async def rotate_session(tx: Tx, session_id: UUID, refresh_digest: bytes, now: datetime
+                         ) -> None:
+    await tx.execute("UPDATE sessions SET refresh_hash = $2, refreshed_at = $3 WHERE id = $1",
+                     session_id, refresh_digest, now)
+
+
+async def revoke_session(tx: Tx, session_id: UUID, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1",
+        session_id, now)

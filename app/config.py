@@ -1,0 +1,142 @@
+"""All runtime configuration: one pydantic-settings class, environment prefix DRIFT_."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: object) -> list[Network]:
+    """Parse a comma/space separated list of CIDRs (or bare addresses) into networks."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [v for v in value.replace(",", " ").split() if v]
+    elif isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        raise ValueError("expected a comma-separated list of CIDRs")
+    nets: list[Network] = []
+    for item in items:
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from exc
+    return nets
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFT_", extra="ignore")
+
+    # Database. Both unset: an embedded PostgreSQL is started under data_dir.
+    database_url: str | None = None
+    migration_database_url: str | None = None
+    data_dir: Path = Path(".drift-data")
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    db_connect_timeout: float = 5.0
+
+    # Secrets: generated once and kept in data_dir when unset.
+    jwt_secret: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+    public_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    webhook_allowed_cidrs: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    ip_allowlist_bypass_cidrs: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+
+    smtp_url: str | None = None
+    smtp_from: str = "Drift Cloud <no-reply@drift.localhost>"
+    smtp_timeout: float = 10.0
+    email_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0]
+    )
+
+    access_token_ttl_seconds: int = 900
+    session_ttl_seconds: int = 30 * 24 * 3600
+
+    run_worker: bool = True
+    worker_poll_interval: float = 5.0
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
+                     mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> list[Network]:
+        return parse_networks(value)
+
+    @field_validator("email_retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> list[float]:
+        if isinstance(value, str):
+            return [float(v) for v in value.replace(",", " ").split()]
+        if isinstance(value, list | tuple):
+            return [float(v) for v in value]
+        raise ValueError("expected a comma-separated list of seconds")
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _plain_postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a plain postgresql://user:password@host:port/db URL")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def app_role(self) -> str:
+        """The runtime role that migrations grant privileges to."""
+        if self.database_url is None:
+            return "drift_app"
+        user = urlsplit(self.database_url).username
+        if not user:
+            raise ValueError("DRIFT_DATABASE_URL must name its user (the runtime role)")
+        return unquote(user)
+
+    def resolved_secret(self, name: Literal["jwt_secret", "secret_key"]) -> str:
+        """The configured secret, or one generated once and kept in data_dir/secrets.json."""
+        configured: SecretStr | None = getattr(self, name)
+        if configured is not None and configured.get_secret_value():
+            return configured.get_secret_value()
+        return _data_dir_secret(self.data_dir, name)
+
+
+def _data_dir_secret(data_dir: Path, name: str) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secrets.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        stored = json.loads(path.read_text())
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+        os.replace(tmp, path)
+    return stored[name]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

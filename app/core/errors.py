@@ -1,0 +1,191 @@
+"""RFC 9457 problem+json errors with a stable machine `code`.
+
+Routers and services raise ProblemError (or a subclass); the handlers in install_handlers()
+render it. Paths with a registered renderer (SCIM) render their own error format instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("drift.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+class BadRequest(ProblemError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class Unauthorized(ProblemError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str = "Missing or invalid credentials", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(ProblemError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ProblemError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class Gone(ProblemError):
+    status, code, title = 410, "gone", "Gone"
+
+
+class PaymentRequired(ProblemError):
+    status, code, title = 402, "payment_required", "Payment required"
+
+
+class Unprocessable(ProblemError):
+    status, code, title = 422, "validation_error", "Invalid request"
+
+
+class ServiceUnavailable(ProblemError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, instance: str | None = None,
+    headers: Mapping[str, str] | None = None, **extra: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://docs.drift.dev/errors/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(orjson.dumps(body, default=str), status_code=status,
+                    media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+# A path prefix can render errors its own way (SCIM uses its Error schema).
+ErrorRenderer = Callable[[Request, int, str, str, str | None], Response]
+_renderers: dict[str, ErrorRenderer] = {}
+
+
+def register_renderer(prefix: str, renderer: ErrorRenderer) -> None:
+    _renderers[prefix] = renderer
+
+
+def _render(request: Request, status: int, code: str, title: str, detail: str,
+            headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
+    for prefix, renderer in _renderers.items():
+        if request.url.path.startswith(prefix):
+            resp = renderer(request, status, code, detail, extra.get("scim_type"))
+            for k, v in (headers or {}).items():
+                resp.headers[k] = v
+            return resp
+    return problem_response(status, code, title, detail, instance=request.url.path,
+                            headers=headers, **{k: v for k, v in extra.items() if k != "scim_type"})
+
+
+DB_UNAVAILABLE = (
+    OSError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    TimeoutError,
+)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        field = ".".join(loc) or "body"
+        msg = str(err.get("msg", "invalid"))
+        errors.append({"field": field, "message": msg})
+        parts.append(f"{field}: {msg}")
+    return "; ".join(parts) or "Invalid request", errors
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> Response:
+        return _render(request, exc.status, exc.code, exc.title, exc.detail,
+                       headers=exc.headers, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        detail, errors = _validation_detail(exc)
+        return _render(request, 422, "validation_error", "Invalid request", detail,
+                       errors=errors, scim_type="invalidValue")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                 403: "forbidden", 400: "bad_request", 413: "payload_too_large",
+                 415: "unsupported_media_type"}
+        code = codes.get(exc.status_code, f"http_{exc.status_code}")
+        detail = str(exc.detail) if exc.detail else code.replace("_", " ")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route matches {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return _render(request, exc.status_code, code, code.replace("_", " ").capitalize(),
+                       detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DB_UNAVAILABLE):
+            log.warning("database unavailable: %r", exc)
+            return _render(request, 503, "database_unavailable", "Service unavailable",
+                           "The database is unavailable; retry shortly.",
+                           headers={"Retry-After": "2"})
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _render(request, 500, "internal_error", "Internal server error",
+                       "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,111 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request).
+
+RequestContextMiddleware
+- gives every request an id (X-Request-ID in and out),
+- resolves the client address through the trusted proxies only,
+- owns the request's database connection (RequestConnection): the tenant transaction opened
+  by the `tenant_tx` dependency is committed right before `http.response.start` when the status
+  is below 400, and rolled back otherwise. COMMIT therefore always happens before the client
+  hears of success; if COMMIT fails, the client gets a 503 problem instead of the handler's
+  response. Work that must survive a refusal (denial audit events) uses its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Network
+from app.core.context import RequestContext
+from app.core.db import RequestConnection
+from app.core.net import client_ip
+
+log = logging.getLogger("drift.request")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _commit_failed_body(request_id: str) -> bytes:
+    return (b'{"type":"https://docs.drift.dev/errors/commit_failed","title":"Service unavailable",'
+            b'"status":503,"code":"commit_failed","detail":"The change could not be saved; '
+            b'nothing was changed. Retry the request.","request_id":"'
+            + request_id.encode() + b'"}')
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted_proxies = list(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid: str | None = None
+        ua: str | None = None
+        xff: list[str] = []
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.match(candidate):
+                    rid = candidate
+            elif name == b"user-agent":
+                ua = value.decode("latin-1")[:512]
+            elif name == b"x-forwarded-for":
+                xff.append(value.decode("latin-1"))
+        if rid is None:
+            rid = uuid.uuid4().hex
+        peer = scope.get("client")
+        ctx = RequestContext(
+            request_id=rid,
+            ip=client_ip(peer[0] if peer else None, xff, self.trusted_proxies),
+            user_agent=ua,
+            method=scope.get("method"),
+            path=scope.get("path"),
+        )
+        state = scope.setdefault("state", {})
+        state["ctx"] = ctx
+        rconn: RequestConnection | None = None
+        runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+        if runtime is not None and runtime.db._pool is not None:
+            rconn = runtime.db.request_connection()
+            state["rconn"] = rconn
+        header = (b"x-request-id", rid.encode("latin-1"))
+        replaced = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start":
+                if rconn is not None and rconn.in_tx:
+                    if message["status"] < 400:
+                        try:
+                            await rconn.commit()
+                        except Exception:
+                            log.exception("COMMIT failed for request %s", rid)
+                            await rconn.rollback()
+                            replaced = True
+                            body = _commit_failed_body(rid)
+                            await send({"type": "http.response.start", "status": 503,
+                                        "headers": [(b"content-type", b"application/problem+json"),
+                                                    (b"content-length", str(len(body)).encode()),
+                                                    (b"retry-after", b"2"), header]})
+                            await send({"type": "http.response.body", "body": body})
+                            return
+                    else:
+                        await rconn.rollback()
+                if rconn is not None:  # back to the pool as soon as the work is done
+                    await rconn.release()
+                message["headers"] = [*message.get("headers", []), header]
+            elif replaced:
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if rconn is not None:
+                await rconn.release()

@@ -1,0 +1,68 @@
+"""REST list envelope and opaque keyset cursors.
+
+`{"data": [...], "pagination": {"cursor": str|null, "has_more": bool, "total": int}}`; the cursor
+is base64url JSON of the last row's sort key, so pages stay stable while rows are added.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import Query
+
+from app.core.errors import BadRequest
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT,
+                             description=f"Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})")]
+Cursor = Annotated[str | None, Query(max_length=512,
+                                     description="Opaque cursor from a previous page")]
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    raw = orjson.dumps(values, default=str)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise BadRequest("The cursor is not valid; pass the cursor from a previous page.",
+                         code="invalid_cursor") from exc
+    if not isinstance(value, dict):
+        raise BadRequest("The cursor is not valid; pass the cursor from a previous page.",
+                         code="invalid_cursor")
+    return value
+
+
+def time_id_cursor(created_at: datetime, id_: UUID) -> str:
+    return encode_cursor({"t": created_at.isoformat(), "i": str(id_)})
+
+
+def parse_time_id_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value["t"]), UUID(value["i"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest("The cursor is not valid; pass the cursor from a previous page.",
+                         code="invalid_cursor") from exc
+
+
+def envelope(data: list[Any], *, cursor: str | None, has_more: bool, total: int
+             ) -> dict[str, Any]:
+    return {"data": data,
+            "pagination": {"cursor": cursor if has_more else None, "has_more": has_more,
+                           "total": total}}

@@ -1,0 +1,79 @@
+"""Process-wide state: settings, the database, resolved secrets; and database preparation
+(embedded server, role bootstrap, migrations) shared by `serve`, `worker`, the CLI and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.core.db import Database, check_runtime_role, connect
+from app.core.embedded import DatabaseUrls, EmbeddedPostgres
+from app.core.migrate import run_migrations, script_heads
+
+log = logging.getLogger("drift.runtime")
+
+
+@dataclass
+class PreparedDatabase:
+    urls: DatabaseUrls
+    embedded: EmbeddedPostgres | None = None
+
+
+async def prepare_database(settings: Settings, *, migrate: bool = True,
+                           stop_on_exit: bool = True) -> PreparedDatabase:
+    """Make the database usable: start the embedded server when no URL is configured, create
+    the two roles there, and run migrations as the owner role."""
+    if settings.database_url is not None:
+        urls = DatabaseUrls(app_url=settings.database_url,
+                            owner_url=settings.migration_database_url or "")
+        prepared = PreparedDatabase(urls=urls)
+    else:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        urls = await asyncio.to_thread(embedded.start, stop_on_exit=stop_on_exit)
+        await embedded.bootstrap(urls)
+        prepared = PreparedDatabase(urls=urls, embedded=embedded)
+    if migrate and urls.owner_url:
+        await asyncio.to_thread(run_migrations, urls.owner_url, settings.app_role)
+    return prepared
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    jwt_secret: str
+    secret_key: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, app_url: str) -> Runtime:
+        db = Database(app_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                      connect_timeout=settings.db_connect_timeout)
+        return cls(settings=settings, db=db,
+                   jwt_secret=settings.resolved_secret("jwt_secret"),
+                   secret_key=settings.resolved_secret("secret_key"))
+
+    async def start(self) -> None:
+        conn = await connect(self.db.url, connect_timeout=self.settings.db_connect_timeout)
+        try:
+            await check_runtime_role(conn)
+        finally:
+            await conn.close()
+        await self.db.start()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def readiness(self) -> dict[str, Any]:
+        """Database reachable and migrated to head."""
+        heads = script_heads()
+        try:
+            rows = await self.db.fetch("SELECT version_num FROM alembic_version")
+        except Exception as exc:  # reported, not raised: this is a health probe
+            return {"ready": False, "database": "unreachable", "error": type(exc).__name__}
+        current = {r["version_num"] for r in rows}
+        return {"ready": current == heads, "database": "ok",
+                "migrations": {"current": sorted(current), "head": sorted(heads)}}

@@ -1,0 +1,77 @@
+"""create_app(): the ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from app.auth.router import router as auth_router
+from app.config import Settings, get_settings
+from app.core.errors import install_handlers
+from app.core.middleware import RequestContextMiddleware
+from app.core.responses import json_response
+from app.core.runtime import Runtime, prepare_database
+from app.projects.router import router as projects_router
+from app.worker import Worker
+
+log = logging.getLogger("drift.app")
+
+DESCRIPTION = """Drift Cloud enterprise API: SCIM 2.0 provisioning, signed webhooks, an immutable
+audit log, teams and seats, and IP allowlisting. Authenticate with
+`Authorization: Bearer <API key or access token>`. Errors are RFC 9457 problem+json with a
+stable `code`."""
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               run_worker: bool | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else get_settings())
+    with_worker = settings.run_worker if run_worker is None else run_worker
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime
+        owned = rt is None
+        if rt is None:
+            prepared = await prepare_database(settings)
+            rt = Runtime.create(settings, prepared.urls.app_url)
+            rt.extras["prepared"] = prepared
+        if owned:
+            await rt.start()
+        app.state.runtime = rt
+        worker = Worker(rt) if with_worker else None
+        task = asyncio.create_task(worker.run()) if worker else None
+        try:
+            yield
+        finally:
+            if worker and task:
+                worker.stop()
+                await task
+            if owned:
+                await rt.close()
+
+    app = FastAPI(title="Drift Cloud", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_handlers(app)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Database reachable and migrated to head",
+             responses={503: {"description": "Not ready"}})
+    async def readyz() -> Response:
+        status: dict[str, Any] = await app.state.runtime.readiness()
+        return json_response(status, 200 if status["ready"] else 503)
+
+    app.include_router(auth_router)
+    app.include_router(projects_router)
+    return app

@@ -1,0 +1,56 @@
+"""SQL for projects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Tx
+
+COLUMNS = "id, name, slug, description, created_at, updated_at"
+
+
+async def get(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {COLUMNS} FROM projects WHERE id = $1", project_id)
+
+
+async def insert(tx: Tx, *, name: str, slug: str, description: str | None, now: datetime
+                 ) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO projects (tenant_id, name, slug, description, created_at, updated_at)"
+        f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}",
+        tx.tenant_id, name, slug, description, now)
+    assert row is not None
+    return row
+
+
+async def update(tx: Tx, project_id: UUID, fields: dict[str, object], now: datetime
+                 ) -> asyncpg.Record | None:
+    sets, args = [], [project_id, now]
+    for column in ("name", "slug", "description"):
+        if column in fields:
+            args.append(fields[column])
+            sets.append(f"{column} = ${len(args)}")
+    return await tx.fetchrow(
+        f"UPDATE projects SET {', '.join([*sets, 'updated_at = $2'])} WHERE id = $1"
+        f" RETURNING {COLUMNS}", *args)
+
+
+async def delete(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"DELETE FROM projects WHERE id = $1 RETURNING {COLUMNS}",
+                             project_id)
+
+
+async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                    ) -> tuple[list[asyncpg.Record], int]:
+    total = int(await tx.fetchval("SELECT count(*) FROM projects"))
+    if after is None:
+        rows = await tx.fetch(
+            f"SELECT {COLUMNS} FROM projects ORDER BY created_at, id LIMIT $1", limit + 1)
+    else:
+        rows = await tx.fetch(
+            f"SELECT {COLUMNS} FROM projects WHERE (created_at, id) > ($1, $2)"
+            " ORDER BY created_at, id LIMIT $3", after[0], after[1], limit + 1)
+    return rows, total

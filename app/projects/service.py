@@ -1,0 +1,81 @@
+"""Projects: the Drift codebases a tenant syncs. Create/delete emit webhook events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.audit.service import record
+from app.core import clock
+from app.core.db import Tx
+from app.core.errors import Conflict, NotFound
+from app.projects import repository
+from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.tenants.service import slugify
+from app.webhooks.outbox import emit
+
+
+def project_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "slug": row["slug"],
+            "description": row["description"], "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}
+
+
+def _event_data(row: asyncpg.Record) -> dict[str, Any]:
+    return {"project_id": str(row["id"]), "name": row["name"], "slug": row["slug"]}
+
+
+async def get_project(tx: Tx, project_id: UUID) -> asyncpg.Record:
+    row = await repository.get(tx, project_id)
+    if row is None:
+        raise NotFound("No project with that id.")
+    return row
+
+
+async def create_project(tx: Tx, body: ProjectCreate) -> asyncpg.Record:
+    slug = body.slug or slugify(body.name)
+    try:
+        row = await repository.insert(tx, name=body.name, slug=slug,
+                                      description=body.description, now=clock.now())
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"A project with slug {slug!r} already exists in this tenant.",
+                       code="slug_taken") from exc
+    await record(tx, "project.create", resource_id=row["id"],
+                 metadata={"name": row["name"], "slug": row["slug"]})
+    await emit(tx, "project.created", _event_data(row))
+    return row
+
+
+async def update_project(tx: Tx, project_id: UUID, body: ProjectUpdate) -> asyncpg.Record:
+    fields = body.model_dump(exclude_unset=True)
+    if "name" in fields and fields["name"] is None:
+        del fields["name"]
+    if "slug" in fields and fields["slug"] is None:
+        del fields["slug"]
+    before = await get_project(tx, project_id)
+    try:
+        row = await repository.update(tx, project_id, fields, clock.now())
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"A project with slug {fields.get('slug')!r} already exists in this "
+                       "tenant.", code="slug_taken") from exc
+    assert row is not None
+    changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
+    await record(tx, "project.update", resource_id=project_id, metadata={"changes": changes})
+    return row
+
+
+async def delete_project(tx: Tx, project_id: UUID) -> None:
+    row = await repository.delete(tx, project_id)
+    if row is None:
+        raise NotFound("No project with that id.")
+    await record(tx, "project.delete", resource_id=project_id,
+                 metadata={"name": row["name"], "slug": row["slug"]})
+    await emit(tx, "project.deleted", _event_data(row))
+
+
+async def list_projects(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                        ) -> tuple[list[asyncpg.Record], int]:
+    return await repository.list_page(tx, after=after, limit=limit)

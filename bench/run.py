@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -77,8 +78,6 @@ def free_port() -> int:
 
 def wait_http(url: str, timeout: float = 60.0) -> None:
     """Wait until `url` answers with any HTTP status."""
-    import urllib.error
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
+from uuid import UUID
 
 import asyncpg
 from fastapi import Depends, Request
@@ -199,11 +200,17 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
     return principal, key
 
 
-# Checks that run once the tenant is known, before any handler or request transaction (the IP
-# allowlist registers here). Each receives the request, the runtime and the principal and
-# raises a ProblemError to refuse.
-PostAuthCheck = Callable[[Request, Runtime, Principal], Awaitable[None]]
-post_auth_checks: list[PostAuthCheck] = []
+# Checks that run as soon as a request's tenant is known, before any handler work or request
+# transaction: the IP allowlist registers here. Each receives the request, the runtime and the
+# tenant id and raises a ProblemError to refuse. Every way into a tenant runs them: user
+# credentials (authenticate below), SCIM tokens, invitation acceptance.
+TenantCheck = Callable[[Request, Runtime, UUID], Awaitable[None]]
+tenant_checks: list[TenantCheck] = []
+
+
+async def run_tenant_checks(request: Request, rt: Runtime, tenant_id: UUID) -> None:
+    for check in tenant_checks:
+        await check(request, rt, tenant_id)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -218,8 +225,7 @@ async def authenticate(request: Request) -> Principal:
     ctx.actor = principal.actor
     request.state.token = token
     request.state.principal_cache_key = key
-    for check in post_auth_checks:
-        await check(request, rt, principal)
+    await run_tenant_checks(request, rt, principal.tenant_id)
     return principal
 
 
@@ -296,6 +302,6 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime_dep)]
 CtxDep = Annotated[RequestContext, Depends(_ctx_dep)]
 
 __all__ = ["AdminPrincipal", "CtxDep", "CurrentPrincipal", "MemberPrincipal", "OwnerPrincipal",
-           "PostAuthCheck", "RuntimeDep", "TenantTx", "ViewerPrincipal",
+           "RuntimeDep", "TenantCheck", "TenantTx", "ViewerPrincipal",
            "authenticate", "bearer_token", "get_ctx", "get_request_connection", "get_runtime",
-           "post_auth_checks", "principal_cache", "require_role", "tenant_tx"]
+           "principal_cache", "require_role", "run_tenant_checks", "tenant_checks", "tenant_tx"]

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Tx
+from app.teams.access import REACHABLE_SQL
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"
 
@@ -43,14 +44,22 @@ async def delete(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
                              project_id)
 
 
-async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
-                    ) -> tuple[list[asyncpg.Record], int]:
-    total = int(await tx.fetchval("SELECT count(*) FROM projects"))
-    if after is None:
-        rows = await tx.fetch(
-            f"SELECT {COLUMNS} FROM projects ORDER BY created_at, id LIMIT $1", limit + 1)
-    else:
-        rows = await tx.fetch(
-            f"SELECT {COLUMNS} FROM projects WHERE (created_at, id) > ($1, $2)"
-            " ORDER BY created_at, id LIMIT $3", after[0], after[1], limit + 1)
+async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int,
+                    reachable_by: UUID | None = None) -> tuple[list[asyncpg.Record], int]:
+    """A page ordered by (created_at, id); with `reachable_by`, only projects assigned to one
+    of that user's teams."""
+    where: list[str] = ["true"]
+    args: list[object] = []
+    if reachable_by is not None:
+        args.append(reachable_by)
+        where.append(f"id IN ({REACHABLE_SQL.replace('$1', f'${len(args)}')})")
+    total = int(await tx.fetchval(f"SELECT count(*) FROM projects WHERE {' AND '.join(where)}",
+                                  *args))
+    if after is not None:
+        args += [after[0], after[1]]
+        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {COLUMNS} FROM projects WHERE {' AND '.join(where)}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
     return rows, total

@@ -30,9 +30,9 @@ async def create_project(body: ProjectCreate, _: AdminPrincipal, tx: TenantTx) -
 
 
 @router.get("", response_model=ProjectList, summary="List projects")
-async def list_projects(_: CurrentPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
-                        cursor: Cursor = None) -> Response:
-    rows, total = await service.list_projects(tx, after=parse_time_id_cursor(cursor),
+async def list_projects(principal: CurrentPrincipal, tx: TenantTx,
+                        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
+    rows, total = await service.list_projects(tx, principal, after=parse_time_id_cursor(cursor),
                                               limit=limit)
     page = rows[:limit]
     nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
@@ -41,15 +41,17 @@ async def list_projects(_: CurrentPrincipal, tx: TenantTx, limit: Limit = DEFAUL
 
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="Get a project")
-async def get_project(project_id: UUID, _: CurrentPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.project_out(await service.get_project(tx, project_id)))
+async def get_project(project_id: UUID, principal: CurrentPrincipal, tx: TenantTx) -> Response:
+    return json_response(service.project_out(
+        await service.get_project(tx, project_id, principal)))
 
 
 @router.patch("/{project_id}", response_model=ProjectOut,
               summary="Change a project's name, slug or description (member+)")
-async def update_project(project_id: UUID, body: ProjectUpdate, _: MemberPrincipal,
+async def update_project(project_id: UUID, body: ProjectUpdate, principal: MemberPrincipal,
                          tx: TenantTx) -> Response:
-    return json_response(service.project_out(await service.update_project(tx, project_id, body)))
+    return json_response(service.project_out(
+        await service.update_project(tx, principal, project_id, body)))
 
 
 @router.delete("/{project_id}", status_code=204, summary="Delete a project (admin+)")

@@ -9,11 +9,13 @@ from uuid import UUID
 import asyncpg
 
 from app.audit.service import record
+from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import Tx
 from app.core.errors import Conflict, NotFound
 from app.projects import repository
 from app.projects.schemas import ProjectCreate, ProjectUpdate
+from app.teams.access import ensure_project_access, sees_all_projects
 from app.tenants.service import slugify
 from app.webhooks.outbox import emit
 
@@ -28,10 +30,15 @@ def _event_data(row: asyncpg.Record) -> dict[str, Any]:
     return {"project_id": str(row["id"]), "name": row["name"], "slug": row["slug"]}
 
 
-async def get_project(tx: Tx, project_id: UUID) -> asyncpg.Record:
+async def get_project(tx: Tx, project_id: UUID, principal: Principal | None = None, *,
+                      write: bool = False) -> asyncpg.Record:
+    """The project, 404 if it does not exist in this tenant, 403 if `principal` may not reach
+    it (members and viewers reach only their teams' projects)."""
     row = await repository.get(tx, project_id)
     if row is None:
         raise NotFound("No project with that id.")
+    if principal is not None:
+        await ensure_project_access(tx, principal, project_id, write=write)
     return row
 
 
@@ -49,13 +56,14 @@ async def create_project(tx: Tx, body: ProjectCreate) -> asyncpg.Record:
     return row
 
 
-async def update_project(tx: Tx, project_id: UUID, body: ProjectUpdate) -> asyncpg.Record:
+async def update_project(tx: Tx, principal: Principal, project_id: UUID, body: ProjectUpdate
+                         ) -> asyncpg.Record:
     fields = body.model_dump(exclude_unset=True)
     if "name" in fields and fields["name"] is None:
         del fields["name"]
     if "slug" in fields and fields["slug"] is None:
         del fields["slug"]
-    before = await get_project(tx, project_id)
+    before = await get_project(tx, project_id, principal, write=True)
     try:
         row = await repository.update(tx, project_id, fields, clock.now())
     except asyncpg.UniqueViolationError as exc:
@@ -76,6 +84,8 @@ async def delete_project(tx: Tx, project_id: UUID) -> None:
     await emit(tx, "project.deleted", _event_data(row))
 
 
-async def list_projects(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
-                        ) -> tuple[list[asyncpg.Record], int]:
-    return await repository.list_page(tx, after=after, limit=limit)
+async def list_projects(tx: Tx, principal: Principal, *, after: tuple[datetime, UUID] | None,
+                        limit: int) -> tuple[list[asyncpg.Record], int]:
+    """Admins see every project; members and viewers the ones their teams reach."""
+    member_id = None if sees_all_projects(principal) else principal.user_id
+    return await repository.list_page(tx, after=after, limit=limit, reachable_by=member_id)

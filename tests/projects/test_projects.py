@@ -112,19 +112,46 @@ async def test_paging_with_cursors_is_stable(client: httpx.AsyncClient, tenant: 
     assert too_many.status_code == 422
 
 
-async def test_roles(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def _assign(t: Tenant, user_id: object, project_id: str) -> None:
+    team = (await t.sql("INSERT INTO teams (tenant_id, name) VALUES ($1, $2) RETURNING id",
+                        t.id, f"team-{user_id}-{project_id}"))[0]["id"]
+    await t.sql("INSERT INTO team_memberships (tenant_id, team_id, user_id) VALUES"
+                " (current_setting('app.tenant_id')::uuid, $1, $2)", team, user_id)
+    await t.sql("INSERT INTO team_projects (tenant_id, team_id, project_id) VALUES"
+                " (current_setting('app.tenant_id')::uuid, $1, $2)", team, project_id)
+
+
+async def test_roles_and_team_access(client: httpx.AsyncClient, tenant: Tenant) -> None:
     viewer = await tenant.add_user("viewer")
     member = await tenant.add_user("member")
     p = (await client.post("/api/v1/projects", headers=tenant.headers,
                            json={"name": "x"})).json()
-    assert (await client.get(f"/api/v1/projects/{p['id']}", headers=viewer.headers)
-            ).status_code == 200
-    assert (await client.patch(f"/api/v1/projects/{p['id']}", headers=viewer.headers,
+    hidden = (await client.post("/api/v1/projects", headers=tenant.headers,
+                                json={"name": "hidden"})).json()
+    url = f"/api/v1/projects/{p['id']}"
+    # not on any team: no access, and the list shows nothing
+    r = await client.get(url, headers=member.headers)
+    assert r.status_code == 403 and r.json()["code"] == "project_access_denied"
+    assert (await client.get("/api/v1/projects", headers=member.headers)).json()["data"] == []
+    await _assign(tenant, viewer.id, p["id"])
+    await _assign(tenant, member.id, p["id"])
+    assert (await client.get(url, headers=viewer.headers)).status_code == 200
+    assert (await client.get(url, headers=member.headers)).status_code == 200
+    listed = (await client.get("/api/v1/projects", headers=member.headers)).json()
+    assert [x["id"] for x in listed["data"]] == [p["id"]]
+    assert listed["pagination"]["total"] == 1
+    assert (await client.get(f"/api/v1/projects/{hidden['id']}", headers=member.headers)
+            ).status_code == 403
+    # viewers read but never write; members write their team's projects; admins create/delete
+    assert (await client.patch(url, headers=viewer.headers, json={"name": "y"})).status_code == 403
+    assert (await client.patch(url, headers=member.headers, json={"name": "y"})).status_code == 200
+    assert (await client.patch(f"/api/v1/projects/{hidden['id']}", headers=member.headers,
                                json={"name": "y"})).status_code == 403
     assert (await client.post("/api/v1/projects", headers=member.headers, json={"name": "z"})
             ).status_code == 403
-    assert (await client.delete(f"/api/v1/projects/{p['id']}", headers=member.headers)
-            ).status_code == 403
+    assert (await client.delete(url, headers=member.headers)).status_code == 403
+    admin_list = (await client.get("/api/v1/projects", headers=tenant.headers)).json()
+    assert admin_list["pagination"]["total"] == 2
 
 
 async def test_other_tenant_gets_404_never_the_data(client: httpx.AsyncClient, tenant: Tenant,

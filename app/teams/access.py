@@ -1,0 +1,39 @@
+"""Project access: owners and admins reach every project; members and viewers reach the
+projects assigned to one of their teams. Viewers never write."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from app.auth.principal import Principal, Role
+from app.core.db import Tx
+from app.core.errors import Forbidden
+
+REACHABLE_SQL = (
+    "SELECT tp.project_id FROM team_projects tp JOIN team_memberships tm"
+    " ON tm.tenant_id = tp.tenant_id AND tm.team_id = tp.team_id WHERE tm.user_id = $1")
+
+
+def sees_all_projects(principal: Principal) -> bool:
+    return principal.at_least(Role.admin)
+
+
+async def can_reach(tx: Tx, principal: Principal, project_id: UUID) -> bool:
+    if sees_all_projects(principal):
+        return True
+    if principal.user_id is None:
+        return False
+    return bool(await tx.fetchval(
+        f"SELECT EXISTS ({REACHABLE_SQL} AND tp.project_id = $2)",
+        principal.user_id, project_id))
+
+
+async def ensure_project_access(tx: Tx, principal: Principal, project_id: UUID, *,
+                                write: bool = False) -> None:
+    """403 project_access_denied unless the caller may reach (and, for writes, change) the
+    project. Call after establishing that the project exists (404 first)."""
+    if write and not principal.at_least(Role.member):
+        raise Forbidden("Viewers cannot change projects.", code="insufficient_role")
+    if not await can_reach(tx, principal, project_id):
+        raise Forbidden("You have no access to this project: it is not assigned to any of "
+                        "your teams.", code="project_access_denied")

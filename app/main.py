@@ -15,6 +15,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core.errors import install_handlers
 from app.core.middleware import RequestContextMiddleware
+from app.core.openapi import install_openapi
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
 from app.projects.router import router as projects_router
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    install_openapi(app)
     return app

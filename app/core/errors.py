@@ -153,6 +153,16 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     return "; ".join(parts) or "Invalid request", errors
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route serves on this path (Starlette lists only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:
@@ -174,10 +184,14 @@ def install_handlers(app: FastAPI) -> None:
         detail = str(exc.detail) if exc.detail else code.replace("_", " ")
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No route matches {request.method} {request.url.path}"
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = (f"{request.method} is not allowed on {request.url.path}; "
+                      f"use {', '.join(allowed)}.")
         return _render(request, exc.status_code, code, code.replace("_", " ").capitalize(),
-                       detail, headers=getattr(exc, "headers", None))
+                       detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -19,6 +19,15 @@ async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
     assert r.json()["code"] == "not_found" and "/api/v1/nope" in r.json()["detail"]
     r = await client.put("/healthz")
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+    assert r.headers["allow"] == "GET"
+
+
+async def test_405_lists_every_method_of_the_path(client: httpx.AsyncClient,
+                                                  tenant: Tenant) -> None:
+    r = await client.request("PUT", f"/api/v1/projects/{uuid.uuid4()}", headers=tenant.headers)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, PATCH"
+    assert "use DELETE, GET, PATCH" in r.json()["detail"]
 
 
 async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:

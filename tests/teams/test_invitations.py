@@ -9,13 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from starlette.requests import Request
 
 from app.auth import dependencies
 from app.core import clock
-from app.core.errors import Forbidden
+from app.core.errors import Forbidden, ProblemError
 from app.core.runtime import Runtime
 from app.email import sender
+from app.teams.invitations.service import revoke_pending_for_address
+from app.teams.seats import ensure_seat_available
 from tests.conftest import SmtpSink, Tenant, audit_events, bearer, runtime_with
 from tests.teams.conftest import (
     create_project,
@@ -334,3 +337,25 @@ async def test_pending_list_pages(client: httpx.AsyncClient, tenant: Tenant) -> 
                              f"{first['pagination']['cursor']}", headers=tenant.headers)).json()
     assert [i["id"] for i in first["data"] + rest["data"]] == ids
     assert not rest["pagination"]["has_more"]
+
+
+async def test_scim_provisioning_releases_a_pending_invitation(
+        client: httpx.AsyncClient, runtime: Runtime, make_tenant: Any) -> None:
+    """What SCIM calls when the IdP creates a user whose address has a pending invitation:
+    the invitation is revoked (audited) so it frees its seat for the provisioned user."""
+    t: Tenant = await make_tenant(seat_limit=2)
+    inv, token = await invite_token(client, runtime, t)  # 2/2
+    async with t.rt.db.tenant(t.id) as tx:
+        with pytest.raises(ProblemError) as exc:
+            await ensure_seat_available(tx)
+        assert exc.value.code == "seat_limit_exceeded"
+    async with t.rt.db.tenant(t.id) as tx:
+        assert await revoke_pending_for_address(tx, inv["email"].upper(),
+                                                reason="provisioned_by_scim") == 1
+        await ensure_seat_available(tx)  # the seat is free now
+        assert await revoke_pending_for_address(tx, inv["email"], reason="again") == 0
+    r = await client.post(_accept_url(token), json={})
+    assert r.status_code == 410 and r.json()["code"] == "invitation_revoked"
+    event = (await audit_events(t, action="invitation.revoke"))[0]
+    assert event["metadata"]["reason"] == "provisioned_by_scim"
+    assert event["resource_id"] == inv["id"]

@@ -3,6 +3,7 @@ takes a seat (invitation, resend of an expired one, accept)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -247,3 +248,24 @@ async def test_the_owner_cannot_be_removed_demoted_or_deactivated(
     row = (await tenant.sql("SELECT role, active FROM users WHERE id = $1", tenant.owner.id))[0]
     assert (row["role"], row["active"]) == ("owner", True)
     assert (await client.get("/api/v1/me", headers=tenant.headers)).status_code == 200
+
+
+async def test_concurrent_invitations_cannot_overbook(client: httpx.AsyncClient,
+                                                      make_tenant: Any) -> None:
+    """Seat-consuming requests serialise on the tenant row: of many invitations racing for the
+    last seat exactly one wins; of many racing invitations to one address, exactly one."""
+    t: Tenant = await make_tenant(seat_limit=3)
+    await t.add_user("member")  # 2 of 3 seats used
+    racing = await asyncio.gather(*[
+        client.post("/api/v1/invitations", headers=t.headers, json={"email": unique_email(t)})
+        for _ in range(6)])
+    assert sorted(r.status_code for r in racing) == [201] + [402] * 5
+    assert await _count(client, t) == {"active": 2, "pending_invites": 1, "seat_limit": 3,
+                                       "remaining": 0}
+    u: Tenant = await make_tenant()
+    email = unique_email(u)
+    racing = await asyncio.gather(*[
+        client.post("/api/v1/invitations", headers=u.headers, json={"email": email})
+        for _ in range(6)])
+    assert sorted(r.status_code for r in racing) == [201] + [409] * 5
+    assert len(await u.sql("SELECT 1 FROM invitations")) == 1

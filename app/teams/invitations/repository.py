@@ -81,6 +81,13 @@ async def revoke(tx: Tx, invitation_id: UUID, now: datetime) -> None:
     await tx.execute("UPDATE invitations SET revoked_at = $2 WHERE id = $1", invitation_id, now)
 
 
+async def revoke_pending_for_email(tx: Tx, email: str, now: datetime) -> list[asyncpg.Record]:
+    return await tx.fetch(
+        "UPDATE invitations SET revoked_at = $2 WHERE lower(email) = lower($1)"
+        " AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
+        " RETURNING id, email, role", email, now)
+
+
 async def reissue(tx: Tx, invitation_id: UUID, *, token_digest: bytes, expires_at: datetime,
                   ttl_seconds: int, now: datetime) -> None:
     """A new token (the old one stops matching) and a new expiry."""

@@ -227,6 +227,18 @@ async def resend_invitation(rt: Runtime, tx: Tx, principal: Principal, invitatio
     return out
 
 
+async def revoke_pending_for_address(tx: Tx, email: str, *, reason: str) -> int:
+    """For SCIM: when the IdP provisions (or reactivates) a user at an address that has a
+    pending invitation, the invitation is moot. Revoke it (audited, in the caller's
+    transaction) so it stops holding a seat and its link stops working; call this before
+    ensure_seat_available(). Returns the number revoked (0 or 1)."""
+    rows = await repository.revoke_pending_for_email(tx, email, clock.now())
+    for row in rows:
+        await record(tx, "invitation.revoke", resource_id=row["id"],
+                     metadata={"email": row["email"], "role": row["role"], "reason": reason})
+    return len(rows)
+
+
 # ---- acceptance (no credentials: the token is the credential) ----
 
 def _unknown() -> NotFound:

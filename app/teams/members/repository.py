@@ -18,8 +18,7 @@ MEMBER_COLUMNS = (
     "    FROM team_memberships m JOIN teams t ON t.tenant_id = m.tenant_id AND t.id = m.team_id"
     "   WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id), '[]'::jsonb) AS teams")
 
-USER_COLUMNS = "id, email, user_name, display_name, role, active, password_hash IS NOT NULL AS" \
-               " has_password"
+USER_COLUMNS = "id, email, user_name, display_name, role, active"
 
 
 async def list_members(tx: Tx, *, active: bool | None, role: str | None,

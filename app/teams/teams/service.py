@@ -92,10 +92,12 @@ async def get_team(tx: Tx, principal: Principal, team_id: UUID) -> asyncpg.Recor
 async def list_teams(tx: Tx, principal: Principal, *, after: tuple[datetime, UUID] | None,
                      limit: int) -> tuple[list[asyncpg.Record], int]:
     """Admins list every team; members and viewers the teams they belong to."""
-    member_id = None if principal.at_least(Role.admin) else principal.user_id
-    if member_id is None and not principal.at_least(Role.admin):
+    if principal.at_least(Role.admin):
+        return await repository.list_teams(tx, member_id=None, after=after, limit=limit)
+    if principal.user_id is None:
         return [], 0
-    return await repository.list_teams(tx, member_id=member_id, after=after, limit=limit)
+    return await repository.list_teams(tx, member_id=principal.user_id, after=after,
+                                       limit=limit)
 
 
 async def update_team(tx: Tx, team_id: UUID, body: TeamUpdate) -> asyncpg.Record:

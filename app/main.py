@@ -19,6 +19,7 @@ from app.core.openapi import install_openapi
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
 from app.projects.router import router as projects_router
+from app.teams.router import router as teams_router
 from app.worker import Worker
 
 log = logging.getLogger("drift.app")
@@ -75,5 +76,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    app.include_router(teams_router)
     install_openapi(app)
     return app

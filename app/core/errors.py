@@ -195,6 +195,24 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
+        # Safety net for input the validators let through but PostgreSQL cannot store: the
+        # request's transaction rolls back (status >= 400), so nothing is written.
+        if isinstance(exc, UnicodeEncodeError):
+            return _render(request, 400, "invalid_text", "Bad request",
+                           "The request contains text that is not valid Unicode "
+                           "(an unpaired surrogate); send UTF-8 text.",
+                           scim_type="invalidValue")
+        if isinstance(exc, asyncpg.exceptions.DataError):
+            return _render(request, 400, "invalid_value", "Bad request",
+                           f"A value was refused: {exc.args[0] if exc.args else exc}.",
+                           scim_type="invalidValue")
+        if isinstance(exc, asyncpg.exceptions.CheckViolationError | asyncpg.exceptions.
+                      NotNullViolationError):
+            log.warning("constraint refused input on %s %s: %s", request.method,
+                        request.url.path, exc)
+            return _render(request, 400, "invalid_value", "Bad request",
+                           "A value is out of the allowed range or missing.",
+                           scim_type="invalidValue")
         if isinstance(exc, DB_UNAVAILABLE):
             log.warning("database unavailable: %r", exc)
             return _render(request, 503, "database_unavailable", "Service unavailable",

@@ -42,6 +42,7 @@ _DESCRIPTIONS = {
 PUBLIC_OPERATIONS: set[tuple[str, str]] = {
     ("get", "/healthz"), ("get", "/readyz"),
     ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/invitations/{token}/accept"),
 }
 
 

@@ -63,8 +63,13 @@ def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage
     return msg
 
 
+class PermanentFailure(Exception):
+    """The message can never be sent as it is (e.g. an address SMTP cannot carry)."""
+
+
 async def send_one(rt: Runtime, email: Any) -> str | None:
-    """Send one claimed message; returns None on success or an error string."""
+    """Send one claimed message; returns None on success or an error string (retried).
+    Raises PermanentFailure for a message that no retry can fix."""
     body = body_of(rt.secret_key, email["body_encrypted"])
     settings = rt.settings
     if not settings.smtp_url:
@@ -72,14 +77,24 @@ async def send_one(rt: Runtime, email: Any) -> str | None:
                  email["to_address"], email["subject"], body)
         return None
     target = SmtpTarget.parse(settings.smtp_url)
-    msg = build_message(settings.smtp_from, email["to_address"], email["subject"], body)
+    try:
+        msg = build_message(settings.smtp_from, email["to_address"], email["subject"], body)
+    except (ValueError, TypeError) as exc:
+        raise PermanentFailure(f"invalid message: {exc}") from exc
     try:
         await aiosmtplib.send(msg, hostname=target.host, port=target.port,
                               username=target.username, password=target.password,
                               use_tls=target.use_tls, start_tls=target.start_tls,
                               timeout=settings.smtp_timeout)
+    except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPSenderRefused) as exc:
+        if 500 <= getattr(exc, "code", 0) < 600 or isinstance(exc,
+                                                               aiosmtplib.SMTPRecipientsRefused):
+            raise PermanentFailure(f"{type(exc).__name__}: {exc}") from exc
+        return f"{type(exc).__name__}: {exc}"
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         return f"{type(exc).__name__}: {exc}"
+    except ValueError as exc:  # aiosmtplib refuses addresses it cannot put on the wire
+        raise PermanentFailure(f"invalid address: {exc}") from exc
     return None
 
 
@@ -92,11 +107,23 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
         async with rt.db.tenant(tenant_id, ctx) as tx:
             claimed = await repository.claim_due(tx, now, now + LEASE, limit)
         for email in claimed:
-            error = await send_one(rt, email)
+            # one bad message never stops the others
+            permanent: str | None = None
+            try:
+                error = await send_one(rt, email)
+            except PermanentFailure as exc:
+                error, permanent = str(exc), str(exc)
+            except Exception as exc:
+                log.exception("sending email %s failed unexpectedly", email["id"])
+                error = f"{type(exc).__name__}: {exc}"
             status = "logged" if not rt.settings.smtp_url else "sent"
             async with rt.db.tenant(tenant_id, ctx) as tx:
                 if error is None:
                     await repository.mark_done(tx, email["id"], status, clock.now())
+                elif permanent is not None:
+                    log.warning("email %s to %s failed for good: %s", email["id"],
+                                email["to_address"], permanent)
+                    await repository.mark_retry(tx, email["id"], permanent, None)
                 else:
                     schedule = rt.settings.email_retry_schedule
                     attempt = int(email["attempts"])

@@ -14,7 +14,21 @@ COLUMNS = "id, name, slug, description, created_at, updated_at"
 
 
 async def get(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
+    """Any project of the tenant (no reach filter): for trusted callers and existence checks."""
     return await tx.fetchrow(f"SELECT {COLUMNS} FROM projects WHERE id = $1", project_id)
+
+
+async def get_reachable(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
+    """The project if the entered user may reach it, decided by the database: the
+    reachable_projects view (security barrier) shows owners/admins every project and members/
+    viewers their teams' projects, from app.user_id/app.role set by drift_api.enter_*."""
+    return await tx.fetchrow(f"SELECT {COLUMNS} FROM reachable_projects WHERE id = $1",
+                             project_id)
+
+
+async def exists(tx: Tx, project_id: UUID) -> bool:
+    return bool(await tx.fetchval("SELECT EXISTS (SELECT 1 FROM projects WHERE id = $1)",
+                                  project_id))
 
 
 async def insert(tx: Tx, *, name: str, slug: str, description: str | None, now: datetime
@@ -46,20 +60,20 @@ async def delete(tx: Tx, project_id: UUID) -> asyncpg.Record | None:
 
 async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int,
                     reachable_by: UUID | None = None) -> tuple[list[asyncpg.Record], int]:
-    """A page ordered by (created_at, id); with `reachable_by`, only projects assigned to one
-    of that user's teams."""
+    """A page ordered by (created_at, id) of the projects the entered user reaches (the
+    reachable_projects view); with `reachable_by`, also filtered in SQL by that user's teams."""
     where: list[str] = ["true"]
     args: list[object] = []
     if reachable_by is not None:
         args.append(reachable_by)
         where.append(f"id IN ({REACHABLE_SQL.replace('$1', f'${len(args)}')})")
-    total = int(await tx.fetchval(f"SELECT count(*) FROM projects WHERE {' AND '.join(where)}",
-                                  *args))
+    total = int(await tx.fetchval(
+        f"SELECT count(*) FROM reachable_projects WHERE {' AND '.join(where)}", *args))
     if after is not None:
         args += [after[0], after[1]]
         where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
     args.append(limit + 1)
     rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM projects WHERE {' AND '.join(where)}"
+        f"SELECT {COLUMNS} FROM reachable_projects WHERE {' AND '.join(where)}"
         f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
     return rows, total

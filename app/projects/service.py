@@ -15,7 +15,7 @@ from app.core.db import Tx
 from app.core.errors import Conflict, NotFound
 from app.projects import repository
 from app.projects.schemas import ProjectCreate, ProjectUpdate
-from app.teams.access import ensure_project_access, sees_all_projects
+from app.teams.access import ensure_project_access, project_access_denied, sees_all_projects
 from app.tenants.service import slugify
 from app.webhooks.outbox import emit
 
@@ -33,12 +33,21 @@ def _event_data(row: asyncpg.Record) -> dict[str, Any]:
 async def get_project(tx: Tx, project_id: UUID, principal: Principal | None = None, *,
                       write: bool = False) -> asyncpg.Record:
     """The project, 404 if it does not exist in this tenant, 403 if `principal` may not reach
-    it (members and viewers reach only their teams' projects)."""
-    row = await repository.get(tx, project_id)
+    it (members and viewers reach only their teams' projects).
+
+    With a principal (a request entered with a user credential) the row is read through the
+    database's own reach filter and checked in Python as well (app.teams.access)."""
+    if principal is None:
+        row = await repository.get(tx, project_id)
+        if row is None:
+            raise NotFound("No project with that id.")
+        return row
+    row = await repository.get_reachable(tx, project_id)
     if row is None:
-        raise NotFound("No project with that id.")
-    if principal is not None:
-        await ensure_project_access(tx, principal, project_id, write=write)
+        if not await repository.exists(tx, project_id):
+            raise NotFound("No project with that id.")
+        raise project_access_denied()
+    await ensure_project_access(tx, principal, project_id, write=write)
     return row
 
 

@@ -1,5 +1,15 @@
 """Project access: owners and admins reach every project; members and viewers reach the
-projects assigned to one of their teams. Viewers never write."""
+projects assigned to one of their teams. Viewers never write.
+
+Enforced twice (docs/teams.md, "Access model"):
+- here, in Python, with the verified principal (403 project_access_denied / insufficient_role);
+- in PostgreSQL, from the user the request's credential check entered (drift_api.enter_*
+  set app.user_id and app.role for the transaction): request reads of projects go through the
+  security-barrier view `reachable_projects`, and row triggers refuse project writes (and any
+  write to teams, memberships, team projects, invitations) the entered role may not make.
+So a query that forgot the Python check still cannot show or change a project the user does
+not reach. Admins pay no extra query: the view lets them through on app.role alone.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +26,11 @@ REACHABLE_SQL = (
 
 def sees_all_projects(principal: Principal) -> bool:
     return principal.at_least(Role.admin)
+
+
+def project_access_denied() -> Forbidden:
+    return Forbidden("You have no access to this project: it is not assigned to any of "
+                     "your teams.", code="project_access_denied")
 
 
 async def can_reach(tx: Tx, principal: Principal, project_id: UUID) -> bool:
@@ -35,5 +50,4 @@ async def ensure_project_access(tx: Tx, principal: Principal, project_id: UUID, 
     if write and not principal.at_least(Role.member):
         raise Forbidden("Viewers cannot change projects.", code="insufficient_role")
     if not await can_reach(tx, principal, project_id):
-        raise Forbidden("You have no access to this project: it is not assigned to any of "
-                        "your teams.", code="project_access_denied")
+        raise project_access_denied()

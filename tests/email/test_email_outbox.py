@@ -78,3 +78,20 @@ async def test_worker_wakes_on_notify(runtime: Runtime, tenant: Tenant,
     finally:
         worker.stop()
         await task
+
+
+async def test_an_unsendable_message_fails_alone(runtime: Runtime, tenant: Tenant,
+                                                 smtp_sink: SmtpSink) -> None:
+    """A message that can never be sent (here an attempt to inject a Bcc header through the
+    address) fails for good at once, and the next message still goes out."""
+    rt = runtime_with(runtime, smtp_url=smtp_sink.url)
+    await _queue(rt, tenant, "victim@example.com\nBcc: attacker@example.com")
+    await _queue(rt, tenant, "fine@example.com")
+    assert await sender.run_once(rt) == 2
+    await smtp_sink.wait_for("fine@example.com")
+    rows = await tenant.sql("SELECT to_address, status, last_error FROM email_outbox"
+                            " ORDER BY created_at")
+    assert [(r["to_address"], r["status"]) for r in rows] == [
+        ("victim@example.com\nBcc: attacker@example.com", "failed"), ("fine@example.com", "sent")]
+    assert not any("attacker" in str(m["To"]) + str(m.get("Bcc")) for m in smtp_sink.messages)
+    assert "invalid" in rows[0]["last_error"]

@@ -1,0 +1,1 @@
+"""Invitations by email: create, list, revoke, resend, accept."""

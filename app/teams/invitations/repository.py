@@ -1,0 +1,103 @@
+"""SQL for invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Tx
+
+COLUMNS = (
+    "i.id, i.email, i.role, i.team_id, t.name AS team_name, i.token_hash, i.expires_at,"
+    " i.accepted_at, i.accepted_user_id, i.revoked_at, i.invited_by, i.created_at,"
+    " i.ttl_seconds, i.sent_count, i.last_sent_at")
+FROM = "invitations i LEFT JOIN teams t ON t.tenant_id = i.tenant_id AND t.id = i.team_id"
+
+Status = Literal["pending", "expired", "accepted", "revoked", "all"]
+
+
+def _status_clause(status: Status, now: datetime, args: list[object]) -> str:
+    if status in ("pending", "expired"):
+        args.append(now)
+        cmp = ">" if status == "pending" else "<="
+        return (f"i.accepted_at IS NULL AND i.revoked_at IS NULL"
+                f" AND i.expires_at {cmp} ${len(args)}")
+    if status == "accepted":
+        return "i.accepted_at IS NOT NULL"
+    if status == "revoked":
+        return "i.revoked_at IS NOT NULL"
+    return "true"
+
+
+async def insert(tx: Tx, *, email: str, role: str, team_id: UUID | None, token_digest: bytes,
+                 expires_at: datetime, ttl_seconds: int, invited_by: UUID | None,
+                 now: datetime) -> UUID:
+    value: UUID = await tx.fetchval(
+        "INSERT INTO invitations (tenant_id, email, role, team_id, token_hash, expires_at,"
+        " ttl_seconds, invited_by, created_at, last_sent_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        tx.tenant_id, email, role, team_id, token_digest, expires_at, ttl_seconds, invited_by,
+        now)
+    return value
+
+
+async def get(tx: Tx, invitation_id: UUID, *, for_update: bool = False
+              ) -> asyncpg.Record | None:
+    lock = " FOR UPDATE OF i" if for_update else ""
+    return await tx.fetchrow(f"SELECT {COLUMNS} FROM {FROM} WHERE i.id = $1{lock}",
+                             invitation_id)
+
+
+async def pending_for_email(tx: Tx, email: str, now: datetime, *,
+                            other_than: UUID | None = None) -> asyncpg.Record | None:
+    """A pending (not accepted, not revoked, not expired) invitation to this address."""
+    return await tx.fetchrow(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE lower(i.email) = lower($1)"
+        " AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2"
+        " AND i.id IS DISTINCT FROM $3 LIMIT 1", email, now, other_than)
+
+
+async def list_page(tx: Tx, *, status: Status, now: datetime,
+                    after: tuple[datetime, UUID] | None, limit: int
+                    ) -> tuple[list[asyncpg.Record], int]:
+    args: list[object] = []
+    where: list[str] = [_status_clause(status, now, args)]
+    total = int(await tx.fetchval(f"SELECT count(*) FROM invitations i WHERE {where[0]}",
+                                  *args))
+    if after is not None:
+        args += [after[0], after[1]]
+        where.append(f"(i.created_at, i.id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE {' AND '.join(where)}"
+        f" ORDER BY i.created_at, i.id LIMIT ${len(args)}", *args)
+    return rows, total
+
+
+async def revoke(tx: Tx, invitation_id: UUID, now: datetime) -> None:
+    await tx.execute("UPDATE invitations SET revoked_at = $2 WHERE id = $1", invitation_id, now)
+
+
+async def revoke_pending_for_email(tx: Tx, email: str, now: datetime) -> list[asyncpg.Record]:
+    return await tx.fetch(
+        "UPDATE invitations SET revoked_at = $2 WHERE lower(email) = lower($1)"
+        " AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
+        " RETURNING id, email, role", email, now)
+
+
+async def reissue(tx: Tx, invitation_id: UUID, *, token_digest: bytes, expires_at: datetime,
+                  ttl_seconds: int, now: datetime) -> None:
+    """A new token (the old one stops matching) and a new expiry."""
+    await tx.execute(
+        "UPDATE invitations SET token_hash = $2, expires_at = $3, ttl_seconds = $4,"
+        " sent_count = sent_count + 1, last_sent_at = $5 WHERE id = $1",
+        invitation_id, token_digest, expires_at, ttl_seconds, now)
+
+
+async def mark_accepted(tx: Tx, invitation_id: UUID, user_id: UUID, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE invitations SET accepted_at = $2, accepted_user_id = $3 WHERE id = $1",
+        invitation_id, now, user_id)

@@ -1,0 +1,1 @@
+"""Members of the tenant and seats: list, role changes, removal, seat count."""

@@ -1,0 +1,79 @@
+"""SQL for the members of a tenant (users as seats) and their roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Tx
+
+# A member with the teams they belong to (as a JSON array, ordered by team name).
+MEMBER_COLUMNS = (
+    "u.id, u.email, u.user_name, u.display_name, u.role, u.active, u.deprovisioned_at,"
+    " u.last_active_at, u.created_at,"
+    " coalesce((SELECT jsonb_agg(jsonb_build_object('id', t.id, 'name', t.name, 'role', m.role)"
+    "           ORDER BY lower(t.name), t.id)"
+    "    FROM team_memberships m JOIN teams t ON t.tenant_id = m.tenant_id AND t.id = m.team_id"
+    "   WHERE m.tenant_id = u.tenant_id AND m.user_id = u.id), '[]'::jsonb) AS teams")
+
+USER_COLUMNS = "id, email, user_name, display_name, role, active"
+
+
+async def list_members(tx: Tx, *, active: bool | None, role: str | None,
+                       after: tuple[datetime, UUID] | None, limit: int
+                       ) -> tuple[list[asyncpg.Record], int]:
+    where: list[str] = ["true"]
+    args: list[object] = []
+    if active is not None:
+        args.append(active)
+        where.append(f"u.active = ${len(args)}")
+    if role is not None:
+        args.append(role)
+        where.append(f"u.role = ${len(args)}")
+    total = int(await tx.fetchval(f"SELECT count(*) FROM users u WHERE {' AND '.join(where)}",
+                                  *args))
+    if after is not None:
+        args += [after[0], after[1]]
+        where.append(f"(u.created_at, u.id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {MEMBER_COLUMNS} FROM users u WHERE {' AND '.join(where)}"
+        f" ORDER BY u.created_at, u.id LIMIT ${len(args)}", *args)
+    return rows, total
+
+
+async def get_member(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {MEMBER_COLUMNS} FROM users u WHERE u.id = $1", user_id)
+
+
+async def lock_user(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE",
+                             user_id)
+
+
+async def find_by_address(tx: Tx, email: str, *, for_update: bool = False
+                          ) -> asyncpg.Record | None:
+    """The user an email address names: by email, else by user_name (an IdP may have created
+    them with userName = the address). Case-insensitive."""
+    lock = " FOR UPDATE" if for_update else ""
+    return await tx.fetchrow(
+        f"SELECT {USER_COLUMNS} FROM users"
+        " WHERE lower(email) = lower($1) OR lower(user_name) = lower($1)"
+        f" ORDER BY (lower(email) = lower($1)) IS TRUE DESC, created_at LIMIT 1{lock}", email)
+
+
+async def set_role(tx: Tx, user_id: UUID, role: str, now: datetime) -> None:
+    await tx.execute("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1",
+                     user_id, role, now)
+
+
+async def reactivate(tx: Tx, user_id: UUID, *, role: str, display_name: str | None,
+                     password_hash: str | None, now: datetime) -> None:
+    """Activate a deactivated user again with a new role; name and password only if given."""
+    await tx.execute(
+        "UPDATE users SET active = true, deprovisioned_at = NULL, role = $2,"
+        " display_name = coalesce($3, display_name),"
+        " password_hash = coalesce($4, password_hash), updated_at = $5 WHERE id = $1",
+        user_id, role, display_name, password_hash, now)

@@ -1,0 +1,1 @@
+"""Ownership transfer: exactly one owner, moved only by the owner."""

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from app.auth.dependencies import OwnerPrincipal, TenantTx
+from app.core.responses import json_response
+from app.teams.ownership import service
+from app.teams.ownership.schemas import TenantOut, TransferOwnership
+from app.tenants.service import tenant_out
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
+
+
+@router.post("/transfer-ownership", response_model=TenantOut,
+             summary="Hand the tenant to another active member (owner only); you become admin",
+             responses={409: {"description": "already_owner, user_inactive"}})
+async def transfer_ownership(body: TransferOwnership, principal: OwnerPrincipal, tx: TenantTx
+                             ) -> Response:
+    row = await service.transfer_ownership(tx, principal, body.new_owner_id)
+    return json_response(tenant_out(row))

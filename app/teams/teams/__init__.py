@@ -1,0 +1,1 @@
+"""Teams: CRUD, memberships (lead/member) and project assignments."""

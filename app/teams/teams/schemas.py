@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.auth.schemas import Email
+from app.teams.schemas import Pagination
+
+TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+TeamRole = Literal["lead", "member"]
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: TeamName = Field(description="Unique in the tenant, case-insensitively")
+    description: Description | None = None
+
+
+class TeamUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: TeamName | None = Field(None, description="Not for SCIM-managed teams (the IdP "
+                                                    "names them)")
+    description: Description | None = None
+
+
+class TeamOut(BaseModel):
+    id: UUID
+    name: str
+    description: str | None
+    scim_managed: bool = Field(description="Mirrors an IdP group: membership, name and "
+                                           "existence are changed through SCIM only")
+    external_id: str | None
+    member_count: int
+    project_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TeamList(BaseModel):
+    data: list[TeamOut]
+    pagination: Pagination
+
+
+class TeamMemberAdd(BaseModel):
+    # exactly one of user_id / email, said in the schema too
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
+                  {"required": ["email"], "properties": {"email": {"type": "string"}}}]})
+    user_id: UUID | None = Field(None, description="A member of the tenant (or give email)")
+    email: Email | None = Field(None, description="Email of a member of the tenant")
+    role: TeamRole = "member"
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TeamMemberAdd:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of user_id or email")
+        return self
+
+
+class TeamMemberUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: TeamRole
+
+
+class TeamMemberOut(BaseModel):
+    user_id: UUID
+    email: str | None
+    user_name: str
+    name: str | None
+    role: TeamRole = Field(description="Role in the team")
+    tenant_role: Literal["owner", "admin", "member", "viewer"]
+    active: bool
+    added_at: datetime
+
+
+class TeamMemberList(BaseModel):
+    data: list[TeamMemberOut]
+    pagination: Pagination
+
+
+class TeamProjectAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project_id: UUID
+
+
+class TeamProjectOut(BaseModel):
+    project_id: UUID
+    name: str
+    slug: str
+    assigned_at: datetime
+
+
+class TeamProjectList(BaseModel):
+    data: list[TeamProjectOut]
+    pagination: Pagination

@@ -17,6 +17,8 @@ from app.core.errors import install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
+from app.ipallow.cache import cache_for
+from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
 from app.worker import Worker
 
@@ -44,6 +46,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         app.state.runtime = rt
+        allowlist = cache_for(rt.db)
+        allowlist.start()  # the process's LISTEN connection for allowlist changes
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if worker and task:
                 worker.stop()
                 await task
+            await allowlist.stop()
             if owned:
                 await rt.close()
 
@@ -74,4 +79,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    app.include_router(ipallow_router)
     return app

@@ -58,6 +58,10 @@ class BarrierUnavailable(Exception):
     """The listener connection cannot answer right now."""
 
 
+class _SharedLoadFailed(Exception):
+    """The read another request started for the same tenant failed."""
+
+
 class _Barrier:
     """Coalesced reads of the change counter on one connection: each waiter gets a value read
     by a query that was sent after it started waiting."""
@@ -131,6 +135,8 @@ class AllowlistCache:
         self._idle_since = 0.0
         self._connecting = False
         self._seen_while_connecting = 0
+        self._ready_event: asyncio.Event | None = None
+        self._inflight: dict[UUID, asyncio.Future[tuple[int, CompiledList]]] = {}
         self.denials: dict[tuple[Any, ...], int] = {}  # (tenant, ip) -> minute (dedupe)
 
     # ---- lifecycle ----
@@ -141,8 +147,17 @@ class AllowlistCache:
             return
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._ready_event = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._listen(),
                                                              name="ipallow-listener")
+
+    async def wait_ready(self, within: float = 5.0) -> bool:
+        """Start the listener and wait (bounded) until the cache can be trusted."""
+        self.start()
+        assert self._ready_event is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready_event.wait(), within)
+        return self.ready
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -182,6 +197,8 @@ class AllowlistCache:
                 self._connecting = False
                 self._conn = conn
                 self.ready = True
+                assert self._ready_event is not None
+                self._ready_event.set()
                 self._idle_since = loop.time()
                 log.debug("ipallow listener connected at seq %d", seq)
                 while not self._stopping.is_set() and not conn.is_closed():
@@ -199,6 +216,8 @@ class AllowlistCache:
                             "back", type(exc).__name__)
             finally:
                 self.ready = False
+                if self._ready_event is not None:
+                    self._ready_event.clear()
                 self._connecting = False
                 self._conn = None
                 if conn is not None and not conn.is_closed():
@@ -210,6 +229,8 @@ class AllowlistCache:
     def _drop_connection(self) -> None:
         """The listener did not answer: stop trusting the cache and reconnect."""
         self.ready = False
+        if self._ready_event is not None:
+            self._ready_event.clear()
         conn = self._conn
         if conn is not None and not conn.is_closed():
             conn.terminate()
@@ -218,6 +239,8 @@ class AllowlistCache:
 
     def _on_terminate(self, _conn: object) -> None:
         self.ready = False
+        if self._ready_event is not None:
+            self._ready_event.clear()
         if self._wake is not None:
             self._wake.set()
 
@@ -271,30 +294,64 @@ class AllowlistCache:
             except BarrierUnavailable:
                 seq = None
                 self._drop_connection()
+            if seq is not None and self.applied >= seq:
+                # Every change committed before this request arrived has been applied.
+                self.stats.barrier_checks += 1
+                cached = self.entries.get(tenant_id)
+                if cached is not None:
+                    self.stats.hits += 1
+                    self.entries.move_to_end(tenant_id)
+                    return cached[1]
+                loaded_seq, compiled = await self._shared_load(tenant_id, conn)
+                if self._current(tenant_id, loaded_seq):
+                    return compiled
+                return (await self._load(tenant_id, conn, store=True))[1]
             if seq is not None:
-                if self.applied >= seq:
-                    self.stats.barrier_checks += 1
-                    cached = self.entries.get(tenant_id)
-                    if cached is not None:
-                        self.stats.hits += 1
-                        self.entries.move_to_end(tenant_id)
-                        return cached[1]
-                else:
-                    self.stats.lagging += 1
-                return await self._load(tenant_id, conn, store=True)
+                # A change committed that this process has not heard of yet: read it now.
+                self.stats.lagging += 1
+                return (await self._load(tenant_id, conn, store=True))[1]
         self.stats.untrusted += 1
-        return await self._load(tenant_id, conn, store=False)
+        return (await self._load(tenant_id, conn, store=False))[1]
 
-    async def _load(self, tenant_id: UUID, conn: ConnGetter, *, store: bool) -> CompiledList:
+    def _current(self, tenant_id: UUID, seq: int) -> bool:
+        """A load that reflects counter `seq` includes every change to the tenant this process
+        has been notified of (so, after the barrier, every change committed before now)."""
+        return seq >= self.floor and seq >= self.changed.get(tenant_id, 0)
+
+    async def _shared_load(self, tenant_id: UUID, conn: ConnGetter) -> tuple[int, CompiledList]:
+        """One database read per tenant at a time; concurrent misses wait for it (the caller
+        then checks `_current`, since the read may have started before its barrier)."""
+        fut = self._inflight.get(tenant_id)
+        if fut is not None:
+            with contextlib.suppress(_SharedLoadFailed):
+                return await asyncio.shield(fut)
+            return await self._load(tenant_id, conn, store=True)  # its read failed: try ours
+        fut = asyncio.get_running_loop().create_future()
+        self._inflight[tenant_id] = fut
+        try:
+            result = await self._load(tenant_id, conn, store=True)
+        except BaseException as exc:
+            fut.set_exception(_SharedLoadFailed(repr(exc)))
+            fut.exception()  # mark retrieved: waiters that want it get it, nobody else must
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            if self._inflight.get(tenant_id) is fut:
+                del self._inflight[tenant_id]
+
+    async def _load(self, tenant_id: UUID, conn: ConnGetter, *, store: bool
+                    ) -> tuple[int, CompiledList]:
         self.stats.loads += 1
         seq, rows = await repository.load_entries(await conn(), tenant_id)
         compiled = CompiledList(Entry(r["id"], r["cidr"], r["expires_at"]) for r in rows)
-        if store and self.ready and seq >= self.floor and seq >= self.changed.get(tenant_id, 0):
+        if store and self.ready and self._current(tenant_id, seq):
             self.entries[tenant_id] = (seq, compiled)
             self.entries.move_to_end(tenant_id)
             while len(self.entries) > MAX_TENANTS:
                 self.entries.popitem(last=False)
-        return compiled
+        return seq, compiled
 
 
 _caches: weakref.WeakKeyDictionary[Database, AllowlistCache] = weakref.WeakKeyDictionary()

@@ -74,6 +74,7 @@ async def second_process(settings: Settings, test_db: DbInfo) -> AsyncIterator[P
                         test_db.app_url)
     await rt.start()
     proc = Process(rt)
+    assert await proc.cache.wait_ready()
     try:
         yield proc
     finally:

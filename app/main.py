@@ -46,8 +46,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         app.state.runtime = rt
-        allowlist = cache_for(rt.db)
-        allowlist.start()  # the process's LISTEN connection for allowlist changes
+        allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
+        if not await allowlist.wait_ready():
+            log.warning("IP allowlist listener not connected yet; checks read the database "
+                        "until it is")
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:

@@ -237,7 +237,9 @@ class AllowlistCache:
         if self._wake is not None:
             self._wake.set()
 
-    def _on_terminate(self, _conn: object) -> None:
+    def _on_terminate(self, conn: object) -> None:
+        if conn is not self._conn:  # an older connection, already replaced
+            return
         self.ready = False
         if self._ready_event is not None:
             self._ready_event.clear()

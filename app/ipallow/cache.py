@@ -136,6 +136,7 @@ class AllowlistCache:
         self._connecting = False
         self._seen_while_connecting = 0
         self._ready_event: asyncio.Event | None = None
+        self._failures = 0  # consecutive failed (re)connects, to keep the log quiet
         self._inflight: dict[UUID, asyncio.Future[tuple[int, CompiledList]]] = {}
         self.denials: dict[tuple[Any, ...], int] = {}  # (tenant, ip) -> minute (dedupe)
 
@@ -199,6 +200,7 @@ class AllowlistCache:
                 self.ready = True
                 assert self._ready_event is not None
                 self._ready_event.set()
+                self._failures = 0
                 self._idle_since = loop.time()
                 log.debug("ipallow listener connected at seq %d", seq)
                 while not self._stopping.is_set() and not conn.is_closed():
@@ -212,8 +214,10 @@ class AllowlistCache:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("ipallow listener lost (%s); checks read the database until it is "
-                            "back", type(exc).__name__)
+                self._failures += 1
+                if self._failures == 1 or self._failures % 60 == 0:
+                    log.warning("ipallow listener lost (%s, attempt %d); checks read the "
+                                "database until it is back", type(exc).__name__, self._failures)
             finally:
                 self.ready = False
                 if self._ready_event is not None:
@@ -228,6 +232,9 @@ class AllowlistCache:
 
     def _drop_connection(self) -> None:
         """The listener did not answer: stop trusting the cache and reconnect."""
+        if self.ready:
+            log.warning("ipallow listener did not answer; reconnecting (checks read the "
+                        "database meanwhile)")
         self.ready = False
         if self._ready_event is not None:
             self._ready_event.clear()

@@ -205,3 +205,33 @@ async def _aw(value: Any) -> Any:
 
 def test_cache_is_per_database_pool(runtime: Runtime) -> None:
     assert cache_for(runtime.db) is cache_for(runtime.db)
+
+
+async def test_a_hung_listener_is_replaced_and_checks_stay_correct(
+        second_process: Process, tenant: Tenant, monkeypatch: Any) -> None:
+    """The counter read never answers (a half-dead connection): after the barrier timeout the
+    check reads the database, and the listener is dropped and reconnected."""
+    from app.ipallow import cache as cache_module
+
+    cache = second_process.cache
+    monkeypatch.setattr(cache_module, "BARRIER_TIMEOUT", 0.05)
+    real_fetch = cache._barrier._fetch
+
+    async def hang() -> int:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    cache._barrier._fetch = hang
+    old_conn = cache._conn
+    await add_entry(tenant, "10.0.0.0/8")
+    untrusted = cache.stats.untrusted
+    async with second_process.client("192.168.1.1") as outside, \
+            second_process.client("10.0.0.1") as inside:
+        assert (await outside.get(ME, headers=tenant.headers)).status_code == 403
+        assert cache.stats.untrusted > untrusted
+        assert not cache.ready and old_conn is not None and old_conn.is_closed()
+        cache._barrier._fetch = real_fetch
+        assert await cache.wait_ready()
+        assert cache._conn is not old_conn
+        assert (await inside.get(ME, headers=tenant.headers)).status_code == 200
+        assert (await outside.get(ME, headers=tenant.headers)).status_code == 403

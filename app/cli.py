@@ -6,6 +6,7 @@
   db bootstrap [--apply --superuser-url URL]             the SQL that creates the two roles
   tenants create --name ... --owner-email ...            a tenant, its owner and an API key
   tenants list
+  ip-allowlist reset --tenant <id|slug> --yes            clear a tenant's IP allowlist
 
 Every command takes --json to print machine-readable output.
 """
@@ -285,6 +286,58 @@ def tenants_list(as_json: bool) -> None:
     rows = _run(go())
     _emit(as_json, rows, lambda rs: "\n".join(
         f"{r['id']}  {r['slug']:<24} {r['plan']:<10} {r['name']}" for r in rs) or "no tenants")
+
+
+# ---- ip-allowlist ----
+
+@main.group("ip-allowlist")
+def ip_allowlist() -> None:
+    """Operator tools for tenants' IP allowlists."""
+
+
+@ip_allowlist.command("reset")
+@click.option("--tenant", "tenant_ref", required=True, help="Tenant id or slug")
+@click.option("--yes", is_flag=True, help="Do it without asking for confirmation")
+@json_option
+def ip_allowlist_reset(tenant_ref: str, yes: bool, as_json: bool) -> None:
+    """Emergency reset: remove every allowlist entry of a tenant (audited as
+    ip_allowlist.emergency_reset, actor system, with your OS user)."""
+    import getpass
+    import socket
+    import uuid
+
+    from app.auth.repository import tenant_id_for_slug
+    from app.ipallow.recovery import operator_reset
+
+    if not yes and not click.confirm(
+            f"Remove every IP allowlist entry of tenant {tenant_ref!r}? The tenant will accept "
+            "requests from any address until an admin adds entries again"):
+        click.echo("aborted; nothing changed (pass --yes to skip this question)", err=True)
+        sys.exit(1)
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = f"uid:{os.getuid()}"
+    settings = get_settings()
+
+    async def go() -> dict[str, Any]:
+        rt, _ = await _runtime(settings)
+        try:
+            try:
+                tenant_id: uuid.UUID | None = uuid.UUID(tenant_ref)
+            except ValueError:
+                tenant_id = await tenant_id_for_slug(rt.db, tenant_ref)
+            if tenant_id is None:
+                raise ProblemError(f"no tenant with id or slug {tenant_ref!r}")
+            return await operator_reset(rt.db, tenant_id, operator=operator,
+                                        host=socket.gethostname())
+        finally:
+            await rt.close()
+
+    out = _run(go())
+    _emit(as_json, out, lambda d: f"cleared {d['cleared']} allowlist entries of tenant "
+          f"{d['slug']} ({d['tenant_id']})"
+          + "".join(f"\n  removed {c}" for c in d["entries"]))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
+from app.ipallow.cache import cache_for
+from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
 from app.teams.router import router as teams_router
 from app.worker import Worker
@@ -46,6 +48,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         app.state.runtime = rt
+        allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
+        if not await allowlist.wait_ready():
+            log.warning("IP allowlist listener not connected yet; checks read the database "
+                        "until it is")
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if worker and task:
                 worker.stop()
                 await task
+            await allowlist.stop()
             if owned:
                 await rt.close()
 
@@ -77,5 +84,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(auth_router)
     app.include_router(projects_router)
     app.include_router(teams_router)
+    app.include_router(ipallow_router)
     install_openapi(app)
     return app

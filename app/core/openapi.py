@@ -43,6 +43,8 @@ PUBLIC_OPERATIONS: set[tuple[str, str]] = {
     ("get", "/healthz"), ("get", "/readyz"),
     ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/invitations/{token}/accept"),
+    ("get", "/api/v1/settings/ip-allowlist/emergency-reset/{token}"),
+    ("post", "/api/v1/settings/ip-allowlist/emergency-reset/{token}"),
 }
 
 

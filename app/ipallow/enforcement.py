@@ -1,0 +1,111 @@
+"""Enforcement: the tenant check every way into a tenant runs right after authentication.
+
+Registered in app.auth.dependencies.tenant_checks when this module is imported (app.main
+imports the router, which imports this). `authenticate` (API keys, sessions) runs it before the
+request transaction is opened or any handler work starts; SCIM and invitation acceptance call
+`run_tenant_checks` themselves. The check needs only the request (for the client address that
+RequestContextMiddleware resolved, and the matched endpoint), the runtime and the tenant id.
+
+Exemptions are by endpoint, not by path string: a route handler decorated with
+`@allowlist_exempt` is skipped (Starlette puts the matched endpoint in the ASGI scope before
+dependencies run). Only the two emergency-reset endpoints use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+from fastapi import Request
+
+from app.audit.service import record
+from app.auth.dependencies import get_ctx, get_request_connection, tenant_checks
+from app.core import clock
+from app.core.context import RequestContext
+from app.core.errors import ProblemError
+from app.core.net import IPAddress
+from app.core.runtime import Runtime
+from app.ipallow import repository
+from app.ipallow.cache import cache_for
+from app.ipallow.networks import bypass_list, decide
+
+log = logging.getLogger("drift.ipallow")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXEMPT_ATTR = "__drift_ip_allowlist_exempt__"
+
+
+def allowlist_exempt(endpoint: F) -> F:
+    """Mark a route handler as reachable from any address (apply below the route decorator)."""
+    setattr(endpoint, EXEMPT_ATTR, True)
+    return endpoint
+
+
+def is_exempt(request: Request) -> bool:
+    return bool(getattr(request.scope.get("endpoint"), EXEMPT_ATTR, False))
+
+
+class IpNotAllowed(ProblemError):
+    status, code, title = 403, "ip_not_allowed", "Address not allowed"
+
+
+def _refusal(ip: IPAddress | None) -> IpNotAllowed:
+    if ip is None:
+        return IpNotAllowed(
+            "This tenant only accepts requests from its IP allowlist, and the client address "
+            "of this request could not be determined (a trusted proxy sent no usable "
+            "X-Forwarded-For).", ip=None)
+    return IpNotAllowed(f"This tenant only accepts requests from its IP allowlist; {ip} is not "
+                        "on it. An admin can add it under /api/v1/settings/ip-allowlist.",
+                        ip=str(ip))
+
+
+async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID) -> None:
+    """Refuse (403 ip_not_allowed, audited) unless the tenant's allowlist admits the client."""
+    if is_exempt(request):
+        return
+    cache = cache_for(rt.db)
+    entries = await cache.get(tenant_id, get_request_connection(request).get)
+    if entries.empty:
+        return
+    ctx = get_ctx(request)
+    if decide(entries, ctx.ip, clock.now(), bypass_list(rt.settings.ip_allowlist_bypass_cidrs)
+              ).allowed:
+        return
+    await record_ip_denial(rt, tenant_id, ctx)
+    raise _refusal(ctx.ip)
+
+
+async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> None:
+    """`ip_allowlist.denied` in its own transaction, at most one per tenant, address and minute
+    (per process in memory; across processes by checking the log under an advisory lock).
+    Best effort: a failure is logged, never raised."""
+    now = clock.now()
+    minute = now.replace(second=0, microsecond=0)
+    seen = cache_for(rt.db).denials
+    key = (tenant_id, str(ctx.ip))
+    if seen.get(key) == int(minute.timestamp()):
+        return
+    if len(seen) > 10_000:
+        seen.clear()
+    seen[key] = int(minute.timestamp())
+    try:
+        async with rt.db.tenant(tenant_id, ctx) as tx:
+            if await repository.lock_and_check_denial(tx, ctx.ip, minute,
+                                                      minute + timedelta(minutes=1)):
+                return
+            await record(tx, "ip_allowlist.denied", outcome="denied",
+                         resource_type="ip_allowlist",
+                         metadata={"reason": "ip_not_allowed",
+                                   "ip": str(ctx.ip) if ctx.ip is not None else None,
+                                   "method": ctx.method, "path": ctx.path})
+    except Exception:
+        log.exception("could not record ip_allowlist.denied for tenant %s", tenant_id)
+
+
+if check_ip_allowlist not in tenant_checks:
+    tenant_checks.append(check_ip_allowlist)

@@ -1,0 +1,184 @@
+"""SQL for the IP allowlist: entries, reset tokens, the enforcement lookups, denial dedupe."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.config import Network
+from app.core.db import Tx
+from app.core.net import IPAddress
+
+COLUMNS = "id, cidr, description, expires_at, created_by, created_at, updated_at"
+RESET_COLUMNS = ("id, token_hash, requested_by, email, requested_ip, expires_at, used_at,"
+                 " used_ip, superseded_at, created_at")
+
+# ---- before the tenant transaction (definer functions; see the 0500 migration) ----
+
+SEQ_SQL = "SELECT drift_api.ip_allowlist_seq()"
+ENTRIES_SQL = "SELECT seq, id, cidr, expires_at FROM drift_api.ip_allowlist_entries($1)"
+
+
+async def current_seq(conn: asyncpg.Connection) -> int:
+    """The global allowlist change counter (committed state, read now)."""
+    return int(await conn.fetchval(SEQ_SQL))
+
+
+async def load_entries(conn: asyncpg.Connection, tenant_id: UUID
+                       ) -> tuple[int, list[asyncpg.Record]]:
+    """A tenant's entries and the counter value they correspond to (one snapshot)."""
+    rows = await conn.fetch(ENTRIES_SQL, tenant_id)
+    seq = int(rows[0]["seq"]) if rows else 0
+    return seq, [r for r in rows if r["id"] is not None]
+
+
+def begin_tenant_sql(tenant_id: UUID) -> str:
+    """BEGIN and the tenant setting as one round trip (for the token-only reset route, which
+    has no credential to enter with). tenant_id is a UUID from our token index: its text form
+    is 36 hex-and-dash characters, safe to inline."""
+    tid = str(UUID(str(tenant_id)))
+    return f"BEGIN; SELECT set_config('app.tenant_id', '{tid}', true)"
+
+
+# ---- entries ----
+
+async def lock_tenant_list(tx: Tx) -> None:
+    """Serialise allowlist changes of one tenant (lock-out checks see each other's result)."""
+    await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                     f"drift.ipallow:{tx.tenant_id}")
+
+
+async def count(tx: Tx) -> int:
+    return int(await tx.fetchval("SELECT count(*) FROM ip_allowlist"))
+
+
+async def insert(tx: Tx, *, cidr: Network, description: str | None,
+                 expires_at: datetime | None, created_by: UUID | None, now: datetime
+                 ) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO ip_allowlist (tenant_id, cidr, description, expires_at, created_by,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        f" RETURNING {COLUMNS}",
+        tx.tenant_id, cidr, description, expires_at, created_by, now)
+    assert row is not None
+    return row
+
+
+async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await tx.fetchrow(f"SELECT {COLUMNS} FROM ip_allowlist WHERE id = $1{lock}",
+                             entry_id)
+
+
+async def update(tx: Tx, entry_id: UUID, fields: dict[str, Any], now: datetime
+                 ) -> asyncpg.Record | None:
+    sets, args = ["updated_at = $2"], [entry_id, now]
+    for column in ("description", "expires_at"):
+        if column in fields:
+            args.append(fields[column])
+            sets.append(f"{column} = ${len(args)}")
+    return await tx.fetchrow(
+        f"UPDATE ip_allowlist SET {', '.join(sets)} WHERE id = $1 RETURNING {COLUMNS}", *args)
+
+
+async def delete(tx: Tx, entry_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"DELETE FROM ip_allowlist WHERE id = $1 RETURNING {COLUMNS}",
+                             entry_id)
+
+
+async def delete_all(tx: Tx) -> list[asyncpg.Record]:
+    return await tx.fetch(f"DELETE FROM ip_allowlist RETURNING {COLUMNS}")
+
+
+async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                    ) -> tuple[list[asyncpg.Record], int]:
+    total = await count(tx)
+    args: list[object] = []
+    where = "true"
+    if after is not None:
+        args += [after[0], after[1]]
+        where = "(created_at, id) > ($1, $2)"
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {COLUMNS} FROM ip_allowlist WHERE {where}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
+    return rows, total
+
+
+async def match(tx: Tx, ip: IPAddress | None, now: datetime) -> tuple[int, asyncpg.Record | None]:
+    """(number of entries, the most specific live entry containing `ip`), in the database:
+    `cidr >>= ip` is served by the GiST inet_ops index."""
+    total = await count(tx)
+    if ip is None or total == 0:
+        return total, None
+    row = await tx.fetchrow(
+        f"SELECT {COLUMNS} FROM ip_allowlist"
+        " WHERE cidr >>= $1::inet AND (expires_at IS NULL OR expires_at > $2)"
+        " ORDER BY masklen(cidr) DESC LIMIT 1", ip, now)
+    return total, row
+
+
+# ---- emergency-reset tokens ----
+
+async def recent_reset_requests(tx: Tx, since: datetime) -> int:
+    return int(await tx.fetchval(
+        "SELECT count(*) FROM ip_allowlist_resets WHERE created_at >= $1", since))
+
+
+async def supersede_pending_resets(tx: Tx, now: datetime) -> int:
+    status = await tx.execute(
+        "UPDATE ip_allowlist_resets SET superseded_at = $1"
+        " WHERE used_at IS NULL AND superseded_at IS NULL AND expires_at > $1", now)
+    return int(status.split()[-1])
+
+
+async def insert_reset(tx: Tx, *, digest: bytes, requested_by: UUID, email: str,
+                       requested_ip: IPAddress | None, expires_at: datetime, now: datetime
+                       ) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO ip_allowlist_resets (tenant_id, token_hash, requested_by, email,"
+        " requested_ip, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        f" RETURNING {RESET_COLUMNS}",
+        tx.tenant_id, digest, requested_by, email, requested_ip, expires_at, now)
+    assert row is not None
+    return row
+
+
+async def get_reset_for_update(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        f"SELECT {RESET_COLUMNS} FROM ip_allowlist_resets WHERE id = $1 AND token_hash = $2"
+        " FOR UPDATE", reset_id, digest)
+
+
+async def get_reset(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        f"SELECT {RESET_COLUMNS} FROM ip_allowlist_resets WHERE id = $1 AND token_hash = $2",
+        reset_id, digest)
+
+
+async def mark_reset_used(tx: Tx, reset_id: UUID, used_ip: IPAddress | None, now: datetime
+                          ) -> None:
+    await tx.execute("UPDATE ip_allowlist_resets SET used_at = $2, used_ip = $3 WHERE id = $1",
+                     reset_id, now, used_ip)
+
+
+async def tenant_slug(tx: Tx) -> str | None:
+    value: str | None = await tx.fetchval("SELECT slug FROM tenants")
+    return value
+
+
+# ---- denial dedupe (one event per tenant, address and minute across processes) ----
+
+async def lock_and_check_denial(tx: Tx, ip: IPAddress | None, minute_start: datetime,
+                                minute_end: datetime) -> bool:
+    """Serialise recorders of the same (tenant, address, minute) and say whether an
+    ip_allowlist.denied event already exists for it."""
+    key = f"drift.ipallow.denied:{tx.tenant_id}:{ip}:{minute_start.isoformat()}"
+    await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+    return bool(await tx.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM audit_events WHERE action = 'ip_allowlist.denied'"
+        " AND created_at >= $1 AND created_at < $2 AND ip IS NOT DISTINCT FROM $3::inet)",
+        minute_start, minute_end, ip))

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+CidrText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+FORCE = Field(False, description="Apply the change even if it would refuse your own current "
+                                 "address (otherwise 409 would_lock_out_caller)")
+
+
+class EntryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cidr: CidrText = Field(description="IPv4 or IPv6 network (`203.0.113.0/24`, "
+                                       "`2001:db8::/32`); a bare address means /32 or /128")
+    description: Description | None = None
+    expires_at: AwareDatetime | None = Field(None, description="Optional expiry (future, with "
+                                                               "zone); expired entries stop "
+                                                               "allowing but stay listed")
+    force: bool = FORCE
+
+
+class EntryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: Description | None = None
+    expires_at: AwareDatetime | None = Field(None, description="New expiry; null removes it. A "
+                                                               "past time expires the entry now")
+    force: bool = FORCE
+
+
+class EntryDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    force: bool = FORCE
+
+
+class EntryOut(BaseModel):
+    id: UUID
+    cidr: str
+    description: str | None
+    expires_at: datetime | None
+    expired: bool = Field(description="expires_at has passed: the entry no longer allows")
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Pagination(BaseModel):
+    cursor: str | None
+    has_more: bool
+    total: int
+
+
+class EntryList(BaseModel):
+    data: list[EntryOut]
+    pagination: Pagination
+
+
+class CheckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ip: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="An IPv4 or IPv6 address")
+
+
+class CheckOut(BaseModel):
+    ip: str = Field(description="The address as matched (IPv4-mapped IPv6 becomes IPv4)")
+    allowed: bool
+    reason: Literal["no_entries", "entry", "bypass", "not_listed"] = Field(
+        description="no_entries: the list is empty (open); entry: a live entry contains it; "
+                    "bypass: an operator network (DRIFT_IP_ALLOWLIST_BYPASS_CIDRS); "
+                    "not_listed: refused")
+    entry: EntryOut | None = Field(description="The most specific live entry that allows it")
+
+
+class ResetRequested(BaseModel):
+    status: Literal["email_sent"]
+    sent_to: str
+    expires_at: datetime
+
+
+class ResetDone(BaseModel):
+    status: Literal["cleared"]
+    cleared: int = Field(description="How many entries were removed")

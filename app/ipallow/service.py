@@ -1,0 +1,146 @@
+"""Allowlist entries: create, list, change, delete, check; lock-out protection. Never commits.
+
+Lock-out protection: after a change is applied (inside the request transaction, under a
+per-tenant advisory lock so concurrent changes see each other), the caller's own current
+address is matched against the resulting list in the database (`cidr >>= ip`, GiST index),
+with the operator bypass networks. If it would be refused, the change is refused with
+409 would_lock_out_caller (and rolled back) unless the request says `force: true`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.audit.service import record
+from app.auth.principal import Principal
+from app.core import clock
+from app.core.db import Tx
+from app.core.errors import BadRequest, Conflict, NotFound
+from app.ipallow import repository
+from app.ipallow.networks import MAX_ENTRIES, CompiledList, parse_address, parse_cidr
+from app.ipallow.schemas import EntryCreate, EntryUpdate
+
+
+def entry_out(row: asyncpg.Record, now: datetime | None = None) -> dict[str, Any]:
+    now = now or clock.now()
+    expires_at = row["expires_at"]
+    return {"id": row["id"], "cidr": str(row["cidr"]), "description": row["description"],
+            "expires_at": expires_at, "expired": expires_at is not None and expires_at <= now,
+            "created_by": row["created_by"], "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}
+
+
+def _clean_description(value: str | None) -> str | None:
+    return value or None
+
+
+async def _lock_out_check(tx: Tx, bypass: CompiledList, force: bool) -> bool:
+    """After the change: would the caller's current address be refused? Raises 409 unless
+    forced; returns True when a forced change locks the caller out."""
+    ip = tx.ctx.ip
+    total, row = await repository.match(tx, ip, clock.now())
+    if total == 0 or row is not None:
+        return False
+    if ip is not None and bypass.match(ip) is not None:
+        return False
+    if force:
+        return True
+    seen = str(ip) if ip is not None else "unknown"
+    raise Conflict(
+        f"After this change your own address ({seen}) would no longer be allowed, so your next "
+        "request would be refused. Add an entry that covers it first, or repeat the request "
+        "with \"force\": true to lock yourself out on purpose.",
+        code="would_lock_out_caller", ip=str(ip) if ip is not None else None)
+
+
+async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: CompiledList
+                       ) -> asyncpg.Record:
+    network = parse_cidr(body.cidr)
+    now = clock.now()
+    if body.expires_at is not None and body.expires_at <= now:
+        raise BadRequest("expires_at must be in the future.", code="expires_at_in_past")
+    await repository.lock_tenant_list(tx)
+    if await repository.count(tx) >= MAX_ENTRIES:
+        raise Conflict(f"The allowlist already has the maximum of {MAX_ENTRIES} entries; "
+                       "combine networks or remove some first.", code="allowlist_full")
+    try:
+        row = await repository.insert(tx, cidr=network,
+                                      description=_clean_description(body.description),
+                                      expires_at=body.expires_at, created_by=principal.user_id,
+                                      now=now)
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"{network} is already on the allowlist.",
+                       code="duplicate_cidr") from exc
+    locked_out = await _lock_out_check(tx, bypass, body.force)
+    meta: dict[str, Any] = {"cidr": str(network), "description": row["description"],
+                            "expires_at": row["expires_at"]}
+    if locked_out:
+        meta["forced_lock_out"] = True
+    await record(tx, "ip_allowlist.add", resource_id=row["id"], metadata=meta)
+    return row
+
+
+async def get_entry(tx: Tx, entry_id: UUID) -> asyncpg.Record:
+    row = await repository.get(tx, entry_id)
+    if row is None:
+        raise NotFound("No allowlist entry with that id.")
+    return row
+
+
+async def list_entries(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                       ) -> tuple[list[asyncpg.Record], int]:
+    return await repository.list_page(tx, after=after, limit=limit)
+
+
+async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: CompiledList
+                       ) -> asyncpg.Record:
+    fields = body.model_dump(exclude_unset=True, exclude={"force"})
+    if "description" in fields:
+        fields["description"] = _clean_description(fields["description"])
+    await repository.lock_tenant_list(tx)
+    before = await repository.get(tx, entry_id, for_update=True)
+    if before is None:
+        raise NotFound("No allowlist entry with that id.")
+    row = await repository.update(tx, entry_id, fields, clock.now())
+    assert row is not None
+    locked_out = await _lock_out_check(tx, bypass, body.force)
+    changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
+    meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}
+    if locked_out:
+        meta["forced_lock_out"] = True
+    await record(tx, "ip_allowlist.update", resource_id=entry_id, metadata=meta)
+    return row
+
+
+async def delete_entry(tx: Tx, entry_id: UUID, *, force: bool, bypass: CompiledList) -> None:
+    await repository.lock_tenant_list(tx)
+    row = await repository.delete(tx, entry_id)
+    if row is None:
+        raise NotFound("No allowlist entry with that id.")
+    locked_out = await _lock_out_check(tx, bypass, force)
+    meta: dict[str, Any] = {"cidr": str(row["cidr"]), "description": row["description"],
+                            "expires_at": row["expires_at"]}
+    if locked_out:
+        meta["forced_lock_out"] = True
+    await record(tx, "ip_allowlist.remove", resource_id=entry_id, metadata=meta)
+
+
+async def check_address(tx: Tx, ip_text: str, bypass: CompiledList) -> dict[str, Any]:
+    """Would `ip` be allowed right now, and by which entry (read-only)."""
+    ip = parse_address(ip_text)
+    now = clock.now()
+    total, row = await repository.match(tx, ip, now)
+    if total == 0:
+        allowed, reason = True, "no_entries"
+    elif row is not None:
+        allowed, reason = True, "entry"
+    elif bypass.match(ip) is not None:
+        allowed, reason = True, "bypass"
+    else:
+        allowed, reason = False, "not_listed"
+    return {"ip": str(ip), "allowed": allowed, "reason": reason,
+            "entry": entry_out(row, now) if row is not None else None}

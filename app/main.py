@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from app.audit.router import router as audit_router
+from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core.errors import install_handlers
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if worker and task:
                 worker.stop()
                 await task
+            await close_audit_hub(rt)
             if owned:
                 await rt.close()
 
@@ -74,4 +77,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    app.include_router(audit_router)
     return app

@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from alembic import command
 
+from alembic import command
 from app.audit.chain import verify_range
 from app.core import clock
 from app.core.context import RequestContext
@@ -94,10 +94,13 @@ async def test_rolled_back_events_leave_no_gap(runtime: Any, tenant: Tenant,
                                                client: httpx.AsyncClient) -> None:
     from app.audit.service import record
 
-    with pytest.raises(RuntimeError):
+    async def record_then_fail() -> None:
         async with runtime.db.tenant(tenant.id, RequestContext()) as tx:
             await record(tx, "project.create")
             raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await record_then_fail()
     await record_events(tenant, 2)
     seqs = [r["seq"] for r in await tenant.sql("SELECT seq FROM audit_events ORDER BY seq")]
     assert seqs == list(range(1, len(seqs) + 1))

@@ -115,7 +115,8 @@ async def _app_backends(test_db: DbInfo) -> list[asyncpg.Record]:
     try:
         return await conn.fetch(
             "SELECT pid, state, query FROM pg_stat_activity WHERE usename = $1"
-            " AND state IN ('active', 'idle in transaction') AND query LIKE 'SELECT convert_to(json_build_object(%'"
+            " AND state IN ('active', 'idle in transaction')"
+            " AND query LIKE 'SELECT convert_to(json_build_object(%'"
             " AND pid <> pg_backend_pid()", test_db.app_role)
     finally:
         await conn.close()

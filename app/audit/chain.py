@@ -132,6 +132,7 @@ async def verify(rt: Runtime, tx: Tx, *, after: datetime | None, before: datetim
             await snap.close()
     finally:
         limiter.release()
+    await repository.asynchronous_commit(tx)
     await record(tx, "audit.verify", metadata={
         "after": after.isoformat() if after else None,
         "before": before.isoformat() if before else None,

@@ -26,7 +26,8 @@ from app.audit.streaming import ManagedStream, SnapshotTx, heavy_reads
 from app.core.db import Tx
 from app.core.runtime import Runtime
 
-CHUNK_ROWS = 1000
+FIRST_CHUNK_ROWS = 100  # small, so the first bytes go out at once
+CHUNK_ROWS = 2000
 NDJSON = "application/x-ndjson"
 
 
@@ -35,12 +36,14 @@ async def _lines(snap: SnapshotTx, f: AuditFilters, *, after_seq: int, upto_seq:
     if upto_seq <= after_seq:
         return
     cursor = await repository.export_cursor(snap.tx, f, after_seq=after_seq, upto_seq=upto_seq)
+    size = FIRST_CHUNK_ROWS
     while True:
-        rows = await cursor.fetch(CHUNK_ROWS)
+        rows = await cursor.fetch(size)
         if rows:
             yield b"".join(r[0] for r in rows)
-        if len(rows) < CHUNK_ROWS:
+        if len(rows) < size:
             return
+        size = CHUNK_ROWS
 
 
 async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
@@ -59,6 +62,7 @@ async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
                                                    upto_seq=head, skip=limit - 1, take=2)
             if found:
                 end, has_more = found[0], len(found) > 1
+        await repository.asynchronous_commit(tx)
         await record(tx, "audit.export", metadata={
             "filters": f.as_metadata(), "after_seq": after_seq, "through_seq": end,
             "limit": limit})

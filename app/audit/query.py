@@ -55,23 +55,23 @@ def direction_for(position: Position | None, order: Direction | None) -> Directi
 async def query_page(tx: Tx, f: AuditFilters, *, position: Position | None,
                      order: Direction | None, limit: int) -> Page:
     direction = direction_for(position, order)
-    if direction == "desc":
-        rows = await repository.page(
-            tx, f, limit=limit + 1, desc=True, after_seq=None,
-            before_seq=position.seq if position is not None else None, upto_seq=None)
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+    desc = direction == "desc"
+    start = position.seq if position is not None else None
+    got = await repository.read_page(
+        tx, f, limit=limit + 1, desc=desc, count_cap=TOTAL_CAP,
+        after_seq=None if desc else (start or 0), before_seq=start if desc else None)
+    rows = got.rows[:limit]
+    has_more = len(got.rows) > limit
+    if desc:
         cursor = encode_position(int(rows[-1]["seq"]), "desc") if has_more else None
     else:
-        start = position.seq if position is not None else 0
-        head = await repository.last_seq(tx)
-        rows = await repository.page(tx, f, limit=limit + 1, desc=False, after_seq=start,
-                                     before_seq=None, upto_seq=head)
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        cursor = encode_position(int(rows[-1]["seq"]) if has_more else max(head, start), "asc")
-    total, capped = await repository.count(tx, f, cap=TOTAL_CAP)
-    await record(tx, "audit.query", resource_type="audit", metadata={
+        # every position <= head was visible to the page's statement, so a client can always
+        # continue from there (filtered-out events included)
+        last = int(rows[-1]["seq"]) if has_more else max(got.head, start or 0)
+        cursor = encode_position(last, "asc")
+    await repository.asynchronous_commit(tx)
+    await record(tx, "audit.query", metadata={
         "filters": f.as_metadata(), "order": direction, "limit": limit, "returned": len(rows),
-        "cursor": position.seq if position is not None else None})
-    return Page(rows=rows, cursor=cursor, has_more=has_more, total=total, total_capped=capped)
+        "cursor": start})
+    return Page(rows=rows, cursor=cursor, has_more=has_more, total=got.total or 0,
+                total_capped=got.total_capped)

@@ -7,6 +7,7 @@ per-row serialisation on the export path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -59,18 +60,16 @@ async def count_for_request(tx: Tx, request_id: str) -> int:
 
 # ---- filters ----
 
-def _where(tx: Tx, f: AuditFilters, *, after_seq: int | None = None,
-           before_seq: int | None = None, upto_seq: int | None = None
-           ) -> tuple[str, list[object]]:
-    """WHERE clause and its arguments. tenant_id is explicit as well as enforced by RLS: it
-    lets the planner use per-tenant statistics."""
-    args: list[object] = [tx.tenant_id]
-    clauses = ["tenant_id = $1"]
+def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None = None,
+           before_seq: int | None = None, upto_seq: int | None = None) -> str:
+    """WHERE clause for the filters; appends its arguments to `args`. tenant_id is explicit as
+    well as enforced by RLS: it lets the planner use per-tenant statistics."""
 
     def p(value: object) -> str:
         args.append(value)
         return f"${len(args)}"
 
+    clauses = [f"tenant_id = {p(tx.tenant_id)}"]
     if f.actor_id is not None:
         clauses.append(f"actor_id = {p(f.actor_id)}")
     if f.actor_email is not None:
@@ -97,7 +96,7 @@ def _where(tx: Tx, f: AuditFilters, *, after_seq: int | None = None,
         clauses.append(f"seq < {p(before_seq)}")
     if upto_seq is not None:
         clauses.append(f"seq <= {p(upto_seq)}")
-    return " AND ".join(clauses), args
+    return " AND ".join(clauses)
 
 
 # ---- chain head ----
@@ -117,31 +116,62 @@ async def last_seq(tx: Tx) -> int:
 
 # ---- query ----
 
-async def page(tx: Tx, f: AuditFilters, *, limit: int, desc: bool, after_seq: int | None,
-               before_seq: int | None, upto_seq: int | None) -> list[asyncpg.Record]:
-    """Up to `limit` events as (seq, json bytes), newest or oldest first."""
-    where, args = _where(tx, f, after_seq=after_seq, before_seq=before_seq, upto_seq=upto_seq)
-    args.append(limit)
-    return await tx.fetch(
-        f"SELECT seq, {_JSON_BYTES} AS j FROM audit_events WHERE {where}"
-        f" ORDER BY seq {'DESC' if desc else 'ASC'} LIMIT ${len(args)}", *args)
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    head: int                    # the newest position in the same snapshot as the rows
+    rows: list[asyncpg.Record]   # (seq, j: event JSON bytes)
+    total: int | None = None
+    total_capped: bool = False
 
 
-async def count(tx: Tx, f: AuditFilters, *, cap: int) -> tuple[int, bool]:
-    """How many events match (exact up to `cap`), and whether there are more than that.
+async def read_page(tx: Tx, f: AuditFilters, *, limit: int, desc: bool,
+                    after_seq: int | None = None, before_seq: int | None = None,
+                    count_cap: int | None = None) -> PageRows:
+    """Up to `limit` events (newest or oldest first), the log's newest position and, with
+    `count_cap`, how many events match the filters (exact up to the cap): one statement, so
+    all three come from one snapshot (every position <= head is visible in it).
 
-    With no filter the count comes from the chain head: positions are dense between the
+    With no filter the total comes from the chain head: positions are dense between the
     retention boundary and the newest event, so it is exact and costs one row."""
-    if f.empty:
-        row = await tx.fetchrow("SELECT last_seq - retained_seq FROM audit_chain"
-                                " WHERE tenant_id = $1", tx.tenant_id)
-        return (int(row[0]) if row is not None else 0), False
-    where, args = _where(tx, f)
-    args.append(cap + 1)
-    n = int(await tx.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM audit_events WHERE {where}"
-        f" LIMIT ${len(args)}) s", *args))
-    return min(n, cap), n > cap
+    args: list[object] = []
+    head_sql = (f"SELECT coalesce((SELECT last_seq FROM audit_chain WHERE tenant_id = "
+                f"${len(args) + 1}), 0) AS head, coalesce((SELECT last_seq - retained_seq"
+                f" FROM audit_chain WHERE tenant_id = ${len(args) + 1}), 0) AS span")
+    args.append(tx.tenant_id)
+    if count_cap is None or f.empty:
+        total_sql = "SELECT NULL::bigint AS n"
+    else:
+        where = _where(tx, f, args)
+        args.append(count_cap + 1)
+        total_sql = (f"SELECT count(*) AS n FROM (SELECT 1 FROM audit_events WHERE {where}"
+                     f" LIMIT ${len(args)}) c")
+    where = _where(tx, f, args, after_seq=after_seq, before_seq=before_seq)
+    args.append(limit)
+    direction = "DESC" if desc else "ASC"
+    rows = await tx.fetch(
+        f"WITH h AS ({head_sql}), t AS ({total_sql}),"
+        f" p AS (SELECT seq, {_JSON_BYTES} AS j FROM audit_events WHERE {where}"
+        f" ORDER BY seq {direction} LIMIT ${len(args)})"
+        f" SELECT h.head, h.span, t.n, p.seq, p.j FROM h CROSS JOIN t LEFT JOIN p ON true"
+        f" ORDER BY p.seq {direction}", *args)
+    first = rows[0]
+    page_rows = [r for r in rows if r["seq"] is not None]
+    if count_cap is None:
+        return PageRows(head=int(first["head"]), rows=page_rows)
+    n = int(first["span"]) if f.empty else int(first["n"])
+    return PageRows(head=int(first["head"]), rows=page_rows, total=min(n, count_cap),
+                    total_capped=n > count_cap)
+
+
+async def asynchronous_commit(tx: Tx) -> None:
+    """Let this transaction's COMMIT return before its WAL is flushed.
+
+    For transactions whose only writes are read-audit events (audit.query, audit.export...):
+    the tenant's chain lock is held until COMMIT returns, so without this every read of a
+    tenant's log would wait for the previous one's fsync. A database crash can lose the last
+    such events (about 3 x wal_writer_delay); never an event of a change, and never a hole in
+    the chain: WAL is flushed in order, so what survives is always a prefix."""
+    await tx.execute("SET LOCAL synchronous_commit = off")
 
 
 # ---- export and stream ----
@@ -149,7 +179,8 @@ async def count(tx: Tx, f: AuditFilters, *, cap: int) -> tuple[int, bool]:
 async def nth_positions(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int, skip: int,
                         take: int) -> list[int]:
     """Positions of the matching events number skip+1 .. skip+take after `after_seq`."""
-    where, args = _where(tx, f, after_seq=after_seq, upto_seq=upto_seq)
+    args: list[object] = []
+    where = _where(tx, f, args, after_seq=after_seq, upto_seq=upto_seq)
     args += [skip, take]
     rows = await tx.fetch(
         f"SELECT seq FROM audit_events WHERE {where} ORDER BY seq"
@@ -159,7 +190,8 @@ async def nth_positions(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: in
 
 def export_cursor(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int) -> CursorFactory:
     """A server-side cursor over NDJSON lines (bytes, newline included), oldest first."""
-    where, args = _where(tx, f, after_seq=after_seq, upto_seq=upto_seq)
+    args: list[object] = []
+    where = _where(tx, f, args, after_seq=after_seq, upto_seq=upto_seq)
     return tx.conn.cursor(
         f"SELECT {_NDJSON_LINE} FROM audit_events WHERE {where} ORDER BY seq", *args)
 

@@ -167,13 +167,10 @@ async def _read_new(rt: Runtime, principal: Principal, f: AuditFilters, after_se
     async with rt.db.pool.acquire() as conn:
         await conn.execute(enter_script(principal))
         tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor), principal)
-        head = await repository.last_seq(tx)
-        rows: list[asyncpg.Record] = []
-        if head > after_seq:
-            rows = await repository.page(tx, f, limit=READ_BATCH, desc=False,
-                                         after_seq=after_seq, before_seq=None, upto_seq=head)
+        got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
+                                         after_seq=after_seq)
         await conn.execute("COMMIT")
-    return head, rows
+    return got.head, got.rows
 
 
 def _event(row: asyncpg.Record) -> bytes:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
+from app.audit import export as export_module
 from app.audit.streaming import heavy_reads
 from app.core.db import connect
 from app.core.runtime import Runtime
@@ -123,9 +126,21 @@ async def _app_backends(test_db: DbInfo) -> list[asyncpg.Record]:
 
 
 async def test_streamed_export_and_client_disconnect_release_the_connection(
-        live_server: LiveServer, tenant: Tenant, test_db: DbInfo) -> None:
+        live_server: LiveServer, tenant: Tenant, test_db: DbInfo,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Over a real server: the body streams in chunks from a server-side cursor; a client that
     goes away mid-export leaves no transaction behind."""
+    # small, slow chunks (the server runs in this process), so the export is still reading
+    # when the client leaves, rather than parked whole in (large) socket buffers
+    monkeypatch.setattr(export_module, "CHUNK_ROWS", 20)
+    lines = export_module._lines
+
+    async def slow_lines(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+        async for chunk in lines(*args, **kwargs):
+            yield chunk
+            await asyncio.sleep(0.02)
+
+    monkeypatch.setattr(export_module, "_lines", slow_lines)
     for _ in range(6):
         await record_events(tenant, 1000, action="project.update",
                             metadata={"pad": "x" * 5000})
@@ -134,7 +149,8 @@ async def test_streamed_export_and_client_disconnect_release_the_connection(
             assert r.status_code == 200
             assert r.headers.get("transfer-encoding") == "chunked"
             first = b""
-            async for chunk in r.aiter_bytes():
+            body = r.aiter_bytes()  # kept referenced: a dropped iterator closes the response
+            async for chunk in body:
                 first += chunk
                 if len(first) > 64_000:
                     break

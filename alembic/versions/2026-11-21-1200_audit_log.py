@@ -85,6 +85,13 @@ def upgrade() -> None:
         $$""",
         f"REVOKE EXECUTE ON FUNCTION {CANONICAL_SIG} FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION {CANONICAL_SIG} TO {app}",
+        # ---- who streams which tenant (per API process, with a lease) ----
+        """CREATE TABLE drift_private.audit_stream_listeners (
+            tenant_id uuid NOT NULL,
+            listener_id uuid NOT NULL,
+            expires_at timestamptz NOT NULL,
+            PRIMARY KEY (tenant_id, listener_id)
+        )""",
         # ---- the chain step: runs for every inserted event ----
         f"""CREATE FUNCTION drift_private.audit_chain_step() RETURNS trigger
             LANGUAGE plpgsql {DEFINER} AS $$
@@ -117,8 +124,13 @@ def upgrade() -> None:
             NEW.seq := v_seq;
             NEW.prev_hash := v_prev;
             NEW.hash := v_hash;
-            -- delivered only if this transaction commits
-            PERFORM pg_notify('drift_audit', NEW.tenant_id::text || ' ' || v_seq::text);
+            -- For the live stream, only while someone streams this tenant: a NOTIFY makes
+            -- COMMIT take a database-wide lock, which costs every writer when nobody listens.
+            -- Delivered only if this transaction commits.
+            IF EXISTS (SELECT 1 FROM drift_private.audit_stream_listeners l
+                        WHERE l.tenant_id = NEW.tenant_id AND l.expires_at > now()) THEN
+                PERFORM pg_notify('drift_audit', NEW.tenant_id::text || ' ' || v_seq::text);
+            END IF;
             RETURN NEW;
         END $$""",
         "REVOKE EXECUTE ON FUNCTION drift_private.audit_chain_step() FROM PUBLIC",
@@ -372,12 +384,60 @@ def _retention_sql(app: str) -> list[str]:
             END $$""",
         ),
     ]
+    fns += _stream_fns()
     out: list[str] = []
     for signature, body in fns:
         out.append(body)
         out.append(f"REVOKE EXECUTE ON FUNCTION {signature} FROM PUBLIC")
         out.append(f"GRANT EXECUTE ON FUNCTION {signature} TO {app}")
     return out
+
+
+def _stream_fns() -> list[tuple[str, str]]:
+    return [
+        (
+            "drift_api.audit_stream_register(uuid, uuid[], integer)",
+            # An API process streams these tenants for the next p_ttl seconds (renewed while
+            # it does); the chain trigger NOTIFYs only for registered tenants.
+            f"""CREATE FUNCTION drift_api.audit_stream_register(
+                    p_listener uuid, p_tenants uuid[], p_ttl integer)
+                RETURNS void LANGUAGE sql {DEFINER} AS $$
+                INSERT INTO drift_private.audit_stream_listeners AS l
+                       (tenant_id, listener_id, expires_at)
+                SELECT t, p_listener, now() + make_interval(secs => least(greatest(p_ttl, 1), 600))
+                  FROM unnest(p_tenants) AS t
+                ON CONFLICT (tenant_id, listener_id)
+                   DO UPDATE SET expires_at = EXCLUDED.expires_at;
+                DELETE FROM drift_private.audit_stream_listeners
+                 WHERE expires_at < now() - interval '1 hour';
+            $$""",
+        ),
+        (
+            "drift_api.audit_stream_unregister(uuid, uuid[])",
+            f"""CREATE FUNCTION drift_api.audit_stream_unregister(p_listener uuid, p_tenants uuid[])
+                RETURNS void LANGUAGE sql {DEFINER} AS $$
+                DELETE FROM drift_private.audit_stream_listeners
+                 WHERE listener_id = p_listener AND tenant_id = ANY (p_tenants);
+            $$""",
+        ),
+        (
+            "drift_api.audit_stream_barrier(uuid)",
+            # Returns once every transaction that was writing the tenant's log when it was
+            # called has ended. Called after registering: a writer that checked the registry
+            # before the registration committed still holds the tenant's chain lock, so after
+            # the barrier its event is either committed (and read by the subscriber's first
+            # read) or was never there; every later writer sees the registration.
+            f"""CREATE FUNCTION drift_api.audit_stream_barrier(p_tenant uuid)
+                RETURNS void LANGUAGE plpgsql {DEFINER} AS $$
+            DECLARE
+                v_prev text := current_setting('app.tenant_id', true);
+            BEGIN
+                PERFORM set_config('app.tenant_id', p_tenant::text, true);
+                PERFORM 1 FROM public.audit_chain c WHERE c.tenant_id = p_tenant FOR SHARE;
+                PERFORM set_config('app.tenant_id', coalesce(v_prev, ''), true);
+            END $$""",
+        ),
+    ]
 
 
 def downgrade() -> None:
@@ -387,6 +447,10 @@ def downgrade() -> None:
         "DROP FUNCTION IF EXISTS drift_api.audit_retention_days(text, integer)",
         "DROP TRIGGER IF EXISTS audit_events_chain ON audit_events",
         "DROP FUNCTION IF EXISTS drift_private.audit_chain_step()",
+        "DROP FUNCTION IF EXISTS drift_api.audit_stream_register(uuid, uuid[], integer)",
+        "DROP FUNCTION IF EXISTS drift_api.audit_stream_unregister(uuid, uuid[])",
+        "DROP FUNCTION IF EXISTS drift_api.audit_stream_barrier(uuid)",
+        "DROP TABLE IF EXISTS drift_private.audit_stream_listeners",
         f"DROP FUNCTION IF EXISTS {CANONICAL_SIG}",
         "DROP INDEX IF EXISTS audit_events_seq",
         "DROP INDEX IF EXISTS audit_events_actor_seq",

@@ -58,7 +58,7 @@ async def query_page(tx: Tx, f: AuditFilters, *, position: Position | None,
     desc = direction == "desc"
     start = position.seq if position is not None else None
     got = await repository.read_page(
-        tx, f, limit=limit + 1, desc=desc, count_cap=TOTAL_CAP,
+        tx, f, limit=limit + 1, desc=desc, count_cap=TOTAL_CAP, async_commit=True,
         after_seq=None if desc else (start or 0), before_seq=start if desc else None)
     rows = got.rows[:limit]
     has_more = len(got.rows) > limit
@@ -69,7 +69,6 @@ async def query_page(tx: Tx, f: AuditFilters, *, position: Position | None,
         # continue from there (filtered-out events included)
         last = int(rows[-1]["seq"]) if has_more else max(got.head, start or 0)
         cursor = encode_position(last, "asc")
-    await repository.asynchronous_commit(tx)
     await record(tx, "audit.query", metadata={
         "filters": f.as_metadata(), "order": direction, "limit": limit, "returned": len(rows),
         "cursor": start})

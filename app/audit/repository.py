@@ -126,17 +126,22 @@ class PageRows:
 
 async def read_page(tx: Tx, f: AuditFilters, *, limit: int, desc: bool,
                     after_seq: int | None = None, before_seq: int | None = None,
-                    count_cap: int | None = None) -> PageRows:
+                    count_cap: int | None = None, async_commit: bool = False) -> PageRows:
     """Up to `limit` events (newest or oldest first), the log's newest position and, with
     `count_cap`, how many events match the filters (exact up to the cap): one statement, so
     all three come from one snapshot (every position <= head is visible in it).
 
     With no filter the total comes from the chain head: positions are dense between the
-    retention boundary and the newest event, so it is exact and costs one row."""
+    retention boundary and the newest event, so it is exact and costs one row.
+
+    `async_commit` also switches the transaction to asynchronous commit (see
+    asynchronous_commit), saving the hot query path a round trip."""
     args: list[object] = []
     head_sql = (f"SELECT coalesce((SELECT last_seq FROM audit_chain WHERE tenant_id = "
                 f"${len(args) + 1}), 0) AS head, coalesce((SELECT last_seq - retained_seq"
                 f" FROM audit_chain WHERE tenant_id = ${len(args) + 1}), 0) AS span")
+    if async_commit:
+        head_sql += ", set_config('synchronous_commit', 'off', true) AS sync"
     args.append(tx.tenant_id)
     if count_cap is None or f.empty:
         total_sql = "SELECT NULL::bigint AS n"

@@ -18,9 +18,8 @@ from app.audit.filters import (
     parse_order,
     parse_time,
 )
-from app.audit.repository import asynchronous_commit, last_seq
+from app.audit.repository import last_seq
 from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
-from app.audit.service import record
 from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
 from app.core.responses import json_response
 
@@ -114,10 +113,7 @@ async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
     resume = last_event_id or cursor
     start = (forward_position(resume, what="the stream") if resume
              else await last_seq(tx))
-    await asynchronous_commit(tx)
-    await record(tx, "audit.stream", metadata={"filters": f.as_metadata(),
-                                               "after_seq": start})
-    return await stream.open_stream(rt, principal, f, start_seq=start)
+    return await stream.open_stream(rt, tx, principal, f, start_seq=start)
 
 
 @router.get("/api/v1/audit/verify", response_model=VerifyOut,

@@ -1,8 +1,10 @@
 """GET /api/v1/audit/stream: Server-Sent Events of the tenant's audit events as they commit.
 
 - One LISTEN connection per process (AuditHub), opened while anyone is subscribed. The chain
-  trigger NOTIFYs `drift_audit` with "<tenant id> <seq>" for every event; NOTIFY is delivered
-  only when the inserting transaction commits. The hub wakes that tenant's subscribers only.
+  trigger NOTIFYs `drift_audit` with "<tenant id> <seq>" for every event of a tenant that some
+  process has registered as streamed (a NOTIFY makes COMMIT take a database-wide lock, so
+  writers of tenants nobody streams do not pay for it); NOTIFY is delivered only when the
+  inserting transaction commits. The hub wakes that tenant's subscribers only.
 - A woken subscriber reads the new rows itself, in a short transaction of its own on a pooled
   connection, entered with its credential (drift_api.enter_*): RLS confines the read to the
   caller's tenant, and a revoked key, deactivated user or changed role ends the stream at the
@@ -19,18 +21,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from app.audit import repository
 from app.audit.filters import AuditFilters, encode_position
+from app.audit.service import record
 from app.audit.streaming import ManagedStream
 from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
 from app.auth.principal import Principal
 from app.core.context import RequestContext
-from app.core.db import Tx, connect
+from app.core.db import Database, Tx, connect
 from app.core.errors import ServiceUnavailable
 from app.core.responses import dumps
 from app.core.runtime import Runtime
@@ -43,7 +48,10 @@ HEARTBEAT_SECONDS = 15.0
 # Streams end after this long (clients reconnect with Last-Event-ID and lose nothing), so a
 # server shutting down or a credential that changed is never held open indefinitely.
 MAX_STREAM_SECONDS = 900.0
-KEEPALIVE_SECONDS = 10.0
+# This process's registration of a streamed tenant lasts LEASE_SECONDS and is renewed every
+# RENEW_SECONDS (which also checks the LISTEN connection).
+LEASE_SECONDS = 60
+RENEW_SECONDS = 10.0
 
 
 class Subscriber:
@@ -55,7 +63,7 @@ class Subscriber:
 
 
 class _Listener:
-    """One LISTEN connection and the task that keeps it alive."""
+    """One LISTEN connection, and the lease on this process's registrations."""
 
     def __init__(self, hub: AuditHub) -> None:
         self.ready = asyncio.Event()
@@ -65,13 +73,14 @@ class _Listener:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await connect(hub.url, connect_timeout=hub.connect_timeout)
+                conn = await connect(hub.db.url, connect_timeout=hub.connect_timeout)
                 await conn.add_listener(CHANNEL, hub.on_notify)
                 self.ready.set()
-                hub.wake_all()  # catch up on anything that committed while (re)connecting
+                await hub.renew(catch_up=True)  # anything missed while (re)connecting
                 while not conn.is_closed():
-                    await asyncio.sleep(KEEPALIVE_SECONDS)
+                    await asyncio.sleep(RENEW_SECONDS)
                     await conn.execute("SELECT 1")  # notice a dead connection
+                    await hub.renew(catch_up=False)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -84,13 +93,24 @@ class _Listener:
 
 
 class AuditHub:
-    """Fans one process-wide LISTEN out to the SSE subscribers of each tenant."""
+    """Fans one process-wide LISTEN out to the SSE subscribers of each tenant.
 
-    def __init__(self, url: str, connect_timeout: float) -> None:
-        self.url = url
+    The chain trigger NOTIFYs only for tenants registered in
+    drift_private.audit_stream_listeners, so the hub registers each tenant it has subscribers
+    for (a lease it renews) and, before a tenant's first subscriber reads, waits out the
+    writers that may have checked the registry just before it (drift_api.audit_stream_barrier):
+    from then on every new event of that tenant is notified."""
+
+    def __init__(self, db: Database, connect_timeout: float) -> None:
+        self.db = db
         self.connect_timeout = connect_timeout
+        self.id = uuid.uuid4()
         self._subs: dict[str, set[Subscriber]] = {}
+        self._registered: dict[str, asyncio.Task[None]] = {}
         self._listener: _Listener | None = None
+        self._renewed_at = 0.0
+        self._lock = asyncio.Lock()  # orders (un)registrations with each other
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def subscriber_count(self) -> int:
@@ -101,19 +121,56 @@ class AuditHub:
         return self._listener is not None and self._listener.ready.is_set()
 
     async def subscribe(self, tenant_id: UUID) -> Subscriber:
-        """Register, and return once LISTEN is active (so the caller's first read is covered)."""
+        """Register, and return once this tenant's events will be notified (so the caller's
+        first read is covered)."""
         sub = Subscriber(tenant_id)
-        self._subs.setdefault(str(tenant_id), set()).add(sub)
+        key = str(tenant_id)
+        self._subs.setdefault(key, set()).add(sub)
         if self._listener is None or self._listener.task.done():
             self._listener = _Listener(self)
         try:
-            await asyncio.wait_for(self._listener.ready.wait(), timeout=self.connect_timeout + 5)
-        except TimeoutError:
+            async with asyncio.timeout(self.connect_timeout + 10):
+                await self._listener.ready.wait()
+                task = self._registered.get(key)
+                if task is None or (task.done() and (task.cancelled()
+                                                     or task.exception() is not None)):
+                    task = asyncio.create_task(self._register(key))
+                    self._registered[key] = task
+                await asyncio.shield(task)
+        except BaseException as exc:
             self.unsubscribe(sub)
-            raise ServiceUnavailable("The live audit stream is unavailable right now; retry "
-                                     "shortly.", code="stream_unavailable",
-                                     headers={"Retry-After": "5"}) from None
+            if isinstance(exc, Exception):
+                log.warning("audit stream subscription failed: %r", exc)
+                raise ServiceUnavailable("The live audit stream is unavailable right now; "
+                                         "retry shortly.", code="stream_unavailable",
+                                         headers={"Retry-After": "5"}) from None
+            raise
         return sub
+
+    async def _register(self, key: str) -> None:
+        tenant = UUID(key)
+        async with self._lock:
+            await self.db.fetchval("SELECT drift_api.audit_stream_register($1, $2, $3)",
+                                   self.id, [tenant], LEASE_SECONDS)
+        await self.db.fetchval("SELECT drift_api.audit_stream_barrier($1)", tenant)
+
+    async def renew(self, *, catch_up: bool) -> None:
+        """Renew the lease on every tenant with subscribers. If it may have lapsed (first run,
+        reconnect, a failed renewal), wait out in-flight writers and make every subscriber
+        read again: notifications may have been skipped meanwhile."""
+        tenants = [UUID(k) for k in self._subs]
+        loop = asyncio.get_running_loop()
+        lapsed = catch_up or loop.time() - self._renewed_at > LEASE_SECONDS - RENEW_SECONDS
+        if tenants:
+            async with self._lock:
+                await self.db.fetchval("SELECT drift_api.audit_stream_register($1, $2, $3)",
+                                       self.id, [UUID(k) for k in self._subs], LEASE_SECONDS)
+            if lapsed:
+                for tenant in tenants:
+                    await self.db.fetchval("SELECT drift_api.audit_stream_barrier($1)", tenant)
+        self._renewed_at = loop.time()
+        if lapsed:
+            self.wake_all()
 
     def unsubscribe(self, sub: Subscriber) -> None:
         key = str(sub.tenant_id)
@@ -122,9 +179,28 @@ class AuditHub:
             subs.discard(sub)
             if not subs:
                 del self._subs[key]
+                task = self._registered.pop(key, None)
+                if task is not None:
+                    task.cancel()
+                self._spawn(self._unregister(sub.tenant_id))
         if not self._subs and self._listener is not None:
             self._listener.task.cancel()
             self._listener = None
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _unregister(self, tenant_id: UUID) -> None:
+        try:
+            async with self._lock:
+                if str(tenant_id) in self._subs:  # someone subscribed again meanwhile
+                    return
+                await self.db.fetchval("SELECT drift_api.audit_stream_unregister($1, $2)",
+                                       self.id, [tenant_id])
+        except Exception:  # best effort: the lease runs out anyway
+            log.debug("could not unregister audit stream of %s", tenant_id, exc_info=True)
 
     def on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         tenant, _, _seq = payload.partition(" ")
@@ -142,13 +218,18 @@ class AuditHub:
             listener.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener.task
+        tenants = [UUID(k) for k in self._subs]
+        if tenants:
+            with contextlib.suppress(Exception):
+                await self.db.fetchval("SELECT drift_api.audit_stream_unregister($1, $2)",
+                                       self.id, tenants)
         self.wake_all()
 
 
 def hub_for(rt: Runtime) -> AuditHub:
     hub = rt.extras.get("audit_hub")
     if hub is None:
-        hub = AuditHub(rt.db.url, rt.settings.db_connect_timeout)
+        hub = AuditHub(rt.db, rt.settings.db_connect_timeout)
         rt.extras["audit_hub"] = hub
     assert isinstance(hub, AuditHub)
     return hub
@@ -224,10 +305,22 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFi
             yield b": keepalive\n\n"
 
 
-async def open_stream(rt: Runtime, principal: Principal, f: AuditFilters, *, start_seq: int
-                      ) -> ManagedStream:
+async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters, *,
+                      start_seq: int) -> ManagedStream:
+    """Subscribe, record `audit.stream` in the request transaction (it commits as the response
+    starts) and return the streaming response.
+
+    Subscribing comes first: it may wait for the tenant's in-flight writers (the barrier), and
+    recording takes the tenant's chain lock until this request commits."""
     hub = hub_for(rt)
     sub = await hub.subscribe(principal.tenant_id)
+    try:
+        await repository.asynchronous_commit(tx)
+        await record(tx, "audit.stream", metadata={"filters": f.as_metadata(),
+                                                   "after_seq": start_seq})
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
 
     async def cleanup() -> None:
         hub.unsubscribe(sub)

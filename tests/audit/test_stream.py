@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.db import connect
 from tests.audit.conftest import SseReader, record_events
-from tests.conftest import LiveServer, Tenant, User
+from tests.conftest import DbInfo, LiveServer, Tenant, User
 
 TIMEOUT = 15.0
 
@@ -118,3 +119,28 @@ async def test_stream_rejects_bad_resume_ids(client: httpx.AsyncClient, tenant: 
     r = await client.get("/api/v1/audit/stream", headers={**tenant.headers,
                                                           "Last-Event-ID": "garbage"})
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
+
+
+async def test_events_are_notified_only_while_someone_streams_the_tenant(
+        live_server: LiveServer, tenant: Tenant, other_tenant: Tenant, test_db: DbInfo) -> None:
+    """A NOTIFY serialises commits database-wide, so the chain trigger sends one only for
+    tenants an API process has registered as streamed."""
+    payloads: list[str] = []
+    conn = await connect(test_db.app_url)
+    try:
+        await conn.add_listener("drift_audit", lambda *args: payloads.append(args[3]))
+        await record_events(tenant, 1)
+        await conn.execute("SELECT 1")
+        await asyncio.sleep(0.2)
+        assert payloads == []
+        async with sse(live_server, tenant) as reader:
+            await take(reader, 1)  # its own audit.stream event
+            await record_events(other_tenant, 1)
+            [mine] = await record_events(tenant, 1)
+            [e] = await take(reader, 1)
+            assert e["id"] == str(mine)
+        await conn.execute("SELECT 1")
+        await asyncio.sleep(0.2)
+        assert payloads and all(p.split()[0] == str(tenant.id) for p in payloads)
+    finally:
+        await conn.close()

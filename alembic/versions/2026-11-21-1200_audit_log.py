@@ -66,7 +66,7 @@ def upgrade() -> None:
             retained_at timestamptz,
             updated_at timestamptz NOT NULL DEFAULT now(),
             CHECK (retained_seq <= last_seq)
-        )""",
+        ) WITH (fillfactor = 50)""",  # updated on every event: leave room for HOT updates
         "COMMENT ON TABLE audit_chain IS 'Per-tenant head of the audit hash chain. last_seq/"
         "last_hash: the newest event; retained_seq/retained_hash: the newest event removed by "
         "retention (its hash is the prev_hash of the oldest kept event). Written only by the "

@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from app.audit.router import router as audit_router
+from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core.errors import install_handlers
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 worker.stop()
                 await task
             await allowlist.stop()
+            await close_audit_hub(rt)
             if owned:
                 await rt.close()
 
@@ -85,5 +88,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(projects_router)
     app.include_router(teams_router)
     app.include_router(ipallow_router)
+    app.include_router(audit_router)
     install_openapi(app)
     return app

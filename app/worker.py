@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.audit import retention as audit_retention
 from app.core import clock
 from app.core.db import connect
 from app.core.runtime import Runtime
@@ -47,6 +48,7 @@ async def ensure_audit_partitions(rt: Runtime) -> int:
 JOBS: list[Job] = [
     Job("email", sender.run_once, interval=30.0, channels=("drift_email",)),
     Job("audit-partitions", ensure_audit_partitions, interval=6 * 3600.0),
+    Job("audit-retention", audit_retention.run_once, interval=24 * 3600.0),
 ]
 
 

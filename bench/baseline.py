@@ -22,7 +22,7 @@ QUERIES: dict[str, str] = {
     "scim_user": "SELECT * FROM users WHERE tenant_id = $1 AND lower(user_name) = lower($2)",
     # GET /api/v1/audit?... (a filtered page)
     "audit_page": "SELECT * FROM audit_events WHERE tenant_id = $1 AND action = $2"
-                  " ORDER BY created_at DESC, id DESC LIMIT 50",
+                  " ORDER BY seq DESC LIMIT 50",
 }
 
 _pool: asyncpg.Pool | None = None

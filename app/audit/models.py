@@ -1,10 +1,12 @@
 """Table metadata for the audit log (schema lives in Alembic; this mirrors it)."""
 
-from sqlalchemy import Column, DateTime, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
 metadata = MetaData()
 
+# Partitioned by month on created_at. seq/prev_hash/hash are assigned by the BEFORE INSERT
+# trigger (drift_private.audit_chain_step) under the tenant's chain-head lock.
 audit_events = Table(
     "audit_events", metadata,
     Column("tenant_id", UUID, primary_key=True),
@@ -21,4 +23,20 @@ audit_events = Table(
     Column("user_agent", Text),
     Column("request_id", Text),
     Column("metadata", JSONB, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# One row per tenant: the head of its hash chain and the retention boundary.
+audit_chain = Table(
+    "audit_chain", metadata,
+    Column("tenant_id", UUID, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("last_hash", LargeBinary, nullable=False),
+    Column("retained_seq", BigInteger, nullable=False),
+    Column("retained_hash", LargeBinary, nullable=False),
+    Column("retained_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

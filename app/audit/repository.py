@@ -1,12 +1,22 @@
-"""SQL for the audit log."""
+"""SQL for the audit log. Every value is a bound parameter.
+
+Event JSON is built by PostgreSQL (EVENT_JSON) and handed through as bytes: the page query,
+the NDJSON export and the live stream emit exactly the same object, and the API process does no
+per-row serialisation on the export path.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from app.core.db import Tx
+import asyncpg
+from asyncpg.cursor import CursorFactory
+
+from app.audit.filters import AuditFilters
+from app.core.db import Database, Tx
 
 _INSERT = """
 INSERT INTO audit_events (tenant_id, id, created_at, actor_type, actor_id, actor_email, action,
@@ -15,12 +25,29 @@ INSERT INTO audit_events (tenant_id, id, created_at, actor_type, actor_id, actor
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 """
 
+# One event as the API shows it. created_at is always UTC with microseconds.
+EVENT_JSON = """json_build_object(
+    'id', id,
+    'created_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'actor', json_build_object('type', actor_type, 'id', actor_id, 'email', actor_email),
+    'action', action,
+    'resource', json_build_object('type', resource_type, 'id', resource_id),
+    'outcome', outcome, 'ip', host(ip), 'user_agent', user_agent, 'request_id', request_id,
+    'metadata', metadata, 'seq', seq, 'hash', encode(hash, 'hex'))"""
+_JSON_BYTES = f"convert_to({EVENT_JSON}::text, 'UTF8')"
+_NDJSON_LINE = f"convert_to({EVENT_JSON}::text || E'\\n', 'UTF8')"
+
+_CANONICAL = ("drift_api.audit_canonical(tenant_id, seq, id, created_at, actor_type, actor_id, "
+              "actor_email, action, resource_type, resource_id, outcome, ip, user_agent, "
+              "request_id, metadata)")
+
 
 async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: str,
                        actor_id: UUID | None, actor_email: str | None, action: str,
                        resource_type: str, resource_id: str | None, outcome: str,
                        ip: str | None, user_agent: str | None, request_id: str | None,
                        metadata: dict[str, Any]) -> None:
+    """seq, prev_hash and hash are assigned by the chain trigger."""
     await tx.execute(_INSERT, tx.tenant_id, id_, created_at, actor_type, actor_id, actor_email,
                      action, resource_type, resource_id, outcome, ip, user_agent, request_id,
                      metadata)
@@ -29,3 +56,230 @@ async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: s
 async def count_for_request(tx: Tx, request_id: str) -> int:
     return int(await tx.fetchval(
         "SELECT count(*) FROM audit_events WHERE request_id = $1", request_id))
+
+
+# ---- filters ----
+
+def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None = None,
+           before_seq: int | None = None, upto_seq: int | None = None) -> str:
+    """WHERE clause for the filters; appends its arguments to `args`. tenant_id is explicit as
+    well as enforced by RLS: it lets the planner use per-tenant statistics."""
+
+    def p(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    clauses = [f"tenant_id = {p(tx.tenant_id)}"]
+    if f.actor_id is not None:
+        clauses.append(f"actor_id = {p(f.actor_id)}")
+    if f.actor_email is not None:
+        clauses.append(f"lower(actor_email) = lower({p(f.actor_email)})")
+    if f.action is not None:
+        clauses.append(f'action COLLATE "C" = {p(f.action)}')
+    if f.action_prefix:
+        upper = f.action_prefix[:-1] + chr(ord(f.action_prefix[-1]) + 1)
+        clauses.append(f'action COLLATE "C" >= {p(f.action_prefix)}')
+        clauses.append(f'action COLLATE "C" < {p(upper)}')
+    if f.resource_type is not None:
+        clauses.append(f"resource_type = {p(f.resource_type)}")
+    if f.resource_id is not None:
+        clauses.append(f"resource_id = {p(f.resource_id)}")
+    if f.outcome is not None:
+        clauses.append(f"outcome = {p(f.outcome)}")
+    if f.after is not None:
+        clauses.append(f"created_at >= {p(f.after)}")
+    if f.before is not None:
+        clauses.append(f"created_at < {p(f.before)}")
+    if after_seq is not None:
+        clauses.append(f"seq > {p(after_seq)}")
+    if before_seq is not None:
+        clauses.append(f"seq < {p(before_seq)}")
+    if upto_seq is not None:
+        clauses.append(f"seq <= {p(upto_seq)}")
+    return " AND ".join(clauses)
+
+
+# ---- chain head ----
+
+async def chain_head(tx: Tx) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        "SELECT last_seq, last_hash, retained_seq, retained_hash, retained_at FROM audit_chain"
+        " WHERE tenant_id = $1", tx.tenant_id)
+
+
+async def last_seq(tx: Tx) -> int:
+    """The newest committed position of the tenant's log (0 when empty)."""
+    value = await tx.fetchval("SELECT last_seq FROM audit_chain WHERE tenant_id = $1",
+                              tx.tenant_id)
+    return int(value or 0)
+
+
+# ---- query ----
+
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    head: int                    # the newest position in the same snapshot as the rows
+    rows: list[asyncpg.Record]   # (seq, j: event JSON bytes)
+    total: int | None = None
+    total_capped: bool = False
+
+
+async def read_page(tx: Tx, f: AuditFilters, *, limit: int, desc: bool,
+                    after_seq: int | None = None, before_seq: int | None = None,
+                    count_cap: int | None = None, async_commit: bool = False) -> PageRows:
+    """Up to `limit` events (newest or oldest first), the log's newest position and, with
+    `count_cap`, how many events match the filters (exact up to the cap): one statement, so
+    all three come from one snapshot (every position <= head is visible in it).
+
+    With no filter the total comes from the chain head: positions are dense between the
+    retention boundary and the newest event, so it is exact and costs one row.
+
+    `async_commit` also switches the transaction to asynchronous commit (see
+    asynchronous_commit), saving the hot query path a round trip."""
+    args: list[object] = []
+    head_sql = (f"SELECT coalesce((SELECT last_seq FROM audit_chain WHERE tenant_id = "
+                f"${len(args) + 1}), 0) AS head, coalesce((SELECT last_seq - retained_seq"
+                f" FROM audit_chain WHERE tenant_id = ${len(args) + 1}), 0) AS span")
+    if async_commit:
+        head_sql += ", set_config('synchronous_commit', 'off', true) AS sync"
+    args.append(tx.tenant_id)
+    if count_cap is None or f.empty:
+        total_sql = "SELECT NULL::bigint AS n"
+    else:
+        where = _where(tx, f, args)
+        args.append(count_cap + 1)
+        total_sql = (f"SELECT count(*) AS n FROM (SELECT 1 FROM audit_events WHERE {where}"
+                     f" LIMIT ${len(args)}) c")
+    where = _where(tx, f, args, after_seq=after_seq, before_seq=before_seq)
+    args.append(limit)
+    direction = "DESC" if desc else "ASC"
+    rows = await tx.fetch(
+        f"WITH h AS ({head_sql}), t AS ({total_sql}),"
+        f" p AS (SELECT seq, {_JSON_BYTES} AS j FROM audit_events WHERE {where}"
+        f" ORDER BY seq {direction} LIMIT ${len(args)})"
+        f" SELECT h.head, h.span, t.n, p.seq, p.j FROM h CROSS JOIN t LEFT JOIN p ON true"
+        f" ORDER BY p.seq {direction}", *args)
+    first = rows[0]
+    page_rows = [r for r in rows if r["seq"] is not None]
+    if count_cap is None:
+        return PageRows(head=int(first["head"]), rows=page_rows)
+    n = int(first["span"]) if f.empty else int(first["n"])
+    return PageRows(head=int(first["head"]), rows=page_rows, total=min(n, count_cap),
+                    total_capped=n > count_cap)
+
+
+async def asynchronous_commit(tx: Tx) -> None:
+    """Let this transaction's COMMIT return before its WAL is flushed.
+
+    For transactions whose only writes are read-audit events (audit.query, audit.export...):
+    the tenant's chain lock is held until COMMIT returns, so without this every read of a
+    tenant's log would wait for the previous one's fsync. A database crash can lose the last
+    such events (about 3 x wal_writer_delay); never an event of a change, and never a hole in
+    the chain: WAL is flushed in order, so what survives is always a prefix."""
+    await tx.execute("SET LOCAL synchronous_commit = off")
+
+
+# ---- export and stream ----
+
+async def nth_positions(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int, skip: int,
+                        take: int) -> list[int]:
+    """Positions of the matching events number skip+1 .. skip+take after `after_seq`."""
+    args: list[object] = []
+    where = _where(tx, f, args, after_seq=after_seq, upto_seq=upto_seq)
+    args += [skip, take]
+    rows = await tx.fetch(
+        f"SELECT seq FROM audit_events WHERE {where} ORDER BY seq"
+        f" OFFSET ${len(args) - 1} LIMIT ${len(args)}", *args)
+    return [int(r[0]) for r in rows]
+
+
+def export_cursor(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int) -> CursorFactory:
+    """A server-side cursor over NDJSON lines (bytes, newline included), oldest first."""
+    args: list[object] = []
+    where = _where(tx, f, args, after_seq=after_seq, upto_seq=upto_seq)
+    return tx.conn.cursor(
+        f"SELECT {_NDJSON_LINE} FROM audit_events WHERE {where} ORDER BY seq", *args)
+
+
+# ---- verification ----
+
+async def first_seq_from(tx: Tx, at: datetime) -> int | None:
+    value = await tx.fetchval(
+        "SELECT seq FROM audit_events WHERE tenant_id = $1 AND created_at >= $2"
+        " ORDER BY seq LIMIT 1", tx.tenant_id, at)
+    return int(value) if value is not None else None
+
+
+async def last_seq_before(tx: Tx, at: datetime) -> int | None:
+    value = await tx.fetchval(
+        "SELECT seq FROM audit_events WHERE tenant_id = $1 AND created_at < $2"
+        " ORDER BY seq DESC LIMIT 1", tx.tenant_id, at)
+    return int(value) if value is not None else None
+
+
+async def hash_at(tx: Tx, seq: int) -> bytes | None:
+    value: bytes | None = await tx.fetchval(
+        "SELECT hash FROM audit_events WHERE tenant_id = $1 AND seq = $2 LIMIT 1",
+        tx.tenant_id, seq)
+    return value
+
+
+def verify_cursor(tx: Tx, *, from_seq: int, to_seq: int) -> CursorFactory:
+    """Events from_seq..to_seq with their canonical bytes, for recomputing the chain."""
+    return tx.conn.cursor(
+        f"SELECT seq, id, created_at, prev_hash, hash, {_CANONICAL} AS canonical"
+        " FROM audit_events WHERE tenant_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq",
+        tx.tenant_id, from_seq, to_seq)
+
+
+# ---- retention ----
+
+async def retention_policy(tx: Tx) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "SELECT t.plan, t.audit_retention_days AS custom_days,"
+        " drift_api.audit_retention_days(t.plan, t.audit_retention_days) AS days,"
+        " drift_api.audit_retention_days(t.plan, NULL) AS default_days,"
+        " c.retained_seq, c.retained_at"
+        " FROM tenants t LEFT JOIN audit_chain c ON c.tenant_id = t.tenant_id"
+        " WHERE t.tenant_id = $1", tx.tenant_id)
+    assert row is not None, "the tenant row is visible inside its own transaction"
+    return row
+
+
+async def lock_tenant_policy(tx: Tx) -> asyncpg.Record:
+    row = await tx.fetchrow("SELECT plan, audit_retention_days FROM tenants"
+                            " WHERE tenant_id = $1 FOR UPDATE", tx.tenant_id)
+    assert row is not None
+    return row
+
+
+async def set_custom_days(tx: Tx, days: int | None, now: datetime) -> None:
+    await tx.execute("UPDATE tenants SET audit_retention_days = $2, updated_at = $3"
+                     " WHERE tenant_id = $1", tx.tenant_id, days, now)
+
+
+async def oldest_event_at(tx: Tx) -> datetime | None:
+    value: datetime | None = await tx.fetchval(
+        "SELECT created_at FROM audit_events WHERE tenant_id = $1 ORDER BY seq LIMIT 1",
+        tx.tenant_id)
+    return value
+
+
+async def purge_expired(tx: Tx, *, now: datetime, batch: int) -> asyncpg.Record | None:
+    """One batch of the tenant's expired events, through the retention function."""
+    return await tx.fetchrow(
+        "SELECT deleted, cutoff, through_seq FROM drift_api.audit_retention_purge($1, $2, $3)",
+        tx.tenant_id, now, batch)
+
+
+async def drop_expired_partitions(db: Database, now: datetime
+                                  ) -> list[tuple[str, UUID, int]]:
+    """(partition, tenant, that tenant's new retention boundary) per dropped partition and
+    tenant that had events in it."""
+    rows = await db.fetch("SELECT partition_name, tenant_id, through_seq"
+                          " FROM drift_api.audit_drop_expired_partitions($1)", now)
+    return [(str(r[0]), r[1], int(r[2])) for r in rows]
+
+
+async def all_tenant_ids(db: Database) -> list[UUID]:
+    return [r[0] for r in await db.fetch("SELECT drift_api.all_tenant_ids()")]

@@ -1,9 +1,16 @@
 """Seat accounting: active members plus pending invitations may not exceed tenants.seat_limit.
 
 Every path that consumes a seat (invitation, acceptance, SCIM create, reactivation) calls
-ensure_seat_available() in its own transaction before writing. The tenant row is locked
-FOR UPDATE first, so two concurrent seat-consuming requests of one tenant serialise here and
-cannot both take the last seat.
+ensure_seat_available() in its transaction BEFORE writing anything that references the tenant
+(an insert takes a KEY SHARE lock on the tenant row; two such transactions both asking for
+FOR UPDATE afterwards would deadlock).
+
+When the tenant has a seat limit, its row is locked FOR UPDATE in one statement and the seats
+are counted in the next: under READ COMMITTED the second statement takes a fresh snapshot, so
+it sees the seat a transaction it waited for has just taken (a single SELECT ... FOR UPDATE
+with the counts as subqueries would count from the snapshot taken before the wait). Two
+concurrent seat-consuming requests of one tenant therefore cannot both take the last seat.
+Tenants without a limit take no lock at all.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ from app.core.errors import PaymentRequired
 
 
 async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
+    if lock:  # a statement of its own: the counts below must be read after the wait
+        await tx.execute("SELECT 1 FROM tenants FOR UPDATE")
     row = await tx.fetchrow(
         "SELECT t.seat_limit,"
         " (SELECT count(*) FROM users u WHERE u.active) AS active,"
         " (SELECT count(*) FROM invitations i WHERE i.accepted_at IS NULL"
         "    AND i.revoked_at IS NULL AND i.expires_at > $1) AS pending_invites"
-        " FROM tenants t" + (" FOR UPDATE OF t" if lock else ""),
-        clock.now())
+        " FROM tenants t", clock.now())
     assert row is not None
     limit = row["seat_limit"]
     used = int(row["active"]) + int(row["pending_invites"])
@@ -35,9 +43,11 @@ async def ensure_seat_available(tx: Tx, adding: int = 1, *, releasing: int = 0) 
 
     `releasing` is for changes that free a seat as they take one (accepting an invitation
     turns a pending seat into an active one)."""
+    if await tx.fetchval("SELECT seat_limit FROM tenants") is None:
+        return  # unlimited: nothing to count, nothing to serialise
     usage = await seat_usage(tx, lock=True)
     limit = usage["seat_limit"]
-    if limit is None:
+    if limit is None:  # the limit was lifted while we waited
         return
     used = usage["active"] + usage["pending_invites"] - releasing
     if used + adding > limit:

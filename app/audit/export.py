@@ -1,0 +1,89 @@
+"""GET /api/v1/audit/export: NDJSON, oldest first, streamed, with a cursor to continue.
+
+Protocol (docs/audit.md, "Export"): the export covers the matching events after the cursor's
+position up to an end position E that is fixed before the headers go out, in one REPEATABLE
+READ snapshot:
+- without `limit`, E is the newest committed position of the tenant's log at the start;
+- with `limit`, E is the position of the limit-th matching event (or the newest, if fewer).
+`X-Drift-Next-Cursor` (and `Link: <...>; rel="next"`) encode E, so the next export starts
+exactly after everything this one covered: positions are commit-ordered and every position
+<= E is already committed, so no event can later appear at or below E. Events that commit
+while the body streams are not in it (they are above E) and come with the next pull.
+
+The body is read from a server-side cursor in chunks on a connection of the export's own
+(the request's connection is released when the response starts), so memory stays flat and
+the first bytes go out after the first chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from app.audit import repository
+from app.audit.filters import AuditFilters, encode_position
+from app.audit.service import record
+from app.audit.streaming import ManagedStream, SnapshotTx, heavy_reads
+from app.core.db import Tx
+from app.core.runtime import Runtime
+
+FIRST_CHUNK_ROWS = 100  # small, so the first bytes go out at once
+CHUNK_ROWS = 2000
+NDJSON = "application/x-ndjson"
+
+
+async def _lines(snap: SnapshotTx, f: AuditFilters, *, after_seq: int, upto_seq: int
+                 ) -> AsyncIterator[bytes]:
+    if upto_seq <= after_seq:
+        return
+    cursor = await repository.export_cursor(snap.tx, f, after_seq=after_seq, upto_seq=upto_seq)
+    size = FIRST_CHUNK_ROWS
+    while True:
+        rows = await cursor.fetch(size)
+        if rows:
+            yield b"".join(r[0] for r in rows)
+        if len(rows) < size:
+            return
+        size = CHUNK_ROWS
+
+
+async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
+                       limit: int | None, link_for: Callable[[str], str]) -> ManagedStream:
+    """Fix the export's bounds, record `audit.export` in the request transaction (it commits
+    as the response starts) and return the streaming response."""
+    limiter = heavy_reads(rt)
+    limiter.acquire()
+    snap: SnapshotTx | None = None
+    try:
+        snap = await SnapshotTx.open(rt, tx.tenant_id, tx.ctx)
+        head = await repository.last_seq(snap.tx)
+        end, has_more = max(head, after_seq), False
+        if limit is not None and head > after_seq:
+            found = await repository.nth_positions(snap.tx, f, after_seq=after_seq,
+                                                   upto_seq=head, skip=limit - 1, take=2)
+            if found:
+                end, has_more = found[0], len(found) > 1
+        await repository.asynchronous_commit(tx)
+        await record(tx, "audit.export", metadata={
+            "filters": f.as_metadata(), "after_seq": after_seq, "through_seq": end,
+            "limit": limit})
+    except BaseException:
+        if snap is not None:
+            await snap.close()
+        limiter.release()
+        raise
+    opened = snap
+
+    async def cleanup() -> None:
+        await opened.close()
+        limiter.release()
+
+    cursor = encode_position(end, "asc")
+    headers = {
+        "X-Drift-Next-Cursor": cursor,
+        "X-Drift-Has-More": "true" if has_more else "false",
+        "Link": f'<{link_for(cursor)}>; rel="next"',
+        "Cache-Control": "no-store",
+        "X-Accel-Buffering": "no",
+    }
+    return ManagedStream(_lines(opened, f, after_seq=after_seq, upto_seq=end),
+                         cleanup=cleanup, media_type=NDJSON, headers=headers)

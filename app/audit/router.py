@@ -1,0 +1,141 @@
+"""Audit log HTTP API (admin+): query, NDJSON export, live stream, verification, retention."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from app.audit import chain, export, query, retention, stream
+from app.audit.filters import (
+    MAX_EXPORT_LIMIT,
+    AuditFilters,
+    decode_position,
+    forward_position,
+    parse_filters,
+    parse_limit,
+    parse_order,
+    parse_time,
+)
+from app.audit.repository import last_seq
+from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
+from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
+from app.core.responses import json_response
+
+router = APIRouter(tags=["audit"])
+
+ActorQ = Annotated[str | None, Query(max_length=320, description=(
+    "User id (UUID) or email address of whoever acted (email: case-insensitive, as recorded)"))]
+ActionQ = Annotated[str | None, Query(max_length=100, description=(
+    "An action (`project.delete`) or a prefix ending in `*` (`project.*`)"))]
+ResourceTypeQ = Annotated[str | None, Query(max_length=200, description="e.g. `project`")]
+ResourceIdQ = Annotated[str | None, Query(max_length=200)]
+OutcomeQ = Annotated[str | None, Query(description="success, failure or denied")]
+AfterQ = Annotated[str | None, Query(max_length=64, description=(
+    "ISO 8601 time; events with created_at >= after (no zone: UTC)"))]
+BeforeQ = Annotated[str | None, Query(max_length=64, description=(
+    "ISO 8601 time; events with created_at < before (no zone: UTC)"))]
+CursorQ = Annotated[str | None, Query(max_length=512, description=(
+    "Opaque cursor from a previous page, export (X-Drift-Next-Cursor) or stream event id"))]
+
+
+def _filters(actor: str | None, action: str | None, resource_type: str | None,
+             resource_id: str | None, outcome: str | None, after: str | None,
+             before: str | None) -> AuditFilters:
+    return parse_filters(actor=actor, action=action, resource_type=resource_type,
+                         resource_id=resource_id, outcome=outcome, after=after, before=before)
+
+
+def _link(request: Request, cursor: str) -> str:
+    """Path and query of the same request continued at `cursor` (a relative reference)."""
+    url = request.url.include_query_params(cursor=cursor)
+    return f"{url.path}?{url.query}"
+
+
+@router.get("/api/v1/audit", response_model=AuditPage,
+            summary="Query the tenant's audit log (admin+)",
+            responses={400: {"description": "Invalid filter, cursor or limit"}})
+async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
+                      actor: ActorQ = None, action: ActionQ = None,
+                      resource_type: ResourceTypeQ = None, resource_id: ResourceIdQ = None,
+                      outcome: OutcomeQ = None, after: AfterQ = None, before: BeforeQ = None,
+                      cursor: CursorQ = None,
+                      limit: Annotated[int | None, Query(
+                          description="Page size, 1..200 (default 50)")] = None,
+                      order: Annotated[str | None, Query(
+                          description="desc (newest first, default) or asc (oldest first)")
+                      ] = None) -> Response:
+    f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
+    page = await query.query_page(tx, f, position=decode_position(cursor),
+                                  order=parse_order(order), limit=parse_limit(limit) or 50)
+    headers = {"Cache-Control": "no-store"}
+    if page.has_more and page.cursor is not None:
+        headers["Link"] = f'<{_link(request, page.cursor)}>; rel="next"'
+    return Response(page.body(), media_type="application/json", headers=headers)
+
+
+@router.get("/api/v1/audit/export", summary="Export the audit log as NDJSON (admin+)",
+            response_class=Response,
+            responses={200: {"content": {"application/x-ndjson": {}},
+                             "description": "One event per line, oldest first. "
+                             "X-Drift-Next-Cursor continues after the last covered event."},
+                       400: {"description": "Invalid filter, cursor or limit"},
+                       429: {"description": "Too many exports running; retry"}})
+async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: TenantTx,
+                       actor: ActorQ = None, action: ActionQ = None,
+                       resource_type: ResourceTypeQ = None,
+                       resource_id: ResourceIdQ = None, outcome: OutcomeQ = None,
+                       after: AfterQ = None, before: BeforeQ = None, cursor: CursorQ = None,
+                       limit: Annotated[int | None, Query(description=(
+                           f"At most this many events (1..{MAX_EXPORT_LIMIT:,}); default: "
+                           "everything up to now"))] = None) -> Response:
+    f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
+    start = forward_position(cursor, what="an export")
+    n = parse_limit(limit, maximum=MAX_EXPORT_LIMIT, default=None)
+    return await export.start_export(rt, tx, f, after_seq=start, limit=n,
+                                     link_for=lambda c: _link(request, c))
+
+
+@router.get("/api/v1/audit/stream", summary="Live audit events as Server-Sent Events (admin+)",
+            response_class=Response,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`event: audit` per event; `id` is its cursor"}})
+async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
+                       actor: ActorQ = None, action: ActionQ = None,
+                       resource_type: ResourceTypeQ = None,
+                       resource_id: ResourceIdQ = None, outcome: OutcomeQ = None,
+                       cursor: CursorQ = None,
+                       last_event_id: Annotated[str | None, Header(
+                           max_length=512, description="Resume after this event (SSE)")] = None
+                       ) -> Response:
+    f = _filters(actor, action, resource_type, resource_id, outcome, None, None)
+    resume = last_event_id or cursor
+    start = (forward_position(resume, what="the stream") if resume
+             else await last_seq(tx))
+    return await stream.open_stream(rt, tx, principal, f, start_seq=start)
+
+
+@router.get("/api/v1/audit/verify", response_model=VerifyOut,
+            summary="Recompute the audit hash chain over a time range (admin+)")
+async def verify_audit(rt: RuntimeDep, _: AdminPrincipal, tx: TenantTx,
+                       after: AfterQ = None, before: BeforeQ = None) -> Response:
+    t_after, t_before = parse_time("after", after), parse_time("before", before)
+    if t_after is not None and t_before is not None and t_after >= t_before:
+        parse_filters(after=after, before=before)  # raises the range error
+    result: dict[str, Any] = await chain.verify(rt, tx, after=t_after, before=t_before)
+    return json_response(result)
+
+
+@router.get("/api/v1/settings/audit-retention", response_model=RetentionPolicyOut,
+            summary="The tenant's audit retention policy (admin+)")
+async def get_retention(_: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(await retention.get_policy(tx))
+
+
+@router.put("/api/v1/settings/audit-retention", response_model=RetentionPolicyOut,
+            summary="Set the audit retention (owner, enterprise plan)",
+            responses={402: {"description": "Not on the enterprise plan"},
+                       400: {"description": "Days out of range"}})
+async def put_retention(body: RetentionUpdate, _: OwnerPrincipal, tx: TenantTx) -> Response:
+    return json_response(await retention.set_policy(tx, body.days))

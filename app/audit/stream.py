@@ -1,0 +1,330 @@
+"""GET /api/v1/audit/stream: Server-Sent Events of the tenant's audit events as they commit.
+
+- One LISTEN connection per process (AuditHub), opened while anyone is subscribed. The chain
+  trigger NOTIFYs `drift_audit` with "<tenant id> <seq>" for every event of a tenant that some
+  process has registered as streamed (a NOTIFY makes COMMIT take a database-wide lock, so
+  writers of tenants nobody streams do not pay for it); NOTIFY is delivered only when the
+  inserting transaction commits. The hub wakes that tenant's subscribers only.
+- A woken subscriber reads the new rows itself, in a short transaction of its own on a pooled
+  connection, entered with its credential (drift_api.enter_*): RLS confines the read to the
+  caller's tenant, and a revoked key, deactivated user or changed role ends the stream at the
+  next read. No connection is held between reads, and nothing polls.
+- No loss: the subscriber is registered and LISTEN is active before its first read, and every
+  read covers "position > last sent, up to the newest committed position" (positions are
+  commit-ordered). Notifications that race a read only cause one more (empty) read. After a
+  lost listener connection every subscriber re-reads. Each SSE event's `id` is its cursor, so
+  `Last-Event-ID` (sent automatically by EventSource on reconnect) resumes exactly after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.audit import repository
+from app.audit.filters import AuditFilters, encode_position
+from app.audit.service import record
+from app.audit.streaming import ManagedStream
+from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
+from app.auth.principal import Principal
+from app.core.context import RequestContext
+from app.core.db import Database, Tx, connect
+from app.core.errors import ServiceUnavailable
+from app.core.responses import dumps
+from app.core.runtime import Runtime
+
+log = logging.getLogger("drift.audit.stream")
+
+CHANNEL = "drift_audit"
+READ_BATCH = 500
+HEARTBEAT_SECONDS = 15.0
+# Streams end after this long (clients reconnect with Last-Event-ID and lose nothing), so a
+# server shutting down or a credential that changed is never held open indefinitely.
+MAX_STREAM_SECONDS = 900.0
+# This process's registration of a streamed tenant lasts LEASE_SECONDS and is renewed every
+# RENEW_SECONDS (which also checks the LISTEN connection).
+LEASE_SECONDS = 60
+RENEW_SECONDS = 10.0
+
+
+class Subscriber:
+    __slots__ = ("tenant_id", "wake")
+
+    def __init__(self, tenant_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.wake = asyncio.Event()
+
+
+class _Listener:
+    """One LISTEN connection, and the lease on this process's registrations."""
+
+    def __init__(self, hub: AuditHub) -> None:
+        self.ready = asyncio.Event()
+        self.task = asyncio.create_task(self._run(hub), name="audit-stream-listener")
+
+    async def _run(self, hub: AuditHub) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await connect(hub.db.url, connect_timeout=hub.connect_timeout)
+                await conn.add_listener(CHANNEL, hub.on_notify)
+                self.ready.set()
+                await hub.renew(catch_up=True)  # anything missed while (re)connecting
+                while not conn.is_closed():
+                    await asyncio.sleep(RENEW_SECONDS)
+                    await conn.execute("SELECT 1")  # notice a dead connection
+                    await hub.renew(catch_up=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit stream listener lost (%s); reconnecting", type(exc).__name__)
+                self.ready.clear()
+                await asyncio.sleep(1.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+
+
+class AuditHub:
+    """Fans one process-wide LISTEN out to the SSE subscribers of each tenant.
+
+    The chain trigger NOTIFYs only for tenants registered in
+    drift_private.audit_stream_listeners, so the hub registers each tenant it has subscribers
+    for (a lease it renews) and, before a tenant's first subscriber reads, waits out the
+    writers that may have checked the registry just before it (drift_api.audit_stream_barrier):
+    from then on every new event of that tenant is notified."""
+
+    def __init__(self, db: Database, connect_timeout: float) -> None:
+        self.db = db
+        self.connect_timeout = connect_timeout
+        self.id = uuid.uuid4()
+        self._subs: dict[str, set[Subscriber]] = {}
+        self._registered: dict[str, asyncio.Task[None]] = {}
+        self._listener: _Listener | None = None
+        self._renewed_at = 0.0
+        self._lock = asyncio.Lock()  # orders (un)registrations with each other
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subs.values())
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and self._listener.ready.is_set()
+
+    async def subscribe(self, tenant_id: UUID) -> Subscriber:
+        """Register, and return once this tenant's events will be notified (so the caller's
+        first read is covered)."""
+        sub = Subscriber(tenant_id)
+        key = str(tenant_id)
+        self._subs.setdefault(key, set()).add(sub)
+        if self._listener is None or self._listener.task.done():
+            self._listener = _Listener(self)
+        try:
+            async with asyncio.timeout(self.connect_timeout + 10):
+                await self._listener.ready.wait()
+                task = self._registered.get(key)
+                if task is None or (task.done() and (task.cancelled()
+                                                     or task.exception() is not None)):
+                    task = asyncio.create_task(self._register(key))
+                    self._registered[key] = task
+                await asyncio.shield(task)
+        except BaseException as exc:
+            self.unsubscribe(sub)
+            if isinstance(exc, Exception):
+                log.warning("audit stream subscription failed: %r", exc)
+                raise ServiceUnavailable("The live audit stream is unavailable right now; "
+                                         "retry shortly.", code="stream_unavailable",
+                                         headers={"Retry-After": "5"}) from None
+            raise
+        return sub
+
+    async def _register(self, key: str) -> None:
+        tenant = UUID(key)
+        async with self._lock:
+            await self.db.fetchval("SELECT drift_api.audit_stream_register($1, $2, $3)",
+                                   self.id, [tenant], LEASE_SECONDS)
+        await self.db.fetchval("SELECT drift_api.audit_stream_barrier($1)", tenant)
+
+    async def renew(self, *, catch_up: bool) -> None:
+        """Renew the lease on every tenant with subscribers. If it may have lapsed (first run,
+        reconnect, a failed renewal), wait out in-flight writers and make every subscriber
+        read again: notifications may have been skipped meanwhile."""
+        tenants = [UUID(k) for k in self._subs]
+        loop = asyncio.get_running_loop()
+        lapsed = catch_up or loop.time() - self._renewed_at > LEASE_SECONDS - RENEW_SECONDS
+        if tenants:
+            async with self._lock:
+                await self.db.fetchval("SELECT drift_api.audit_stream_register($1, $2, $3)",
+                                       self.id, [UUID(k) for k in self._subs], LEASE_SECONDS)
+            if lapsed:
+                for tenant in tenants:
+                    await self.db.fetchval("SELECT drift_api.audit_stream_barrier($1)", tenant)
+        self._renewed_at = loop.time()
+        if lapsed:
+            self.wake_all()
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        key = str(sub.tenant_id)
+        subs = self._subs.get(key)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[key]
+                task = self._registered.pop(key, None)
+                if task is not None:
+                    task.cancel()
+                self._spawn(self._unregister(sub.tenant_id))
+        if not self._subs and self._listener is not None:
+            self._listener.task.cancel()
+            self._listener = None
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _unregister(self, tenant_id: UUID) -> None:
+        try:
+            async with self._lock:
+                if str(tenant_id) in self._subs:  # someone subscribed again meanwhile
+                    return
+                await self.db.fetchval("SELECT drift_api.audit_stream_unregister($1, $2)",
+                                       self.id, [tenant_id])
+        except Exception:  # best effort: the lease runs out anyway
+            log.debug("could not unregister audit stream of %s", tenant_id, exc_info=True)
+
+    def on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        tenant, _, _seq = payload.partition(" ")
+        for sub in self._subs.get(tenant, ()):
+            sub.wake.set()
+
+    def wake_all(self) -> None:
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.wake.set()
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener.task
+        tenants = [UUID(k) for k in self._subs]
+        if tenants:
+            with contextlib.suppress(Exception):
+                await self.db.fetchval("SELECT drift_api.audit_stream_unregister($1, $2)",
+                                       self.id, tenants)
+        self.wake_all()
+
+
+def hub_for(rt: Runtime) -> AuditHub:
+    hub = rt.extras.get("audit_hub")
+    if hub is None:
+        hub = AuditHub(rt.db, rt.settings.db_connect_timeout)
+        rt.extras["audit_hub"] = hub
+    assert isinstance(hub, AuditHub)
+    return hub
+
+
+async def close_hub(rt: Runtime) -> None:
+    hub = rt.extras.pop("audit_hub", None)
+    if isinstance(hub, AuditHub):
+        await hub.close()
+
+
+async def _read_new(rt: Runtime, principal: Principal, f: AuditFilters, after_seq: int
+                    ) -> tuple[int, list[asyncpg.Record]]:
+    """The newest committed position and the matching events after `after_seq` up to it, in a
+    transaction that re-verifies the caller's credential (DR401 if it no longer stands)."""
+    async with rt.db.pool.acquire() as conn:
+        await conn.execute(enter_script(principal))
+        tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor), principal)
+        got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
+                                         after_seq=after_seq)
+        await conn.execute("COMMIT")
+    return got.head, got.rows
+
+
+def _event(row: asyncpg.Record) -> bytes:
+    return (b"id: " + encode_position(int(row["seq"]), "asc").encode()
+            + b"\nevent: audit\ndata: " + bytes(row["j"]) + b"\n\n")
+
+
+def _error(code: str, detail: str) -> bytes:
+    return b"event: error\ndata: " + dumps({"code": code, "detail": detail}) + b"\n\n"
+
+
+async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFilters,
+                  start_seq: int) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MAX_STREAM_SECONDS
+    pos = announced = start_seq
+    yield b"retry: 3000\n: drift audit stream\n\n"
+    while True:
+        sub.wake.clear()  # before reading: a notification during the read means read again
+        while True:
+            try:
+                head, rows = await _read_new(rt, principal, f, pos)
+            except asyncpg.PostgresError as exc:
+                if getattr(exc, "sqlstate", None) != CREDENTIAL_SQLSTATE:
+                    raise
+                reason = str(getattr(exc, "message", "") or exc)
+                yield _error(f"credential_{reason}", "The credential this stream was opened "
+                             "with is no longer valid for it; reconnect with a valid one.")
+                return
+            out = [_event(r) for r in rows]
+            full = len(rows) == READ_BATCH
+            last_sent = int(rows[-1]["seq"]) if rows else announced
+            pos = last_sent if full else max(head, pos)
+            if rows:
+                announced = last_sent
+            if pos > announced:
+                # filtered-out events: move the client's Last-Event-ID past them too
+                out.append(b"id: " + encode_position(pos, "asc").encode() + b"\n\n")
+                announced = pos
+            if out:
+                yield b"".join(out)
+            if not full:
+                break
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            yield b": stream lifetime reached; reconnect with Last-Event-ID\n\n"
+            return
+        try:
+            await asyncio.wait_for(sub.wake.wait(), timeout=min(HEARTBEAT_SECONDS, remaining))
+        except TimeoutError:
+            yield b": keepalive\n\n"
+
+
+async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters, *,
+                      start_seq: int) -> ManagedStream:
+    """Subscribe, record `audit.stream` in the request transaction (it commits as the response
+    starts) and return the streaming response.
+
+    Subscribing comes first: it may wait for the tenant's in-flight writers (the barrier), and
+    recording takes the tenant's chain lock until this request commits."""
+    hub = hub_for(rt)
+    sub = await hub.subscribe(principal.tenant_id)
+    try:
+        await repository.asynchronous_commit(tx)
+        await record(tx, "audit.stream", metadata={"filters": f.as_metadata(),
+                                                   "after_seq": start_seq})
+    except BaseException:
+        hub.unsubscribe(sub)
+        raise
+
+    async def cleanup() -> None:
+        hub.unsubscribe(sub)
+
+    return ManagedStream(_events(rt, sub, principal, f, start_seq), cleanup=cleanup,
+                         media_type="text/event-stream",
+                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

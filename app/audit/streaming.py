@@ -1,0 +1,133 @@
+"""Plumbing for audit reads that outlive the request transaction.
+
+The request's own connection is committed and released when the response starts
+(RequestContextMiddleware), so a streamed body (NDJSON export, SSE) cannot read through it.
+SnapshotTx opens a connection of its own with a REPEATABLE READ transaction and the tenant set:
+one snapshot for the whole read, so positions computed before the headers go out (the export's
+X-Drift-Next-Cursor) describe exactly the rows the body then contains. ManagedStream releases
+it when the body ends, fails, or the client goes away, even if the body never started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from app.core.context import RequestContext
+from app.core.db import Tx
+from app.core.errors import ProblemError
+from app.core.runtime import Runtime
+
+log = logging.getLogger("drift.audit")
+
+# A stalled client keeps the export's transaction idle; allow it this long (the runtime role's
+# default idle_in_transaction_session_timeout is 60 s).
+EXPORT_IDLE_TIMEOUT = "300s"
+
+
+class TooManyReads(ProblemError):
+    status, code, title = 429, "too_many_audit_reads", "Too many requests"
+
+
+class HeavyReadLimiter:
+    """Per process: how many exports/verifications may hold a pooled connection at once, so
+    they can never starve ordinary requests of the pool."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+
+    def acquire(self) -> None:
+        if self.active >= self.limit:
+            raise TooManyReads(
+                f"{self.active} audit exports or verifications are running in this process; "
+                "retry in a few seconds.", headers={"Retry-After": "5"})
+        self.active += 1
+
+    def release(self) -> None:
+        self.active = max(0, self.active - 1)
+
+
+def heavy_reads(rt: Runtime) -> HeavyReadLimiter:
+    limiter = rt.extras.get("audit_heavy_reads")
+    if limiter is None:
+        limiter = HeavyReadLimiter(max(2, rt.db.max_size // 4))
+        rt.extras["audit_heavy_reads"] = limiter
+    assert isinstance(limiter, HeavyReadLimiter)
+    return limiter
+
+
+class SnapshotTx:
+    """A REPEATABLE READ, read-only tenant transaction on a pooled connection of its own."""
+
+    def __init__(self, rt: Runtime, conn: asyncpg.Connection, tx: Tx) -> None:
+        self._rt = rt
+        self._conn: asyncpg.Connection | None = conn
+        self.tx = tx
+
+    @classmethod
+    async def open(cls, rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> SnapshotTx:
+        tid = str(UUID(str(tenant_id)))  # a UUID's text form: safe to inline
+        conn = await rt.db.pool.acquire()
+        try:
+            await conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                f" SELECT set_config('app.tenant_id', '{tid}', true);"
+                f" SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_TIMEOUT}'")
+        except BaseException:
+            await asyncio.shield(_release(rt, conn))
+            raise
+        return cls(rt, conn, Tx(conn, tenant_id, ctx))
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.shield(_release(self._rt, conn))
+
+
+async def _release(rt: Runtime, conn: asyncpg.Connection) -> None:
+    try:
+        if not conn.is_closed() and conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+        await rt.db.pool.release(conn)
+    except Exception:
+        log.warning("could not return an audit read connection; discarding it", exc_info=True)
+        conn.terminate()
+        with contextlib.suppress(Exception):
+            await rt.db.pool.release(conn)
+
+
+class ManagedStream(StreamingResponse):
+    """A StreamingResponse that always runs `cleanup` once the response is over (sent, failed
+    or abandoned by the client), and closes its body iterator."""
+
+    def __init__(self, content: AsyncIterator[bytes], *,
+                 cleanup: Callable[[], Awaitable[None]], media_type: str,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._cleanup = cleanup
+        self._content = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await asyncio.shield(self._finish())
+
+    async def _finish(self) -> None:
+        aclose: Any = getattr(self._content, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+        try:
+            await self._cleanup()
+        except Exception:
+            log.exception("audit stream cleanup failed")

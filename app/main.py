@@ -18,6 +18,7 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
 from app.projects.router import router as projects_router
+from app.scim.router import router as scim_router
 from app.worker import Worker
 
 log = logging.getLogger("drift.app")
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    app.include_router(scim_router)
     return app

@@ -1,0 +1,51 @@
+"""scim resources: what SCIM keeps on users and teams
+
+Revision ID: 0101_scim_resources
+Revises: 0100_scim_tokens
+Create Date: 2026-11-21 10:10
+
+users.scim_resource holds the SCIM User attributes exactly as the identity provider sent them
+(canonical attribute names, values untouched; userName, externalId and active live in their
+columns). users.scim_deleted_at marks a user deleted over SCIM: the row and its data stay, the
+user is gone from /scim/v2. teams (SCIM groups) already carry scim_managed and external_id.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0101_scim_resources"
+down_revision: str | Sequence[str] | None = "0100_scim_tokens"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    for stmt in [
+        "ALTER TABLE users ADD COLUMN external_id text"
+        " CHECK (external_id IS NULL OR length(external_id) BETWEEN 1 AND 1024)",
+        "ALTER TABLE users ADD COLUMN scim_resource jsonb",
+        "ALTER TABLE users ADD COLUMN scim_deleted_at timestamptz",
+        "CREATE INDEX users_scim_external_id ON users (tenant_id, external_id)"
+        " WHERE external_id IS NOT NULL",
+        # stable SCIM list order (and the default sort) is (created_at, id)
+        "CREATE INDEX users_scim_created ON users (tenant_id, created_at, id)",
+        "CREATE INDEX teams_scim_external_id ON teams (tenant_id, external_id)"
+        " WHERE external_id IS NOT NULL",
+        "CREATE INDEX teams_scim_created ON teams (tenant_id, created_at, id)"
+        " WHERE scim_managed",
+    ]:
+        op.execute(stmt)
+
+
+def downgrade() -> None:
+    for stmt in [
+        "DROP INDEX teams_scim_created",
+        "DROP INDEX teams_scim_external_id",
+        "DROP INDEX users_scim_created",
+        "DROP INDEX users_scim_external_id",
+        "ALTER TABLE users DROP COLUMN scim_deleted_at",
+        "ALTER TABLE users DROP COLUMN scim_resource",
+        "ALTER TABLE users DROP COLUMN external_id",
+    ]:
+        op.execute(stmt)

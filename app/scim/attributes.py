@@ -208,10 +208,12 @@ GROUP_SCHEMA = SchemaDef(URN_GROUP, "Group", "Group (a Drift team)", (
        "case-insensitively. Role mappings match it.", required=True, uniqueness="server"),
     Attr("members", "complex", multi=True, description="The users in the group (Drift team "
          "members). Nested groups are not supported.", sub=(
-             Attr("value", case_exact=True, description="The id of the member User."),
-             Attr("$ref", "reference", case_exact=True, reference_types=("User",),
-                  description="The URI of the member User."),
-             Attr("type", canonical=("User",), description="Always 'User'."),
+             Attr("value", case_exact=True, mutability="immutable",
+                  description="The id of the member User."),
+             Attr("$ref", "reference", case_exact=True, mutability="immutable",
+                  reference_types=("User",), description="The URI of the member User."),
+             Attr("type", canonical=("User",), mutability="immutable",
+                  description="Always 'User'."),
          )),
 ))
 

@@ -56,8 +56,8 @@ def coerce_one(attr: Attr, value: Any, where: str) -> Any:
     t = attr.type
     if t == "complex":
         if not isinstance(value, dict):
-            if attr.child("value") is not None and isinstance(value, str | int | float) \
-                    and not isinstance(value, bool):
+            if not attr.multi and attr.child("value") is not None \
+                    and isinstance(value, str | int | float) and not isinstance(value, bool):
                 value = {"value": value}
             else:
                 raise invalid_value(f"{where} must be an object.")

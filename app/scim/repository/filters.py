@@ -51,12 +51,15 @@ class Params:
 
 @dataclass(frozen=True)
 class Col:
-    """A typed SQL value: kind is text, uuid, bool or timestamp."""
+    """A typed SQL value: kind is text, uuid, bool or timestamp. `lowered`: the column already
+    holds lower(value) (users.user_name_key), so only the parameter is lower-cased and an index
+    on it can serve the comparison under row-level security."""
 
     sql: str
     kind: str = "text"
     case_exact: bool = True
     nullable: bool = True
+    lowered: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,7 +367,7 @@ class _Translator:
         return self._text(col, op, value, neg, where)
 
     def _text(self, col: Col, op: str, value: str, neg: bool, where: str) -> str:
-        lhs = col.sql if col.case_exact else f"lower({col.sql})"
+        lhs = col.sql if col.case_exact or col.lowered else f"lower({col.sql})"
         if op in ("co", "sw", "ew"):
             pattern = _escape_like(value)
             pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[op]
@@ -413,7 +416,7 @@ def sort_sql(path: str, target: Target, params: Params) -> tuple[str, str]:
     key = ref.dotted().lower()
     col = target.columns.get(key)
     if col is not None:
-        if col.kind == "text" and not col.case_exact:
+        if col.kind == "text" and not col.case_exact and not col.lowered:
             return f"lower({col.sql})", "text"
         return col.sql, col.kind
     attr = ref.attr

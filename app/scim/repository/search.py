@@ -50,7 +50,8 @@ def user_target(lenient: bool = False) -> Target:
         columns={
             "id": Col("u.id", "uuid", nullable=False),
             "externalid": Col("u.external_id", "text", case_exact=True),
-            "username": Col("u.user_name", "text", case_exact=False, nullable=False),
+            "username": Col("u.user_name_key", "text", case_exact=False, nullable=False,
+                            lowered=True),
             "active": Col("u.active", "bool", nullable=False),
             "meta.created": Col("u.created_at", "timestamp", nullable=False),
             "meta.lastmodified": Col("u.updated_at", "timestamp", nullable=False),
@@ -78,7 +79,8 @@ def group_target(lenient: bool = False) -> Target:
         columns={
             "id": Col("t.id", "uuid", nullable=False),
             "externalid": Col("t.external_id", "text", case_exact=True),
-            "displayname": Col("t.name", "text", case_exact=False, nullable=False),
+            "displayname": Col("t.name_key", "text", case_exact=False, nullable=False,
+                               lowered=True),
             "meta.created": Col("t.created_at", "timestamp", nullable=False),
             "meta.lastmodified": Col("t.updated_at", "timestamp", nullable=False),
             "meta.resourcetype": Col("'Group'::text", "const", nullable=False),

@@ -202,7 +202,8 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
                  metadata={"source": "scim", "display_name": row["name"],
                            "external_id": row["external_id"], **_members_meta(added, [])})
     await roles.apply(tx, added, "scim_group_created")
-    return render.group_resource(row, base, member_ids)
+    # memberships are listed oldest first, then by user id: these all share created_at
+    return render.group_resource(row, base, sorted(member_ids))
 
 
 async def _save(tx: Tx, row: asyncpg.Record, new: dict[str, Any], added: list[UUID],

@@ -28,8 +28,9 @@ async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_nam
     row = await tx.fetchrow(
         "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"
         " active, deprovisioned_at, scim_resource, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, 'member', $6, CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7,"
-        f" $8, $8) RETURNING {USER_COLUMNS}",
+        " VALUES ($1, $2, $3, $4, $5, 'member', $6,"
+        " CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8)"
+        f" RETURNING {USER_COLUMNS}",
         tx.tenant_id, user_name, external_id, display_name, email, active, doc, now)
     assert row is not None
     return row

@@ -102,7 +102,7 @@ def parse(body: Any) -> tuple[list[_Op], int | None]:
             raise invalid_syntax(f"Operation {i + 1}: version must be a string.")
         op = _Op(i, method.upper(), path, bulk_id, version, f.get("data"))
         _refs(op.data, op.refs)
-        _refs(op.path, op.refs)
+        _refs(path.split("?", 1)[0].split("/"), op.refs)
         ops.append(op)
     return ops, fail_on
 
@@ -187,7 +187,7 @@ class _Runner:
         self.order.append(op)
 
     async def dispatch(self, op: _Op) -> tuple[int, dict[str, Any] | None]:
-        path = _substitute(op.path, self.ids)
+        path = "/".join(_substitute(op.path.split("?", 1)[0].split("/"), self.ids))
         data = _substitute(op.data, self.ids)
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if not parts or parts[0] not in ("Users", "Groups") or len(parts) > 2:

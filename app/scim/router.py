@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.auth.dependencies import get_runtime
@@ -31,16 +31,25 @@ errors.install()
 
 scim = APIRouter(prefix="/scim/v2", tags=["scim"])
 
-Attrs = Annotated[str | None, Query(alias="attributes",
-                                    description="Comma-separated attributes to return")]
-Excluded = Annotated[str | None, Query(alias="excludedAttributes",
-                                       description="Comma-separated attributes to leave out")]
-Filter = Annotated[str | None, Query(alias="filter", description='e.g. userName eq "bjensen"')]
-StartIndex = Annotated[str | None, Query(alias="startIndex", description="1-based, default 1")]
-Count = Annotated[str | None, Query(alias="count", description="Page size (max 1000)")]
-SortBy = Annotated[str | None, Query(alias="sortBy")]
-SortOrder = Annotated[str | None, Query(alias="sortOrder",
-                                        description="ascending (default) or descending")]
+# Query parameters are read from request.query_params (SCIM rules, SCIM errors) and only
+# described here for the OpenAPI document: declaring them as FastAPI parameters cost about a
+# third of the CPU of a filtered GET in validation alone.
+
+
+def _param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}
+
+
+_PROJECTION = [_param("attributes", "Comma-separated attributes to return"),
+               _param("excludedAttributes", "Comma-separated attributes to leave out")]
+_LISTING = [_param("filter", 'RFC 7644 filter, e.g. userName eq "bjensen"'),
+            _param("startIndex", "1-based index of the first result (default 1)"),
+            _param("count", "Page size (default 100, at most 1000)"),
+            _param("sortBy", "Attribute to sort by"),
+            _param("sortOrder", "ascending (default) or descending"), *_PROJECTION]
+LIST_DOC: dict[str, Any] = {"parameters": _LISTING}
+PROJECTION_DOC: dict[str, Any] = {"parameters": _PROJECTION}
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "SCIM error (invalidFilter, invalidValue, ...)"},
@@ -120,11 +129,8 @@ for _method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
 
 # ---- Users ----
 
-@scim.get("/Users", summary="List or filter users", responses=_ERRORS)
-async def list_users(request: Request, tx: ScimTx, filter_: Filter = None,
-                     start_index: StartIndex = None, count: Count = None, sort_by: SortBy = None,
-                     sort_order: SortOrder = None, attributes: Attrs = None,
-                     excluded: Excluded = None) -> Response:
+@scim.get("/Users", summary="List or filter users", responses=_ERRORS, openapi_extra=LIST_DOC)
+async def list_users(request: Request, tx: ScimTx) -> Response:
     req = query.from_params(request.query_params)
     return scim_response(await query.list_resources(tx, "User", req, _base(request)))
 
@@ -135,17 +141,17 @@ async def search_users(request: Request, tx: ScimTx) -> Response:
     return scim_response(await query.list_resources(tx, "User", req, _base(request)))
 
 
-@scim.post("/Users", status_code=201, summary="Create (provision) a user", responses=_ERRORS)
-async def create_user(request: Request, tx: ScimTx, attributes: Attrs = None,
-                      excluded: Excluded = None) -> Response:
+@scim.post("/Users", status_code=201, summary="Create (provision) a user", responses=_ERRORS,
+           openapi_extra=PROJECTION_DOC)
+async def create_user(request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     res = await users.create(tx, await read_json(request), _base(request))
     return resource_response(res, 201, proj.apply(USER, res))
 
 
-@scim.get("/Users/{user_id}", summary="Get a user", responses=_ERRORS)
-async def get_user(user_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                   excluded: Excluded = None) -> Response:
+@scim.get("/Users/{user_id}", summary="Get a user", responses=_ERRORS,
+          openapi_extra=PROJECTION_DOC)
+async def get_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     res = users.resource(await users.get(tx, parse_id(user_id, "user")), _base(request))
     if not_modified(request, res["meta"]["version"]):
@@ -154,9 +160,8 @@ async def get_user(user_id: str, request: Request, tx: ScimTx, attributes: Attrs
 
 
 @scim.put("/Users/{user_id}", summary="Replace a user (active: false deprovisions)",
-          responses=_ERRORS)
-async def replace_user(user_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                       excluded: Excluded = None) -> Response:
+          responses=_ERRORS, openapi_extra=PROJECTION_DOC)
+async def replace_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
@@ -166,9 +171,8 @@ async def replace_user(user_id: str, request: Request, tx: ScimTx, attributes: A
 
 
 @scim.patch("/Users/{user_id}", summary="Modify a user (active: false deprovisions)",
-            responses=_ERRORS)
-async def patch_user(user_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                     excluded: Excluded = None) -> Response:
+            responses=_ERRORS, openapi_extra=PROJECTION_DOC)
+async def patch_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
@@ -190,11 +194,9 @@ async def delete_user(user_id: str, request: Request, tx: ScimTx) -> Response:
 
 # ---- Groups ----
 
-@scim.get("/Groups", summary="List or filter groups (Drift teams)", responses=_ERRORS)
-async def list_groups(request: Request, tx: ScimTx, filter_: Filter = None,
-                      start_index: StartIndex = None, count: Count = None,
-                      sort_by: SortBy = None, sort_order: SortOrder = None,
-                      attributes: Attrs = None, excluded: Excluded = None) -> Response:
+@scim.get("/Groups", summary="List or filter groups (Drift teams)", responses=_ERRORS,
+          openapi_extra=LIST_DOC)
+async def list_groups(request: Request, tx: ScimTx) -> Response:
     req = query.from_params(request.query_params)
     return scim_response(await query.list_resources(tx, "Group", req, _base(request)))
 
@@ -206,17 +208,16 @@ async def search_groups(request: Request, tx: ScimTx) -> Response:
 
 
 @scim.post("/Groups", status_code=201, summary="Create a group (a SCIM-managed team)",
-           responses=_ERRORS)
-async def create_group(request: Request, tx: ScimTx, attributes: Attrs = None,
-                       excluded: Excluded = None) -> Response:
+           responses=_ERRORS, openapi_extra=PROJECTION_DOC)
+async def create_group(request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     res = await groups.create(tx, await read_json(request), _base(request))
     return resource_response(res, 201, proj.apply(GROUP, res))
 
 
-@scim.get("/Groups/{group_id}", summary="Get a group", responses=_ERRORS)
-async def get_group(group_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                    excluded: Excluded = None) -> Response:
+@scim.get("/Groups/{group_id}", summary="Get a group", responses=_ERRORS,
+          openapi_extra=PROJECTION_DOC)
+async def get_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     row = await groups.get(tx, parse_id(group_id, "group"),
                            with_members=proj.wants(GROUP, "members")
@@ -227,9 +228,9 @@ async def get_group(group_id: str, request: Request, tx: ScimTx, attributes: Att
     return resource_response(res, 200, proj.apply(GROUP, res))
 
 
-@scim.put("/Groups/{group_id}", summary="Replace a group, members included", responses=_ERRORS)
-async def replace_group(group_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                        excluded: Excluded = None) -> Response:
+@scim.put("/Groups/{group_id}", summary="Replace a group, members included", responses=_ERRORS,
+          openapi_extra=PROJECTION_DOC)
+async def replace_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
     row = await groups.get(tx, parse_id(group_id, "group"), for_update=True)
@@ -240,9 +241,8 @@ async def replace_group(group_id: str, request: Request, tx: ScimTx, attributes:
 
 @scim.patch("/Groups/{group_id}",
             summary="Modify a group: rename, add or remove members (204 when only members "
-                    "change)", responses=_ERRORS)
-async def patch_group(group_id: str, request: Request, tx: ScimTx, attributes: Attrs = None,
-                      excluded: Excluded = None) -> Response:
+                    "change)", responses=_ERRORS, openapi_extra=PROJECTION_DOC)
+async def patch_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
     conditional = request.headers.get("if-match") is not None
@@ -269,6 +269,11 @@ async def delete_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     await groups.delete(tx, row)
     return Response(status_code=204)
 
+
+# Routes are matched in order: the provisioning hot paths first.
+_HOT = ("/scim/v2/Users", "/scim/v2/Groups")
+scim.routes.sort(key=lambda r: next((i for i, p in enumerate(_HOT)
+                                     if getattr(r, "path", "").startswith(p)), len(_HOT)))
 
 router = APIRouter()
 router.include_router(scim)

@@ -263,3 +263,15 @@ async def test_me_is_not_implemented(scim: Scim) -> None:
         r = await scim.request(method, "/Me", json={} if method in ("POST", "PUT", "PATCH")
                                else None)
         assert_scim_error(r, 501)
+
+
+async def test_concurrent_creations_never_exceed_the_seat_limit(make_tenant: Any,
+                                                                make_scim: MakeScim) -> None:
+    import asyncio
+
+    t = await make_tenant(seat_limit=3)  # the owner holds one seat
+    scim = await make_scim(t)
+    results = await asyncio.gather(*[scim.post("/Users", {"userName": f"race{i}@example.com"})
+                                     for i in range(6)])
+    assert sorted(r.status_code for r in results) == [201, 201, 402, 402, 402, 402]
+    assert len(await t.sql("SELECT 1 FROM users WHERE active")) == 3

@@ -9,6 +9,7 @@ when the response includes them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +45,7 @@ GROUP_MEMBERS_SQL = (
     " AND mu.scim_deleted_at IS NULL)")
 
 
+@cache
 def user_target(lenient: bool = False) -> Target:
     return Target(
         USER, USER_DOC,
@@ -73,6 +75,7 @@ def user_target(lenient: bool = False) -> Target:
     )
 
 
+@cache
 def group_target(lenient: bool = False) -> Target:
     return Target(
         GROUP, None,

@@ -17,11 +17,6 @@ async def authenticate(db: Database, digest: bytes) -> asyncpg.Record | None:
         "SELECT status, tenant_id, token_id FROM drift_api.authenticate_scim_token($1)", digest)
 
 
-async def lock_tenant(tx: Tx) -> None:
-    """Serialise token creation within the tenant (the two-active-tokens rule)."""
-    await tx.execute("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE", tx.tenant_id)
-
-
 async def count_active(tx: Tx) -> int:
     return int(await tx.fetchval("SELECT count(*) FROM scim_tokens WHERE revoked_at IS NULL"))
 

@@ -23,17 +23,19 @@ async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: b
 
 
 async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,
-                 email: str | None, active: bool, doc: dict[str, Any], now: datetime
-                 ) -> asyncpg.Record:
-    row = await tx.fetchrow(
+                 email: str | None, active: bool, doc: dict[str, Any], now: datetime,
+                 unless_seat_limit: bool = False) -> asyncpg.Record | None:
+    """Insert a user (role member). With `unless_seat_limit`, only if the tenant has no seat
+    limit (None otherwise): the common case then needs no seat check and no tenant lock."""
+    guard = (" WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
+             " AND t.seat_limit IS NOT NULL)" if unless_seat_limit else "")
+    return await tx.fetchrow(
         "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"
         " active, deprovisioned_at, scim_resource, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, 'member', $6,"
-        " CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8)"
+        " SELECT $1, $2, $3, $4, $5, 'member', $6,"
+        f" CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8{guard}"
         f" RETURNING {USER_COLUMNS}",
         tx.tenant_id, user_name, external_id, display_name, email, active, doc, now)
-    assert row is not None
-    return row
 
 
 async def update(tx: Tx, user_id: UUID, *, user_name: str, external_id: str | None,

@@ -16,6 +16,7 @@ from app.core import clock
 from app.core.db import Tx
 from app.core.errors import Conflict, NotFound
 from app.core.security import SCIM_TOKEN_PREFIX, display_prefix, new_token, token_hash
+from app.scim.repository import tenant as tenant_repo
 from app.scim.repository import tokens as repo
 
 MAX_ACTIVE = 2
@@ -29,7 +30,7 @@ def token_out(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def create(tx: Tx, principal: Principal, name: str) -> dict[str, Any]:
-    await repo.lock_tenant(tx)
+    await tenant_repo.lock(tx)  # serialise creations: the two-active-tokens rule
     if await repo.count_active(tx) >= MAX_ACTIVE:
         raise Conflict(f"This tenant already has {MAX_ACTIVE} active SCIM tokens; revoke one "
                        "(DELETE /api/v1/settings/scim/{id}) before creating another.",

@@ -96,8 +96,9 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     active = True if active is None else active
     email = primary_email(stored)
     now = clock.now()
-    values = {"user_name": user_name, "external_id": external_id, "email": email,
-              "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
+    values: dict[str, Any] = {
+        "user_name": user_name, "external_id": external_id, "email": email,
+        "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
     try:
         row = await repo.insert(tx, **values, unless_seat_limit=active)
         if row is None:  # the plan has a seat limit: take a seat first

@@ -22,6 +22,7 @@ from app.scim.constants import MAX_FILTER_LENGTH
 from app.scim.errors import ScimError, invalid_filter, invalid_path
 
 OPERATORS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
+MAX_DEPTH = 32  # nested parentheses / not(...)
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,20 @@ class _ParseError(Exception):
     pass
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+        return False
+    return True
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = _tokenize(text, _ParseError)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> _Tok:
@@ -180,7 +190,11 @@ class _Parser:
         if self.tok.kind != "(":
             raise self._fail("'('")
         self._next()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _ParseError(f"parentheses are nested more than {MAX_DEPTH} deep")
         node = self.expr(inner)
+        self.depth -= 1
         if self.tok.kind != ")":
             raise self._fail("')'")
         self._next()
@@ -220,7 +234,10 @@ class _Parser:
     def value(self) -> Any:
         t = self._next()
         if t.kind == "string":
-            return json.loads(t.text)
+            value = json.loads(t.text)
+            if "\x00" in value or not _encodable(value):
+                raise _ParseError(f"the string at position {t.pos + 1} is not valid text")
+            return value
         if t.kind == "number":
             return float(t.text) if any(c in t.text for c in ".eE") else int(t.text)
         if t.kind == "word":

@@ -76,6 +76,8 @@ def coerce_one(attr: Attr, value: Any, where: str) -> Any:
         text = value if isinstance(value, str) else str(value)
         if len(text) > MAX_STRING:
             raise invalid_value(f"{where} is longer than {MAX_STRING} characters.")
+        if "\x00" in text:
+            raise invalid_value(f"{where} contains a NUL character.")
         return text
     if t == "boolean":
         if isinstance(value, bool):

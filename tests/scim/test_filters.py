@@ -167,3 +167,12 @@ def test_parser_builds_the_rfc_tree() -> None:
         Compare("w", "eq", None))
     assert parse_filter('title eq "a \\"quoted\\" \\u00e9"') == Compare(
         "title", "eq", 'a "quoted" é')
+
+
+async def test_hostile_filters_are_refused_cleanly(scim: Scim) -> None:
+    for flt in ["(" * 200 + "title pr" + ")" * 200, 'title eq "\\u0000"', 'title eq "\\ud800"',
+                "title pr " + "or title pr " * 2000]:
+        assert_scim_error(await scim.get("/Users", params={"filter": flt}), 400,
+                          "invalidFilter")
+    nul = await scim.post("/Users", {"userName": "nul\u0000byte"})
+    assert_scim_error(nul, 400, "invalidValue")

@@ -26,7 +26,7 @@ from app.scim.resource import check_schemas, coerce, normalize, require
 from app.scim.service import roles
 from app.scim.service.common import diff_keys, unique_error
 
-LIMITS = {"displayName": 200}
+LIMITS = {"displayName": 200, "externalId": 1024}
 _members = GROUP.core.attr("members")
 assert _members is not None
 MEMBERS: Attr = _members

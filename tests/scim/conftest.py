@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.conftest import Tenant, bearer
@@ -47,10 +48,7 @@ class Scim:
         if json is not None:
             h["Content-Type"] = SCIM_JSON
         h.update(headers or {})
-        content = None
-        if json is not None:
-            import orjson
-            content = orjson.dumps(json)
+        content = orjson.dumps(json) if json is not None else None
         return await self.client.request(method, f"/scim/v2{path}", content=content, headers=h,
                                          **kw)
 

@@ -125,3 +125,20 @@ async def test_without_mappings_scim_leaves_roles_alone(tenant: Tenant, scim: Sc
     assert await _role(tenant, admin.id) == "admin"
     created = await scim.create_user("fresh@example.com")
     assert await _role(tenant, created["id"]) == "member"
+
+
+async def test_concurrent_group_changes_for_the_same_people(
+        client: httpx.AsyncClient, tenant: Tenant, scim: Scim) -> None:
+    import asyncio
+
+    people = [(await scim.create_user(f"c{i}@example.com"))["id"] for i in range(6)]
+    await _put(client, tenant, [{"group": "Ops", "role": "admin"},
+                                {"group": "Guests", "role": "viewer"}])
+    ops = await scim.create_group("Ops")
+    guests = await scim.create_group("Guests")
+    patches = [scim.patch(f"/Groups/{g['id']}", Scim.ops(
+        {"op": "add", "path": "members", "value": [{"value": p} for p in order]}))
+        for _ in range(3) for g, order in ((ops, people), (guests, people[::-1]))]
+    results = await asyncio.gather(*patches)
+    assert [r.status_code for r in results] == [204] * 6
+    assert {await _role(tenant, p) for p in people} == {"admin"}

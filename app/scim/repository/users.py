@@ -59,11 +59,17 @@ async def mark_deleted(tx: Tx, user_id: UUID, now: datetime) -> None:
         user_id, now)
 
 
-async def leave_scim_groups(tx: Tx, user_id: UUID) -> int:
-    status = await tx.execute(
-        "DELETE FROM team_memberships m USING teams t WHERE t.tenant_id = m.tenant_id"
-        " AND t.id = m.team_id AND t.scim_managed AND m.user_id = $1", user_id)
-    return int(status.split()[-1])
+async def leave_scim_groups(tx: Tx, user_id: UUID, now: datetime) -> int:
+    """Remove the user from every SCIM group; those groups' lastModified (and so their
+    version, which does not hash the member list) moves."""
+    left = await tx.fetchval(
+        "WITH gone AS (DELETE FROM team_memberships m USING teams t"
+        "  WHERE t.tenant_id = m.tenant_id AND t.id = m.team_id AND t.scim_managed"
+        "  AND m.user_id = $1 RETURNING m.team_id),"
+        " touched AS (UPDATE teams SET updated_at = $2 WHERE id IN (SELECT team_id FROM gone)"
+        "  RETURNING 1)"
+        " SELECT count(*) FROM gone", user_id, now)
+    return int(left)
 
 
 async def visible_ids(tx: Tx, ids: list[UUID]) -> set[UUID]:

@@ -194,8 +194,9 @@ async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str) -> dict[str, 
 async def delete(tx: Tx, row: asyncpg.Record) -> None:
     user_id = row["id"]
     await _deprovision(tx, user_id)
-    groups_left = await repo.leave_scim_groups(tx, user_id)
-    await repo.mark_deleted(tx, user_id, clock.now())
+    now = clock.now()
+    groups_left = await repo.leave_scim_groups(tx, user_id, now)
+    await repo.mark_deleted(tx, user_id, now)
     await record(tx, "user.deleted", resource_type="user", resource_id=user_id,
                  metadata={"source": "scim", "user_name": row["user_name"],
                            "email": row["email"], "external_id": row["external_id"],

@@ -23,6 +23,7 @@ from app.core.runtime import Runtime, prepare_database
 from app.ipallow.cache import cache_for
 from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
+from app.scim.router import router as scim_router
 from app.teams.router import router as teams_router
 from app.worker import Worker
 
@@ -89,5 +90,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(teams_router)
     app.include_router(ipallow_router)
     app.include_router(audit_router)
+    app.include_router(scim_router)
     install_openapi(app)
     return app

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# In a request body, replaced by a value unique to each request of a run (creation scenarios).
+UNIQUE = "{{unique}}"
 
 
 @dataclass(frozen=True)
@@ -31,15 +35,26 @@ def _lua_str(value: str) -> str:
 
 
 def lua_script(requests: list[Req]) -> str:
-    lines = ["local reqs = {}", "init = function(args)"]
+    run = uuid.uuid4().hex[:12]
+    lines = ["local reqs = {}", "local tmpl = {}", "init = function(args)"]
     for i, r in enumerate(requests, 1):
         headers = "{" + ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}"
                                   for k, v in r.headers.items()) + "}"
+        if r.body is not None and UNIQUE in r.body:
+            parts = "{" + ", ".join(_lua_str(p) for p in r.body.split(UNIQUE)) + "}"
+            lines.append(f"  tmpl[{i}] = {{{_lua_str(r.method)}, {_lua_str(r.path)}, "
+                         f"{headers}, {parts}}}")
+            lines.append(f"  reqs[{i}] = false")
+            continue
         body = _lua_str(r.body) if r.body is not None else "nil"
         lines.append(f"  reqs[{i}] = wrk.format({_lua_str(r.method)}, {_lua_str(r.path)}, "
                      f"{headers}, {body})")
-    lines += ["end", "local i = 0", "request = function()", "  i = (i % #reqs) + 1",
-              "  return reqs[i]", "end"]
+    lines += ["end", "local i = 0", "local n = 0", "request = function()",
+              "  i = (i % #reqs) + 1", "  local t = tmpl[i]",
+              "  if t then", "    n = n + 1",
+              f"    return wrk.format(t[1], t[2], t[3], table.concat(t[4], {_lua_str(run)} .. "
+              "'-' .. n))",
+              "  end", "  return reqs[i]", "end"]
     return "\n".join(lines) + "\n"
 
 

@@ -154,13 +154,21 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method any route serves on this path (Starlette lists only the first route's)."""
-    methods: set[str] = set()
+    """Every method the routes of this path serve (Starlette lists only the first route's).
+    A literal route (`/members/count`) is the resource when it matches, not a templated
+    sibling (`/members/{user_id}`) that would also match the text."""
+    literal: set[str] = set()
+    templated: set[str] = set()
     for route in request.app.router.routes:
         regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+        if regex is None or not regex.match(request.url.path):
+            continue
+        methods = set(getattr(route, "methods", None) or ())
+        if "{" in getattr(route, "path", ""):
+            templated |= methods
+        else:
+            literal |= methods
+    return sorted(literal or templated)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -30,12 +30,24 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "additionalProperties": True,
 }
 
+SCIM_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schemas", "status", "detail"],
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string"}},
+        "status": {"type": "string", "description": "The HTTP status, as a string (RFC 7644)"},
+        "scimType": {"type": "string"},
+        "detail": {"type": "string"},
+    },
+}
+
 _DESCRIPTIONS = {
     400: "Bad request", 401: "Missing, invalid, expired or revoked credentials",
     402: "Seat limit reached", 403: "Not allowed (role, project access, IP allowlist)",
     404: "Not found (or not in your tenant)", 405: "Method not allowed",
     409: "Conflict", 410: "Gone", 412: "Precondition failed",
-    422: "Invalid request body or parameters", 503: "Database unavailable; retry",
+    422: "Invalid request body or parameters", 429: "Too many requests",
+    501: "Not implemented", 503: "Database unavailable; retry",
 }
 
 # Operations anyone may call without credentials: (method, path) prefixes.
@@ -52,6 +64,10 @@ def _problem_ref() -> dict[str, Any]:
     return {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+def _scim_error_ref() -> dict[str, Any]:
+    return {"application/scim+json": {"schema": {"$ref": "#/components/schemas/ScimError"}}}
+
+
 def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None = None) -> None:
     public = PUBLIC_OPERATIONS | (extra_public or set())
 
@@ -64,16 +80,24 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
         components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         components["schemas"].pop("HTTPValidationError", None)
         components["schemas"].pop("ValidationError", None)
-        components.setdefault("securitySchemes", {})["bearer"] = {
+        components["schemas"]["ScimError"] = SCIM_ERROR_SCHEMA
+        schemes = components.setdefault("securitySchemes", {})
+        schemes["bearer"] = {
             "type": "http", "scheme": "bearer",
             "description": "An API key (dck_...) or a session access token (JWT)."}
+        schemes["scim"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A tenant SCIM token (dcs_...); works on /scim/v2 only."}
         for path, operations in schema.get("paths", {}).items():
             for method, op in operations.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
                 responses = op["responses"]
+                if path.startswith("/scim/"):
+                    _scim_responses(method, path, op)
+                    continue
                 statuses = [422, 503]
-                if (method, path) not in public and not path.startswith("/scim/"):
+                if (method, path) not in public:
                     op.setdefault("security", [{"bearer": []}])
                     statuses += [401, 403, 404]
                 if method in ("post", "put", "patch", "delete"):
@@ -91,3 +115,28 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _scim_responses(method: str, path: str, op: dict[str, Any]) -> None:
+    """SCIM operations: the scim bearer scheme and SCIM Error responses (RFC 7644 3.12)."""
+    op.setdefault("security", [{"scim": []}])
+    responses = op["responses"]
+    responses.pop("422", None)  # SCIM has no 422: invalid input is a 400 SCIM error
+    for key, response in responses.items():  # SCIM answers application/scim+json
+        content = response.get("content", {})
+        if key.startswith("2") and "application/json" in content:
+            content["application/scim+json"] = content.pop("application/json")
+    statuses = {400, 401, 403, 404, 503}
+    if method in ("post", "put", "patch", "delete"):
+        statuses |= {409, 412, 402}
+    if method in ("get", "put", "patch", "delete") and "{" in path:
+        statuses |= {304, 412}
+    if path.endswith("/Me"):
+        statuses |= {501}
+    for status in sorted(statuses):
+        key = str(status)
+        if status == 304:
+            responses.setdefault(key, {"description": "Not modified (If-None-Match)"})
+        elif key not in responses:
+            responses[key] = {"description": _DESCRIPTIONS.get(status, "Error"),
+                              "content": _scim_error_ref()}

@@ -9,15 +9,13 @@ from uuid import UUID
 
 import httpx
 import pytest
-from fastapi import Request
-from starlette.responses import JSONResponse
 
-from app.auth.dependencies import get_runtime, run_tenant_checks, tenant_checks
+from app.auth.dependencies import tenant_checks
 from app.core import clock
 from app.core.runtime import Runtime
 from app.ipallow.enforcement import check_ip_allowlist
 from app.main import create_app
-from tests.conftest import Tenant, app_with, asgi_client, audit_events
+from tests.conftest import Tenant, app_with, asgi_client, audit_events, bearer
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry
 
 ME = "/api/v1/me"
@@ -262,25 +260,25 @@ async def test_team_member_reaches_team_project_only_from_an_allowed_address(
     _refused(await client_from("192.168.1.1").get(url, headers=member.headers), "192.168.1.1")
 
 
-async def test_any_caller_of_run_tenant_checks_is_enforced(runtime: Runtime, tenant: Tenant
-                                                           ) -> None:
-    """SCIM (/scim/v2) calls run_tenant_checks with its token's tenant; the allowlist needs
-    nothing else from a caller. (A stand-in route here; SCIM's own tests cover the real one.)"""
+async def test_scim_is_enforced(runtime: Runtime, tenant: Tenant) -> None:
+    """A SCIM token only names its tenant; the tenant's allowlist decides where an IdP may
+    provision from. The refusal uses the SCIM Error schema and is audited."""
+    from tests.scim.conftest import create_token
+
     app = create_app(runtime.settings, runtime=runtime, run_worker=False)
-
-    async def scim_like(request: Request) -> JSONResponse:
-        await run_tenant_checks(request, get_runtime(request), tenant.id)
-        return JSONResponse({"ok": True})
-
-    app.add_api_route("/scim/v2/_probe", scim_like, methods=["GET"])
-    await add_entry(tenant, "10.0.0.0/8")
     async with asgi_client(app, ip="10.0.0.9") as c:
-        assert (await c.get("/scim/v2/_probe")).status_code == 200
+        token = (await create_token(c, tenant))["token"]
+        await add_entry(tenant, "10.0.0.0/8")
+        assert (await c.get("/scim/v2/Users", headers=bearer(token))).status_code == 200
     async with asgi_client(app, ip="192.168.1.1") as c:
-        r = await c.get("/scim/v2/_probe")
-        assert r.status_code == 403 and r.json()["code"] == "ip_not_allowed"
+        r = await c.post("/scim/v2/Users", headers=bearer(token),
+                         json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                               "userName": "blocked@example.com"})
+        assert r.status_code == 403
+        assert r.json()["status"] == "403" and "192.168.1.1" in r.json()["detail"]
+    assert await tenant.sql("SELECT 1 FROM users WHERE user_name = 'blocked@example.com'") == []
     assert {e["metadata"]["path"] for e in await audit_events(
-        tenant, action="ip_allowlist.denied")} == {"/scim/v2/_probe"}
+        tenant, action="ip_allowlist.denied")} == {"/scim/v2/Users"}
 
 
 async def test_invitation_acceptance_is_enforced(runtime: Runtime, tenant: Tenant) -> None:

@@ -1,0 +1,84 @@
+"""SCIM errors (RFC 7644 §3.12): every error under /scim/v2 renders as the SCIM Error schema,
+`status` as a string, `detail` always present, `scimType` where the RFC defines one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from app.core.errors import ProblemError, register_renderer
+from app.scim.constants import MEDIA_TYPE, PREFIX, URN_ERROR
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden",
+           404: "Not found", 405: "Method not allowed", 409: "Conflict",
+           412: "Precondition failed", 413: "Payload too large", 415: "Unsupported media type",
+           500: "Internal server error", 501: "Not implemented", 503: "Service unavailable"}
+
+
+class ScimError(ProblemError):
+    """An error with a SCIM `scimType` (rendered by `render_error` under /scim/v2)."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None, *,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail, status=status, code=f"scim_{scim_type or status}",
+                         title=_TITLES.get(status, "Error"), headers=headers,
+                         scim_type=scim_type)
+        self.scim_type = scim_type
+
+
+def invalid_filter(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidFilter")
+
+
+def invalid_value(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidValue")
+
+
+def invalid_syntax(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidSyntax")
+
+
+def invalid_path(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidPath")
+
+
+def no_target(detail: str) -> ScimError:
+    return ScimError(400, detail, "noTarget")
+
+
+def mutability(detail: str) -> ScimError:
+    return ScimError(400, detail, "mutability")
+
+
+def uniqueness(detail: str) -> ScimError:
+    return ScimError(409, detail, "uniqueness")
+
+
+def too_many(detail: str) -> ScimError:
+    return ScimError(400, detail, "tooMany")
+
+
+def not_found(detail: str) -> ScimError:
+    return ScimError(404, detail)
+
+
+def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, str]:
+    body = {"schemas": [URN_ERROR], "status": str(status), "detail": detail or "Error"}
+    if scim_type:
+        body["scimType"] = scim_type
+    return body  # type: ignore[return-value]
+
+
+def render_error(request: Request, status: int, code: str, detail: str, scim_type: str | None
+                 ) -> Response:
+    if status == 422:  # FastAPI request validation: SCIM has no 422
+        status, scim_type = 400, scim_type or "invalidValue"
+    return Response(orjson.dumps(error_body(status, detail, scim_type)), status_code=status,
+                    media_type=MEDIA_TYPE)
+
+
+def install() -> None:
+    register_renderer(PREFIX, render_error)

@@ -1,0 +1,211 @@
+"""SCIM list queries: one filter, one sort, one page, in as few round trips as possible.
+
+A page is `... WHERE <filter> ORDER BY <sortBy>, created_at, id LIMIT count OFFSET start-1`
+with `count(*) OVER ()` for totalResults, so `GET /Users?filter=userName eq "x"` is one
+indexed query (users_user_name_uq on (tenant_id, lower(user_name))). Group memberships
+(users' `groups`, groups' `members`) are aggregated only for the rows of the page, and only
+when the response includes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Tx
+from app.scim.attributes import GROUP, USER
+from app.scim.filter import Node
+from app.scim.repository.filters import Col, Params, Rel, Target, sort_sql, where_sql
+
+# The SCIM document of a user; users Drift created itself have none yet, and are shown with
+# what Drift knows (mirrors app.scim.render.fallback_doc).
+USER_DOC = ("coalesce(u.scim_resource, jsonb_strip_nulls(jsonb_build_object("
+            "'displayName', u.display_name, 'emails', CASE WHEN u.email IS NULL THEN NULL ELSE "
+            "jsonb_build_array(jsonb_build_object('value', u.email, 'primary', true)) END)))")
+
+USER_COLUMNS = ("u.id, u.user_name, u.external_id, u.display_name, u.email, u.active, u.role,"
+                " u.created_at, u.updated_at, u.scim_resource")
+GROUP_COLUMNS = "t.id, t.name, t.external_id, t.created_at, t.updated_at"
+
+# users.groups: the SCIM groups (scim_managed teams) of the user
+USER_GROUPS_SQL = (
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name)"
+    " ORDER BY lower(g.name), g.id), '[]'::jsonb)"
+    " FROM team_memberships gm JOIN teams g ON g.tenant_id = gm.tenant_id AND g.id = gm.team_id"
+    " WHERE gm.tenant_id = {a}.tenant_id AND gm.user_id = {a}.id AND g.scim_managed)")
+# groups.members: member user ids, oldest membership first
+GROUP_MEMBERS_SQL = (
+    "(SELECT coalesce(jsonb_agg(gm.user_id ORDER BY gm.created_at, gm.user_id), '[]'::jsonb)"
+    " FROM team_memberships gm JOIN users mu ON mu.tenant_id = gm.tenant_id"
+    " AND mu.id = gm.user_id"
+    " WHERE gm.tenant_id = {a}.tenant_id AND gm.team_id = {a}.id"
+    " AND mu.scim_deleted_at IS NULL)")
+
+
+@cache
+def user_target(lenient: bool = False) -> Target:
+    return Target(
+        USER, USER_DOC,
+        columns={
+            "id": Col("u.id", "uuid", nullable=False),
+            "externalid": Col("u.external_id", "text", case_exact=True),
+            "username": Col("u.user_name_key", "text", case_exact=False, nullable=False,
+                            lowered=True),
+            "active": Col("u.active", "bool", nullable=False),
+            "meta.created": Col("u.created_at", "timestamp", nullable=False),
+            "meta.lastmodified": Col("u.updated_at", "timestamp", nullable=False),
+            "meta.resourcetype": Col("'User'::text", "const", nullable=False),
+        },
+        relations={"groups": Rel(
+            source=("FROM team_memberships {v}m JOIN teams {v}g ON {v}g.tenant_id = "
+                    "{v}m.tenant_id AND {v}g.id = {v}m.team_id WHERE {v}m.tenant_id = "
+                    "u.tenant_id AND {v}m.user_id = u.id AND {v}g.scim_managed"),
+            cols={"value": Col("{v}g.id::text", "text", case_exact=True),
+                  "display": Col("{v}g.name", "text", case_exact=False),
+                  "type": Col("'direct'::text", "text", case_exact=False, nullable=False)},
+            value_eq=("EXISTS (SELECT 1 FROM team_memberships fm JOIN teams fg ON fg.tenant_id ="
+                      " fm.tenant_id AND fg.id = fm.team_id WHERE fm.tenant_id = u.tenant_id"
+                      " AND fm.user_id = u.id AND fm.team_id = {p} AND fg.scim_managed)"),
+        )},
+        unfilterable=frozenset({"meta.location", "meta.version", "meta"}),
+        lenient=lenient,
+    )
+
+
+@cache
+def group_target(lenient: bool = False) -> Target:
+    return Target(
+        GROUP, None,
+        columns={
+            "id": Col("t.id", "uuid", nullable=False),
+            "externalid": Col("t.external_id", "text", case_exact=True),
+            "displayname": Col("t.name_key", "text", case_exact=False, nullable=False,
+                               lowered=True),
+            "meta.created": Col("t.created_at", "timestamp", nullable=False),
+            "meta.lastmodified": Col("t.updated_at", "timestamp", nullable=False),
+            "meta.resourcetype": Col("'Group'::text", "const", nullable=False),
+        },
+        relations={"members": Rel(
+            source=("FROM team_memberships {v}m WHERE {v}m.tenant_id = t.tenant_id AND "
+                    "{v}m.team_id = t.id"),
+            cols={"value": Col("{v}m.user_id::text", "text", case_exact=True),
+                  "type": Col("'User'::text", "text", case_exact=False, nullable=False)},
+            value_eq=("EXISTS (SELECT 1 FROM team_memberships fm WHERE fm.tenant_id ="
+                      " t.tenant_id AND fm.team_id = t.id AND fm.user_id = {p})"),
+        )},
+        unfilterable=frozenset({"meta.location", "meta.version", "meta"}),
+        lenient=lenient,
+    )
+
+
+@dataclass(frozen=True)
+class Query:
+    filter: Node | None
+    sort_by: str | None
+    descending: bool
+    offset: int  # startIndex - 1
+    limit: int  # count (0: totals only)
+
+
+def _order(target: Target, q: Query, params: Params, alias: str) -> tuple[str, str | None]:
+    """ORDER BY for the page, and the sort-key expression (None when sorting by creation)."""
+    direction = "DESC" if q.descending else "ASC"
+    if q.sort_by:
+        expr, _ = sort_sql(q.sort_by, target, params)
+        return f"{expr} {direction}, {alias}.created_at, {alias}.id", expr
+    return f"{alias}.created_at {direction}, {alias}.id {direction}", None
+
+
+async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool
+               ) -> tuple[list[asyncpg.Record], int]:
+    """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
+    target = user_target() if kind == "User" else group_target()
+    alias, table = ("u", "users") if kind == "User" else ("t", "teams")
+    base = ("u.scim_deleted_at IS NULL" if kind == "User" else "t.scim_managed")
+    params = Params([tx.tenant_id])
+    where = f"{alias}.tenant_id = $1 AND {base}"
+    if q.filter is not None:
+        where += f" AND {where_sql(q.filter, target, params)}"
+    if q.limit == 0:
+        total = await tx.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
+                                  *params.values)
+        return [], int(total)
+    order, sort_expr = _order(target, q, params, alias)
+    cols = USER_COLUMNS if kind == "User" else GROUP_COLUMNS
+    rel_sql = (USER_GROUPS_SQL if kind == "User" else GROUP_MEMBERS_SQL).format(a="p")
+    limit = params.add(q.limit)
+    offset = params.add(q.offset)
+    direction = "DESC" if q.descending else "ASC"
+    if with_relations:
+        sk = f", {sort_expr} AS _sk" if sort_expr else ""
+        outer_order = (f"p._sk {direction}, p.created_at, p.id" if sort_expr
+                       else f"p.created_at {direction}, p.id {direction}")
+        sql = (f"SELECT p.*, {rel_sql} AS rel FROM (SELECT {cols}, {alias}.tenant_id,"
+               f" count(*) OVER () AS _total{sk} FROM {table} {alias} WHERE {where}"
+               f" ORDER BY {order} LIMIT {limit} OFFSET {offset}) p ORDER BY {outer_order}")
+    else:
+        sql = (f"SELECT {cols}, count(*) OVER () AS _total FROM {table} {alias}"
+               f" WHERE {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}")
+    rows = await tx.fetch(sql, *params.values)
+    if rows:
+        return rows, int(rows[0]["_total"])
+    if q.offset == 0:
+        return [], 0
+    count_params = Params([tx.tenant_id])
+    where = f"{alias}.tenant_id = $1 AND {base}"
+    if q.filter is not None:
+        where += f" AND {where_sql(q.filter, target, count_params)}"
+    total = await tx.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
+                              *count_params.values)
+    return [], int(total)
+
+
+async def root_page(tx: Tx, q: Query) -> tuple[list[tuple[str, UUID]], int]:
+    """A page across Users and Groups (POST /.search at the root): (kind, id) in order."""
+    params = Params([tx.tenant_id])
+    ut, gt = user_target(lenient=True), group_target(lenient=True)
+    fu = where_sql(q.filter, ut, params) if q.filter is not None else "true"
+    fg = where_sql(q.filter, gt, params) if q.filter is not None else "true"
+    if q.sort_by:
+        su, ku = sort_sql(q.sort_by, ut, params)
+        sg, kg = sort_sql(q.sort_by, gt, params)
+        if ku != kg:
+            su, sg = f"({su})::text", f"({sg})::text"
+    else:
+        su = sg = "NULL::text"
+    direction = "DESC" if q.descending else "ASC"
+    union = (f"SELECT 'User' AS kind, u.id, {su} AS sk, u.created_at AS c FROM users u"
+             f" WHERE u.tenant_id = $1 AND u.scim_deleted_at IS NULL AND {fu}"
+             f" UNION ALL SELECT 'Group', t.id, {sg}, t.created_at FROM teams t"
+             f" WHERE t.tenant_id = $1 AND t.scim_managed AND {fg}")
+    if q.limit == 0:
+        total = await tx.fetchval(f"SELECT count(*) FROM ({union}) x", *params.values)
+        return [], int(total)
+    limit, offset = params.add(q.limit), params.add(q.offset)
+    rows = await tx.fetch(
+        f"SELECT x.kind, x.id, count(*) OVER () AS _total FROM ({union}) x"
+        f" ORDER BY x.sk {direction}, x.c, x.kind DESC, x.id LIMIT {limit} OFFSET {offset}",
+        *params.values)
+    if rows:
+        return [(r["kind"], r["id"]) for r in rows], int(rows[0]["_total"])
+    if q.offset == 0:
+        return [], 0
+    total = await tx.fetchval(f"SELECT count(*) FROM ({union}) x", *params.values[:-2])
+    return [], int(total)
+
+
+async def users_by_ids(tx: Tx, ids: list[UUID], with_groups: bool) -> dict[UUID, Any]:
+    rel = f", {USER_GROUPS_SQL.format(a='u')} AS rel" if with_groups else ""
+    rows = await tx.fetch(f"SELECT {USER_COLUMNS}{rel} FROM users u WHERE u.id = ANY($1::uuid[])"
+                          " AND u.scim_deleted_at IS NULL", ids)
+    return {r["id"]: r for r in rows}
+
+
+async def groups_by_ids(tx: Tx, ids: list[UUID], with_members: bool) -> dict[UUID, Any]:
+    rel = f", {GROUP_MEMBERS_SQL.format(a='t')} AS rel" if with_members else ""
+    rows = await tx.fetch(f"SELECT {GROUP_COLUMNS}{rel} FROM teams t WHERE t.id = ANY($1::uuid[])"
+                          " AND t.scim_managed", ids)
+    return {r["id"]: r for r in rows}

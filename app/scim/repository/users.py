@@ -1,0 +1,78 @@
+"""SQL for users as SCIM resources (the tenant's `users` table)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Tx
+from app.scim.repository.search import USER_COLUMNS, USER_GROUPS_SQL
+
+
+async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: bool = True
+              ) -> asyncpg.Record | None:
+    """A user visible over SCIM (not deleted over SCIM), with its SCIM groups as `rel`."""
+    rel = f", {USER_GROUPS_SQL.format(a='u')} AS rel" if with_groups else ""
+    lock = " FOR UPDATE OF u" if for_update else ""
+    return await tx.fetchrow(
+        f"SELECT {USER_COLUMNS}{rel} FROM users u WHERE u.id = $1"
+        f" AND u.scim_deleted_at IS NULL{lock}", user_id)
+
+
+async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,
+                 email: str | None, active: bool, doc: dict[str, Any], now: datetime,
+                 unless_seat_limit: bool = False) -> asyncpg.Record | None:
+    """Insert a user (role member). With `unless_seat_limit`, only if the tenant has no seat
+    limit (None otherwise): the common case then needs no seat check and no tenant lock."""
+    guard = (" WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
+             " AND t.seat_limit IS NOT NULL)" if unless_seat_limit else "")
+    return await tx.fetchrow(
+        "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"
+        " active, deprovisioned_at, scim_resource, created_at, updated_at)"
+        " SELECT $1, $2, $3, $4, $5, 'member', $6,"
+        f" CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8{guard}"
+        f" RETURNING {USER_COLUMNS}",
+        tx.tenant_id, user_name, external_id, display_name, email, active, doc, now)
+
+
+async def update(tx: Tx, user_id: UUID, *, user_name: str, external_id: str | None,
+                 display_name: str | None, email: str | None, doc: dict[str, Any],
+                 now: datetime) -> None:
+    await tx.execute(
+        "UPDATE users SET user_name = $2, external_id = $3, display_name = $4, email = $5,"
+        " scim_resource = $6, updated_at = $7 WHERE id = $1",
+        user_id, user_name, external_id, display_name, email, doc, now)
+
+
+async def mark_deleted(tx: Tx, user_id: UUID, now: datetime) -> None:
+    """Gone from SCIM, row kept: userName and email are released (so the identity provider can
+    create the person again) and kept in the SCIM document under `_deleted`."""
+    await tx.execute(
+        "UPDATE users SET scim_deleted_at = $2, updated_at = $2,"
+        " scim_resource = coalesce(scim_resource, '{}'::jsonb) || jsonb_build_object("
+        "'_deleted', jsonb_build_object('userName', user_name, 'email', email,"
+        " 'externalId', external_id, 'at', $2::timestamptz)),"
+        " user_name = 'scim-deleted:' || id::text, email = NULL WHERE id = $1",
+        user_id, now)
+
+
+async def leave_scim_groups(tx: Tx, user_id: UUID, now: datetime) -> int:
+    """Remove the user from every SCIM group; those groups' lastModified (and so their
+    version, which does not hash the member list) moves."""
+    left = await tx.fetchval(
+        "WITH gone AS (DELETE FROM team_memberships m USING teams t"
+        "  WHERE t.tenant_id = m.tenant_id AND t.id = m.team_id AND t.scim_managed"
+        "  AND m.user_id = $1 RETURNING m.team_id),"
+        " touched AS (UPDATE teams SET updated_at = $2 WHERE id IN (SELECT team_id FROM gone)"
+        "  RETURNING 1)"
+        " SELECT count(*) FROM gone", user_id, now)
+    return int(left)
+
+
+async def visible_ids(tx: Tx, ids: list[UUID]) -> set[UUID]:
+    rows = await tx.fetch("SELECT id FROM users WHERE id = ANY($1::uuid[])"
+                          " AND scim_deleted_at IS NULL", ids)
+    return {r["id"] for r in rows}

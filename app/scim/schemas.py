@@ -1,0 +1,71 @@
+"""Pydantic models of the admin REST API (/api/v1/settings/scim)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.auth.principal import Role
+
+TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=100)]
+GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=200)]
+
+
+class ScimTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: TokenName = Field("SCIM token", description="A label, e.g. the identity provider")
+
+
+class ScimTokenOut(BaseModel):
+    id: UUID
+    name: str
+    prefix: str = Field(description="dcs_ and the first 8 characters, to recognise the token")
+    created_by: UUID | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    status: Literal["active", "revoked"]
+
+
+class ScimTokenCreated(ScimTokenOut):
+    token: str = Field(description="The SCIM bearer token. Shown once; store it in the "
+                                   "identity provider now.")
+
+
+class Pagination(BaseModel):
+    cursor: str | None
+    has_more: bool
+    total: int
+
+
+class ScimTokenList(BaseModel):
+    data: list[ScimTokenOut]
+    pagination: Pagination
+
+
+class GroupMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    group: GroupName = Field(description="The IdP group's displayName (case-insensitive)")
+    role: Role = Field(description="owner maps to admin: SCIM never makes or unmakes the owner")
+
+
+class GroupMappingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mappings: list[GroupMapping] = Field(max_length=200,
+                                         description="The complete new set of mappings")
+
+
+class GroupMappingOut(BaseModel):
+    group: str
+    role: Role
+    created_at: datetime
+
+
+class GroupMappingList(BaseModel):
+    data: list[GroupMappingOut]
+    pagination: Pagination

@@ -1,0 +1,42 @@
+"""Group-to-role mappings (admin REST): replaced as a whole; saving them applies them at once
+to every member of a SCIM group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from app.audit.service import record
+from app.core import clock
+from app.core.db import Tx
+from app.core.errors import BadRequest
+from app.scim.repository import mappings as repo
+from app.scim.schemas import GroupMapping
+from app.scim.service import roles
+
+
+def mapping_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {"group": row["group_name"], "role": row["role"], "created_at": row["created_at"]}
+
+
+async def list_mappings(tx: Tx) -> list[asyncpg.Record]:
+    return await repo.list_all(tx)
+
+
+async def replace(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:
+    seen: dict[str, str] = {}
+    for item in items:
+        key = item.group.lower()
+        if key in seen:
+            raise BadRequest(f"The group {item.group!r} is mapped twice (group names are "
+                             f"compared case-insensitively: {seen[key]!r}).",
+                             code="duplicate_group_mapping")
+        seen[key] = item.group
+    before = [{"group": r["group_name"], "role": r["role"]} for r in await repo.list_all(tx)]
+    await repo.replace_all(tx, [(i.group, i.role.value) for i in items], clock.now())
+    after = [{"group": i.group, "role": i.role.value} for i in items]
+    changed = await roles.apply(tx, None, "scim_group_mapping_changed")
+    await record(tx, "scim.group_mappings_updated", resource_type="scim_group_mappings",
+                 metadata={"previous": before, "mappings": after, "roles_changed": changed})
+    return await repo.list_all(tx)

@@ -1,0 +1,203 @@
+"""SCIM Users are the tenant's users. Create (seat checked), replace, patch, delete; `active`
+false deprovisions (app.auth.service.deprovision_user: keys and sessions revoked, audited,
+user.deprovisioned event), true reactivates (seat checked, same id and attributes); DELETE
+deprovisions and hides the user from SCIM, keeping the row."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.audit.service import record
+from app.auth import repository as auth_repo
+from app.auth.service import deprovision_user
+from app.core import clock
+from app.core.db import Tx
+from app.core.errors import ProblemError
+from app.scim import render
+from app.scim.attributes import USER
+from app.scim.constants import URN_USER
+from app.scim.errors import invalid_value, mutability, not_found
+from app.scim.patch import Patcher, parse_operations
+from app.scim.repository import tenant as tenant_repo
+from app.scim.repository import users as repo
+from app.scim.resource import check_schemas, normalize, require
+from app.scim.service.common import diff_keys, unique_error
+from app.teams.seats import ensure_seat_available
+from app.webhooks.outbox import emit
+
+LIMITS = {"userName": 320}
+OWNER_PROTECTED = ("The tenant owner cannot be deactivated or deleted through SCIM; transfer "
+                   "ownership in Drift first.")
+
+
+def primary_email(doc: dict[str, Any]) -> str | None:
+    """The user's Drift email: the primary one, else the first work one, else the first."""
+    emails = [e for e in doc.get("emails") or [] if isinstance(e.get("value"), str)
+              and e["value"].strip()]
+    pick = (next((e for e in emails if e.get("primary") is True), None)
+            or next((e for e in emails if str(e.get("type", "")).lower() == "work"), None)
+            or (emails[0] if emails else None))
+    if pick is None:
+        return None
+    email: str = pick["value"].strip()
+    if len(email) > 320:
+        raise invalid_value("The user's primary email is longer than 320 characters.")
+    return email
+
+
+def display_name(doc: dict[str, Any]) -> str | None:
+    if isinstance(doc.get("displayName"), str) and doc["displayName"].strip():
+        return str(doc["displayName"])
+    name = doc.get("name") or {}
+    if isinstance(name.get("formatted"), str) and name["formatted"].strip():
+        return str(name["formatted"])
+    parts = [name.get(k) for k in ("givenName", "familyName") if isinstance(name.get(k), str)]
+    joined = " ".join(p for p in parts if p and p.strip())
+    return joined or None
+
+
+def _split(doc: dict[str, Any]) -> tuple[str, str | None, bool | None, dict[str, Any]]:
+    """userName, externalId, active and the stored document."""
+    doc = dict(doc)
+    user_name = str(doc.pop("userName"))
+    external_id = doc.pop("externalId", None)
+    active = doc.pop("active", None)
+    if external_id is not None and len(external_id) > 1024:
+        raise invalid_value("externalId is longer than 1024 characters.")
+    return user_name, external_id, active, doc
+
+
+def _user_event(user_id: UUID, user_name: str, email: str | None, external_id: str | None,
+                active: bool) -> dict[str, Any]:
+    return {"user_id": str(user_id), "user_name": user_name, "email": email,
+            "external_id": external_id, "active": active, "source": "scim"}
+
+
+async def get(tx: Tx, user_id: UUID, *, for_update: bool = False) -> asyncpg.Record:
+    row = await repo.get(tx, user_id, for_update=for_update)
+    if row is None:
+        raise not_found(f"No user with id {user_id}.")
+    return row
+
+
+def resource(row: asyncpg.Record, base: str) -> dict[str, Any]:
+    return render.user_resource(row, base, row.get("rel"))
+
+
+async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
+    if isinstance(body, dict):
+        check_schemas(body, URN_USER)
+    doc = normalize(USER, body)
+    require(USER, doc, LIMITS)
+    user_name, external_id, active, stored = _split(doc)
+    active = True if active is None else active
+    email = primary_email(stored)
+    now = clock.now()
+    values: dict[str, Any] = {
+        "user_name": user_name, "external_id": external_id, "email": email,
+        "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
+    try:
+        row = await repo.insert(tx, **values, unless_seat_limit=active)
+        if row is None:  # the plan has a seat limit: take a seat first
+            await take_seat(tx)
+            row = await repo.insert(tx, **values)
+    except asyncpg.UniqueViolationError as exc:
+        raise unique_error(exc, {"userName": user_name, "email": email}) from None
+    assert row is not None
+    await record(tx, "user.provisioned", resource_type="user", resource_id=row["id"],
+                 metadata={"source": "scim", "user_name": user_name, "email": email,
+                           "external_id": external_id, "active": active})
+    await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
+                                                   active))
+    return render.user_resource(row, base, [])
+
+
+async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
+                 active_removed: bool) -> dict[str, Any]:
+    """Write the new canonical document of an existing user, and act on `active`."""
+    require(USER, new, LIMITS)
+    old = render.editable_user(row)
+    user_name, external_id, active, stored = _split(new)
+    previous = row["scim_resource"] or {}
+    if active_removed or (active is None and previous.get(render.ACTIVE_UNSET)):
+        stored[render.ACTIVE_UNSET] = True
+    changed = [k for k in diff_keys(old, new) if k != "active"]
+    if bool(previous.get(render.ACTIVE_UNSET)) != bool(stored.get(render.ACTIVE_UNSET)):
+        changed.append("active")
+    email = primary_email(stored)
+    user_id = row["id"]
+    now = clock.now()
+    if changed or row["scim_resource"] is None:
+        try:
+            await repo.update(tx, user_id, user_name=user_name, external_id=external_id,
+                              display_name=display_name(stored), email=email, doc=stored,
+                              now=now)
+        except asyncpg.UniqueViolationError as exc:
+            raise unique_error(exc, {"userName": user_name, "email": email}) from None
+    if changed:
+        await record(tx, "user.updated", resource_type="user", resource_id=user_id,
+                     metadata={"source": "scim", "attributes": changed,
+                               "user_name": user_name})
+    if active is not None and active != row["active"]:
+        if active:
+            if await tenant_repo.seat_limit(tx) is not None:
+                await take_seat(tx)
+            await auth_repo.reactivate_user(tx, user_id, now)
+            await record(tx, "user.reactivated", resource_type="user", resource_id=user_id,
+                         metadata={"source": "scim", "user_name": user_name})
+            await emit(tx, "user.reactivated", _user_event(user_id, user_name, email,
+                                                           external_id, True))
+        else:
+            await _deprovision(tx, user_id)
+    fresh = await get(tx, user_id)
+    return resource(fresh, base)
+
+
+async def take_seat(tx: Tx) -> None:
+    """402 seat_limit_exceeded unless one more active user fits the plan.
+
+    The tenant row is locked in a statement of its own first, so the count in
+    ensure_seat_available sees every seat taken by whoever held the lock before (counting in the
+    locking statement would use a snapshot from before the wait); and before anything is
+    inserted, since an insert holds a key-share lock on the tenant row that two concurrent
+    creations would then deadlock on. Tenants without a seat limit never get here."""
+    await tenant_repo.lock(tx)
+    await ensure_seat_available(tx)
+
+
+async def _deprovision(tx: Tx, user_id: UUID) -> None:
+    try:
+        await deprovision_user(tx, user_id, source="scim")
+    except ProblemError as exc:
+        if exc.code == "owner_protected":
+            raise mutability(OWNER_PROTECTED) from None
+        raise
+
+
+async def replace(tx: Tx, row: asyncpg.Record, body: Any, base: str) -> dict[str, Any]:
+    if isinstance(body, dict):
+        check_schemas(body, URN_USER)
+    return await _apply(tx, row, normalize(USER, body), base, active_removed=False)
+
+
+async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str) -> dict[str, Any]:
+    ops = parse_operations(body)
+    old = render.editable_user(row)
+    new = normalize(USER, Patcher(USER, old, str(row["id"])).apply(ops))
+    removed = "active" in old and "active" not in new
+    return await _apply(tx, row, new, base, active_removed=removed)
+
+
+async def delete(tx: Tx, row: asyncpg.Record) -> None:
+    user_id = row["id"]
+    await _deprovision(tx, user_id)
+    now = clock.now()
+    groups_left = await repo.leave_scim_groups(tx, user_id, now)
+    await repo.mark_deleted(tx, user_id, now)
+    await record(tx, "user.deleted", resource_type="user", resource_id=user_id,
+                 metadata={"source": "scim", "user_name": row["user_name"],
+                           "email": row["email"], "external_id": row["external_id"],
+                           "groups_left": groups_left})

@@ -1,0 +1,71 @@
+"""Admin REST API for SCIM (admin or owner): tokens and group-to-role mappings."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from app.auth.dependencies import AdminPrincipal, TenantTx
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    envelope,
+    parse_time_id_cursor,
+    time_id_cursor,
+)
+from app.core.responses import json_response
+from app.scim.schemas import (
+    GroupMappingList,
+    GroupMappingsIn,
+    ScimTokenCreate,
+    ScimTokenCreated,
+    ScimTokenList,
+)
+from app.scim.service import mappings, tokens
+
+router = APIRouter(prefix="/api/v1/settings/scim", tags=["scim settings"])
+
+
+@router.post("", status_code=201, response_model=ScimTokenCreated,
+             summary="Create a SCIM token (admin+; shown once; at most two active)",
+             responses={409: {"description": "Two SCIM tokens are already active"}})
+async def create_token(principal: AdminPrincipal, tx: TenantTx,
+                       body: ScimTokenCreate | None = None) -> Response:
+    out = await tokens.create(tx, principal, (body or ScimTokenCreate()).name)
+    return json_response(out, 201, headers={"Location": f"/api/v1/settings/scim/{out['id']}"})
+
+
+@router.get("", response_model=ScimTokenList, summary="List SCIM tokens (admin+)")
+async def list_tokens(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
+                      cursor: Cursor = None) -> Response:
+    rows, total = await tokens.list_tokens(tx, after=parse_time_id_cursor(cursor), limit=limit)
+    page = rows[:limit]
+    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
+    return json_response(envelope([tokens.token_out(r) for r in page], cursor=nxt,
+                                  has_more=len(rows) > limit, total=total))
+
+
+@router.get("/group-mappings", response_model=GroupMappingList,
+            summary="IdP group -> Drift role mappings (admin+)")
+async def get_group_mappings(_: AdminPrincipal, tx: TenantTx) -> Response:
+    rows = await mappings.list_mappings(tx)
+    return json_response(envelope([mappings.mapping_out(r) for r in rows], cursor=None,
+                                  has_more=False, total=len(rows)))
+
+
+@router.put("/group-mappings", response_model=GroupMappingList,
+            summary="Replace the group -> role mappings and apply them (admin+)")
+async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: TenantTx
+                             ) -> Response:
+    rows = await mappings.replace(tx, body.mappings)
+    return json_response(envelope([mappings.mapping_out(r) for r in rows], cursor=None,
+                                  has_more=False, total=len(rows)))
+
+
+@router.delete("/{token_id:uuid}", status_code=204, summary="Revoke a SCIM token (admin+)")
+async def revoke_token(token_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Response:
+    await tokens.revoke(tx, token_id)
+    return Response(status_code=204)

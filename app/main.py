@@ -18,6 +18,8 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
 from app.projects.router import router as projects_router
+from app.sync.router import router as sync_router
+from app.webhooks.router import router as webhooks_router
 from app.worker import Worker
 
 log = logging.getLogger("drift.app")
@@ -74,4 +76,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app.include_router(auth_router)
     app.include_router(projects_router)
+    app.include_router(webhooks_router)
+    app.include_router(sync_router)
     return app

@@ -21,6 +21,7 @@ from app.core import clock
 from app.core.db import connect
 from app.core.runtime import Runtime
 from app.email import sender
+from app.webhooks import dispatcher, expiring
 
 log = logging.getLogger("drift.worker")
 
@@ -47,6 +48,8 @@ async def ensure_audit_partitions(rt: Runtime) -> int:
 JOBS: list[Job] = [
     Job("email", sender.run_once, interval=30.0, channels=("drift_email",)),
     Job("audit-partitions", ensure_audit_partitions, interval=6 * 3600.0),
+    Job("webhooks", dispatcher.run_once, interval=1.0, channels=("drift_webhooks",)),
+    Job("apikey-expiring", expiring.run_once, interval=expiring.INTERVAL),
 ]
 
 

@@ -92,7 +92,7 @@ class Receiver:
         self.base = f"http://127.0.0.1:{self.port}"
         self.hooks: dict[str, Hook] = {}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
-                                lifespan="off", access_log=False,
+                                lifespan="off", access_log=False, interface="asgi3",
                                 timeout_graceful_shutdown=1, limit_concurrency=2000)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

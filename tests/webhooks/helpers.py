@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from functools import cache
 from typing import Any
 
 import httpx
 import jsonschema_rs
 
+from app.core import clock
 from app.core.runtime import Runtime
 from app.webhooks import dispatcher
-from app.webhooks.catalog import ENVELOPE_SCHEMA, data_schema
+from app.webhooks.catalog import ENVELOPE_SCHEMA, build_data, data_schema
+from app.webhooks.outbox import emit_many
 from tests.conftest import Tenant, runtime_with
 from tests.webhooks.conftest import Received
 
@@ -81,3 +84,12 @@ async def deliveries(t: Tenant, where: str = "true", *args: Any) -> list[Any]:
         "SELECT d.*, (SELECT count(*) FROM webhook_delivery_attempts a"
         "             WHERE a.delivery_id = d.id) AS attempts_logged"
         f" FROM webhook_deliveries d WHERE {where} ORDER BY created_at, id", *args)
+
+
+async def emit_events(t: Tenant, n: int, type_: str = "sync.failed") -> list[Any]:
+    """`n` events straight into the outbox (one transaction), fanned out like any other."""
+    assert type_ == "sync.failed"
+    items = [build_data("sync.failed", project_id=uuid.uuid4(), error_code="E_TEST",
+                        message=f"event {i}", occurred_at=clock.now()) for i in range(n)]
+    async with t.rt.db.tenant(t.id) as tx:
+        return await emit_many(tx, type_, items)

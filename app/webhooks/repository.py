@@ -202,7 +202,7 @@ async def insert_finished_delivery(tx: Tx, *, endpoint_id: UUID, event_id: UUID,
         " attempt, status_code, response_body, latency_ms, error, last_attempt_at,"
         " delivered_at, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10,"
-        " CASE WHEN $5 = 'delivered' THEN $10 END, $10, $10)"
+        " CASE WHEN $5::text = 'delivered' THEN $10::timestamptz END, $10, $10)"
         f" RETURNING {DELIVERY_COLUMNS}",
         tx.tenant_id, endpoint_id, event_id, event_type, status, status_code, response_body,
         latency_ms, error, attempted_at)

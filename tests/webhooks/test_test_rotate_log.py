@@ -15,8 +15,8 @@ from app.core.runtime import Runtime
 from tests.conftest import Tenant, audit_events
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import (
-    deliveries,
     deliver,
+    deliveries,
     emit_events,
     register,
     signed_by,

@@ -20,7 +20,7 @@ from app.webhooks import dispatcher
 from app.worker import Job, Worker
 from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant
 from tests.webhooks.conftest import Receiver, Reply
-from tests.webhooks.helpers import deliveries, deliver, emit_events, register
+from tests.webhooks.helpers import deliver, deliveries, emit_events, register
 
 ROOT = Path(__file__).resolve().parents[2]
 

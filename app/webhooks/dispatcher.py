@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
@@ -34,7 +35,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import httpcore
 import httpx
 
 from app.audit.service import record
@@ -45,7 +45,7 @@ from app.core.crypto import decrypt
 from app.core.db import Tx
 from app.core.responses import dumps
 from app.core.runtime import Runtime
-from app.webhooks import repository, ssrf
+from app.webhooks import repository, ssrf, transport
 from app.webhooks.outbox import envelope
 from app.webhooks.signing import secret_key, signature_headers
 
@@ -121,68 +121,54 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - clock.now()).total_seconds())
 
 
-class Sender:
-    """Shared connection pools for webhook requests (one per scheme, each with the SSRF
-    guard as its network backend). Use as an async context manager."""
+def tls_context() -> ssl.SSLContext:
+    """Certificate verification against the CA bundle httpx uses (certifi; SSL_CERT_FILE and
+    SSL_CERT_DIR are honoured)."""
+    return httpx.create_ssl_context()
 
-    def __init__(self, settings: Settings, *, max_connections: int | None = None) -> None:
-        n = max_connections or settings.webhook_concurrency
+
+class Sender:
+    """Sends webhook requests over a shared keep-alive client whose connections are opened
+    only to vetted addresses (app.webhooks.transport, app.webhooks.ssrf). Use as an async
+    context manager."""
+
+    def __init__(self, settings: Settings) -> None:
         self.timeout = settings.webhook_timeout
-        allowed = settings.webhook_allowed_cidrs
-        common: dict[str, Any] = {"max_connections": n, "max_keepalive_connections": n,
-                                  "keepalive_expiry": 30.0, "http1": True, "http2": False,
-                                  "retries": 0}
-        self._pools = {
-            "https": httpcore.AsyncConnectionPool(
-                ssl_context=httpx.create_ssl_context(),
-                network_backend=ssrf.GuardedBackend(allowed, plain_http=False), **common),
-            "http": httpcore.AsyncConnectionPool(
-                network_backend=ssrf.GuardedBackend(allowed, plain_http=True), **common),
-        }
+        self._client = transport.Client(settings.webhook_allowed_cidrs,
+                                        ssl_context=tls_context(),
+                                        max_idle_per_origin=settings.webhook_endpoint_concurrency)
 
     async def __aenter__(self) -> Sender:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for pool in self._pools.values():
-            await pool.aclose()
+        await self._client.aclose()
 
     async def send(self, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:
         """POST `body`; never raises (except on cancellation)."""
-        pool = self._pools.get(url.split(":", 1)[0].lower())
-        if pool is None:
-            return Attempt(error="blocked: only http(s) URLs are delivered", blocked=True)
         t = self.timeout
         started = time.perf_counter()
         out = Attempt()
         try:
             async with asyncio.timeout(t):
-                async with pool.stream("POST", url, headers=headers, content=body, extensions={
-                        "timeout": {"connect": t, "read": t, "write": t, "pool": t}}) as resp:
-                    out.status_code = resp.status
-                    for name, value in resp.headers:
-                        if name.lower() == b"retry-after":
-                            out.retry_after = parse_retry_after(value.decode("latin-1"))
-                    kept = bytearray()
-                    async for chunk in resp.aiter_stream():
-                        kept += chunk
-                        if len(kept) >= BODY_LIMIT:
-                            break  # the rest is never read: the connection is closed
-                    out.response_body = (kept[:BODY_LIMIT].decode("utf-8", errors="replace")
-                                         .replace("\x00", "\ufffd"))
+                resp = await self._client.post(url, headers, body, keep=BODY_LIMIT)
+            out.status_code = resp.status
+            for name, value in resp.headers:
+                if name.lower() == b"retry-after":
+                    out.retry_after = parse_retry_after(value.decode("latin-1"))
+            out.response_body = resp.body.decode("utf-8", errors="replace").replace(
+                "\x00", "\ufffd")
         except ssrf.BlockedAddress as exc:
             out.error, out.blocked = f"blocked: {exc}", True
         except ssrf.ResolutionFailed as exc:
             out.error = f"dns: {exc}"
-        except (TimeoutError, httpcore.TimeoutException):
+        except TimeoutError:
             out.error = f"timeout: no complete response within {t:g}s"
-        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as exc:
-            out.error = f"connection: {type(exc).__name__}: {exc}"[:500]
+        except (transport.ConnectionFailed, OSError) as exc:
+            out.error = f"connection: {exc}"[:500]
         except Exception as exc:  # a bug or an exotic failure: logged, retried like an error
             log.exception("webhook send to %s failed unexpectedly", url)
             out.error = f"error: {type(exc).__name__}"
-        if out.status_code is not None and out.error is not None:
-            out.status_code = None  # the response never completed
         out.latency_ms = round((time.perf_counter() - started) * 1000)
         return out
 

@@ -169,7 +169,7 @@ async def prepare_ping(tx: Tx, rt: Runtime, endpoint_id: UUID) -> Ping:
 
 
 async def send_ping(rt: Runtime, ping: Ping) -> Attempt:
-    async with Sender(rt.settings, max_connections=1) as sender:
+    async with Sender(rt.settings) as sender:
         return await sender.send(ping.url, ping.headers, ping.body)
 
 

@@ -4,11 +4,10 @@ Two checks, one policy:
 - registration (validate_url): https only; the host, literal or resolved, must not be a
   loopback, private, link-local, CGNAT, unique-local, reserved, multicast or IPv4-embedding
   address, and `localhost`/`*.localhost` are loopback by definition (RFC 6761);
-- send time (GuardedBackend, the network backend of the dispatcher's connection pools): the
-  host is resolved again, the connection is refused if ANY address is not public, and the
-  socket is opened to the vetted address itself. The pool keeps the hostname as the origin,
-  so TLS SNI and certificate verification use the hostname while DNS rebinding between the
-  check and the connect is impossible (there is no second lookup).
+- send time (app.webhooks.transport, whenever a connection is opened): the host is resolved
+  again, the connection is refused if ANY address is not public, and the socket is opened to
+  the vetted address itself, while TLS SNI and certificate verification use the host name.
+  DNS rebinding between the check and the connect is impossible: there is no second lookup.
 
 Networks in DRIFT_WEBHOOK_ALLOWED_CIDRS are exempt from the address rules and may also be
 reached over plain http (development and tests).
@@ -20,10 +19,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
-from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
 
 from app.config import Network
 
@@ -186,43 +182,3 @@ async def validate_url(url: str, allowed: Sequence[Network]) -> str:
         raise UnsafeUrl(f"{exc}; register a host name that resolves publicly.") from exc
     check_addresses(host, ips, allowed, plain_http=scheme == "http")
     return url
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, vets and connects in one step: the socket goes to an address we checked.
-
-    `plain_http`: this backend serves an http:// pool, so every address must be in an allowed
-    network (plain http never goes to the public internet)."""
-
-    def __init__(self, allowed: Sequence[Network], *, plain_http: bool) -> None:
-        self.allowed = list(allowed)
-        self.plain_http = plain_http
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
-        ips = await addresses(host, port)
-        try:
-            check_addresses(host, ips, self.allowed, plain_http=self.plain_http)
-        except UnsafeUrl as exc:
-            raise BlockedAddress(str(exc)) from None
-        last: Exception | None = None
-        for ip in ips:
-            try:
-                return await self._inner.connect_tcp(str(ip), port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: Iterable[Any] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress("unix sockets are not webhook targets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)

@@ -158,6 +158,9 @@ def check_addresses(host: str, ips: Iterable[IPAddress], allowed: Sequence[Netwo
 
 async def validate_url(url: str, allowed: Sequence[Network]) -> str:
     """The URL if it may be registered as a webhook endpoint, else UnsafeUrl (the reason)."""
+    if not url.isascii() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UnsafeUrl("The URL must be ASCII without spaces or control characters; "
+                        "percent-encode the path and use the punycode (xn--) host name.")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -172,8 +175,6 @@ async def validate_url(url: str, allowed: Sequence[Network]) -> str:
     host = parts.hostname
     if not host:
         raise UnsafeUrl("The URL has no host.")
-    if not host.isascii():
-        raise UnsafeUrl("Use the punycode (xn--) form of an internationalised host name.")
     if scheme == "http" and not allowed:
         raise UnsafeUrl("Webhook URLs must use https.")
     try:

@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -87,13 +89,15 @@ class Hook:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.hooks: dict[str, Hook] = {}
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
                                 lifespan="off", access_log=False, interface="asgi3",
-                                timeout_graceful_shutdown=1, limit_concurrency=2000)
+                                timeout_graceful_shutdown=1, limit_concurrency=2000,
+                                ssl_certfile=str(tls[0]) if tls else None,
+                                ssl_keyfile=str(tls[1]) if tls else None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -152,6 +156,70 @@ class Receiver:
 @pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_pem: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(directory: Path, hostname: str) -> TlsFiles:
+    """A throwaway CA and a server certificate for `hostname` signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Drift test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                       crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False,
+                                       decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    files.ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return files
+
+
+TLS_HOST = "hooks.drift.test"
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    return make_certificates(tmp_path_factory.mktemp("tls"), TLS_HOST)
+
+
+@pytest.fixture(scope="session")
+def tls_receiver(tls_files: TlsFiles) -> Iterator[Receiver]:
+    """An https receiver whose certificate names TLS_HOST (signed by a test CA)."""
+    r = Receiver(tls=(tls_files.cert, tls_files.key)).start()
     yield r
     r.stop()
 

@@ -107,7 +107,10 @@ async def test_list_is_paged(client: httpx.AsyncClient, tenant: Tenant,
     ("https://nowhere.example/hook", "could not be resolved"),
     ("https://user:pw@hooks.example.com/x", "user name or password"),
     ("ftp://hooks.example.com/x", "must use https"),
-    ("not a url", "must use https"),
+    ("not a url", "must be ASCII without spaces"),
+    ("https://hooks.example.com/a b", "must be ASCII without spaces"),
+    ("https://bücher.example/hook", "punycode"),
+    ("https://hooks.example.com/\r\nX-Injected: 1", "control characters"),
 ])
 async def test_url_rules(runtime: Runtime, tenant: Tenant, fake_dns: dict[str, list[str]],
                          url: str, reason: str) -> None:

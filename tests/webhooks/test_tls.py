@@ -11,7 +11,7 @@ from app.core.runtime import Runtime
 from app.webhooks import dispatcher
 from tests.conftest import Tenant
 from tests.webhooks.conftest import TLS_HOST, Receiver, TlsFiles
-from tests.webhooks.helpers import deliveries, deliver, emit_events, register
+from tests.webhooks.helpers import deliver, deliveries, emit_events, register
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ One run (`run_once`) keeps a pipeline going until nothing is due and nothing is 
   never more than the free slots (DRIFT_WEBHOOK_CONCURRENCY in total per worker process,
   DRIFT_WEBHOOK_ENDPOINT_CONCURRENCY per endpoint, so one hanging receiver cannot hold up
   the others);
-- send: one task per delivery over shared connection pools whose network backend resolves,
-  vets and connects to the vetted address (app.webhooks.ssrf); 10 s limit per attempt, no
-  redirects, at most 1 KB of the response kept;
+- send: one task per delivery over a shared keep-alive HTTP client that resolves, vets and
+  connects to the vetted address whenever it opens a connection (app.webhooks.transport,
+  app.webhooks.ssrf); 10 s limit per attempt, no redirects, at most 1 KB of the response kept;
 - record: finished attempts are written in batches (one transaction per tenant per batch):
   the delivery's new state, the attempt log, and the circuit breaker. A result applies only to
   the claim that produced it (same attempt number, still pending).
@@ -30,7 +30,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -121,9 +121,10 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - clock.now()).total_seconds())
 
 
+@cache
 def tls_context() -> ssl.SSLContext:
     """Certificate verification against the CA bundle httpx uses (certifi; SSL_CERT_FILE and
-    SSL_CERT_DIR are honoured)."""
+    SSL_CERT_DIR are honoured). Built once: loading the bundle costs ~60 ms."""
     return httpx.create_ssl_context()
 
 
@@ -214,7 +215,8 @@ class _Run:
         self.threshold = s.webhook_disable_after_failures
         self.lease = timedelta(seconds=max(60.0, 6 * s.webhook_timeout))
         self.ctx = RequestContext(actor=Actor.system())
-        self.in_flight: dict[asyncio.Task[dict[str, Any]], tuple[UUID, UUID]] = {}
+        # task -> (tenant, endpoint, delivery, attempt number)
+        self.in_flight: dict[asyncio.Task[dict[str, Any]], tuple[UUID, UUID, UUID, int]] = {}
         self.busy: Counter[tuple[UUID, UUID]] = Counter()
         self.done: list[dict[str, Any]] = []
 
@@ -237,11 +239,19 @@ class _Run:
 
     def _collect(self, finished: set[asyncio.Task[dict[str, Any]]]) -> None:
         for task in finished:
-            key = self.in_flight.pop(task)
+            tenant_id, endpoint_id, delivery_id, attempt = self.in_flight.pop(task)
+            key = (tenant_id, endpoint_id)
             self.busy[key] -= 1
             if self.busy[key] <= 0:
                 del self.busy[key]
-            if task.cancelled():
+            if task.cancelled():  # the worker is stopping: back to the queue at once
+                now = clock.now()
+                self.done.append({
+                    "tenant_id": tenant_id, "endpoint_id": endpoint_id, "id": delivery_id,
+                    "attempt": attempt, "status": "pending", "status_code": None,
+                    "response_body": None, "latency_ms": None, "attempted_at": now,
+                    "error": "interrupted: the worker stopped during the attempt",
+                    "next_attempt_at": now, "gone": False, "interrupted": True})
                 continue
             if task.exception() is not None:  # a bug: the lease brings the delivery back
                 log.error("webhook delivery task failed", exc_info=task.exception())
@@ -249,7 +259,9 @@ class _Run:
             self.done.append(task.result())
 
     async def _shutdown(self) -> None:
-        """Cancelled (worker stopping) or failed: stop sends, keep the finished results."""
+        """Cancelled (worker stopping) or failed: stop the sends in flight and record what is
+        known; interrupted deliveries go back to the queue without using up a retry (if even
+        this fails, their leases run out and they come back anyway)."""
         tasks = list(self.in_flight)
         for task in tasks:
             task.cancel()
@@ -280,10 +292,10 @@ class _Run:
                     tx, now=now, lease_until=now + self.lease, busy=busy,
                     per_endpoint=self.per_endpoint, limit=free)
             for row in rows:
-                key = (tenant_id, row["endpoint_id"])
                 task = asyncio.create_task(self._deliver(tenant_id, row))
-                self.in_flight[task] = key
-                self.busy[key] += 1
+                self.in_flight[task] = (tenant_id, row["endpoint_id"], row["id"],
+                                        int(row["attempt"]))
+                self.busy[(tenant_id, row["endpoint_id"])] += 1
             claimed += len(rows)
         return claimed
 
@@ -309,7 +321,7 @@ class _Run:
                 "response_body": attempt.response_body, "latency_ms": attempt.latency_ms,
                 "error": attempt.error, "attempted_at": now,
                 "next_attempt_at": now + timedelta(seconds=delay) if delay is not None else None,
-                "gone": attempt.status_code == 410}
+                "gone": attempt.status_code == 410, "interrupted": False}
 
     async def flush(self) -> None:
         batch, self.done = self.done, []

@@ -270,7 +270,8 @@ async def claim_due(tx: Tx, *, now: datetime, lease_until: datetime,
 
 async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyncpg.Record]:
     """Apply attempt results (only to the claim that made them: same attempt number, still
-    pending) and log every attempt. Returns the deliveries that were updated."""
+    pending) and log every attempt. An interrupted attempt (the worker stopped) does not use
+    up a retry. Returns the deliveries that were updated."""
     cols = ("id", "attempt", "status", "status_code", "response_body", "latency_ms", "error",
             "attempted_at", "next_attempt_at")
     arrays = [[r[c] for r in results] for c in cols]
@@ -279,13 +280,15 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
         " response_body = r.response_body, latency_ms = r.latency_ms, error = r.error,"
         " delivered_at = CASE WHEN r.status = 'delivered' THEN r.attempted_at"
         "                     ELSE d.delivered_at END,"
-        " next_attempt_at = r.next_attempt_at, locked_until = NULL, updated_at = r.attempted_at"
+        " next_attempt_at = r.next_attempt_at, locked_until = NULL, updated_at = r.attempted_at,"
+        " retry_base = d.retry_base + CASE WHEN r.interrupted THEN 1 ELSE 0 END"
         " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::int[], $5::text[], $6::int[],"
-        "             $7::text[], $8::timestamptz[], $9::timestamptz[])"
+        "             $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bool[])"
         "   AS r(id, attempt, status, status_code, response_body, latency_ms, error,"
-        "        attempted_at, next_attempt_at)"
+        "        attempted_at, next_attempt_at, interrupted)"
         " WHERE d.id = r.id AND d.attempt = r.attempt AND d.status = 'pending'"
-        " RETURNING d.id, d.endpoint_id, d.status", *arrays)
+        " RETURNING d.id, d.endpoint_id, d.status", *arrays,
+        [bool(r.get("interrupted")) for r in results])
     # The log keeps every attempt that was made, including one whose claim had expired;
     # KEY SHARE keeps a concurrently deleted endpoint from breaking the foreign key.
     await tx.execute(

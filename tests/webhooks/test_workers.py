@@ -134,3 +134,31 @@ async def test_a_killed_worker_loses_nothing(
     for r in rows:
         if str(r["event_id"]) in leased:
             assert r["attempt"] == 2  # the lost attempt counted, the retry is a new one
+
+
+async def test_a_stopping_worker_hands_interrupted_deliveries_back(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    """A graceful stop (deploys) does not leave deliveries leased for a minute: the attempts
+    in flight are logged as interrupted and due again at once, without using up a retry."""
+    hook = receiver.hook(Reply(200, delay=30), Reply(200))
+    await register(client, tenant, hook.url, ["sync.failed"])
+    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={tenant.id}),
+              interval=3600.0, channels=("drift_webhooks",))
+    worker = Worker(runtime, jobs=[job])
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.3)
+        await emit_events(tenant, 1)
+        await hook.wait_for(1)
+    finally:
+        worker.stop()
+        await task
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "pending" and row["locked_until"] is None
+    assert row["next_attempt_at"] <= clock.now() and row["attempt"] == 1
+    assert row["error"].startswith("interrupted") and row["attempts_logged"] == 1
+    await deliver(runtime, tenant)  # no lease to wait for
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "delivered" and row["attempt"] == 2
+    assert hook.ids()[0] == hook.ids()[1]

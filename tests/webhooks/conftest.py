@@ -27,7 +27,6 @@ import orjson
 import pytest
 import uvicorn
 
-from app.core.runtime import Runtime
 from app.webhooks import ssrf
 from tests.conftest import Tenant, free_port
 
@@ -274,8 +273,3 @@ async def tenant(make_tenant: Callable[..., Any]) -> Tenant:
 async def other_tenant(make_tenant: Callable[..., Any]) -> Tenant:
     t: Tenant = await make_tenant()
     return t
-
-
-@pytest.fixture
-def rt(runtime: Runtime) -> Runtime:
-    return runtime

@@ -86,10 +86,10 @@ async def deliveries(t: Tenant, where: str = "true", *args: Any) -> list[Any]:
         f" FROM webhook_deliveries d WHERE {where} ORDER BY created_at, id", *args)
 
 
-async def emit_events(t: Tenant, n: int, type_: str = "sync.failed") -> list[Any]:
-    """`n` events straight into the outbox (one transaction), fanned out like any other."""
-    assert type_ == "sync.failed"
+async def emit_events(t: Tenant, n: int) -> list[Any]:
+    """`n` sync.failed events straight into the outbox (one transaction), fanned out to the
+    subscribed endpoints like any other event."""
     items = [build_data("sync.failed", project_id=uuid.uuid4(), error_code="E_TEST",
                         message=f"event {i}", occurred_at=clock.now()) for i in range(n)]
     async with t.rt.db.tenant(t.id) as tx:
-        return await emit_many(tx, type_, items)
+        return await emit_many(tx, "sync.failed", items)

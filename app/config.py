@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0]
     )
 
+    # Webhook deliveries (docs/webhooks.md): seconds before each retry, per-attempt time limit,
+    # in-flight deliveries per worker process (in total and to one endpoint), and how many
+    # consecutive failed deliveries disable an endpoint.
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0]
+    )
+    webhook_timeout: float = 10.0
+    webhook_concurrency: int = Field(256, ge=1)
+    webhook_endpoint_concurrency: int = Field(32, ge=1)
+    webhook_disable_after_failures: int = Field(50, ge=1)
+
     access_token_ttl_seconds: int = 900
     session_ttl_seconds: int = 30 * 24 * 3600
 
@@ -80,7 +91,7 @@ class Settings(BaseSettings):
     def _networks(cls, value: object) -> list[Network]:
         return parse_networks(value)
 
-    @field_validator("email_retry_schedule", mode="before")
+    @field_validator("email_retry_schedule", "webhook_retry_schedule", mode="before")
     @classmethod
     def _schedule(cls, value: object) -> list[float]:
         if isinstance(value, str):

@@ -24,7 +24,9 @@ from app.ipallow.cache import cache_for
 from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
 from app.scim.router import router as scim_router
+from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
+from app.webhooks.router import router as webhooks_router
 from app.worker import Worker
 
 log = logging.getLogger("drift.app")
@@ -91,5 +93,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(ipallow_router)
     app.include_router(audit_router)
     app.include_router(scim_router)
+    app.include_router(webhooks_router)
+    app.include_router(sync_router)
     install_openapi(app)
     return app

@@ -22,6 +22,7 @@ from app.core import clock
 from app.core.db import connect
 from app.core.runtime import Runtime
 from app.email import sender
+from app.webhooks import dispatcher, expiring
 
 log = logging.getLogger("drift.worker")
 
@@ -49,6 +50,8 @@ JOBS: list[Job] = [
     Job("email", sender.run_once, interval=30.0, channels=("drift_email",)),
     Job("audit-partitions", ensure_audit_partitions, interval=6 * 3600.0),
     Job("audit-retention", audit_retention.run_once, interval=24 * 3600.0),
+    Job("webhooks", dispatcher.run_once, interval=1.0, channels=("drift_webhooks",)),
+    Job("apikey-expiring", expiring.run_once, interval=expiring.INTERVAL),
 ]
 
 

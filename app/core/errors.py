@@ -145,7 +145,12 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
     errors = []
     parts = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        # A tagged union (e.g. the event body, discriminated by `type`) puts the tag value in
+        # the location; tags carry a dot, field names never do, so drop them for the reader.
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"
+               and not (isinstance(p, str) and "." in p)]
+        if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         field = ".".join(loc) or "body"
         msg = str(err.get("msg", "invalid"))
         errors.append({"field": field, "message": msg})

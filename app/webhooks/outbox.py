@@ -1,15 +1,26 @@
 """Domain events: inserted into outbox_events in the transaction that caused them, so an event
-exists if and only if its change committed. The webhooks capability fans them out into
-deliveries for matching endpoints; the worker delivers after commit."""
+exists if and only if its change committed. The same statement fans the event out into one
+webhook_deliveries row per active endpoint subscribed to its type; a trigger on that table
+NOTIFYs the worker, which delivers after commit."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from app.core import clock
 from app.core.db import Tx
+
+_FAN_OUT = (
+    " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type,"
+    " next_attempt_at, created_at, updated_at)"
+    " SELECT ev.tenant_id, e.id, ev.id, ev.type, ev.created_at, ev.created_at, ev.created_at"
+    " FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
+    " WHERE e.active AND ev.type = ANY (e.events)"
+)
 
 
 def envelope(*, event_id: UUID, type_: str, created_at: str, tenant_id: UUID,
@@ -18,10 +29,25 @@ def envelope(*, event_id: UUID, type_: str, created_at: str, tenant_id: UUID,
             "tenant_id": str(tenant_id), "data": data}
 
 
-async def emit(tx: Tx, type_: str, data: dict[str, Any]) -> UUID:
+async def emit(tx: Tx, type_: str, data: dict[str, Any], *,
+               created_at: datetime | None = None) -> UUID:
+    """One event, and a delivery for every endpoint that wants it (one round trip)."""
     event_id = uuid.uuid4()
     await tx.execute(
-        "INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        tx.tenant_id, event_id, type_, clock.now(), data)
+        "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
+        tx.tenant_id, event_id, type_, created_at or clock.now(), data)
     return event_id
+
+
+async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]]) -> list[UUID]:
+    """Many events of one type (e.g. violation.new for a whole sync) in one statement."""
+    if not items:
+        return []
+    ids = [uuid.uuid4() for _ in items]
+    await tx.execute(
+        "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
+        " SELECT $1, i, $3, $4, d FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
+        " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
+        tx.tenant_id, ids, type_, clock.now(), list(items))
+    return ids

@@ -1,0 +1,386 @@
+"""The webhook dispatcher: the worker job that delivers due deliveries, with retries.
+
+One run (`run_once`) keeps a pipeline going until nothing is due and nothing is in flight:
+- claim: tenants with due work come from a definer function (ids only); in each tenant's own
+  transaction due rows are taken with FOR UPDATE SKIP LOCKED and a lease (locked_until),
+  never more than the free slots (DRIFT_WEBHOOK_CONCURRENCY in total per worker process,
+  DRIFT_WEBHOOK_ENDPOINT_CONCURRENCY per endpoint, so one hanging receiver cannot hold up
+  the others);
+- send: one task per delivery over a shared keep-alive HTTP client that resolves, vets and
+  connects to the vetted address whenever it opens a connection (app.webhooks.transport,
+  app.webhooks.ssrf); 10 s limit per attempt, no redirects, at most 1 KB of the response kept;
+- record: finished attempts are written in batches (one transaction per tenant per batch):
+  the delivery's new state, the attempt log, and the circuit breaker. A result applies only to
+  the claim that produced it (same attempt number, still pending).
+
+A worker killed mid-send leaves its claimed rows leased; when the lease ends another worker
+takes them again (at-least-once, same webhook id). Multiple workers never send the same attempt:
+an attempt number is given out once, by the claim that holds the row lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import cache, lru_cache
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+
+from app.audit.service import record
+from app.config import Settings
+from app.core import clock
+from app.core.context import Actor, RequestContext
+from app.core.crypto import decrypt
+from app.core.db import Tx
+from app.core.responses import dumps
+from app.core.runtime import Runtime
+from app.webhooks import repository, ssrf, transport
+from app.webhooks.outbox import envelope
+from app.webhooks.signing import secret_key, signature_headers
+
+log = logging.getLogger("drift.webhooks")
+
+SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
+USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
+BODY_LIMIT = 1024
+BUSY_POLL = 0.05  # while sends are in flight: look for newly due work this often
+
+
+@dataclass
+class Attempt:
+    """What one HTTP attempt came to."""
+
+    status_code: int | None = None
+    response_body: str | None = None
+    latency_ms: int = 0
+    error: str | None = None
+    retry_after: float | None = None
+    blocked: bool = False  # refused by the SSRF policy at send time
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# ---- building a request ----
+
+@lru_cache(maxsize=4096)
+def _hmac_key(app_secret: str, secret_encrypted: bytes) -> bytes:
+    return secret_key(decrypt(app_secret, SECRET_PURPOSE, secret_encrypted).decode())
+
+
+def hmac_keys(app_secret: str, encrypted: Sequence[bytes] | None) -> list[bytes]:
+    return [_hmac_key(app_secret, bytes(e)) for e in encrypted or []]
+
+
+def event_body(*, event_id: UUID, type_: str, created_at: datetime, tenant_id: UUID,
+               data: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent."""
+    stamp = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return dumps(envelope(event_id=event_id, type_=type_, created_at=stamp,
+                          tenant_id=tenant_id, data=data))
+
+
+def request_headers(keys: Sequence[bytes], *, event_id: UUID, event_type: str, attempt: int,
+                    body: bytes) -> list[tuple[bytes, bytes]]:
+    timestamp = int(clock.now().timestamp())
+    signed = signature_headers(keys, str(event_id), timestamp, body)
+    headers = [(b"Content-Type", b"application/json"), (b"User-Agent", USER_AGENT.encode()),
+               (b"X-Drift-Event-Type", event_type.encode()),
+               (b"X-Drift-Attempt", str(attempt).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in signed.items()]
+    return headers
+
+
+# ---- sending ----
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - clock.now()).total_seconds())
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """Certificate verification against the CA bundle httpx uses (certifi; SSL_CERT_FILE and
+    SSL_CERT_DIR are honoured). Built once: loading the bundle costs ~60 ms."""
+    return httpx.create_ssl_context()
+
+
+class Sender:
+    """Sends webhook requests over a shared keep-alive client whose connections are opened
+    only to vetted addresses (app.webhooks.transport, app.webhooks.ssrf). Use as an async
+    context manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.timeout = settings.webhook_timeout
+        self._client = transport.Client(settings.webhook_allowed_cidrs,
+                                        ssl_context=tls_context(),
+                                        max_idle_per_origin=settings.webhook_endpoint_concurrency)
+
+    async def __aenter__(self) -> Sender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    async def send(self, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:
+        """POST `body`; never raises (except on cancellation)."""
+        t = self.timeout
+        started = time.perf_counter()
+        out = Attempt()
+        try:
+            async with asyncio.timeout(t):
+                resp = await self._client.post(url, headers, body, keep=BODY_LIMIT)
+            out.status_code = resp.status
+            for name, value in resp.headers:
+                if name.lower() == b"retry-after":
+                    out.retry_after = parse_retry_after(value.decode("latin-1"))
+            out.response_body = resp.body.decode("utf-8", errors="replace").replace(
+                "\x00", "\ufffd")
+        except ssrf.BlockedAddress as exc:
+            out.error, out.blocked = f"blocked: {exc}", True
+        except ssrf.ResolutionFailed as exc:
+            out.error = f"dns: {exc}"
+        except TimeoutError:
+            out.error = f"timeout: no complete response within {t:g}s"
+        except (transport.ConnectionFailed, OSError) as exc:
+            out.error = f"connection: {exc}"[:500]
+        except Exception as exc:  # a bug or an exotic failure: logged, retried like an error
+            log.exception("webhook send to %s failed unexpectedly", url)
+            out.error = f"error: {type(exc).__name__}"
+        out.latency_ms = round((time.perf_counter() - started) * 1000)
+        return out
+
+
+# ---- the retry policy ----
+
+def next_delay(schedule: Sequence[float], retries_done: int, retry_after: float | None
+               ) -> float | None:
+    """Seconds until the next attempt after `retries_done` retries, or None (dead letter).
+    Retry-After is honoured between the scheduled step and twice that step."""
+    if retries_done >= len(schedule):
+        return None
+    step = schedule[retries_done]
+    if retry_after is None:
+        return step
+    return min(max(retry_after, step), 2 * step)
+
+
+def outcome(attempt: Attempt, tries_in_run: int, schedule: Sequence[float]
+            ) -> tuple[str, float | None]:
+    """(status, seconds until the next attempt) for an attempt result."""
+    if attempt.ok:
+        return "delivered", None
+    code = attempt.status_code
+    retryable = not attempt.blocked and (code is None or code == 429 or code >= 500)
+    if not retryable:
+        return "failed", None  # 3xx (not followed), 4xx other than 429, refused by policy
+    delay = next_delay(schedule, tries_in_run - 1, attempt.retry_after)
+    return ("pending", delay) if delay is not None else ("failed", None)
+
+
+# ---- one dispatcher run ----
+
+class _Run:
+    def __init__(self, rt: Runtime, sender: Sender, only: Collection[UUID] | None) -> None:
+        s = rt.settings
+        self.rt = rt
+        self.only = only
+        self.sender = sender
+        self.capacity = s.webhook_concurrency
+        self.per_endpoint = s.webhook_endpoint_concurrency
+        self.schedule = list(s.webhook_retry_schedule)
+        self.threshold = s.webhook_disable_after_failures
+        self.lease = timedelta(seconds=max(60.0, 6 * s.webhook_timeout))
+        self.ctx = RequestContext(actor=Actor.system())
+        # task -> (tenant, endpoint, delivery, attempt number)
+        self.in_flight: dict[asyncio.Task[dict[str, Any]], tuple[UUID, UUID, UUID, int]] = {}
+        self.busy: Counter[tuple[UUID, UUID]] = Counter()
+        self.done: list[dict[str, Any]] = []
+
+    async def run(self) -> int:
+        total = 0
+        try:
+            while True:
+                if self.done:
+                    await self.flush()
+                if len(self.in_flight) < self.capacity:
+                    total += await self.claim()
+                if not self.in_flight:
+                    break
+                finished, _ = await asyncio.wait(self.in_flight, timeout=BUSY_POLL,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                self._collect(finished)
+        finally:
+            await self._shutdown()
+        return total
+
+    def _collect(self, finished: set[asyncio.Task[dict[str, Any]]]) -> None:
+        for task in finished:
+            tenant_id, endpoint_id, delivery_id, attempt = self.in_flight.pop(task)
+            key = (tenant_id, endpoint_id)
+            self.busy[key] -= 1
+            if self.busy[key] <= 0:
+                del self.busy[key]
+            if task.cancelled():  # the worker is stopping: back to the queue at once
+                now = clock.now()
+                self.done.append({
+                    "tenant_id": tenant_id, "endpoint_id": endpoint_id, "id": delivery_id,
+                    "attempt": attempt, "status": "pending", "status_code": None,
+                    "response_body": None, "latency_ms": None, "attempted_at": now,
+                    "error": "interrupted: the worker stopped during the attempt",
+                    "next_attempt_at": now, "gone": False, "interrupted": True})
+                continue
+            if task.exception() is not None:  # a bug: the lease brings the delivery back
+                log.error("webhook delivery task failed", exc_info=task.exception())
+                continue
+            self.done.append(task.result())
+
+    async def _shutdown(self) -> None:
+        """Cancelled (worker stopping) or failed: stop the sends in flight and record what is
+        known; interrupted deliveries go back to the queue without using up a retry (if even
+        this fails, their leases run out and they come back anyway)."""
+        tasks = list(self.in_flight)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._collect(set(tasks))
+        if self.done:
+            try:
+                await self.flush()
+            except Exception:  # their leases run out and they are sent again
+                log.exception("could not record %d webhook results", len(self.done))
+
+    async def claim(self) -> int:
+        now = clock.now()
+        tenants = await repository.tenants_with_due_webhooks(self.rt.db, now)
+        if self.only is not None:
+            tenants = [t for t in tenants if t in self.only]
+        random.shuffle(tenants)
+        claimed = 0
+        for tenant_id in tenants:
+            free = self.capacity - len(self.in_flight)
+            if free <= 0:
+                break
+            busy = {ep: max(0, self.per_endpoint - n)
+                    for (tid, ep), n in self.busy.items() if tid == tenant_id}
+            async with self.rt.db.tenant(tenant_id, self.ctx) as tx:
+                rows = await repository.claim_due(
+                    tx, now=now, lease_until=now + self.lease, busy=busy,
+                    per_endpoint=self.per_endpoint, limit=free)
+            for row in rows:
+                task = asyncio.create_task(self._deliver(tenant_id, row))
+                self.in_flight[task] = (tenant_id, row["endpoint_id"], row["id"],
+                                        int(row["attempt"]))
+                self.busy[(tenant_id, row["endpoint_id"])] += 1
+            claimed += len(rows)
+        return claimed
+
+    async def _deliver(self, tenant_id: UUID, row: asyncpg.Record) -> dict[str, Any]:
+        attempt_no = int(row["attempt"])
+        try:
+            keys = hmac_keys(self.rt.secret_key, row["secrets"])
+            body = event_body(event_id=row["event_id"], type_=row["event_type"],
+                              created_at=row["event_created_at"], tenant_id=tenant_id,
+                              data=row["data"])
+            headers = request_headers(keys, event_id=row["event_id"],
+                                      event_type=row["event_type"], attempt=attempt_no,
+                                      body=body)
+        except Exception as exc:  # undecryptable secret (DRIFT_SECRET_KEY changed), no secret
+            log.error("webhook %s: cannot sign (%s)", row["id"], exc)
+            attempt = Attempt(error=f"signing: {type(exc).__name__}", blocked=True)
+        else:
+            attempt = await self.sender.send(row["url"], headers, body)
+        status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), self.schedule)
+        now = clock.now()
+        return {"tenant_id": tenant_id, "endpoint_id": row["endpoint_id"], "id": row["id"],
+                "attempt": attempt_no, "status": status, "status_code": attempt.status_code,
+                "response_body": attempt.response_body, "latency_ms": attempt.latency_ms,
+                "error": attempt.error, "attempted_at": now,
+                "next_attempt_at": now + timedelta(seconds=delay) if delay is not None else None,
+                "gone": attempt.status_code == 410, "interrupted": False}
+
+    async def flush(self) -> None:
+        batch, self.done = self.done, []
+        by_tenant: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+        for result in batch:
+            by_tenant[result["tenant_id"]].append(result)
+        try:
+            while by_tenant:
+                tenant_id, results = next(iter(by_tenant.items()))
+                async with self.rt.db.tenant(tenant_id, self.ctx) as tx:
+                    await apply_results(tx, results, self.threshold)
+                del by_tenant[tenant_id]
+        except BaseException:
+            self.done[:0] = [r for rs in by_tenant.values() for r in rs]
+            raise
+
+
+async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int) -> None:
+    """Record attempt results of one tenant; run the circuit breaker and the 410 rule."""
+    applied = {r["id"] for r in await repository.record_results(tx, results)}
+    changes: dict[UUID, tuple[bool, int]] = {}
+    gone: set[UUID] = set()
+    for r in results:  # in completion order: a success resets the failures before it
+        if r["id"] not in applied or r["status"] == "pending":
+            continue
+        endpoint = r["endpoint_id"]
+        if r["status"] == "delivered":
+            changes[endpoint] = (True, 0)
+        else:
+            reset, n = changes.get(endpoint, (False, 0))
+            changes[endpoint] = (reset, n + 1)
+            if r["gone"]:
+                gone.add(endpoint)
+    disable: dict[UUID, dict[str, Any]] = {
+        e: {"reason": "gone", "detail": "the receiver answered 410 Gone"} for e in gone}
+    if changes:
+        for row in await repository.count_failures(tx, changes):
+            if row["active"] and row["consecutive_failures"] >= threshold:
+                disable.setdefault(row["id"], {
+                    "reason": "circuit_breaker",
+                    "detail": f"{row['consecutive_failures']} consecutive failed deliveries"})
+    now = clock.now()
+    for endpoint, why in disable.items():
+        row = await repository.disable_endpoint(tx, endpoint, why["reason"], now)
+        if row is None:
+            continue
+        failed = await repository.fail_pending(
+            tx, endpoint, f"endpoint disabled: {why['detail']}", now)
+        log.warning("webhook endpoint %s disabled: %s", endpoint, why["detail"])
+        await record(tx, "webhook.disabled", resource_type="webhook", resource_id=endpoint,
+                     actor=Actor.system(),
+                     metadata={"reason": why["reason"], "detail": why["detail"],
+                               "url": row["url"],
+                               "consecutive_failures": row["consecutive_failures"],
+                               "pending_deliveries_failed": failed})
+
+
+async def run_once(rt: Runtime, *, tenants: Collection[UUID] | None = None) -> int:
+    """Deliver everything due now (and whatever becomes due while sends are in flight).
+    Returns the number of attempts made. `tenants` limits the run to those (tests, tools)."""
+    async with Sender(rt.settings) as sender:
+        return await _Run(rt, sender, tenants).run()

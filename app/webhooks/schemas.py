@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.webhooks.catalog import EventTypeName
+
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+Description = Annotated[str, StringConstraints(max_length=500)]
+Events = Annotated[list[EventTypeName], Field(min_length=1, max_length=20)]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+MAX_GRACE = 7 * 24 * 3600
+
+
+def _unique(events: list[str] | None) -> list[str] | None:
+    return list(dict.fromkeys(events)) if events is not None else None
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Url = Field(description="https URL that receives the events")
+    events: Events = Field(description="Event types to receive (see /webhooks/event-types)")
+    description: Description | None = None
+
+    _dedupe = field_validator("events")(_unique)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Url | None = None
+    events: Events | None = None
+    description: Description | None = None
+    active: bool | None = Field(None, description="false pauses deliveries (pending ones "
+                                "fail, recoverable later); true re-enables and resets the "
+                                "failure count")
+
+    _dedupe = field_validator("events")(_unique)
+
+
+class WebhookOut(BaseModel):
+    id: UUID
+    url: str
+    events: list[str]
+    description: str | None
+    active: bool
+    consecutive_failures: int
+    disabled_reason: str | None = Field(description="manual, circuit_breaker or gone")
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="whsec_... signing secret, shown only this once")
+
+
+class Pagination(BaseModel):
+    cursor: str | None
+    has_more: bool
+    total: int
+
+
+class WebhookList(BaseModel):
+    data: list[WebhookOut]
+    pagination: Pagination
+
+
+class RotateSecretIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grace_period_seconds: int = Field(86400, ge=0, le=MAX_GRACE,
+                                      description="How long the previous secret(s) keep "
+                                                  "signing deliveries (0..604800)")
+
+
+class RotateSecretOut(BaseModel):
+    secret: str = Field(description="The new whsec_... secret, shown only this once")
+    previous_secret_expires_at: datetime
+
+
+class DeliveryOut(BaseModel):
+    id: UUID
+    endpoint_id: UUID
+    event_id: UUID
+    event_type: str
+    status: DeliveryStatus
+    attempt: int
+    status_code: int | None
+    response_body: str | None = Field(description="First 1 KB of the last response")
+    latency_ms: int | None
+    error: str | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int | None
+    error: str | None
+    response_body: str | None
+
+
+class DeliveryDetail(DeliveryOut):
+    attempts: list[AttemptOut]
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryOut]
+    pagination: Pagination
+
+
+class TestResult(BaseModel):
+    success: bool
+    delivery: DeliveryOut
+
+
+class RecoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    since: AwareDatetime = Field(description="Re-queue failed deliveries created since then")
+
+
+class RecoverOut(BaseModel):
+    since: datetime
+    requeued: int
+
+
+class EventTypeOut(BaseModel):
+    type: str
+    description: str
+    submittable: bool = Field(description="Can be sent by the Drift client to "
+                                          "POST /api/v1/events")
+    schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of `data`")
+
+
+class EventTypeList(BaseModel):
+    data: list[EventTypeOut]
+    pagination: Pagination

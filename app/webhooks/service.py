@@ -1,0 +1,244 @@
+"""Webhook endpoints: registration, changes, secrets, test pings, the deliveries log, retry and
+recover. Every mutation is audited in the caller's transaction; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.audit.service import record
+from app.core import clock
+from app.core.crypto import encrypt
+from app.core.db import Tx
+from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.runtime import Runtime
+from app.webhooks import repository, ssrf
+from app.webhooks.catalog import build_data
+from app.webhooks.dispatcher import (
+    SECRET_PURPOSE,
+    Attempt,
+    Sender,
+    event_body,
+    hmac_keys,
+    request_headers,
+)
+from app.webhooks.schemas import WebhookCreate, WebhookUpdate
+from app.webhooks.signing import new_secret
+
+MAX_ENDPOINTS = 100
+
+
+def endpoint_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "url": row["url"], "events": list(row["events"]),
+            "description": row["description"], "active": row["active"],
+            "consecutive_failures": row["consecutive_failures"],
+            "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def delivery_out(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in (
+        "id", "endpoint_id", "event_id", "event_type", "status", "attempt", "status_code",
+        "response_body", "latency_ms", "error", "last_attempt_at", "delivered_at",
+        "next_attempt_at", "created_at")}
+
+
+async def _checked_url(rt: Runtime, url: str) -> str:
+    try:
+        return await ssrf.validate_url(url, rt.settings.webhook_allowed_cidrs)
+    except ssrf.UnsafeUrl as exc:
+        raise BadRequest(str(exc), code="invalid_webhook_url") from None
+
+
+async def _store_secret(tx: Tx, rt: Runtime, endpoint_id: UUID, now: datetime) -> str:
+    secret = new_secret()
+    await repository.insert_secret(
+        tx, endpoint_id, encrypt(rt.secret_key, SECRET_PURPOSE, secret.encode()), now)
+    return secret
+
+
+async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
+                       ) -> asyncpg.Record:
+    row = await repository.get_endpoint(tx, endpoint_id, for_update=for_update)
+    if row is None:
+        raise NotFound("No webhook endpoint with that id.")
+    return row
+
+
+async def register(tx: Tx, rt: Runtime, body: WebhookCreate) -> dict[str, Any]:
+    url = await _checked_url(rt, body.url)
+    if await repository.count_endpoints(tx) >= MAX_ENDPOINTS:
+        raise Conflict(f"A tenant can register at most {MAX_ENDPOINTS} webhook endpoints; "
+                       "delete one first.", code="webhook_limit_reached")
+    now = clock.now()
+    row = await repository.insert_endpoint(tx, url=url, description=body.description,
+                                           events=list(body.events), now=now)
+    secret = await _store_secret(tx, rt, row["id"], now)
+    await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
+                 metadata={"url": url, "events": list(body.events),
+                           "description": body.description})
+    return {**endpoint_out(row), "secret": secret}
+
+
+async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                         ) -> tuple[list[asyncpg.Record], int]:
+    return await repository.list_endpoints(tx, after=after, limit=limit)
+
+
+async def update(tx: Tx, rt: Runtime, endpoint_id: UUID, body: WebhookUpdate
+                 ) -> asyncpg.Record:
+    fields = body.model_dump(exclude_unset=True)
+    for key in ("url", "events", "active"):  # null means "leave as is" for these
+        if key in fields and fields[key] is None:
+            del fields[key]
+    before = await get_endpoint(tx, endpoint_id, for_update=True)
+    if "url" in fields:
+        fields["url"] = await _checked_url(rt, fields["url"])
+    now = clock.now()
+    old = {k: list(before[k]) if k == "events" else before[k] for k in fields}
+    changes: dict[str, Any] = {k: {"from": old[k], "to": v} for k, v in fields.items()
+                               if old[k] != v}
+    if fields.get("active") is True:
+        # re-enabling (or confirming) resets the circuit breaker
+        fields.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
+    elif fields.get("active") is False and before["active"]:
+        fields.update(disabled_reason="manual", disabled_at=now)
+        failed = await repository.fail_pending(tx, endpoint_id, "endpoint disabled by a user",
+                                               now)
+        if failed:
+            changes["pending_deliveries_failed"] = failed
+    row = await repository.update_endpoint(tx, endpoint_id, fields, now)
+    assert row is not None
+    await record(tx, "webhook.update", resource_type="webhook", resource_id=endpoint_id,
+                 metadata={"changes": changes})
+    return row
+
+
+async def delete(tx: Tx, endpoint_id: UUID) -> None:
+    row = await repository.delete_endpoint(tx, endpoint_id)
+    if row is None:
+        raise NotFound("No webhook endpoint with that id.")
+    await record(tx, "webhook.delete", resource_type="webhook", resource_id=endpoint_id,
+                 metadata={"url": row["url"], "events": list(row["events"])})
+
+
+async def rotate_secret(tx: Tx, rt: Runtime, endpoint_id: UUID, grace_period_seconds: int
+                        ) -> dict[str, Any]:
+    """A new secret; the ones valid now keep signing for the grace period (0: stop now)."""
+    await get_endpoint(tx, endpoint_id, for_update=True)
+    now = clock.now()
+    expires = now + timedelta(seconds=grace_period_seconds)
+    await repository.expire_secrets(tx, endpoint_id, expires, now)
+    secret = await _store_secret(tx, rt, endpoint_id, now)
+    await record(tx, "webhook.rotate_secret", resource_type="webhook", resource_id=endpoint_id,
+                 metadata={"grace_period_seconds": grace_period_seconds,
+                           "previous_secrets_expire_at": expires.isoformat()})
+    return {"secret": secret, "previous_secret_expires_at": expires}
+
+
+# ---- test ping: read in the request transaction, send outside any, record afterwards ----
+
+@dataclass(frozen=True)
+class Ping:
+    endpoint_id: UUID
+    url: str
+    event_id: UUID
+    created_at: datetime
+    data: dict[str, Any]
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+async def prepare_ping(tx: Tx, rt: Runtime, endpoint_id: UUID) -> Ping:
+    row = await get_endpoint(tx, endpoint_id)
+    now = clock.now()
+    keys = hmac_keys(rt.secret_key, await repository.valid_secrets(tx, endpoint_id, now))
+    event_id = uuid.uuid4()
+    data = build_data("ping", endpoint_id=endpoint_id,
+                      message="A test event from Drift Cloud: your endpoint is reachable.")
+    body = event_body(event_id=event_id, type_="ping", created_at=now, tenant_id=tx.tenant_id,
+                      data=data)
+    headers = request_headers(keys, event_id=event_id, event_type="ping", attempt=1, body=body)
+    return Ping(endpoint_id=endpoint_id, url=row["url"], event_id=event_id, created_at=now,
+                data=data, body=body, headers=headers)
+
+
+async def send_ping(rt: Runtime, ping: Ping) -> Attempt:
+    async with Sender(rt.settings) as sender:
+        return await sender.send(ping.url, ping.headers, ping.body)
+
+
+async def record_ping(tx: Tx, ping: Ping, attempt: Attempt) -> dict[str, Any]:
+    """The ping's event, its (final, never retried) delivery and attempt, and the audit."""
+    if await repository.get_endpoint(tx, ping.endpoint_id) is None:
+        raise NotFound("The webhook endpoint was deleted during the test.")
+    await repository.insert_event_only(tx, event_id=ping.event_id, type_="ping",
+                                       created_at=ping.created_at, data=ping.data)
+    row = await repository.insert_finished_delivery(
+        tx, endpoint_id=ping.endpoint_id, event_id=ping.event_id, event_type="ping",
+        status="delivered" if attempt.ok else "failed", status_code=attempt.status_code,
+        response_body=attempt.response_body, latency_ms=attempt.latency_ms,
+        error=attempt.error, attempted_at=clock.now())
+    await record(tx, "webhook.test", resource_type="webhook", resource_id=ping.endpoint_id,
+                 outcome="success" if attempt.ok else "failure",
+                 metadata={"delivery_id": str(row["id"]), "event_id": str(ping.event_id),
+                           "status_code": attempt.status_code, "error": attempt.error})
+    return {"success": attempt.ok, "delivery": delivery_out(row)}
+
+
+# ---- deliveries ----
+
+async def list_deliveries(tx: Tx, endpoint_id: UUID, *, status: str | None,
+                          event_type: str | None, before: tuple[datetime, UUID] | None,
+                          limit: int) -> tuple[list[asyncpg.Record], int]:
+    await get_endpoint(tx, endpoint_id)
+    return await repository.list_deliveries(tx, endpoint_id, status=status,
+                                            event_type=event_type, before=before, limit=limit)
+
+
+async def get_delivery(tx: Tx, endpoint_id: UUID, delivery_id: UUID) -> dict[str, Any]:
+    await get_endpoint(tx, endpoint_id)
+    row = await repository.get_delivery(tx, endpoint_id, delivery_id)
+    if row is None:
+        raise NotFound("No delivery with that id for this endpoint.")
+    attempts = await repository.delivery_attempts(tx, delivery_id)
+    return {**delivery_out(row), "attempts": [dict(a) for a in attempts]}
+
+
+def _require_active(endpoint: asyncpg.Record) -> None:
+    if not endpoint["active"]:
+        raise Conflict("The endpoint is disabled; re-enable it (PATCH with active: true) "
+                       "before re-queuing deliveries.", code="webhook_inactive")
+
+
+async def retry_delivery(tx: Tx, endpoint_id: UUID, delivery_id: UUID) -> dict[str, Any]:
+    endpoint = await get_endpoint(tx, endpoint_id)
+    current = await repository.get_delivery(tx, endpoint_id, delivery_id)
+    if current is None:
+        raise NotFound("No delivery with that id for this endpoint.")
+    _require_active(endpoint)
+    row = await repository.requeue_delivery(tx, endpoint_id, delivery_id, clock.now())
+    if row is None:
+        raise Conflict(f"Only failed deliveries can be retried; this one is "
+                       f"{current['status']}.", code="delivery_not_failed")
+    await record(tx, "webhook.retry", resource_type="webhook", resource_id=endpoint_id,
+                 metadata={"delivery_id": str(delivery_id), "event_id": str(row["event_id"]),
+                           "event_type": row["event_type"]})
+    return delivery_out(row)
+
+
+async def recover(tx: Tx, endpoint_id: UUID, since: datetime) -> dict[str, Any]:
+    endpoint = await get_endpoint(tx, endpoint_id)
+    now = clock.now()
+    if since > now:
+        raise BadRequest("`since` is in the future.", code="invalid_since")
+    _require_active(endpoint)
+    n = await repository.requeue_failed_since(tx, endpoint_id, since, now)
+    await record(tx, "webhook.recover", resource_type="webhook", resource_id=endpoint_id,
+                 metadata={"since": since.isoformat(), "requeued": n})
+    return {"since": since, "requeued": n}

@@ -1,0 +1,115 @@
+"""Every source of events, and every event type's real payload checked against its schema."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from app.auth.service import create_api_key, deprovision_user
+from app.core import clock
+from app.core.runtime import Runtime
+from app.webhooks import expiring
+from tests.conftest import Tenant
+from tests.webhooks.conftest import Receiver
+from tests.webhooks.helpers import ALL_EVENTS, deliver, register, validate_event
+
+
+async def _key(t: Tenant, user_id: Any, name: str, days: float | None) -> dict[str, Any]:
+    async with t.rt.db.tenant(t.id) as tx:
+        expires = clock.now() + timedelta(days=days) if days is not None else None
+        return await create_api_key(tx, user_id=user_id, name=name, expires_at=expires)
+
+
+async def test_apikey_expiring_is_sent_once_per_key(client: httpx.AsyncClient,
+                                                    runtime: Runtime, tenant: Tenant,
+                                                    receiver: Receiver) -> None:
+    hook = receiver.hook()
+    await register(client, tenant, hook.url, ["apikey.expiring"])
+    soon = await _key(tenant, tenant.owner.id, "ci (3 days)", 3)
+    later = await _key(tenant, tenant.owner.id, "deploy (10 days)", 10)
+    await _key(tenant, tenant.owner.id, "forever", None)
+    revoked = await _key(tenant, tenant.owner.id, "revoked (2 days)", 2)
+    await tenant.sql("UPDATE api_keys SET revoked_at = now() WHERE id = $1", revoked["id"])
+
+    await expiring.announce(runtime)
+    await deliver(runtime, tenant)
+    (got,) = await hook.wait_for(1)
+    event = got.json()
+    validate_event(event)
+    assert event["type"] == "apikey.expiring"
+    assert event["data"]["key_id"] == str(soon["id"]) and event["data"]["name"] == "ci (3 days)"
+    assert event["data"]["prefix"] == soon["prefix"]
+    assert event["data"]["user_id"] == str(tenant.owner.id)
+    assert event["data"]["user_email"] == tenant.owner.email
+
+    # once per key: later runs in the same window announce nothing new for this tenant
+    await expiring.announce(runtime)
+    assert len(await tenant.sql("SELECT 1 FROM outbox_events WHERE type = 'apikey.expiring'")
+               ) == 1
+    # four days on, the 10-day key enters the 7-day window
+    clock.advance(timedelta(days=4))
+    await expiring.announce(runtime)
+    rows = await tenant.sql("SELECT data FROM outbox_events WHERE type = 'apikey.expiring'"
+                            " ORDER BY created_at")
+    assert [r["data"]["key_id"] for r in rows] == [str(soon["id"]), str(later["id"])]
+    notified = await tenant.sql("SELECT name FROM api_keys WHERE expiry_notified_at IS NOT NULL"
+                                " ORDER BY name")
+    assert [r["name"] for r in notified] == ["ci (3 days)", "deploy (10 days)"]
+
+
+async def test_user_deprovisioned_is_delivered(client: httpx.AsyncClient, runtime: Runtime,
+                                               tenant: Tenant, receiver: Receiver) -> None:
+    hook = receiver.hook()
+    await register(client, tenant, hook.url, ["user.deprovisioned"])
+    user = await tenant.add_user("member")
+    async with tenant.rt.db.tenant(tenant.id) as tx:
+        await deprovision_user(tx, user.id, source="scim")
+    await deliver(runtime, tenant)
+    (got,) = await hook.wait_for(1)
+    event = got.json()
+    validate_event(event)
+    assert event["data"]["user_id"] == str(user.id) and event["data"]["source"] == "scim"
+    assert event["data"]["api_keys_revoked"] == 1
+
+
+async def test_every_event_type_validates_against_its_schema(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    """One real payload of each of the ten types, produced by its real source."""
+    hook = receiver.hook()
+    endpoint = await register(client, tenant, hook.url, ALL_EVENTS)
+    h = tenant.headers
+    pid = (await client.post("/api/v1/projects", headers=h, json={"name": "Web"})).json()["id"]
+    gone = (await client.post("/api/v1/projects", headers=h, json={"name": "Old"})).json()
+    await client.delete(f"/api/v1/projects/{gone['id']}", headers=h)
+    sync = await client.post("/api/v1/sync", headers=h, json={
+        "project_id": pid,
+        "scan": {"id": "s1", "started_at": "2026-11-21T10:00:00+01:00",
+                 "completed_at": "2026-11-21T10:00:05+01:00", "files_scanned": 3,
+                 "duration_ms": 5000, "counts": {"critical": 1}},
+        "gate_results": [{"gate": "security", "passed": False, "score": 0, "threshold": 1}],
+        "violations": [{"fingerprint": "f1", "rule": "r1", "severity": "critical",
+                        "file": "a.py", "line": None, "message": "m"}]})
+    assert sync.status_code == 201, sync.text
+    for body in ({"type": "grounding.degraded", "data": {"project_id": pid, "score": 0.5}},
+                 {"type": "sync.failed", "data": {"project_id": pid, "scan_id": "s2",
+                                                  "error_code": "E_AUTH", "message": "401",
+                                                  "occurred_at": "2026-11-21T10:00:00Z"}}):
+        assert (await client.post("/api/v1/events", headers=h, json=body)).status_code == 201
+    user = await tenant.add_user("viewer", email=None)
+    async with tenant.rt.db.tenant(tenant.id) as tx:
+        await deprovision_user(tx, user.id, source="members_api")
+    await _key(tenant, tenant.owner.id, "expiring", 1)
+    await expiring.announce(runtime)
+    assert (await client.post(f"/api/v1/webhooks/{endpoint['id']}/test",
+                              headers=h)).json()["success"] is True
+    await deliver(runtime, tenant)
+    got = await hook.wait_for(11)
+    events = [g.json() for g in got]
+    for event in events:
+        validate_event(event)
+        assert event["tenant_id"] == str(tenant.id)
+    assert {e["type"] for e in events} == set(ALL_EVENTS)
+    assert len({e["id"] for e in events}) == len(events)

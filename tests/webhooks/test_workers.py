@@ -1,0 +1,164 @@
+"""Several workers and crashed workers: every event delivered, none sent twice by two
+workers, nothing lost when a worker process is killed mid-run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.core import clock
+from app.core.runtime import Runtime
+from app.webhooks import dispatcher
+from app.worker import Job, Worker
+from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant
+from tests.webhooks.conftest import Receiver, Reply
+from tests.webhooks.helpers import deliver, deliveries, emit_events, register
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_two_workers_deliver_1000_events_exactly_once(
+        client: httpx.AsyncClient, runtime: Runtime, test_db: DbInfo, tenant: Tenant,
+        receiver: Receiver) -> None:
+    hook = receiver.hook()
+    await register(client, tenant, hook.url, ["sync.failed"])
+    attempts = [0, 0]
+    workers: list[Worker] = []
+    runtimes: list[Runtime] = []
+    for i in range(2):  # two independent workers: own pools, own listeners
+        settings = runtime.settings.model_copy(update={"webhook_endpoint_concurrency": 16})
+        rt = Runtime.create(settings, test_db.app_url)
+        await rt.start()
+        runtimes.append(rt)
+
+        async def run(r: Runtime, i: int = i) -> int:
+            n = await dispatcher.run_once(r, tenants={tenant.id})
+            attempts[i] += n
+            return n
+
+        workers.append(Worker(rt, jobs=[Job("webhooks", run, interval=0.5,
+                                            channels=("drift_webhooks",))]))
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        await asyncio.sleep(0.5)  # both listening
+        event_ids = await emit_events(tenant, 1000)
+        await hook.wait_for(1000, timeout=120)
+        for _ in range(500):  # until both have recorded their last results
+            if len(await deliveries(tenant, "d.status = 'delivered'")) == 1000:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
+        for rt in runtimes:
+            await rt.close()
+    await asyncio.sleep(0.2)
+    ids = hook.ids()
+    assert len(ids) == 1000 and set(ids) == {str(e) for e in event_ids}  # each exactly once
+    rows = await deliveries(tenant)
+    assert len(rows) == 1000
+    assert {(r["status"], r["attempt"], r["attempts_logged"]) for r in rows} == {
+        ("delivered", 1, 1)}
+    assert attempts[0] > 0 and attempts[1] > 0, attempts  # both workers took part
+    assert sum(attempts) == 1000  # and no attempt was made twice
+
+
+def _worker_env(test_db: DbInfo, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
+    env.update({
+        "DRIFT_DATABASE_URL": test_db.app_url,
+        "DRIFT_MIGRATION_DATABASE_URL": test_db.owner_url,
+        "DRIFT_DATA_DIR": str(tmp_path),
+        "DRIFT_SECRET_KEY": SECRET_KEY,
+        "DRIFT_JWT_SECRET": JWT_SECRET,
+        "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+        "DRIFT_LOG_LEVEL": "warning",
+        **extra,
+    })
+    return env
+
+
+async def test_a_killed_worker_loses_nothing(
+        client: httpx.AsyncClient, runtime: Runtime, test_db: DbInfo, tenant: Tenant,
+        receiver: Receiver, tmp_path: Path) -> None:
+    hook = receiver.hook(Reply(200, delay=0.05))
+    await register(client, tenant, hook.url, ["sync.failed"])
+    event_ids = {str(e) for e in await emit_events(tenant, 200)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT,
+        env=_worker_env(test_db, tmp_path, DRIFT_WEBHOOK_ENDPOINT_CONCURRENCY="4"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        await hook.wait_for(40, timeout=90)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-run: no chance to clean up
+        await asyncio.to_thread(proc.wait, 30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    now = clock.now()
+    rows = await deliveries(tenant)
+    leased = {str(r["event_id"]) for r in rows
+              if r["status"] == "pending" and r["locked_until"] is not None
+              and r["locked_until"] > now}
+    done_before = {str(r["event_id"]) for r in rows if r["status"] == "delivered"}
+    assert done_before and leased, "killed while deliveries were in flight"
+    assert len(done_before) < 200
+
+    # Another worker: leased rows stay untouched until their lease ends ...
+    await deliver(runtime, tenant)
+    row_state: dict[str, Any] = {str(r["event_id"]): r for r in await deliveries(tenant)}
+    assert all(row_state[e]["status"] == "pending" for e in leased)
+    # ... and then they are delivered again: at least once, with the same webhook id
+    clock.advance(timedelta(seconds=61))
+    await deliver(runtime, tenant)
+    rows = await deliveries(tenant)
+    assert {r["status"] for r in rows} == {"delivered"} and len(rows) == 200
+    received = hook.ids()
+    assert set(received) == event_ids  # nothing lost
+    duplicates = {e for e in received if received.count(e) > 1}
+    assert duplicates <= leased  # only what was in flight at the kill came twice
+    for r in rows:
+        if str(r["event_id"]) in leased:
+            assert r["attempt"] == 2  # the lost attempt counted, the retry is a new one
+
+
+async def test_a_stopping_worker_hands_interrupted_deliveries_back(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    """A graceful stop (deploys) does not leave deliveries leased for a minute: the attempts
+    in flight are logged as interrupted and due again at once, without using up a retry."""
+    hook = receiver.hook(Reply(200, delay=30), Reply(200))
+    await register(client, tenant, hook.url, ["sync.failed"])
+    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={tenant.id}),
+              interval=3600.0, channels=("drift_webhooks",))
+    worker = Worker(runtime, jobs=[job])
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(0.3)
+        await emit_events(tenant, 1)
+        await hook.wait_for(1)
+    finally:
+        worker.stop()
+        await task
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "pending" and row["locked_until"] is None
+    assert row["next_attempt_at"] <= clock.now() and row["attempt"] == 1
+    assert row["error"].startswith("interrupted") and row["attempts_logged"] == 1
+    await deliver(runtime, tenant)  # no lease to wait for
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "delivered" and row["attempt"] == 2
+    assert hook.ids()[0] == hook.ids()[1]

@@ -73,7 +73,7 @@ def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None
     if f.actor_id is not None:
         clauses.append(f"actor_id = {p(f.actor_id)}")
     if f.actor_email is not None:
-        clauses.append(f"lower(actor_email) = lower({p(f.actor_email)})")
+        clauses.append(f"actor_email_key = lower({p(f.actor_email)})")
     if f.action is not None:
         clauses.append(f'action COLLATE "C" = {p(f.action)}')
     if f.action_prefix:

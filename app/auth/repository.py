@@ -53,7 +53,7 @@ async def get_user_for_update(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
 
 async def get_user_login(tx: Tx, email: str) -> asyncpg.Record | None:
     return await tx.fetchrow(
-        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower($1)", email)
+        f"SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_key = lower($1)", email)
 
 
 async def insert_user(tx: Tx, *, email: str | None, user_name: str, display_name: str | None,

@@ -141,6 +141,14 @@ DB_UNAVAILABLE = (
 )
 
 
+TRANSIENT = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.QueryCanceledError,  # statement_timeout / lock_timeout under load
+)
+
+
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = []
     parts = []
@@ -226,6 +234,13 @@ def install_handlers(app: FastAPI) -> None:
             return _render(request, 400, "invalid_value", "Bad request",
                            "A value is out of the allowed range or missing.",
                            scim_type="invalidValue")
+        if isinstance(exc, TRANSIENT):
+            # rolled back as a whole (status >= 400): nothing was written, a retry can succeed
+            log.warning("transient database conflict on %s %s: %r", request.method,
+                        request.url.path, exc)
+            return _render(request, 503, "transient_conflict", "Service unavailable",
+                           "The request collided with concurrent work and was rolled back; "
+                           "nothing was changed. Retry it.", headers={"Retry-After": "1"})
         if isinstance(exc, DB_UNAVAILABLE):
             log.warning("database unavailable: %r", exc)
             return _render(request, 503, "database_unavailable", "Service unavailable",

@@ -86,3 +86,35 @@ async def test_errors_roll_back_the_request_transaction(runtime: Runtime, tenant
     assert crash.status_code == 500 and crash.json()["code"] == "internal_error"
     assert "bug" not in crash.text
     assert await tenant.sql("SELECT * FROM projects") == []
+
+
+async def test_a_deadlock_is_a_retryable_503_and_writes_nothing(runtime: Runtime,
+                                                                 tenant: Tenant) -> None:
+    """Two requests lock two rows in opposite orders; PostgreSQL aborts one of them. That one
+    must say "retry" (503 + Retry-After), not "bug" (500), and leave nothing behind."""
+    import asyncio
+
+    app = app_with(runtime)
+    a = (await tenant.sql("INSERT INTO projects (tenant_id, name, slug) VALUES ($1, 'a', 'a')"
+                          " RETURNING id", tenant.id))[0]["id"]
+    b = (await tenant.sql("INSERT INTO projects (tenant_id, name, slug) VALUES ($1, 'b', 'b')"
+                          " RETURNING id", tenant.id))[0]["id"]
+    both_locked_first = asyncio.Barrier(2)
+
+    @app.post("/test/lock/{first}/{second}")
+    async def lock(first: uuid.UUID, second: uuid.UUID, tx: TenantTx) -> Response:
+        await tx.execute("UPDATE projects SET description = 'x' WHERE id = $1", first)
+        await both_locked_first.wait()
+        await tx.execute("UPDATE projects SET description = 'y' WHERE id = $1", second)
+        return Response(status_code=204)
+
+    async with asgi_client(app, raise_app_exceptions=False) as c:
+        r1, r2 = await asyncio.gather(c.post(f"/test/lock/{a}/{b}", headers=tenant.headers),
+                                      c.post(f"/test/lock/{b}/{a}", headers=tenant.headers))
+    statuses = sorted([r1.status_code, r2.status_code])
+    assert statuses == [204, 503]
+    loser = r1 if r1.status_code == 503 else r2
+    assert loser.json()["code"] == "transient_conflict"
+    assert loser.headers["retry-after"] == "1"
+    descriptions = {r["description"] for r in await tenant.sql("SELECT description FROM projects")}
+    assert descriptions == {"y", "x"}  # only the winner's two updates

@@ -55,7 +55,7 @@ async def pending_for_email(tx: Tx, email: str, now: datetime, *,
                             other_than: UUID | None = None) -> asyncpg.Record | None:
     """A pending (not accepted, not revoked, not expired) invitation to this address."""
     return await tx.fetchrow(
-        f"SELECT {COLUMNS} FROM {FROM} WHERE lower(i.email) = lower($1)"
+        f"SELECT {COLUMNS} FROM {FROM} WHERE i.email_key = lower($1)"
         " AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $2"
         " AND i.id IS DISTINCT FROM $3 LIMIT 1", email, now, other_than)
 
@@ -83,7 +83,7 @@ async def revoke(tx: Tx, invitation_id: UUID, now: datetime) -> None:
 
 async def revoke_pending_for_email(tx: Tx, email: str, now: datetime) -> list[asyncpg.Record]:
     return await tx.fetch(
-        "UPDATE invitations SET revoked_at = $2 WHERE lower(email) = lower($1)"
+        "UPDATE invitations SET revoked_at = $2 WHERE email_key = lower($1)"
         " AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
         " RETURNING id, email, role", email, now)
 

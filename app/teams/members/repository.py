@@ -60,8 +60,8 @@ async def find_by_address(tx: Tx, email: str, *, for_update: bool = False
     lock = " FOR UPDATE" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users"
-        " WHERE lower(email) = lower($1) OR lower(user_name) = lower($1)"
-        f" ORDER BY (lower(email) = lower($1)) IS TRUE DESC, created_at LIMIT 1{lock}", email)
+        " WHERE email_key = lower($1) OR user_name_key = lower($1)"
+        f" ORDER BY (email_key = lower($1)) IS TRUE DESC, created_at LIMIT 1{lock}", email)
 
 
 async def set_role(tx: Tx, user_id: UUID, role: str, now: datetime) -> None:

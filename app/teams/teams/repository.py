@@ -100,7 +100,7 @@ async def find_user(tx: Tx, *, user_id: UUID | None = None, email: str | None = 
     if user_id is not None:
         return await tx.fetchrow(f"SELECT {columns} FROM users WHERE id = $1", user_id)
     return await tx.fetchrow(
-        f"SELECT {columns} FROM users WHERE lower(email) = lower($1)", email)
+        f"SELECT {columns} FROM users WHERE email_key = lower($1)", email)
 
 
 async def insert_membership(tx: Tx, team_id: UUID, user_id: UUID, role: str, now: datetime

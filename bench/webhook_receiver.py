@@ -7,7 +7,8 @@ the receiver shares the 2 cores with the worker and PostgreSQL, so it should cos
 possible. POST anything: 200 "ok", noting the arrival time and the event's `created_at`.
 GET /_stats: {"count", "unique", "first", "last", "p50_ms", "p99_ms"}, the latencies being
 event-to-delivery (arrival minus the envelope's created_at; same machine, same clock).
-POST /_reset forgets everything.
+POST /_reset forgets everything and answers with the stats it had until then (so a caller can
+split a run into phases without losing an arrival between reading and resetting).
 """
 
 from __future__ import annotations
@@ -85,18 +86,17 @@ class HttpProtocol(asyncio.Protocol):
     def handle(self, request_line: bytes, body: bytes) -> None:
         assert self.transport is not None
         method, path = request_line.split(b" ")[:2]
-        if method == b"GET" and path == b"/_stats":
+        if (method == b"GET" and path == b"/_stats") or path == b"/_reset":
             out = _stats()
+            if path == b"/_reset":
+                arrivals.clear()
+                latencies.clear()
+                ids.clear()
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: " + str(len(out)).encode() + b"\r\n\r\n"
                                  + out)
             return
-        if path == b"/_reset":
-            arrivals.clear()
-            latencies.clear()
-            ids.clear()
-        else:
-            _record(body)
+        _record(body)
         self.transport.write(OK)
 
 

@@ -24,12 +24,15 @@ def user_name(i: int) -> str:
     return f"scim.user{i:05d}@bench.example"
 
 
-async def seed_users(env: Env, tenant_id: str) -> None:
+async def seed_users(env: Env, tenant_id: str, users: int = USERS, *,
+                     analyze: bool = True) -> bool:
+    """Give the tenant `users` SCIM users named user_name(0..users-1); True if any were added.
+    `analyze=False` leaves the ANALYZE to the caller (when seeding many tenants)."""
     async with env.rt.db.tenant(uuid.UUID(tenant_id)) as tx:
         have = int(await tx.fetchval(
             "SELECT count(*) FROM users WHERE user_name LIKE 'scim.user%@bench.example'"))
-        if have >= USERS:
-            return
+        if have >= users:
+            return False
         await tx.execute(
             "INSERT INTO users (tenant_id, user_name, email, display_name, external_id,"
             " scim_resource)"
@@ -42,7 +45,13 @@ async def seed_users(env: Env, tenant_id: str) -> None:
             "     'value', format('scim.user%s@bench.example', lpad(n::text, 5, '0')),"
             "     'type', 'work', 'primary', true)))"
             " FROM generate_series($2::int, $3::int - 1) n",
-            tx.tenant_id, have, USERS)
+            tx.tenant_id, have, users)
+    if analyze:
+        await analyze_users(env)
+    return True
+
+
+async def analyze_users(env: Env) -> None:
     owner = await connect(env.owner_url)
     try:
         await owner.execute("ANALYZE users")

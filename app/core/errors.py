@@ -137,6 +137,10 @@ DB_UNAVAILABLE = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # What asyncpg raises when a pooled connection is used in the moment between the server
+    # terminating its session (shutdown, restart) and the socket's end being noticed: "cannot
+    # switch to state N; another operation (2) is in progress" (MagicStack/asyncpg#1069).
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 

@@ -29,7 +29,7 @@ from tests.audit.conftest import SseReader
 from tests.conftest import LiveServer, bearer
 from tests.e2e.conftest import FreshDatabase
 from tests.scim.conftest import ERROR_URN, SCIM_JSON
-from tests.webhooks.conftest import Receiver
+from tests.webhooks.conftest import Receiver, Reply
 
 WAIT = 30.0
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)  # heartbeats come every 15 s
@@ -68,7 +68,7 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
     owner = bearer(created["api_key"])
     await setup.close()
 
-    hook = receiver.hook()
+    hook = receiver.hook(Reply(200, delay=0.5))  # slow: sends are in flight at the stop
     server = LiveServer(s).start()  # the API (its own pool, allowlist listener, audit hub)
     server_rt: Runtime = server.server.config.app.state.runtime
     # The worker: webhooks only, and a one-hour poll, so after the restart only its LISTEN
@@ -98,15 +98,31 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
         assert r.status_code == 201, r.text
         await until("allowlist listener ready", lambda: cache_for(server_rt.db).ready)
 
-        # the live audit stream, kept open across the outage
+        # the live audit stream, read like EventSource does: when it ends, reconnect after a
+        # moment with the Last-Event-ID it had reached
+        stream_ends: list[str] = []
+
         async def read_stream() -> None:
-            async with httpx.AsyncClient(base_url=server.url, timeout=STREAM_TIMEOUT) as c, \
-                    c.stream("GET", "/api/v1/audit/stream", headers=owner,
-                             params={"action": "project.*"}) as resp:
-                assert resp.status_code == 200
-                reader = SseReader(resp)
-                while (ev := await reader.next()) is not None:
-                    stream_events.append(json.loads(ev.data))
+            last_id: str | None = None
+            async with httpx.AsyncClient(base_url=server.url, timeout=STREAM_TIMEOUT) as c:
+                while True:
+                    headers = {**owner, **({"Last-Event-ID": last_id} if last_id else {})}
+                    try:
+                        async with c.stream("GET", "/api/v1/audit/stream", headers=headers,
+                                            params={"action": "project.*"}) as resp:
+                            if resp.status_code == 200:
+                                reader = SseReader(resp, last_id=last_id)
+                                while (ev := await reader.next()) is not None:
+                                    if ev.event == "audit":
+                                        stream_events.append(json.loads(ev.data))
+                                    else:
+                                        stream_ends.append(json.loads(ev.data)["code"])
+                                last_id = reader.last_id
+                            else:
+                                stream_ends.append(str(resp.status_code))
+                    except httpx.HTTPError as exc:  # a broken stream is a bug: record it
+                        stream_ends.append(f"broken: {exc!r}")
+                    await asyncio.sleep(0.5)
 
         stream_task = asyncio.create_task(read_stream())
         await asyncio.sleep(0.5)
@@ -123,8 +139,34 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
         await create_projects("before", 5)
         await hook.wait_for(5)
 
-        # ---- the outage ----
+        # ---- the outage, hitting requests in flight ----
+        load: list[httpx.Response] = []
+        stop_load = asyncio.Event()
+
+        async def keep_creating(n: int) -> None:
+            async with httpx.AsyncClient(base_url=server.url, timeout=15) as c:
+                i = 0
+                while not stop_load.is_set():
+                    i += 1
+                    load.append(await c.post("/api/v1/projects", headers=owner,
+                                             json={"name": f"load {n}-{i}"}))
+
+        loaders = [asyncio.create_task(keep_creating(n)) for n in range(3)]
+        await until("load running", lambda: len(load) >= 6)
         await asyncio.to_thread(fresh_db.stop)
+        await until("load meeting the outage", lambda: load[-1].status_code == 503)
+        stop_load.set()
+        await asyncio.gather(*loaders)
+        for r in load:  # committed before the stop, or refused: nothing in between
+            if r.status_code != 201:
+                assert r.status_code == 503, (r.status_code, r.text)
+                assert r.headers["content-type"] == "application/problem+json"
+                assert r.json()["code"] in ("database_unavailable", "commit_failed"), r.text
+        load_ok = {r.json()["id"] for r in load if r.status_code == 201}
+        ambiguous = sum(r.status_code == 503 and r.json()["code"] == "commit_failed"
+                        for r in load)
+        assert load_ok and len(load_ok) < len(load)
+
         calls: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", "/api/v1/projects", {"headers": owner}),
             ("POST", "/api/v1/projects", {"headers": owner, "json": {"name": "lost"}}),
@@ -162,8 +204,10 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
         deleted = created_ids[0]
 
         # every event arrives; the worker was woken by NOTIFY on its reconnected listener
-        await hook.wait_for(11, timeout=WAIT)
-        await until("every project event on the audit stream", lambda: len(stream_events) >= 11)
+        expected = len(created_ids) + len(load_ok) + 1
+        await hook.wait_for(expected, timeout=WAIT)
+        await until("every project event on the audit stream",
+                    lambda: len(stream_events) >= expected)
 
         # an allowlist change made elsewhere is enforced at once (listener back, not stale)
         db = Runtime.create(s, fresh_db.urls.app_url)
@@ -178,23 +222,43 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
             assert (await api.get("/api/v1/projects", headers=owner)).status_code == 200
 
             # ---- nothing lost, nothing duplicated ----
+            async def all_recorded() -> bool:
+                async with db.db.tenant(tenant_id) as tx:
+                    return not await tx.fetchval(
+                        "SELECT count(*) FROM webhook_deliveries"
+                        " WHERE status <> 'delivered' OR locked_until IS NOT NULL")
+
+            # results of sends that finished while the database was down were kept and
+            # recorded when it came back: nothing waits for its lease to run out
+            await until("every delivery recorded as delivered", all_recorded)
             async with db.db.tenant(tenant_id) as tx:
                 events = await tx.fetch("SELECT id, type, data FROM outbox_events")
                 audit = await tx.fetch("SELECT action, resource_id FROM audit_events"
                                        " WHERE action LIKE 'project.%' ORDER BY seq")
                 rows = await tx.fetch("SELECT status, locked_until FROM webhook_deliveries")
-                names = [r["name"] for r in await tx.fetch("SELECT name FROM projects")]
+                names = {r["name"] for r in await tx.fetch("SELECT name FROM projects")}
+                stored = {str(r["id"]) for r in await tx.fetch("SELECT id FROM projects")}
         finally:
             await db.close()
         assert "lost" not in names
-        assert Counter((e["type"], e["data"]["project_id"]) for e in events) == Counter(
-            [("project.created", p) for p in created_ids] + [("project.deleted", deleted)])
+        # each committed change has exactly one audit event and one outbox event
+        committed = [a["resource_id"] for a in audit if a["action"] == "project.create"]
+        assert len(committed) == len(set(committed))
+        assert set(committed) == stored | {deleted}
         assert [(a["action"], a["resource_id"]) for a in audit] == [
-            ("project.create", p) for p in created_ids] + [("project.delete", deleted)]
+            ("project.create", p) for p in committed] + [("project.delete", deleted)]
+        assert Counter((e["type"], e["data"]["project_id"]) for e in events) == Counter(
+            [("project.created", p) for p in committed] + [("project.deleted", deleted)])
+        # every success was committed; anything else committed was a commit whose answer
+        # was lost with the connection (reported as 503 commit_failed)
+        assert set(created_ids) | load_ok <= set(committed)
+        assert len(set(committed) - set(created_ids) - load_ok) <= ambiguous
         assert {(r["status"], r["locked_until"]) for r in rows} == {("delivered", None)}
         assert set(hook.ids()) == {str(e["id"]) for e in events}  # at least once each
+        # the stream: each event once, in order, across reconnections; it ended properly
         assert [(e["action"], e["resource"]["id"]) for e in stream_events] == [
-            (a["action"], a["resource_id"]) for a in audit]  # the stream: each once, in order
+            (a["action"], a["resource_id"]) for a in audit]
+        assert not [e for e in stream_ends if e.startswith("broken")], stream_ends
         verify = await api.get("/api/v1/audit/verify", headers=owner)
         assert verify.status_code == 200 and verify.json()["valid"] is True, verify.text
     finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -46,6 +47,41 @@ from tests.webhooks.conftest import (  # noqa: F401 - fixtures, registered by im
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# ---- drift-cloud commands ----
+
+def drift_env(app_url: str, owner_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `drift-cloud` subprocess on a given database (the suite's secrets,
+    loopback webhooks allowed, links under https://drift.test)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
+    env.update({
+        "DRIFT_DATABASE_URL": app_url,
+        "DRIFT_MIGRATION_DATABASE_URL": owner_url,
+        "DRIFT_DATA_DIR": str(data_dir),
+        "DRIFT_SECRET_KEY": SECRET_KEY,
+        "DRIFT_JWT_SECRET": JWT_SECRET,
+        "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
+        "DRIFT_PUBLIC_URL": "https://drift.test",
+        "DRIFT_LOG_LEVEL": "warning",
+        **extra,
+    })
+    return env
+
+
+async def cli(env: dict[str, str], *args: str) -> Any:
+    """Run `drift-cloud <args> --json` to completion; its JSON output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", *args, "--json", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
+
+
 # ---- a PostgreSQL of the test's own ----
 
 @dataclass
@@ -67,19 +103,8 @@ class FreshDatabase:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for `drift-cloud` subprocesses using this database."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
-        env.update({
-            "DRIFT_DATABASE_URL": self.urls.app_url,
-            "DRIFT_MIGRATION_DATABASE_URL": self.urls.owner_url,
-            "DRIFT_DATA_DIR": str(self.directory / "data"),
-            "DRIFT_SECRET_KEY": SECRET_KEY,
-            "DRIFT_JWT_SECRET": JWT_SECRET,
-            "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8",
-            "DRIFT_PUBLIC_URL": "https://drift.test",
-            "DRIFT_LOG_LEVEL": "warning",
-            **extra,
-        })
-        return env
+        return drift_env(self.urls.app_url, self.urls.owner_url, self.directory / "data",
+                         **extra)
 
     @property
     def server(self) -> Any:

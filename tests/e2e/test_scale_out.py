@@ -6,12 +6,9 @@ and both workers take part."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 import uuid
 from collections import Counter
-from typing import Any
 
 import httpx
 import psutil
@@ -19,21 +16,11 @@ import psutil
 from app.config import Settings
 from app.core.runtime import Runtime
 from tests.conftest import bearer
-from tests.e2e.conftest import ROOT, FreshDatabase, Procs
+from tests.e2e.conftest import FreshDatabase, Procs, cli
 from tests.webhooks.conftest import Receiver, Reply
 
 PROJECTS_PER_API = 60
 EVENTS_PER_API = 60
-
-
-async def cli(env: dict[str, str], *args: str) -> Any:
-    """`drift-cloud <args> --json` against the test's database; its JSON output."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, "--json", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    return json.loads(out)
 
 
 async def test_two_apis_and_two_workers_deliver_every_event_exactly_once(

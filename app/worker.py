@@ -79,17 +79,21 @@ class Worker:
             return
         while not self.stopping.is_set():
             conn: asyncpg.Connection | None = None
+            lost = asyncio.Event()
             try:
                 conn = await connect(self.rt.db.url,
                                      connect_timeout=self.rt.settings.db_connect_timeout)
+                # reconnect as soon as the connection closes (a database restart), not at the
+                # next probe: notifications sent meanwhile would reach nobody
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 for channel in channels:
                     await conn.add_listener(channel, self._on_notify)
                 for event in self.wake.values():  # catch up on anything missed while away
                     event.set()
                 while not self.stopping.is_set() and not conn.is_closed():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), timeout=5.0)
-                    if not self.stopping.is_set():
+                    with contextlib.suppress(TimeoutError):  # run() cancels us on stop
+                        await asyncio.wait_for(lost.wait(), timeout=5.0)
+                    if not self.stopping.is_set() and not conn.is_closed():
                         await conn.execute("SELECT 1")  # notice a dead connection
             except Exception as exc:
                 log.warning("worker listener lost (%s); reconnecting", type(exc).__name__)

@@ -36,7 +36,7 @@ from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
 from app.auth.principal import Principal
 from app.core.context import RequestContext
 from app.core.db import Database, Tx, connect
-from app.core.errors import ServiceUnavailable
+from app.core.errors import DB_UNAVAILABLE, ServiceUnavailable
 from app.core.responses import dumps
 from app.core.runtime import Runtime
 
@@ -72,15 +72,24 @@ class _Listener:
     async def _run(self, hub: AuditHub) -> None:
         while True:
             conn: asyncpg.Connection | None = None
+            lost = asyncio.Event()
             try:
                 conn = await connect(hub.db.url, connect_timeout=hub.connect_timeout)
+                # A closed LISTEN connection (a database restart) is noticed at once, not at
+                # the next renewal: until then `ready` would claim notifications that nobody
+                # receives, and live events would wait for the renewal.
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, hub.on_notify)
                 self.ready.set()
                 await hub.renew(catch_up=True)  # anything missed while (re)connecting
                 while not conn.is_closed():
-                    await asyncio.sleep(RENEW_SECONDS)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), RENEW_SECONDS)
+                    if conn.is_closed():
+                        break
                     await conn.execute("SELECT 1")  # notice a dead connection
                     await hub.renew(catch_up=False)
+                raise ConnectionError("the LISTEN connection was closed")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -274,6 +283,14 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFi
         while True:
             try:
                 head, rows = await _read_new(rt, principal, f, pos)
+            except DB_UNAVAILABLE as exc:
+                # End the stream properly (the client reconnects after `retry` with its
+                # Last-Event-ID and misses nothing) rather than break it mid-body.
+                log.warning("audit stream ended: database unavailable (%s)",
+                            type(exc).__name__)
+                yield _error("database_unavailable", "The database is unavailable; "
+                             "reconnect with Last-Event-ID to resume where this ended.")
+                return
             except asyncpg.PostgresError as exc:
                 if getattr(exc, "sqlstate", None) != CREDENTIAL_SQLSTATE:
                     raise

@@ -22,7 +22,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.core.context import RequestContext
-from app.core.db import Tx
+from app.core.db import Tx, connection_gone, discard
 from app.core.errors import ProblemError
 from app.core.runtime import Runtime
 
@@ -95,12 +95,12 @@ class SnapshotTx:
 
 async def _release(rt: Runtime, conn: asyncpg.Connection) -> None:
     try:
-        if not conn.is_closed() and conn.is_in_transaction():
+        if not connection_gone(conn) and conn.is_in_transaction():
             await conn.execute("ROLLBACK")
         await rt.db.pool.release(conn)
     except Exception:
         log.warning("could not return an audit read connection; discarding it", exc_info=True)
-        conn.terminate()
+        discard(conn)
         with contextlib.suppress(Exception):
             await rt.db.pool.release(conn)
 

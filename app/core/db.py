@@ -64,6 +64,23 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+def connection_gone(conn: asyncpg.Connection) -> bool:
+    """True when the connection cannot be used any more. When the server ends the session of
+    a pooled connection (a restart, a terminated backend), asyncpg detaches it from its pool
+    proxy at once, and every call on the proxy, is_closed() included, then raises
+    InterfaceError: that connection is gone too."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.exceptions.InterfaceError:
+        return True
+
+
+def discard(conn: asyncpg.Connection) -> None:
+    """Terminate a connection that may already be gone."""
+    if not connection_gone(conn):
+        conn.terminate()
+
+
 async def connect(url: str, connect_timeout: float = 5.0) -> asyncpg.Connection:
     conn = await asyncpg.connect(timeout=connect_timeout, **asyncpg_connect_kwargs(url))
     await _init_connection(conn)
@@ -147,12 +164,12 @@ class RequestConnection:
     async def rollback(self) -> None:
         if self.conn is not None and self.in_tx:
             self.in_tx = False
-            if not self.conn.is_closed():
+            if not connection_gone(self.conn):
                 try:
                     await self.conn.execute("ROLLBACK")
                 except Exception:
                     log.warning("rollback failed; discarding connection", exc_info=True)
-                    self.conn.terminate()
+                    discard(self.conn)
 
     async def release(self) -> None:
         conn, self.conn = self.conn, None
@@ -160,12 +177,12 @@ class RequestConnection:
             return
         if self.in_tx:
             self.in_tx = False
-            if not conn.is_closed():
+            if not connection_gone(conn):
                 try:
                     await conn.execute("ROLLBACK")
                 except Exception:
-                    conn.terminate()
-        await self._pool.release(conn)
+                    discard(conn)
+        await self._pool.release(conn)  # a no-op for a connection asyncpg already detached
 
 
 class Database:
@@ -207,7 +224,7 @@ class Database:
             try:
                 yield Tx(conn, tenant_id, ctx or RequestContext())
             except BaseException:
-                if not conn.is_closed():
+                if not connection_gone(conn):
                     await conn.execute("ROLLBACK")
                 raise
             else:

@@ -137,6 +137,10 @@ DB_UNAVAILABLE = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # What asyncpg raises when a pooled connection is used in the moment between the server
+    # terminating its session (shutdown, restart) and the socket's end being noticed: "cannot
+    # switch to state N; another operation (2) is in progress" (MagicStack/asyncpg#1069).
+    asyncpg.exceptions.InternalClientError,
     TimeoutError,
 )
 
@@ -214,7 +218,6 @@ def install_handlers(app: FastAPI) -> None:
         return _render(request, exc.status_code, code, code.replace("_", " ").capitalize(),
                        detail, headers=headers)
 
-    @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
         # Safety net for input the validators let through but PostgreSQL cannot store: the
         # request's transaction rolls back (status >= 400), so nothing is written.
@@ -249,3 +252,15 @@ def install_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _render(request, 500, "internal_error", "Internal server error",
                        "An unexpected error occurred; it has been logged.")
+
+    # The known failures are handled inside the middleware stack (Starlette's
+    # ExceptionMiddleware): their response passes RequestContextMiddleware, which rolls the
+    # request's transaction back and releases its connection, and the connection to the client
+    # stays usable. Only `Exception` itself goes to ServerErrorMiddleware, which re-raises
+    # after responding, so the server logs the traceback and closes the client's connection:
+    # right for a bug, wrong for "the database is restarting".
+    for known in (UnicodeEncodeError, asyncpg.exceptions.DataError,
+                  asyncpg.exceptions.CheckViolationError,
+                  asyncpg.exceptions.NotNullViolationError, *DB_UNAVAILABLE):
+        app.add_exception_handler(known, _unhandled)
+    app.add_exception_handler(Exception, _unhandled)

@@ -28,3 +28,6 @@ BULK_MAX_OPERATIONS = 1000
 MAX_PAYLOAD_SIZE = 1_048_576
 # Filters longer than this are refused before parsing.
 MAX_FILTER_LENGTH = 4096
+# Request bodies nested deeper than this are refused before anything walks them (the deepest
+# real request, a Bulk PATCH of group members, is 9 levels).
+MAX_JSON_DEPTH = 32

@@ -12,7 +12,13 @@ from fastapi import Request
 from starlette.responses import Response
 
 from app.core.responses import dumps
-from app.scim.constants import DEFAULT_COUNT, MAX_PAYLOAD_SIZE, MAX_RESULTS, MEDIA_TYPE
+from app.scim.constants import (
+    DEFAULT_COUNT,
+    MAX_JSON_DEPTH,
+    MAX_PAYLOAD_SIZE,
+    MAX_RESULTS,
+    MEDIA_TYPE,
+)
 from app.scim.errors import ScimError, invalid_syntax, invalid_value
 
 _JSON_TYPES = ("application/scim+json", "application/json")
@@ -37,9 +43,31 @@ async def read_json(request: Request) -> Any:
     if not raw.strip():
         raise invalid_syntax("The request body is empty; send a JSON object.")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise invalid_syntax(f"The request body is not valid JSON: {exc}.") from None
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        raise invalid_syntax(f"The request body is nested more than {MAX_JSON_DEPTH} levels "
+                             "deep; no SCIM request needs that.")
+    return body
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest more than `limit` levels (iteratively: the code that walks
+    bodies later, e.g. Bulk's bulkId substitution, recurses, and JSON allows ~1,000 levels)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def scim_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None

@@ -43,6 +43,7 @@ from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.crypto import decrypt
 from app.core.db import Tx
+from app.core.errors import DB_UNAVAILABLE
 from app.core.responses import dumps
 from app.core.runtime import Runtime
 from app.webhooks import repository, ssrf, transport
@@ -55,6 +56,7 @@ SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
 USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
 BODY_LIMIT = 1024
 BUSY_POLL = 0.05  # while sends are in flight: look for newly due work this often
+DB_RETRY = 1.0  # while the database is unavailable: try again this often
 
 
 @dataclass
@@ -222,14 +224,39 @@ class _Run:
 
     async def run(self) -> int:
         total = 0
+        loop = asyncio.get_running_loop()
+        db_down: BaseException | None = None  # the database stopped answering
+        retry_at = 0.0
         try:
             while True:
-                if self.done:
-                    await self.flush()
-                if len(self.in_flight) < self.capacity:
-                    total += await self.claim()
+                if db_down is None or loop.time() >= retry_at:
+                    try:
+                        if self.done:
+                            await self.flush()
+                        if len(self.in_flight) < self.capacity:
+                            total += await self.claim()
+                    except DB_UNAVAILABLE as exc:
+                        # Sends in flight go on and their results are kept (flush puts them
+                        # back) until the database answers again: applying a result late is
+                        # safe (it only touches the claim that made it), so nothing is sent
+                        # twice and no delivery waits for its lease to run out.
+                        if db_down is None:
+                            log.warning("webhooks: database unavailable (%s); %d sends in "
+                                        "flight, %d results kept until it is back",
+                                        type(exc).__name__, len(self.in_flight),
+                                        len(self.done))
+                        db_down, retry_at = exc, loop.time() + DB_RETRY
+                    else:
+                        if db_down is not None:
+                            log.warning("webhooks: database back")
+                        db_down = None
                 if not self.in_flight:
-                    break
+                    if db_down is None:
+                        break
+                    if not self.done:  # nothing kept: the worker's own retry takes over
+                        raise db_down
+                    await asyncio.sleep(max(0.0, retry_at - loop.time()))
+                    continue
                 finished, _ = await asyncio.wait(self.in_flight, timeout=BUSY_POLL,
                                                  return_when=asyncio.FIRST_COMPLETED)
                 self._collect(finished)

@@ -48,6 +48,7 @@ class Received:
     raw_headers: list[tuple[str, str]]
     body: bytes
     at: float
+    peer: tuple[str, int] | None = None  # the sender's address and port
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -122,7 +123,8 @@ class Receiver:
         n = len(hook.requests)
         hook.requests.append(Received(method=scope["method"], path=scope["path"],
                                       headers={k.lower(): v for k, v in raw}, raw_headers=raw,
-                                      body=bytes(body), at=time.monotonic()))
+                                      body=bytes(body), at=time.monotonic(),
+                                      peer=scope.get("client")))
         reply = hook.reply_for(n)
         if reply.delay:
             await asyncio.sleep(reply.delay)

@@ -87,26 +87,40 @@ def _worker_env(test_db: DbInfo, tmp_path: Path, **extra: str) -> dict[str, str]
     return env
 
 
+def _worker(test_db: DbInfo, tmp_path: Path, concurrency: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT,
+        env=_worker_env(test_db, tmp_path, DRIFT_WEBHOOK_ENDPOINT_CONCURRENCY=concurrency),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _end(proc: subprocess.Popen[bytes], sig: int) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 async def test_a_killed_worker_loses_nothing(
         client: httpx.AsyncClient, runtime: Runtime, test_db: DbInfo, tenant: Tenant,
         receiver: Receiver, tmp_path: Path) -> None:
+    """SIGKILL in the middle of 1,000 deliveries; a new worker process delivers the rest, and
+    what was in flight at the kill comes back when its lease ends: every event arrives, no
+    delivery is left pending or leased."""
     hook = receiver.hook(Reply(200, delay=0.05))
     await register(client, tenant, hook.url, ["sync.failed"])
-    event_ids = {str(e) for e in await emit_events(tenant, 200)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT,
-        env=_worker_env(test_db, tmp_path, DRIFT_WEBHOOK_ENDPOINT_CONCURRENCY="4"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    event_ids = {str(e) for e in await emit_events(tenant, 1000)}
+    proc = await asyncio.to_thread(_worker, test_db, tmp_path, "16")
     try:
-        await hook.wait_for(40, timeout=90)
+        await hook.wait_for(300, timeout=90)
         os.kill(proc.pid, signal.SIGKILL)  # mid-run: no chance to clean up
         await asyncio.to_thread(proc.wait, 30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+        _end(proc, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
 
     now = clock.now()
@@ -116,24 +130,39 @@ async def test_a_killed_worker_loses_nothing(
               and r["locked_until"] > now}
     done_before = {str(r["event_id"]) for r in rows if r["status"] == "delivered"}
     assert done_before and leased, "killed while deliveries were in flight"
-    assert len(done_before) < 200
+    assert len(done_before) < 1000 - len(leased), "killed in the middle of the run"
 
-    # Another worker: leased rows stay untouched until their lease ends ...
-    await deliver(runtime, tenant)
+    # A new worker process delivers everything that was not in flight at the kill ...
+    proc = await asyncio.to_thread(_worker, test_db, tmp_path, "32")
+    try:
+        for _ in range(1200):
+            rows = await deliveries(tenant)
+            if sum(r["status"] == "delivered" for r in rows) == 1000 - len(leased):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        assert _end(proc, signal.SIGTERM) == 0  # a graceful stop
+    # ... and leaves the leased rows alone until their lease ends
     row_state: dict[str, Any] = {str(r["event_id"]): r for r in await deliveries(tenant)}
-    assert all(row_state[e]["status"] == "pending" for e in leased)
-    # ... and then they are delivered again: at least once, with the same webhook id
+    assert {e for e, r in row_state.items() if r["status"] != "delivered"} == leased
+    assert all(row_state[e]["attempt"] == 1 for e in leased)
+    # then they are delivered again: at least once, with the same webhook id
     clock.advance(timedelta(seconds=61))
     await deliver(runtime, tenant)
     rows = await deliveries(tenant)
-    assert {r["status"] for r in rows} == {"delivered"} and len(rows) == 200
+    assert len(rows) == 1000
+    # nothing stuck in flight: every delivery delivered, no lease, nothing scheduled
+    assert {(r["status"], r["locked_until"], r["next_attempt_at"]) for r in rows} == {
+        ("delivered", None, None)}
     received = hook.ids()
     assert set(received) == event_ids  # nothing lost
     duplicates = {e for e in received if received.count(e) > 1}
     assert duplicates <= leased  # only what was in flight at the kill came twice
     for r in rows:
-        if str(r["event_id"]) in leased:
-            assert r["attempt"] == 2  # the lost attempt counted, the retry is a new one
+        if str(r["event_id"]) in leased:  # the lost attempt counted, the retry is a new one
+            assert (r["attempt"], r["attempts_logged"]) == (2, 1)
+        else:
+            assert (r["attempt"], r["attempts_logged"]) == (1, 1)
 
 
 async def test_a_stopping_worker_hands_interrupted_deliveries_back(

@@ -261,6 +261,6 @@ def install_handlers(app: FastAPI) -> None:
     # right for a bug, wrong for "the database is restarting".
     for known in (UnicodeEncodeError, asyncpg.exceptions.DataError,
                   asyncpg.exceptions.CheckViolationError,
-                  asyncpg.exceptions.NotNullViolationError, *DB_UNAVAILABLE):
+                  asyncpg.exceptions.NotNullViolationError, *TRANSIENT, *DB_UNAVAILABLE):
         app.add_exception_handler(known, _unhandled)
     app.add_exception_handler(Exception, _unhandled)

@@ -35,12 +35,12 @@ async def _lines(snap: SnapshotTx, f: AuditFilters, *, after_seq: int, upto_seq:
                  ) -> AsyncIterator[bytes]:
     if upto_seq <= after_seq:
         return
-    cursor = await repository.export_cursor(snap.tx, f, after_seq=after_seq, upto_seq=upto_seq)
+    await repository.open_export_cursor(snap.tx, f, after_seq=after_seq, upto_seq=upto_seq)
     size = FIRST_CHUNK_ROWS
     while True:
-        rows = await cursor.fetch(size)
+        rows = await repository.fetch_export(snap.tx, size)
         if rows:
-            yield b"".join(r[0] for r in rows)
+            yield b"".join(rows)
         if len(rows) < size:
             return
         size = CHUNK_ROWS

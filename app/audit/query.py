@@ -23,7 +23,7 @@ from app.core.db import Tx
 from app.core.errors import BadRequest
 from app.core.responses import dumps
 
-TOTAL_CAP = 10_000
+TOTAL_CAP = 1_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ EVENT_JSON = """json_build_object(
 _JSON_BYTES = f"convert_to({EVENT_JSON}::text, 'UTF8')"
 _NDJSON_LINE = f"convert_to({EVENT_JSON}::text || E'\\n', 'UTF8')"
 
+_EXPORT_CURSOR = "audit_export"
+
 _CANONICAL = ("drift_api.audit_canonical(tenant_id, seq, id, created_at, actor_type, actor_id, "
               "actor_email, action, resource_type, resource_id, outcome, ip, user_agent, "
               "request_id, metadata)")
@@ -163,7 +165,9 @@ async def read_page(tx: Tx, f: AuditFilters, *, limit: int, desc: bool,
     page_rows = [r for r in rows if r["seq"] is not None]
     if count_cap is None:
         return PageRows(head=int(first["head"]), rows=page_rows)
-    n = int(first["span"]) if f.empty else int(first["n"])
+    if f.empty:  # exact at any size
+        return PageRows(head=int(first["head"]), rows=page_rows, total=int(first["span"]))
+    n = int(first["n"])
     return PageRows(head=int(first["head"]), rows=page_rows, total=min(n, count_cap),
                     total_capped=n > count_cap)
 
@@ -193,12 +197,25 @@ async def nth_positions(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: in
     return [int(r[0]) for r in rows]
 
 
-def export_cursor(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int) -> CursorFactory:
-    """A server-side cursor over NDJSON lines (bytes, newline included), oldest first."""
+async def open_export_cursor(tx: Tx, f: AuditFilters, *, after_seq: int, upto_seq: int
+                             ) -> None:
+    """DECLARE the export's server-side cursor over NDJSON lines (bytes, newline included),
+    oldest first, for fetch_export().
+
+    A DECLAREd cursor, not a protocol-level portal: PostgreSQL plans DECLARE for a fast start
+    (cursor_tuple_fraction), so it streams the partitions' (tenant_id, seq) indexes in order
+    (Merge Append); a portal is planned for the whole result, which for a big tenant is a sort
+    of every row before the first one comes out (measured: 13 s to the first byte of a
+    1M-event export, 20 ms with DECLARE)."""
     args: list[object] = []
     where = _where(tx, f, args, after_seq=after_seq, upto_seq=upto_seq)
-    return tx.conn.cursor(
-        f"SELECT {_NDJSON_LINE} FROM audit_events WHERE {where} ORDER BY seq", *args)
+    await tx.execute(
+        f"DECLARE {_EXPORT_CURSOR} NO SCROLL CURSOR FOR SELECT {_NDJSON_LINE}"
+        f" FROM audit_events WHERE {where} ORDER BY seq", *args)
+
+
+async def fetch_export(tx: Tx, rows: int) -> list[bytes]:
+    return [r[0] for r in await tx.fetch(f"FETCH {int(rows)} FROM {_EXPORT_CURSOR}")]
 
 
 # ---- verification ----

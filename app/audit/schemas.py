@@ -45,7 +45,7 @@ class AuditPagination(BaseModel):
     cursor: str | None = Field(description="Pass as `cursor` for the next page. With "
                                            "`order=asc` it is always set, so you can poll.")
     has_more: bool
-    total: int = Field(description="Events matching the filters (exact up to 10,000; see "
+    total: int = Field(description="Events matching the filters (exact up to 1,000; see "
                                    "`total_capped`)")
     total_capped: bool = Field(False, description="True when there are more than `total`")
 

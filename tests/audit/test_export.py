@@ -119,7 +119,7 @@ async def _app_backends(test_db: DbInfo) -> list[asyncpg.Record]:
         return await conn.fetch(
             "SELECT pid, state, query FROM pg_stat_activity WHERE usename = $1"
             " AND state IN ('active', 'idle in transaction')"
-            " AND query LIKE 'SELECT convert_to(json_build_object(%'"
+            " AND (query LIKE 'DECLARE audit_export %' OR query LIKE 'FETCH % FROM audit_export')"
             " AND pid <> pg_backend_pid()", test_db.app_role)
     finally:
         await conn.close()

@@ -296,3 +296,23 @@ async def test_members_and_viewers_get_403(client: httpx.AsyncClient, tenant: Te
 async def test_no_credentials_get_401(client: httpx.AsyncClient) -> None:
     for path in ("/api/v1/audit", "/api/v1/audit/export", "/api/v1/audit/stream"):
         assert (await client.get(path)).status_code == 401
+
+
+async def test_total_is_exact_up_to_the_cap_then_flagged(client: httpx.AsyncClient,
+                                                         tenant: Tenant) -> None:
+    """`total` counts matches exactly up to 1,000; beyond that it says 1,000 and
+    `total_capped` (a UI shows "1,000+"); the unfiltered total stays exact."""
+    await record_events(tenant, 999, action="team.update", outcome="denied")
+    body = (await query(client, tenant, action="team.update", limit=10)).json()
+    assert body["pagination"]["total"] == 999 and body["pagination"]["total_capped"] is False
+    await record_events(tenant, 2, action="team.update", outcome="denied")
+    body = (await query(client, tenant, outcome="denied", action="team.update")).json()
+    assert body["pagination"]["total"] == 1000 and body["pagination"]["total_capped"] is True
+    assert len(body["data"]) == 50 and body["pagination"]["has_more"] is True
+    # outcome alone and outcome + action (each served by its own partial index) agree
+    denied = await query_all(client, tenant, outcome="denied", limit=200)
+    assert len(denied) == 1001
+    assert {e["action"] for e in denied} == {"team.update"}
+    body = (await query(client, tenant)).json()
+    assert body["pagination"]["total_capped"] is False
+    assert body["pagination"]["total"] >= 1001

@@ -59,9 +59,10 @@ async def create_project(tx: Tx, body: ProjectCreate) -> asyncpg.Record:
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"A project with slug {slug!r} already exists in this tenant.",
                        code="slug_taken") from exc
+    await emit(tx, "project.created", _event_data(row))
+    # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)
     await record(tx, "project.create", resource_id=row["id"],
                  metadata={"name": row["name"], "slug": row["slug"]})
-    await emit(tx, "project.created", _event_data(row))
     return row
 
 
@@ -88,9 +89,9 @@ async def delete_project(tx: Tx, project_id: UUID) -> None:
     row = await repository.delete(tx, project_id)
     if row is None:
         raise NotFound("No project with that id.")
+    await emit(tx, "project.deleted", _event_data(row))
     await record(tx, "project.delete", resource_id=project_id,
                  metadata={"name": row["name"], "slug": row["slug"]})
-    await emit(tx, "project.deleted", _event_data(row))
 
 
 async def list_projects(tx: Tx, principal: Principal, *, after: tuple[datetime, UUID] | None,

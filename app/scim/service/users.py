@@ -107,11 +107,12 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
     assert row is not None
+    await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
+                                                   active))
+    # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)
     await record(tx, "user.provisioned", resource_type="user", resource_id=row["id"],
                  metadata={"source": "scim", "user_name": user_name, "email": email,
                            "external_id": external_id, "active": active})
-    await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
-                                                   active))
     return render.user_resource(row, base, [])
 
 

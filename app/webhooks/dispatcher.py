@@ -56,6 +56,10 @@ SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
 USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
 BODY_LIMIT = 1024
 BUSY_POLL = 0.05  # while sends are in flight: look for newly due work this often
+# While a run is busy, which tenants have due work is asked again (a definer function that
+# visits every tenant) at most this often; in between, claims go to the tenants whose last
+# claim found work. Bounds how long a busy tenant can delay another tenant's new work.
+TENANT_REFRESH = 0.25
 DB_RETRY = 1.0  # while the database is unavailable: try again this often
 
 
@@ -221,6 +225,10 @@ class _Run:
         self.in_flight: dict[asyncio.Task[dict[str, Any]], tuple[UUID, UUID, UUID, int]] = {}
         self.busy: Counter[tuple[UUID, UUID]] = Counter()
         self.done: list[dict[str, Any]] = []
+        # tenants with due work: from the definer function, refreshed every TENANT_REFRESH;
+        # a tenant whose claim comes back empty drops out until the next refresh
+        self.due: list[UUID] = []
+        self.due_at = -TENANT_REFRESH
 
     async def run(self) -> int:
         total = 0
@@ -231,10 +239,7 @@ class _Run:
             while True:
                 if db_down is None or loop.time() >= retry_at:
                     try:
-                        if self.done:
-                            await self.flush()
-                        if len(self.in_flight) < self.capacity:
-                            total += await self.claim()
+                        total += await self._flush_and_claim()
                     except DB_UNAVAILABLE as exc:
                         # Sends in flight go on and their results are kept (flush puts them
                         # back) until the database answers again: applying a result late is
@@ -263,6 +268,26 @@ class _Run:
         finally:
             await self._shutdown()
         return total
+
+    async def _flush_and_claim(self) -> int:
+        """Record finished attempts and claim more. Usually concurrently (two connections):
+        the claim does not wait for the results' transaction, so freed slots fill sooner, and
+        a result only touches rows this run still leases, which no claim takes. A batch with
+        a final failure goes first: it may disable its endpoint (410, circuit breaker), and
+        nothing more may be sent to that endpoint."""
+        want = len(self.in_flight) < self.capacity
+        if not self.done:
+            return await self.claim() if want else 0
+        if not want or any(r["status"] == "failed" for r in self.done):
+            await self.flush()
+            return await self.claim() if want else 0
+        flushed, claimed = await asyncio.gather(self.flush(), self.claim(),
+                                                return_exceptions=True)
+        for outcome_ in (flushed, claimed):
+            if isinstance(outcome_, BaseException):
+                raise outcome_
+        assert isinstance(claimed, int)
+        return claimed
 
     def _collect(self, finished: set[asyncio.Task[dict[str, Any]]]) -> None:
         for task in finished:
@@ -301,14 +326,21 @@ class _Run:
             except Exception:  # their leases run out and they are sent again
                 log.exception("could not record %d webhook results", len(self.done))
 
+    async def _due_tenants(self, now: datetime) -> list[UUID]:
+        loop_now = asyncio.get_running_loop().time()
+        if not self.due or loop_now - self.due_at >= TENANT_REFRESH:
+            tenants = await repository.tenants_with_due_webhooks(self.rt.db, now)
+            if self.only is not None:
+                tenants = [t for t in tenants if t in self.only]
+            self.due, self.due_at = tenants, loop_now
+        tenants = list(self.due)
+        random.shuffle(tenants)
+        return tenants
+
     async def claim(self) -> int:
         now = clock.now()
-        tenants = await repository.tenants_with_due_webhooks(self.rt.db, now)
-        if self.only is not None:
-            tenants = [t for t in tenants if t in self.only]
-        random.shuffle(tenants)
         claimed = 0
-        for tenant_id in tenants:
+        for tenant_id in await self._due_tenants(now):
             free = self.capacity - len(self.in_flight)
             if free <= 0:
                 break
@@ -318,6 +350,8 @@ class _Run:
                 rows = await repository.claim_due(
                     tx, now=now, lease_until=now + self.lease, busy=busy,
                     per_endpoint=self.per_endpoint, limit=free)
+            if not rows and all(busy.values()) and tenant_id in self.due:
+                self.due.remove(tenant_id)  # drained (not just out of slots) for now
             for row in rows:
                 task = asyncio.create_task(self._deliver(tenant_id, row))
                 self.in_flight[task] = (tenant_id, row["endpoint_id"], row["id"],

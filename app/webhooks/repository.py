@@ -240,8 +240,7 @@ WITH picked AS (
 ), claimed AS (
     UPDATE webhook_deliveries d
        SET attempt = d.attempt + 1, locked_until = $2, last_attempt_at = $1, updated_at = $1
-      FROM picked
-     WHERE d.id = picked.id
+     WHERE d.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base
 )
 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
@@ -286,7 +285,8 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
         "             $7::text[], $8::timestamptz[], $9::timestamptz[], $10::bool[])"
         "   AS r(id, attempt, status, status_code, response_body, latency_ms, error,"
         "        attempted_at, next_attempt_at, interrupted)"
-        " WHERE d.id = r.id AND d.attempt = r.attempt AND d.status = 'pending'"
+        " WHERE d.id = ANY ($1::uuid[]) AND d.id = r.id AND d.attempt = r.attempt"
+        "   AND d.status = 'pending'"
         " RETURNING d.id, d.endpoint_id, d.status", *arrays,
         [bool(r.get("interrupted")) for r in results])
     # The log keeps every attempt that was made, including one whose claim had expired;

@@ -18,7 +18,7 @@ from app.core import clock
 from app.core.runtime import Runtime
 from app.webhooks import dispatcher
 from app.worker import Job, Worker
-from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant
+from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant, runtime_with
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import deliver, deliveries, emit_events, register
 
@@ -191,3 +191,25 @@ async def test_a_stopping_worker_hands_interrupted_deliveries_back(
     (row,) = await deliveries(tenant)
     assert row["status"] == "delivered" and row["attempt"] == 2
     assert hook.ids()[0] == hook.ids()[1]
+
+
+async def test_a_busy_run_serves_work_that_another_tenant_queues_meanwhile(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, other_tenant: Tenant,
+        receiver: Receiver) -> None:
+    # A busy run claims from the tenants it already knows to have work and asks which
+    # tenants have due work only now and then: a tenant whose events arrive in the middle of
+    # the run is still served by that run, not left for the next one.
+    slow = receiver.hook(Reply(200, delay=0.1))
+    fast = receiver.hook(Reply(200))
+    await register(client, tenant, slow.url, ["sync.failed"])
+    await register(client, other_tenant, fast.url, ["sync.failed"])
+    await emit_events(tenant, 12)
+    run = asyncio.create_task(dispatcher.run_once(
+        runtime_with(runtime, webhook_endpoint_concurrency=1),
+        tenants={tenant.id, other_tenant.id}))
+    while not slow.requests:  # the run is busy with the slow tenant's first delivery
+        await asyncio.sleep(0.01)
+    await emit_events(other_tenant, 3)
+    assert await run == 15
+    assert len(fast.requests) == 3 and len(slow.requests) == 12
+    assert {r["status"] for r in await deliveries(other_tenant)} == {"delivered"}

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.auth import repository, service
-from app.auth.dependencies import CtxDep, CurrentPrincipal, RuntimeDep, TenantTx
+from app.auth.dependencies import (
+    CtxDep,
+    CurrentPrincipal,
+    RuntimeDep,
+    TenantTx,
+    run_tenant_checks,
+)
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -34,17 +41,19 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 @router.post("/auth/login", response_model=TokenOut,
              summary="Exchange tenant slug, email and password for tokens",
              responses={401: {"description": "Invalid credentials"}})
-async def login(body: LoginIn, rt: RuntimeDep, ctx: CtxDep) -> Response:
+async def login(body: LoginIn, request: Request, rt: RuntimeDep, ctx: CtxDep) -> Response:
     pair = await service.login(rt, ctx, tenant_slug=body.tenant, email=body.email,
-                               password=body.password)
+                               password=body.password,
+                               gate=functools.partial(run_tenant_checks, request, rt))
     return json_response(pair.as_dict())
 
 
 @router.post("/auth/refresh", response_model=TokenOut,
              summary="Rotate a refresh token into a new token pair",
              responses={401: {"description": "Invalid, used or expired refresh token"}})
-async def refresh(body: RefreshIn, rt: RuntimeDep, ctx: CtxDep) -> Response:
-    pair = await service.refresh(rt, ctx, body.refresh_token)
+async def refresh(body: RefreshIn, request: Request, rt: RuntimeDep, ctx: CtxDep) -> Response:
+    pair = await service.refresh(rt, ctx, body.refresh_token,
+                                 gate=functools.partial(run_tenant_checks, request, rt))
     return json_response(pair.as_dict())
 
 

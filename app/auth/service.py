@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,12 +58,19 @@ async def start_session(rt: Runtime, tx: Tx, user_id: UUID) -> tuple[UUID, Token
     return session_id, TokenPair(access, refresh, ttl)
 
 
+TenantGate = Callable[[UUID], Awaitable[None]]
+
+
 async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: str,
-                password: str) -> TokenPair:
+                password: str, gate: TenantGate) -> TokenPair:
+    """`gate(tenant_id)` runs the tenant's request checks (the IP allowlist) as soon as the
+    tenant is known, before the password is looked at: from outside the list a right password
+    and a wrong one get the same 403, so the list also stops password guessing."""
     tenant_id = await repository.tenant_id_for_slug(rt.db, tenant_slug)
     if tenant_id is None:
         await verify_password(None, password)  # same cost as a real attempt
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
+    await gate(tenant_id)
     async with rt.db.tenant(tenant_id, ctx) as tx:
         user = await repository.get_user_login(tx, email)
     ok = await verify_password(user["password_hash"] if user else None, password)
@@ -84,7 +92,8 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
     return pair
 
 
-async def refresh(rt: Runtime, ctx: RequestContext, refresh_token: str) -> TokenPair:
+async def refresh(rt: Runtime, ctx: RequestContext, refresh_token: str, *, gate: TenantGate
+                  ) -> TokenPair:
     invalid = Unauthorized("The refresh token is not valid.", code="invalid_refresh_token")
     if not refresh_token.startswith(REFRESH_TOKEN_PREFIX):
         raise invalid
@@ -93,6 +102,7 @@ async def refresh(rt: Runtime, ctx: RequestContext, refresh_token: str) -> Token
     if found is None:
         raise invalid
     tenant_id, session_id = found["tenant_id"], found["ref_id"]
+    await gate(tenant_id)  # before the token is rotated or its reuse acted on
     reused = False
     async with rt.db.tenant(tenant_id, ctx) as tx:
         session = await repository.get_session_for_update(tx, session_id)

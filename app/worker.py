@@ -55,12 +55,6 @@ JOBS: list[Job] = [
 ]
 
 
-def register(job: Job) -> None:
-    """Capabilities add their jobs here at import time (webhook dispatcher, retention...)."""
-    if all(j.name != job.name for j in JOBS):
-        JOBS.append(job)
-
-
 class Worker:
     def __init__(self, rt: Runtime, jobs: list[Job] | None = None) -> None:
         self.rt = rt

@@ -16,12 +16,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from app.core.errors import BadRequest
-from app.core.pagination import decode_cursor, encode_cursor
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 Direction = Literal["asc", "desc"]
 OUTCOMES = ("success", "failure", "denied")
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
 MAX_EXPORT_LIMIT = 1_000_000
 
 _ACTION = re.compile(r"^[a-z_]+\.[a-z_]+$")

@@ -55,11 +55,6 @@ async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: s
                      metadata)
 
 
-async def count_for_request(tx: Tx, request_id: str) -> int:
-    return int(await tx.fetchval(
-        "SELECT count(*) FROM audit_events WHERE request_id = $1", request_id))
-
-
 # ---- filters ----
 
 def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None = None,

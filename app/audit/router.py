@@ -21,6 +21,7 @@ from app.audit.filters import (
 from app.audit.repository import last_seq
 from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
 from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
+from app.core.pagination import DEFAULT_LIMIT
 from app.core.responses import json_response
 
 router = APIRouter(tags=["audit"])
@@ -68,7 +69,8 @@ async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
                       ] = None) -> Response:
     f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
     page = await query.query_page(tx, f, position=decode_position(cursor),
-                                  order=parse_order(order), limit=parse_limit(limit) or 50)
+                                  order=parse_order(order),
+                                  limit=parse_limit(limit) or DEFAULT_LIMIT)
     headers = {"Cache-Control": "no-store"}
     if page.has_more and page.cursor is not None:
         headers["Link"] = f'<{_link(request, page.cursor)}>; rel="next"'

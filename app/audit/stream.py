@@ -122,10 +122,6 @@ class AuditHub:
         self._background: set[asyncio.Task[None]] = set()
 
     @property
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subs.values())
-
-    @property
     def listening(self) -> bool:
         return self._listener is not None and self._listener.ready.is_set()
 

@@ -28,9 +28,8 @@ from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.tenants.service import current_tenant
@@ -96,10 +95,7 @@ async def list_api_keys(principal: CurrentPrincipal, tx: TenantTx,
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_api_keys(tx, principal, user_id=user_id,
                                               after=parse_time_id_cursor(cursor), limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.key_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.key_out)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"],

@@ -117,7 +117,7 @@ class Tx:
         await self.conn.executemany(sql, args)
 
 
-def _begin_sql(tenant_id: UUID) -> str:
+def begin_tenant_sql(tenant_id: UUID) -> str:
     # tenant_id is a uuid.UUID, so its text form is exactly 36 hex-and-dash characters:
     # safe to inline, which lets BEGIN and the tenant setting share one round trip.
     tid = str(UUID(str(tenant_id)))
@@ -220,7 +220,7 @@ class Database:
         # No acquire timeout: asyncio.wait_for per request costs ~8% of the hot path, and
         # new connections already time out (pool `timeout`); statement_timeout bounds holders.
         async with self.pool.acquire() as conn:
-            await conn.execute(_begin_sql(tenant_id))
+            await conn.execute(begin_tenant_sql(tenant_id))
             try:
                 yield Tx(conn, tenant_id, ctx or RequestContext())
             except BaseException:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
 from fastapi import Query
+from starlette.responses import Response
 
 from app.core.errors import BadRequest
+from app.core.responses import json_response
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -66,3 +69,13 @@ def envelope(data: list[Any], *, cursor: str | None, has_more: bool, total: int
     return {"data": data,
             "pagination": {"cursor": cursor if has_more else None, "has_more": has_more,
                            "total": total}}
+
+
+def page_response(rows: Sequence[Any], total: int, limit: int, out: Callable[[Any], Any], *,
+                  time_col: str = "created_at", id_col: str = "id") -> Response:
+    """The list response for `rows` fetched with LIMIT limit + 1 in (time_col, id_col) order:
+    the first `limit` rows through `out`, and a cursor after the last one while there are more."""
+    page = rows[:limit]
+    nxt = time_id_cursor(page[-1][time_col], page[-1][id_col]) if page else None
+    return json_response(envelope([out(r) for r in page], cursor=nxt,
+                                  has_more=len(rows) > limit, total=total))

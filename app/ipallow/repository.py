@@ -35,14 +35,6 @@ async def load_entries(conn: asyncpg.Connection, tenant_id: UUID
     return seq, [r for r in rows if r["id"] is not None]
 
 
-def begin_tenant_sql(tenant_id: UUID) -> str:
-    """BEGIN and the tenant setting as one round trip (for the token-only reset route, which
-    has no credential to enter with). tenant_id is a UUID from our token index: its text form
-    is 36 hex-and-dash characters, safe to inline."""
-    tid = str(UUID(str(tenant_id)))
-    return f"BEGIN; SELECT set_config('app.tenant_id', '{tid}', true)"
-
-
 # ---- entries ----
 
 async def lock_tenant_list(tx: Tx) -> None:

@@ -19,19 +19,18 @@ from app.auth.dependencies import (
     get_request_connection,
     get_runtime,
 )
-from app.core.db import Tx
+from app.core.db import Tx, begin_tenant_sql
 from app.core.errors import NotFound
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.core.runtime import Runtime
-from app.ipallow import recovery, repository, service
+from app.ipallow import recovery, service
 from app.ipallow.enforcement import allowlist_exempt
 from app.ipallow.networks import CompiledList, bypass_list
 from app.ipallow.schemas import (
@@ -73,10 +72,7 @@ async def list_entries(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_L
                        cursor: Cursor = None) -> Response:
     rows, total = await service.list_entries(tx, after=parse_time_id_cursor(cursor),
                                              limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.entry_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.entry_out)
 
 
 @router.post("/check", response_model=CheckOut,
@@ -110,7 +106,7 @@ async def reset_token_tx(request: Request, token: TokenParam) -> tuple[Tx, UUID,
         raise NotFound("This reset link is not valid.", code="reset_token_invalid")
     ctx = get_ctx(request)
     conn = await get_request_connection(request).begin(
-        repository.begin_tenant_sql(found["tenant_id"]))
+        begin_tenant_sql(found["tenant_id"]))
     return Tx(conn, found["tenant_id"], ctx), found["ref_id"], digest
 
 

@@ -66,7 +66,7 @@ async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int,
     args: list[object] = []
     if reachable_by is not None:
         args.append(reachable_by)
-        where.append(f"id IN ({REACHABLE_SQL.replace('$1', f'${len(args)}')})")
+        where.append(f"id IN ({REACHABLE_SQL})")
     total = int(await tx.fetchval(
         f"SELECT count(*) FROM reachable_projects WHERE {' AND '.join(where)}", *args))
     if after is not None:

@@ -10,9 +10,8 @@ from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.projects import service
@@ -34,10 +33,7 @@ async def list_projects(principal: CurrentPrincipal, tx: TenantTx,
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_projects(tx, principal, after=parse_time_id_cursor(cursor),
                                               limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.project_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.project_out)
 
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="Get a project")

@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from app.audit.service import record_denial
 from app.auth import repository as auth_repo
 from app.auth.dependencies import (
+    CREDENTIAL_SQLSTATE,
     bearer_token,
     get_ctx,
     get_request_connection,
@@ -40,7 +41,6 @@ from app.scim.repository import tokens as repo
 
 log = logging.getLogger("drift.scim")
 
-CREDENTIAL_SQLSTATE = "DR401"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
 
 

@@ -57,10 +57,6 @@ def uniqueness(detail: str) -> ScimError:
     return ScimError(409, detail, "uniqueness")
 
 
-def too_many(detail: str) -> ScimError:
-    return ScimError(400, detail, "tooMany")
-
-
 def not_found(detail: str) -> ScimError:
     return ScimError(404, detail)
 

@@ -11,7 +11,7 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from app.core.responses import dumps
+from app.core.responses import json_response
 from app.scim.constants import (
     DEFAULT_COUNT,
     MAX_JSON_DEPTH,
@@ -72,8 +72,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 def scim_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None
                   ) -> Response:
-    return Response(dumps(data), status_code=status, media_type=MEDIA_TYPE,
-                    headers=dict(headers or {}))
+    return json_response(data, status, headers, media_type=MEDIA_TYPE)
 
 
 def resource_response(resource: dict[str, Any], status: int = 200,

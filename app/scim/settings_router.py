@@ -13,8 +13,8 @@ from app.core.pagination import (
     Cursor,
     Limit,
     envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.scim.schemas import (
@@ -42,10 +42,7 @@ async def create_token(principal: AdminPrincipal, tx: TenantTx,
 async def list_tokens(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
                       cursor: Cursor = None) -> Response:
     rows, total = await tokens.list_tokens(tx, after=parse_time_id_cursor(cursor), limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([tokens.token_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, tokens.token_out)
 
 
 @router.get("/group-mappings", response_model=GroupMappingList,

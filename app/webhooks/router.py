@@ -18,8 +18,8 @@ from app.core.pagination import (
     Cursor,
     Limit,
     envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.webhooks import service
@@ -66,10 +66,7 @@ async def list_webhooks(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_
                         cursor: Cursor = None) -> Response:
     rows, total = await service.list_endpoints(tx, after=parse_time_id_cursor(cursor),
                                                limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.endpoint_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.endpoint_out)
 
 
 @router.get("/{webhook_id:uuid}", response_model=WebhookOut, summary="Get an endpoint (admin+)")
@@ -124,10 +121,7 @@ async def list_deliveries(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx,
     rows, total = await service.list_deliveries(
         tx, webhook_id, status=status, event_type=event_type,
         before=parse_time_id_cursor(cursor), limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.delivery_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.delivery_out)
 
 
 @router.get("/{webhook_id:uuid}/deliveries/{delivery_id}", response_model=DeliveryDetail,

@@ -67,13 +67,3 @@ def signature_headers(keys: Sequence[bytes], msg_id: str, timestamp: int, body: 
         "webhook-signature": " ".join(standard_signature(k, msg_id, timestamp, body)
                                       for k in keys),
     }
-
-
-def verify_drift_signature(secret: str, header: str, timestamp: int, body: bytes) -> bool:
-    """Whether any signature in an X-Drift-Signature header was made with `secret`
-    (constant-time comparison). The reference for customers; see docs/webhooks.md."""
-    expected = drift_signature(secret_key(secret), timestamp, body)
-    found = False
-    for candidate in header.split(","):
-        found |= hmac.compare_digest(candidate.strip().encode(), expected.encode())
-    return found

@@ -17,9 +17,8 @@ from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.teams.invitations import service
@@ -58,10 +57,7 @@ async def list_invitations(
     rows, total = await service.list_invitations(tx, status=status,
                                                  after=parse_time_id_cursor(cursor),
                                                  limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.invitation_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.invitation_out)
 
 
 @router.delete("/{invitation_id}", status_code=204,

@@ -12,9 +12,8 @@ from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.teams.members import service
@@ -31,10 +30,7 @@ async def list_members(
         role: TenantRole | None = Query(None, description="Only this role")) -> Response:
     rows, total = await service.list_members(tx, status=status, role=role,
                                              after=parse_time_id_cursor(cursor), limit=limit)
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1]["created_at"], page[-1]["id"]) if page else None
-    return json_response(envelope([service.member_out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
+    return page_response(rows, total, limit, service.member_out)
 
 
 # declared before /{user_id} so that "count" is never taken for an id

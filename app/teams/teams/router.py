@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -12,9 +11,8 @@ from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
     Limit,
-    envelope,
+    page_response,
     parse_time_id_cursor,
-    time_id_cursor,
 )
 from app.core.responses import json_response
 from app.teams.teams import service
@@ -38,14 +36,6 @@ SCIM_409: dict[int | str, dict[str, Any]] = {
     409: {"description": "managed_by_scim: the team mirrors an IdP group"}}
 
 
-def _page(rows: list[asyncpg.Record], total: int, limit: int, out: Any, time_col: str,
-          id_col: str) -> Response:
-    page = rows[:limit]
-    nxt = time_id_cursor(page[-1][time_col], page[-1][id_col]) if page else None
-    return json_response(envelope([out(r) for r in page], cursor=nxt,
-                                  has_more=len(rows) > limit, total=total))
-
-
 @router.post("", status_code=201, response_model=TeamOut, summary="Create a team (admin+)",
              responses={409: {"description": "team_name_taken"}})
 async def create_team(body: TeamCreate, _: AdminPrincipal, tx: TenantTx) -> Response:
@@ -60,7 +50,7 @@ async def list_teams(principal: CurrentPrincipal, tx: TenantTx, limit: Limit = D
                      cursor: Cursor = None) -> Response:
     rows, total = await service.list_teams(tx, principal, after=parse_time_id_cursor(cursor),
                                            limit=limit)
-    return _page(rows, total, limit, service.team_out, "created_at", "id")
+    return page_response(rows, total, limit, service.team_out)
 
 
 @router.get("/{team_id}", response_model=TeamOut,
@@ -97,7 +87,7 @@ async def list_members(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx,
                        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_members(tx, principal, team_id,
                                              after=parse_time_id_cursor(cursor), limit=limit)
-    return _page(rows, total, limit, service.member_out, "created_at", "user_id")
+    return page_response(rows, total, limit, service.member_out, id_col="user_id")
 
 
 @router.patch("/{team_id}/members/{user_id}", response_model=TeamMemberOut,
@@ -131,7 +121,7 @@ async def list_projects(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_projects(tx, principal, team_id,
                                               after=parse_time_id_cursor(cursor), limit=limit)
-    return _page(rows, total, limit, service.project_out, "created_at", "project_id")
+    return page_response(rows, total, limit, service.project_out, id_col="project_id")
 
 
 @router.delete("/{team_id}/projects/{project_id}", status_code=204,

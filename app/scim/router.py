@@ -219,9 +219,9 @@ async def create_group(request: Request, tx: ScimTx) -> Response:
           openapi_extra=PROJECTION_DOC)
 async def get_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
+    # the version leaves members out (render.group_resource): If-None-Match needs none
     row = await groups.get(tx, parse_id(group_id, "group"),
-                           with_members=proj.wants(GROUP, "members")
-                           or request.headers.get("if-none-match") is not None)
+                           with_members=proj.wants(GROUP, "members"))
     res = groups.resource(row, _base(request))
     if not_modified(request, res["meta"]["version"]):
         return Response(status_code=304, headers={"ETag": res["meta"]["version"]})
@@ -233,7 +233,8 @@ async def get_group(group_id: str, request: Request, tx: ScimTx) -> Response:
 async def replace_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
-    row = await groups.get(tx, parse_id(group_id, "group"), for_update=True)
+    row = await groups.get(tx, parse_id(group_id, "group"), for_update=True,
+                           with_members=False)
     check_if_match(request, groups.resource(row, base)["meta"]["version"])
     res = await groups.replace(tx, row, await read_json(request), base)
     return resource_response(res, 200, proj.apply(GROUP, res))
@@ -245,10 +246,9 @@ async def replace_group(group_id: str, request: Request, tx: ScimTx) -> Response
 async def patch_group(group_id: str, request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     base = _base(request)
-    conditional = request.headers.get("if-match") is not None
     gid = parse_id(group_id, "group")
-    row = await groups.get(tx, gid, for_update=True, with_members=conditional)
-    if conditional:
+    row = await groups.get(tx, gid, for_update=True, with_members=False)
+    if request.headers.get("if-match") is not None:
         check_if_match(request, groups.resource(row, base)["meta"]["version"])
     _, members_only = await groups.patch(tx, row, await read_json(request), base)
     if members_only and proj.everything:
@@ -261,10 +261,9 @@ async def patch_group(group_id: str, request: Request, tx: ScimTx) -> Response:
 @scim.delete("/Groups/{group_id}", status_code=204, summary="Delete a group (its team)",
              responses=_ERRORS)
 async def delete_group(group_id: str, request: Request, tx: ScimTx) -> Response:
-    conditional = request.headers.get("if-match") is not None
     row = await groups.get(tx, parse_id(group_id, "group"), for_update=True,
-                           with_members=conditional)
-    if conditional:
+                           with_members=False)
+    if request.headers.get("if-match") is not None:
         check_if_match(request, groups.resource(row, _base(request))["meta"]["version"])
     await groups.delete(tx, row)
     return Response(status_code=204)

@@ -207,7 +207,8 @@ class _Runner:
             row = await users.get(tx, parse_id(parts[1], "user"), for_update=True)
             current = users.resource(row, base)
         else:
-            row = await groups.get(tx, parse_id(parts[1], "group"), for_update=True)
+            row = await groups.get(tx, parse_id(parts[1], "group"), for_update=True,
+                                   with_members=False)  # the version leaves them out
             current = groups.resource(row, base)
         if op.version is not None and op.version.removeprefix("W/") != \
                 current["meta"]["version"].removeprefix("W/"):
@@ -223,7 +224,7 @@ class _Runner:
         if kind == "Users":
             return 200, await users.patch(tx, row, data, base)
         await groups.patch(tx, row, data, base)
-        return 200, groups.resource(await groups.get(tx, row["id"]), base)
+        return 200, groups.resource(await groups.get(tx, row["id"], with_members=False), base)
 
 
 async def run(tx: Tx, body: Any, base: str) -> dict[str, Any]:

@@ -38,14 +38,16 @@ async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
             "seat_limit": limit, "remaining": None if limit is None else max(limit - used, 0)}
 
 
-async def ensure_seat_available(tx: Tx, adding: int = 1, *, releasing: int = 0) -> None:
+async def ensure_seat_available(tx: Tx, adding: int = 1, *, releasing: int = 0,
+                                locked: bool = False) -> None:
     """Raise 402 seat_limit_exceeded unless `adding` more seats fit.
 
     `releasing` is for changes that free a seat as they take one (accepting an invitation
-    turns a pending seat into an active one)."""
-    if await tx.fetchval("SELECT seat_limit FROM tenants") is None:
+    turns a pending seat into an active one). `locked`: the caller already locked the tenant
+    row in an earlier statement, so the counts can be read at once."""
+    if not locked and await tx.fetchval("SELECT seat_limit FROM tenants") is None:
         return  # unlimited: nothing to count, nothing to serialise
-    usage = await seat_usage(tx, lock=True)
+    usage = await seat_usage(tx, lock=not locked)
     limit = usage["seat_limit"]
     if limit is None:  # the limit was lifted while we waited
         return

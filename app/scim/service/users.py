@@ -21,7 +21,6 @@ from app.scim.attributes import USER
 from app.scim.constants import URN_USER
 from app.scim.errors import invalid_value, mutability, not_found
 from app.scim.patch import Patcher, parse_operations
-from app.scim.repository import tenant as tenant_repo
 from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
 from app.scim.service.common import diff_keys, unique_error
@@ -101,8 +100,10 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
         "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
     try:
         row = await repo.insert(tx, **values, unless_seat_limit=active)
-        if row is None:  # the plan has a seat limit: take a seat first
-            await take_seat(tx)
+        if row is None:  # the plan has a seat limit: take a seat first (before any insert:
+            # an insert holds a key-share lock on the tenant row that two concurrent creations
+            # would then deadlock on)
+            await ensure_seat_available(tx)
             row = await repo.insert(tx, **values)
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
@@ -144,8 +145,7 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
                                "user_name": user_name})
     if active is not None and active != row["active"]:
         if active:
-            if await tenant_repo.seat_limit(tx) is not None:
-                await take_seat(tx)
+            await ensure_seat_available(tx)
             await auth_repo.reactivate_user(tx, user_id, now)
             await record(tx, "user.reactivated", resource_type="user", resource_id=user_id,
                          metadata={"source": "scim", "user_name": user_name})
@@ -155,18 +155,6 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
             await _deprovision(tx, user_id)
     fresh = await get(tx, user_id)
     return resource(fresh, base)
-
-
-async def take_seat(tx: Tx) -> None:
-    """402 seat_limit_exceeded unless one more active user fits the plan.
-
-    The tenant row is locked in a statement of its own first, so the count in
-    ensure_seat_available sees every seat taken by whoever held the lock before (counting in the
-    locking statement would use a snapshot from before the wait); and before anything is
-    inserted, since an insert holds a key-share lock on the tenant row that two concurrent
-    creations would then deadlock on. Tenants without a seat limit never get here."""
-    await tenant_repo.lock(tx)
-    await ensure_seat_available(tx)
 
 
 async def _deprovision(tx: Tx, user_id: UUID) -> None:

@@ -157,7 +157,7 @@ async def create_invitation(rt: Runtime, tx: Tx, principal: Principal, body: Inv
         team_name = team["name"]
     await _ensure_not_member(tx, body.email)
     await _ensure_no_pending(tx, body.email, now)
-    await ensure_seat_available(tx, adding=1)
+    await ensure_seat_available(tx, adding=1, locked=True)
     token = new_token(INVITATION_TOKEN_PREFIX)
     expires_at = now + timedelta(seconds=body.ttl_seconds)
     invitation_id = await repository.insert(
@@ -209,7 +209,7 @@ async def resend_invitation(rt: Runtime, tx: Tx, principal: Principal, invitatio
     if was_expired:
         await _ensure_not_member(tx, row["email"])
         await _ensure_no_pending(tx, row["email"], now, other_than=invitation_id)
-        await ensure_seat_available(tx, adding=1)
+        await ensure_seat_available(tx, adding=1, locked=True)
     ttl = ttl_seconds or int(row["ttl_seconds"])
     token = new_token(INVITATION_TOKEN_PREFIX)
     expires_at = now + timedelta(seconds=ttl)
@@ -289,7 +289,7 @@ async def accept_invitation(rt: Runtime, ctx: RequestContext, match: TokenMatch,
             raise Conflict(f"{inv['email']} is already an active member; sign in instead.",
                            code="already_member")
         # the pending seat this invitation holds becomes an active one
-        await ensure_seat_available(tx, adding=1, releasing=1)
+        await ensure_seat_available(tx, adding=1, releasing=1, locked=True)
         if existing is None:
             try:
                 user = await auth_repo.insert_user(

@@ -80,7 +80,8 @@ async def ingest(tx: Tx, principal: Principal, body: SyncIn) -> tuple[dict[str, 
     new_fingerprints = await repository.upsert_violations(
         tx, project_id=body.project_id, scan_id=scan["id"], violations=body.violations,
         now=now)
-    await repository.set_new_violations(tx, scan["id"], len(new_fingerprints))
+    if new_fingerprints:  # the column defaults to 0
+        await repository.set_new_violations(tx, scan["id"], len(new_fingerprints))
 
     project_id = body.project_id
     await emit(tx, "scan.completed", build_data(

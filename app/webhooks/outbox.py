@@ -32,15 +32,11 @@ def envelope(*, event_id: UUID, type_: str, created_at: str, tenant_id: UUID,
 async def emit(tx: Tx, type_: str, data: dict[str, Any], *,
                created_at: datetime | None = None) -> UUID:
     """One event, and a delivery for every endpoint that wants it (one round trip)."""
-    event_id = uuid.uuid4()
-    await tx.execute(
-        "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
-        " VALUES ($1, $2, $3, $4, $5) RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
-        tx.tenant_id, event_id, type_, created_at or clock.now(), data)
-    return event_id
+    return (await emit_many(tx, type_, [data], created_at=created_at))[0]
 
 
-async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]]) -> list[UUID]:
+async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
+                    created_at: datetime | None = None) -> list[UUID]:
     """Many events of one type (e.g. violation.new for a whole sync) in one statement."""
     if not items:
         return []
@@ -49,5 +45,5 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]]) -> list
         "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
         " SELECT $1, i, $3, $4, d FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
         " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
-        tx.tenant_id, ids, type_, clock.now(), list(items))
+        tx.tenant_id, ids, type_, created_at or clock.now(), list(items))
     return ids

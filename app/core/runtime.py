@@ -65,6 +65,10 @@ class Runtime:
         await self.db.start()
 
     async def close(self) -> None:
+        """Close what capabilities keep in `extras` (anything with an async `aclose`, such as
+        the webhook sender's keep-alive connections), then the pool."""
+        for name in [n for n, v in self.extras.items() if hasattr(v, "aclose")]:
+            await self.extras.pop(name).aclose()
         await self.db.close()
 
     async def readiness(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ log = logging.getLogger("drift.webhooks")
 SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
 USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
 BODY_LIMIT = 1024
+SENDER_KEY = "webhook_sender"  # Runtime.extras
 BUSY_POLL = 0.05  # while sends are in flight: look for newly due work this often
 # While a run is busy, which tenants have due work is asked again (a definer function that
 # visits every tenant) at most this often; in between, claims go to the tenants whose last
@@ -140,15 +141,20 @@ class Sender:
     context manager."""
 
     def __init__(self, settings: Settings) -> None:
+        self.loop = asyncio.get_running_loop()  # its connections belong to this loop
+        self.ssl_context = tls_context()
         self.timeout = settings.webhook_timeout
         self._client = transport.Client(settings.webhook_allowed_cidrs,
-                                        ssl_context=tls_context(),
+                                        ssl_context=self.ssl_context,
                                         max_idle_per_origin=settings.webhook_endpoint_concurrency)
 
     async def __aenter__(self) -> Sender:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
         await self._client.aclose()
 
     async def send(self, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:
@@ -440,8 +446,21 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int) -
                                "pending_deliveries_failed": failed})
 
 
+async def shared_sender(rt: Runtime) -> Sender:
+    """The runtime's sender, kept from one dispatcher run to the next so that a steady trickle
+    of events reuses keep-alive connections (a run ends whenever the queue drains). Closed by
+    Runtime.close()."""
+    sender = rt.extras.get(SENDER_KEY)
+    if isinstance(sender, Sender) and sender.loop is asyncio.get_running_loop() \
+            and sender.ssl_context is tls_context():
+        return sender
+    if isinstance(sender, Sender) and sender.loop is asyncio.get_running_loop():
+        await sender.aclose()  # the trusted CAs changed: drop its connections
+    sender = rt.extras[SENDER_KEY] = Sender(rt.settings)
+    return sender
+
+
 async def run_once(rt: Runtime, *, tenants: Collection[UUID] | None = None) -> int:
     """Deliver everything due now (and whatever becomes due while sends are in flight).
     Returns the number of attempts made. `tenants` limits the run to those (tests, tools)."""
-    async with Sender(rt.settings) as sender:
-        return await _Run(rt, sender, tenants).run()
+    return await _Run(rt, await shared_sender(rt), tenants).run()

@@ -1,7 +1,10 @@
 """The event catalog: every type a webhook can carry, with a JSON Schema for its `data`.
 
 Each type's `data` is a pydantic model, so the JSON Schema served at
-GET /api/v1/webhooks/event-types and the payloads we build come from the same definition.
+GET /api/v1/webhooks/event-types and the payloads we build come from the same definition;
+each type also carries an example `data` (served too, and validated by the tests). Every
+type that code emits must be here (`outbox.emit_many` refuses others, and
+tests/webhooks/test_catalog.py finds every emit call site), or no endpoint could subscribe.
 Every delivery is the envelope `{"id", "type", "created_at", "tenant_id", "data"}`.
 """
 
@@ -73,20 +76,30 @@ class ViolationNew(EventData):
 
 
 class GroundingDegraded(EventData):
+    """The Drift client's own payload (memory_id, old_score, new_score), scoped to a project."""
     project_id: UUID
-    score: Score = Field(description="The grounding score now, 0..1")
-    threshold: Score | None = Field(None, description="The score below which it is degraded")
-    previous_score: Score | None = None
+    memory_id: ShortText = Field(description="The Drift memory whose grounding dropped, as "
+                                             "the client identifies it")
+    old_score: Score = Field(description="The grounding score before, 0..1")
+    new_score: Score = Field(description="The grounding score now, 0..1")
+    threshold: Score | None = Field(None, description="The score below which it counts as "
+                                                      "degraded, if the client has one")
     message: Message | None = None
 
 
 class SyncFailed(EventData):
+    """The Drift client's own payload (error, retry_count), scoped to a project."""
     project_id: UUID
+    error: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="What went wrong, as the client reports it")
+    retry_count: int = Field(ge=0, le=1_000_000,
+                             description="How many times the client has retried this sync")
     scan_id: ShortText | None = None
     error_code: Annotated[str, StringConstraints(min_length=1, max_length=100,
-                                                 pattern=r"^[A-Za-z0-9_.:-]+$")]
-    message: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    occurred_at: datetime
+                                                 pattern=r"^[A-Za-z0-9_.:-]+$")] | None = Field(
+        None, description="A machine-readable code for the error, if the client has one")
+    occurred_at: datetime | None = Field(None, description="When the sync failed (the event's "
+                                                           "created_at is when it was reported)")
 
 
 class ApiKeyExpiring(EventData):
@@ -114,6 +127,16 @@ class UserDeprovisioned(EventData):
     sessions_revoked: int = Field(ge=0)
 
 
+class UserProvisioning(EventData):
+    """user.provisioned and user.reactivated (SCIM)."""
+    user_id: UUID
+    user_name: str
+    email: str | None
+    external_id: str | None = Field(description="The identity provider's id for the user")
+    active: bool
+    source: str = Field(description="What changed the user; today always scim")
+
+
 class Ping(EventData):
     endpoint_id: UUID
     message: str
@@ -124,31 +147,67 @@ class EventType:
     name: str
     description: str
     model: type[EventData]
+    example: dict[str, Any]  # a `data` that validates against the schema (tests check it)
     submittable: bool = False  # may the Drift client POST it to /api/v1/events?
 
 
+_PROJECT = "3f0c1a52-7a8e-4e0b-9d0e-2b6f4a1c9e11"
+_USER = "8b1e6f0a-52c4-4d8e-a1f3-0c9d7e6b5a42"
+
 EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
-    EventType("scan.completed", "A scan was synced (POST /api/v1/sync).", ScanCompleted),
+    EventType("scan.completed", "A scan was synced (POST /api/v1/sync).", ScanCompleted, {
+        "project_id": _PROJECT,
+        "scan": {"id": "scan-123", "started_at": "2026-11-21T10:00:00Z",
+                 "completed_at": "2026-11-21T10:01:30Z", "files_scanned": 812,
+                 "duration_ms": 90000, "counts": {"critical": 1, "high": 3}},
+        "gates": {"total": 2, "failed": 1}, "violations": {"received": 4, "new": 1}}),
     EventType("gate.failed", "A quality gate failed in a synced scan; one event per gate.",
-              GateFailed),
+              GateFailed, {"project_id": _PROJECT, "scan_id": "scan-123", "gate": "security",
+                           "passed": False, "score": 0.61, "threshold": 0.8}),
     EventType("violation.new", "A critical or high violation appeared for the first time in "
-              "a project (a re-synced fingerprint is not new).", ViolationNew),
+              "a project (a re-synced fingerprint is not new).", ViolationNew, {
+                  "project_id": _PROJECT, "scan_id": "scan-123", "fingerprint": "a1b2c3d4",
+                  "rule": "sql-injection", "severity": "high", "file": "src/app.py",
+                  "line": 42, "message": "Query built from request input"}),
     EventType("grounding.degraded", "The Drift client reports that grounding quality dropped.",
-              GroundingDegraded, submittable=True),
-    EventType("apikey.expiring", "An API key expires within 7 days (sent once per key).",
-              ApiKeyExpiring),
-    EventType("sync.failed", "The Drift client could not complete a sync.", SyncFailed,
+              GroundingDegraded, {"project_id": _PROJECT, "memory_id": "mem_42",
+                                  "old_score": 0.81, "new_score": 0.42, "threshold": 0.7,
+                                  "message": "Grounding fell below the threshold"},
               submittable=True),
-    EventType("project.created", "A project was created.", ProjectEvent),
-    EventType("project.deleted", "A project was deleted.", ProjectEvent),
+    EventType("apikey.expiring", "An API key expires within 7 days (sent once per key).",
+              ApiKeyExpiring, {"key_id": "5d2b7c1e-0f4a-4b8e-9c3d-6e1a2f7b8c90",
+                               "name": "CI", "prefix": "dck_Ab3dEf9h", "user_id": _USER,
+                               "user_email": "dev@example.com",
+                               "expires_at": "2026-11-28T10:00:00Z"}),
+    EventType("sync.failed", "The Drift client could not complete a sync.", SyncFailed, {
+        "project_id": _PROJECT, "error": "upload timed out after 30 s", "retry_count": 3,
+        "scan_id": "scan-124", "error_code": "E_NETWORK",
+        "occurred_at": "2026-11-21T10:00:00Z"}, submittable=True),
+    EventType("project.created", "A project was created.", ProjectEvent,
+              {"project_id": _PROJECT, "name": "Core", "slug": "core"}),
+    EventType("project.deleted", "A project was deleted.", ProjectEvent,
+              {"project_id": _PROJECT, "name": "Core", "slug": "core"}),
+    EventType("user.provisioned", "A user was created by the identity provider (SCIM).",
+              UserProvisioning, {"user_id": _USER, "user_name": "ada@example.com",
+                                 "email": "ada@example.com", "external_id": "00u1a2b3c4",
+                                 "active": True, "source": "scim"}),
+    EventType("user.reactivated", "A deactivated user was made active again by the identity "
+              "provider (SCIM); their old credentials stay revoked.", UserProvisioning,
+              {"user_id": _USER, "user_name": "ada@example.com", "email": "ada@example.com",
+               "external_id": "00u1a2b3c4", "active": True, "source": "scim"}),
     EventType("user.deprovisioned", "A user was deactivated and their credentials revoked "
-              "(SCIM or the members API).", UserDeprovisioned),
-    EventType("ping", "A test event sent by POST /api/v1/webhooks/{id}/test.", Ping),
+              "(SCIM or the members API).", UserDeprovisioned, {
+                  "user_id": _USER, "email": "ada@example.com", "user_name": "ada@example.com",
+                  "deprovisioned_at": "2026-11-21T10:00:00Z", "source": "scim",
+                  "api_keys_revoked": 2, "sessions_revoked": 1}),
+    EventType("ping", "A test event sent by POST /api/v1/webhooks/{id}/test.", Ping,
+              {"endpoint_id": "c7a9e2f1-3b4d-4e5f-8a6b-9c0d1e2f3a4b",
+               "message": "Test event from Drift Cloud"}),
 ]}
 
 EventTypeName = Literal["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
                         "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-                        "user.deprovisioned", "ping"]
+                        "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
 SubmittableType = Literal["grounding.degraded", "sync.failed"]
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
@@ -178,7 +237,8 @@ def data_schema(type_: str) -> dict[str, Any]:
 
 def catalog() -> list[dict[str, Any]]:
     return [{"type": e.name, "description": e.description,
-             "submittable": e.submittable, "schema": data_schema(e.name)}
+             "submittable": e.submittable, "schema": data_schema(e.name),
+             "example": e.example}
             for e in EVENT_TYPES.values()]
 
 

@@ -23,7 +23,7 @@ from app.core.pagination import (
 )
 from app.core.responses import json_response
 from app.webhooks import service
-from app.webhooks.catalog import EventTypeName, catalog
+from app.webhooks.catalog import ENVELOPE_SCHEMA, EventTypeName, catalog
 from app.webhooks.schemas import (
     DeliveryDetail,
     DeliveryList,
@@ -46,10 +46,12 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
 @router.get("/event-types", response_model=EventTypeList,
-            summary="The event catalog: every type with the JSON Schema of its data")
+            summary="The event catalog: every type with the JSON Schema of its data and an "
+                    "example; the schema of the delivery envelope")
 async def event_types(_: CurrentPrincipal) -> Response:
     items = catalog()
-    return json_response(envelope(items, cursor=None, has_more=False, total=len(items)))
+    return json_response({**envelope(items, cursor=None, has_more=False, total=len(items)),
+                          "envelope_schema": ENVELOPE_SCHEMA})
 
 
 @router.post("", status_code=201, response_model=WebhookCreated,

@@ -137,8 +137,13 @@ class EventTypeOut(BaseModel):
     submittable: bool = Field(description="Can be sent by the Drift client to "
                                           "POST /api/v1/events")
     schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of `data`")
+    example: dict[str, Any] = Field(description="A `data` of this type (valid against "
+                                                "`schema`)")
 
 
 class EventTypeList(BaseModel):
     data: list[EventTypeOut]
     pagination: Pagination
+    envelope_schema: dict[str, Any] = Field(description="JSON Schema of every delivery body "
+                                                        "({id, type, created_at, tenant_id, "
+                                                        "data}); `data` is per type")

@@ -65,8 +65,8 @@ async def _quiet_old_runs(rt: Runtime, tenant_id: UUID) -> None:
 async def _emit(rt: Runtime, tenant_id: UUID, n: int) -> None:
     now = datetime.now(UTC)
     for start in range(0, n, BATCH):
-        items = [build_data("sync.failed", project_id=uuid.uuid4(), error_code="E_BENCH",
-                            message=f"bench event {i}", occurred_at=now)
+        items = [build_data("sync.failed", project_id=uuid.uuid4(), error=f"bench event {i}",
+                            retry_count=0, error_code="E_BENCH", occurred_at=now)
                  for i in range(start, min(n, start + BATCH))]
         async with rt.db.tenant(tenant_id) as tx:
             await emit_many(tx, "sync.failed", items)

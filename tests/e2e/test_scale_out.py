@@ -68,8 +68,9 @@ async def test_two_apis_and_two_workers_deliver_every_event_exactly_once(
                 for i in range(EVENTS_PER_API):
                     r = await c.post("/api/v1/events", headers=owner, json={
                         "type": "sync.failed", "data": {
-                            "project_id": projects[i % len(projects)], "error_code": "E_DISK",
-                            "message": f"{name} {i}", "occurred_at": "2026-01-01T00:00:00Z"}})
+                            "project_id": projects[i % len(projects)],
+                            "error": f"{name} {i}", "retry_count": i, "error_code": "E_DISK",
+                            "occurred_at": "2026-01-01T00:00:00Z"}})
                     assert r.status_code == 201, r.text
                     events.append(r.json()["id"])
                 return events

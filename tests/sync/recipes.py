@@ -30,4 +30,5 @@ async def sync(env: Env) -> httpx.Response:
 async def event(env: Env) -> httpx.Response:
     pid = await _project(env)
     return await env.client.post("/api/v1/events", headers=env.tenant.headers, json={
-        "type": "grounding.degraded", "data": {"project_id": pid, "score": 0.2}})
+        "type": "grounding.degraded", "data": {"project_id": pid, "memory_id": "m1",
+                                               "old_score": 0.8, "new_score": 0.2}})

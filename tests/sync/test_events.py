@@ -29,7 +29,8 @@ async def test_client_events_are_validated_and_delivered(
     endpoint = await register(client, tenant, hook.url, ["grounding.degraded", "sync.failed"])
     pid = await _project(client, tenant)
     member = await tenant.add_user("admin")
-    degraded = {"project_id": pid, "score": 0.42, "threshold": 0.7, "previous_score": 0.81,
+    degraded = {"project_id": pid, "memory_id": "mem_42", "old_score": 0.81,
+                "new_score": 0.42, "threshold": 0.7,
                 "message": "Grounding fell below the threshold"}
     r = await client.post("/api/v1/events", headers=member.headers,
                           json={"type": "grounding.degraded", "data": degraded})
@@ -37,12 +38,13 @@ async def test_client_events_are_validated_and_delivered(
     created = r.json()
     assert created["type"] == "grounding.degraded" and created["data"] == degraded
     assert created["tenant_id"] == str(tenant.id)
-    failed = {"project_id": pid, "error_code": "E_NETWORK", "message": "upload timed out",
-              "occurred_at": "2026-11-21T10:00:00Z"}
+    # the Drift client's own payload: (error, retry_count), plus the project it is about
+    failed = {"project_id": pid, "error": "upload timed out", "retry_count": 2}
     r = await client.post("/api/v1/events", headers=member.headers,
                           json={"type": "sync.failed", "data": failed})
     assert r.status_code == 201, r.text
-    assert r.json()["data"]["scan_id"] is None  # optional fields are filled in
+    assert r.json()["data"] == {**failed, "scan_id": None, "error_code": None,
+                                "occurred_at": None}  # optional fields are filled in
 
     await deliver(runtime, tenant)
     got = await hook.wait_for(2)
@@ -56,18 +58,32 @@ async def test_client_events_are_validated_and_delivered(
     assert [e["metadata"]["type"] for e in events] == ["grounding.degraded", "sync.failed"]
 
 
+DEGRADED = {"project_id": "P", "memory_id": "m1", "old_score": 0.9, "new_score": 0.3}
+FAILED = {"project_id": "P", "error": "disk full", "retry_count": 1}
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"type": "grounding.degraded", "data": {"score": 0.3}}, "data.project_id"),
-    ({"type": "grounding.degraded", "data": {"project_id": "P", "score": 1.5}},
-     "data.score"),
-    ({"type": "grounding.degraded", "data": {"project_id": "P", "score": 0.2, "extra": 1}},
-     "data.extra"),
-    ({"type": "sync.failed", "data": {"project_id": "P", "error_code": "E",
-                                      "message": "m", "occurred_at": "yesterday"}},
+    ({"type": "grounding.degraded", "data": {**DEGRADED, "project_id": None}},
+     "data.project_id"),
+    ({"type": "grounding.degraded", "data": {**DEGRADED, "new_score": 1.5}},
+     "data.new_score"),
+    ({"type": "grounding.degraded", "data": {k: v for k, v in DEGRADED.items()
+                                             if k != "memory_id"}}, "data.memory_id"),
+    ({"type": "grounding.degraded", "data": {k: v for k, v in DEGRADED.items()
+                                             if k != "old_score"}}, "data.old_score"),
+    ({"type": "grounding.degraded", "data": {**DEGRADED, "extra": 1}}, "data.extra"),
+    # the old field names are gone
+    ({"type": "grounding.degraded", "data": {"project_id": "P", "score": 0.2}},
+     "data.memory_id"),
+    ({"type": "sync.failed", "data": {**FAILED, "retry_count": -1}}, "data.retry_count"),
+    ({"type": "sync.failed", "data": {k: v for k, v in FAILED.items() if k != "error"}},
+     "data.error"),
+    ({"type": "sync.failed", "data": {**FAILED, "occurred_at": "yesterday"}},
      "data.occurred_at"),
-    ({"type": "sync.failed", "data": {"project_id": "P", "error_code": "bad code!",
-                                      "message": "m", "occurred_at": "2026-01-01T00:00:00Z"}},
+    ({"type": "sync.failed", "data": {**FAILED, "error_code": "bad code!"}},
      "data.error_code"),
+    ({"type": "sync.failed", "data": {"project_id": "P", "error_code": "E", "message": "m",
+                                      "occurred_at": "2026-01-01T00:00:00Z"}}, "data.error"),
     ({"type": "scan.completed", "data": {}}, "type"),
     ({"type": "ping", "data": {}}, "type"),
     ({"data": {}}, "type"),
@@ -75,7 +91,7 @@ async def test_client_events_are_validated_and_delivered(
 async def test_invalid_events_are_422(client: httpx.AsyncClient, tenant: Tenant,
                                       body: dict[str, Any], field: str) -> None:
     pid = await _project(client, tenant)
-    if "project_id" in body.get("data", {}):
+    if body.get("data", {}).get("project_id") == "P":
         body["data"]["project_id"] = pid
     r = await client.post("/api/v1/events", headers=tenant.headers, json=body)
     assert r.status_code == 422, r.text
@@ -86,7 +102,7 @@ async def test_invalid_events_are_422(client: httpx.AsyncClient, tenant: Tenant,
 async def test_events_need_write_access_to_the_project(
         client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     pid = await _project(client, tenant)
-    body = {"type": "grounding.degraded", "data": {"project_id": pid, "score": 0.1}}
+    body = {"type": "grounding.degraded", "data": {**DEGRADED, "project_id": pid}}
     viewer = await tenant.add_user("viewer")
     assert (await client.post("/api/v1/events", headers=viewer.headers,
                               json=body)).status_code == 403
@@ -95,8 +111,8 @@ async def test_events_need_write_access_to_the_project(
     assert r.status_code == 403 and r.json()["code"] == "project_access_denied"
     r = await client.post("/api/v1/events", headers=other_tenant.headers, json=body)
     assert r.status_code == 404
-    unknown = {"type": "grounding.degraded", "data": {"project_id": str(uuid.uuid4()),
-                                                      "score": 0.1}}
+    unknown = {"type": "grounding.degraded", "data": {**DEGRADED,
+                                                      "project_id": str(uuid.uuid4())}}
     assert (await client.post("/api/v1/events", headers=tenant.headers,
                               json=unknown)).status_code == 404
     assert len(await tenant.sql("SELECT 1 FROM outbox_events")) == 1

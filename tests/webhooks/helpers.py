@@ -22,7 +22,7 @@ from tests.webhooks.conftest import Received
 
 ALL_EVENTS = ["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
               "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-              "user.deprovisioned", "ping"]
+              "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
 
 
 async def register(client: httpx.AsyncClient, t: Tenant, url: str,
@@ -89,7 +89,8 @@ async def deliveries(t: Tenant, where: str = "true", *args: Any) -> list[Any]:
 async def emit_events(t: Tenant, n: int) -> list[Any]:
     """`n` sync.failed events straight into the outbox (one transaction), fanned out to the
     subscribed endpoints like any other event."""
-    items = [build_data("sync.failed", project_id=uuid.uuid4(), error_code="E_TEST",
-                        message=f"event {i}", occurred_at=clock.now()) for i in range(n)]
+    items = [build_data("sync.failed", project_id=uuid.uuid4(), error=f"event {i}",
+                        retry_count=0, error_code="E_TEST", occurred_at=clock.now())
+             for i in range(n)]
     async with t.rt.db.tenant(t.id) as tx:
         return await emit_many(tx, "sync.failed", items)

@@ -250,6 +250,13 @@ async def test_event_catalog_lists_every_type_with_a_schema(client: httpx.AsyncC
         assert item["description"]
         jsonschema_rs.meta.validate(item["schema"])  # a valid JSON Schema document
         assert item["schema"]["type"] == "object"
+        jsonschema_rs.validator_for(item["schema"]).validate(item["example"])
+    # the envelope every delivery is wrapped in is published too, naming every type
+    jsonschema_rs.meta.validate(body["envelope_schema"])
+    assert body["envelope_schema"]["properties"]["type"]["enum"] == ALL_EVENTS
+    jsonschema_rs.validator_for(body["envelope_schema"]).validate(
+        {"id": str(uuid.uuid4()), "type": "ping", "created_at": "2026-11-21T10:00:00Z",
+         "tenant_id": str(tenant.id), "data": {}})
     submittable = {t["type"] for t in body["data"] if t["submittable"]}
     assert submittable == {"grounding.degraded", "sync.failed"}
     violation = next(t for t in body["data"] if t["type"] == "violation.new")["schema"]

@@ -12,6 +12,7 @@ from app.core import clock
 from app.core.runtime import Runtime
 from app.webhooks import expiring
 from tests.conftest import Tenant
+from tests.scim.conftest import USER_URN, Scim, create_token
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import ALL_EVENTS, deliver, register, validate_event
 
@@ -74,10 +75,36 @@ async def test_user_deprovisioned_is_delivered(client: httpx.AsyncClient, runtim
     assert event["data"]["api_keys_revoked"] == 1
 
 
+async def test_scim_provisioning_and_reactivation_are_delivered(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    """SCIM writes user.provisioned and user.reactivated: an endpoint can subscribe to them."""
+    hook = receiver.hook()
+    await register(client, tenant, hook.url, ["user.provisioned", "user.reactivated"])
+    token = await create_token(client, tenant)
+    scim = Scim(client, tenant, token["token"], token["id"])
+    user = await scim.create_user("back@example.com", externalId="00u42",
+                                  emails=[{"value": "back@example.com", "primary": True}])
+    for active in ("False", "True"):
+        r = await scim.patch(f"/Users/{user['id']}", Scim.ops(
+            {"op": "Replace", "path": "active", "value": active}))
+        assert r.status_code == 200, r.text
+    await deliver(runtime, tenant)
+    got = await hook.wait_for(2)
+    events = sorted((g.json() for g in got), key=lambda e: str(e["type"]))
+    for event in events:
+        validate_event(event)
+    assert [e["type"] for e in events] == ["user.provisioned", "user.reactivated"]
+    for event in events:
+        assert event["data"] == {"user_id": user["id"], "user_name": "back@example.com",
+                                 "email": "back@example.com", "external_id": "00u42",
+                                 "active": True, "source": "scim"}
+
+
 async def test_every_event_type_validates_against_its_schema(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
-    """One real payload of each of the ten types, produced by its real source."""
+    """One real payload of each type, produced by its real source."""
     hook = receiver.hook()
     endpoint = await register(client, tenant, hook.url, ALL_EVENTS)
     h = tenant.headers
@@ -93,20 +120,30 @@ async def test_every_event_type_validates_against_its_schema(
         "violations": [{"fingerprint": "f1", "rule": "r1", "severity": "critical",
                         "file": "a.py", "line": None, "message": "m"}]})
     assert sync.status_code == 201, sync.text
-    for body in ({"type": "grounding.degraded", "data": {"project_id": pid, "score": 0.5}},
+    for body in ({"type": "grounding.degraded",
+                  "data": {"project_id": pid, "memory_id": "m1", "old_score": 0.9,
+                           "new_score": 0.5}},
                  {"type": "sync.failed", "data": {"project_id": pid, "scan_id": "s2",
-                                                  "error_code": "E_AUTH", "message": "401",
+                                                  "error": "401 from the server",
+                                                  "retry_count": 0, "error_code": "E_AUTH",
                                                   "occurred_at": "2026-11-21T10:00:00Z"}}):
         assert (await client.post("/api/v1/events", headers=h, json=body)).status_code == 201
     user = await tenant.add_user("viewer", email=None)
     async with tenant.rt.db.tenant(tenant.id) as tx:
         await deprovision_user(tx, user.id, source="members_api")
+    token = await create_token(client, tenant)
+    scim = Scim(client, tenant, token["token"], token["id"])
+    scim_user = await scim.create_user("idp@example.com")  # user.provisioned
+    for active in (False, True):  # user.deprovisioned, user.reactivated
+        r = await scim.put(f"/Users/{scim_user['id']}", {
+            "schemas": [USER_URN], "userName": "idp@example.com", "active": active})
+        assert r.status_code == 200, r.text
     await _key(tenant, tenant.owner.id, "expiring", 1)
     await expiring.announce(runtime)
     assert (await client.post(f"/api/v1/webhooks/{endpoint['id']}/test",
                               headers=h)).json()["success"] is True
     await deliver(runtime, tenant)
-    got = await hook.wait_for(11)
+    got = await hook.wait_for(14)
     events = [g.json() for g in got]
     for event in events:
         validate_event(event)

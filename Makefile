@@ -29,9 +29,11 @@ test: install
 test-external: install
 	DRIFT_TEST_DATABASE_URL=$(PGURL) $(BIN)/python -m pytest -m isolation
 
+## lint: ruff, mypy strict, and the dead-code guard (vulture over app/, see scripts/deadcode.py)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python scripts/deadcode.py
 
 ## bench: load scenarios against the running service vs a raw asyncpg baseline
 bench: install

@@ -81,7 +81,6 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 30 * 24 * 3600
 
     run_worker: bool = True
-    worker_poll_interval: float = 5.0
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

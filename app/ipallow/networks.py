@@ -65,9 +65,6 @@ class Entry:
     network: Network
     expires_at: datetime | None = None
 
-    def live(self, now: datetime) -> bool:
-        return self.expires_at is None or self.expires_at > now
-
 
 _Table = tuple[int, dict[int, Entry]]  # (mask, network int -> entry)
 

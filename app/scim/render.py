@@ -16,7 +16,8 @@ from app.scim.constants import PREFIX, URN_ENTERPRISE, URN_GROUP, URN_USER
 
 # Internal keys in users.scim_resource, never rendered.
 ACTIVE_UNSET = "_activeUnset"  # `active` was removed by PATCH: rendered as unassigned
-DELETED = "_deleted"  # identifiers the user had when deleted over SCIM
+# (and `_deleted`: the identifiers a user had when deleted over SCIM, written in SQL by
+# app.scim.repository.users.mark_deleted)
 
 
 def base_url(public_url: str) -> str:

@@ -1,0 +1,34 @@
+"""Reviewed exceptions for the dead-code guard (scripts/deadcode.py, run by `make lint`).
+
+Each entry is something in app/ that no Python in app/ (or alembic/) uses, kept on purpose;
+the comment says who uses it. Prefer deleting dead code, or using it, over adding a line here.
+Declarative code is handled by rules in pyproject.toml ([tool.vulture]) and
+scripts/deadcode.py, not here: route handlers and click commands (decorators), pydantic
+fields of schemas and event models, and app/*/models.py (excluded: the SQLAlchemy tables are
+being turned into Alembic's target_metadata).
+This file runs (`python vulture_whitelist.py`), so a stale entry fails loudly."""
+
+from vulture.whitelists.whitelist_utils import Whitelist
+
+from app.audit import stream
+from app.core import clock, errors
+from app.ipallow import cache
+from app.main import create_app
+from app.teams.invitations import service as invitations
+
+_ = Whitelist()  # for instance attributes, which a class does not have until __init__ runs
+
+create_app  # uvicorn's factory, named by a string in app/cli.py ("app.main:create_app")
+clock.advance  # the time seam tests use to move the service's clock
+clock.freeze  # the time seam tests use to stop the service's clock
+
+# Counters of the allowlist cache: tests/ipallow/test_cache.py reads them to prove reads are
+# coalesced and served from the cache. TODO: expose them (metrics) or drop them.
+_.rounds  # cache._Barrier.rounds
+cache.Stats.barrier_checks, cache.Stats.hits, cache.Stats.lagging
+cache.Stats.untrusted, cache.Stats.notifications, cache.Stats.flushes
+
+# In files other changes are editing now; TODO: settle after they merge.
+invitations.revoke_pending_for_address  # wired by the SCIM invitation-supersede change
+stream.AuditHub.listening  # TODO(audit): nothing reads it; use it or delete it
+errors.Unprocessable  # TODO(error mapping): unused since 422s come from pydantic; delete

@@ -20,7 +20,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import click
 
@@ -73,11 +75,35 @@ def main() -> None:
 # ---- serve / worker / migrate ----
 
 DEMO_FILE = "demo-tenant.json"
+DEMO_IDP_NAME = "Demo identity provider"
+
+
+async def create_demo_tenant(rt: Runtime, demo_path: Path, *, slug: str = "demo",
+                             owner_email: str = "owner@demo.example") -> dict[str, Any]:
+    """The demo tenant: an owner with a password and an API key (kept in `demo_path`, 0600,
+    printed on every start) and a SCIM token (returned here only, never stored: it is shown
+    once, on the first start)."""
+    from app.core.context import Actor, RequestContext
+    from app.scim.service import tokens as scim_tokens
+    from app.tenants.service import create_tenant
+
+    password = os.environ.get("DRIFT_DEMO_PASSWORD") or _random_password()
+    created = await create_tenant(rt.db, name="Demo Company", slug=slug,
+                                  owner_email=owner_email, owner_password=password,
+                                  plan="enterprise")
+    demo = {**created, "owner_email": owner_email, "owner_password": password}
+    fd = os.open(demo_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(demo, fh, indent=2)
+    owner = UUID(created["owner_user_id"])
+    async with rt.db.tenant(UUID(created["tenant_id"]),
+                            RequestContext(actor=Actor.system())) as tx:
+        token = await scim_tokens.create(tx, DEMO_IDP_NAME, created_by=owner)
+    return {**demo, "scim_token": token["token"]}
 
 
 async def _prepare_for_serve(settings: Settings) -> tuple[PreparedDatabase, dict[str, Any] | None]:
     from app.tenants import repository as tenants_repo
-    from app.tenants.service import create_tenant
 
     rt, prepared = await _runtime(settings)
     demo: dict[str, Any] | None = None
@@ -87,18 +113,30 @@ async def _prepare_for_serve(settings: Settings) -> tuple[PreparedDatabase, dict
             if demo_path.exists():
                 demo = json.loads(demo_path.read_text())
             elif not await tenants_repo.all_tenant_ids(rt.db):
-                password = os.environ.get("DRIFT_DEMO_PASSWORD") or _random_password()
-                created = await create_tenant(rt.db, name="Demo Company", slug="demo",
-                                              owner_email="owner@demo.example",
-                                              owner_password=password, plan="enterprise")
-                demo = {**created, "owner_email": "owner@demo.example",
-                        "owner_password": password}
-                fd = os.open(demo_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(demo, fh, indent=2)
+                demo = await create_demo_tenant(rt, demo_path)
     finally:
         await rt.close()
     return prepared, demo
+
+
+def demo_banner(url: str, demo: dict[str, Any]) -> list[str]:
+    """What `serve` prints (stdout, never the log) about the demo tenant."""
+    key = demo["api_key"]
+    lines = ["Demo tenant (kept in DRIFT_DATA_DIR/demo-tenant.json):",
+             f"  tenant slug : {demo['slug']}",
+             f"  owner       : {demo['owner_email']} / {demo['owner_password']}",
+             f"  API key     : {key}",
+             f"  try         : curl -H 'Authorization: Bearer {key}' {url}/api/v1/me",
+             f"  SCIM        : base URL {url}/scim/v2"]
+    if demo.get("scim_token"):
+        lines.append(f"  SCIM token  : {demo['scim_token']}  (shown only now: it is not "
+                     "stored; create another as below)")
+    else:
+        lines.append("  SCIM token  : shown only on the first start; create a new one with")
+    lines.append(f"                curl -X POST -H 'Authorization: Bearer {key}' -H "
+                 "'Content-Type: application/json' -d '{\"name\": \"Okta\"}' "
+                 f"{url}/api/v1/settings/scim")
+    return lines
 
 
 def _random_password() -> str:
@@ -124,7 +162,8 @@ def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
     prepared, demo = _run(_prepare_for_serve(settings))
     host = host or settings.host
     port = port or settings.port
-    info = {"url": f"http://{host}:{port}", "docs": f"http://{host}:{port}/docs",
+    url = f"http://{host}:{port}"
+    info = {"url": url, "docs": f"{url}/docs",
             "database": "embedded" if prepared.embedded else "external",
             "worker": "off" if no_worker else "in-process", "demo_tenant": demo}
     if as_json:
@@ -132,13 +171,10 @@ def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
     else:
         click.echo(f"Drift Cloud on {info['url']}  (OpenAPI docs: {info['docs']})")
         click.echo(f"database: {info['database']}; worker: {info['worker']}")
+        click.echo(f"probes: {url}/healthz (process up), {url}/readyz (database reachable "
+                   "and migrated; 503 if not)")
         if demo:
-            click.echo("Demo tenant (kept in DRIFT_DATA_DIR/demo-tenant.json):")
-            click.echo(f"  tenant slug : {demo['slug']}")
-            click.echo(f"  owner       : {demo['owner_email']} / {demo['owner_password']}")
-            click.echo(f"  API key     : {demo['api_key']}")
-            click.echo(f"  try         : curl -H 'Authorization: Bearer {demo['api_key']}' "
-                       f"{info['url']}/api/v1/me")
+            click.echo("\n".join(demo_banner(url, demo)))
     sys.stdout.flush()
     # API processes reach the prepared database by URL; this process keeps the embedded
     # server alive and stops it on exit.

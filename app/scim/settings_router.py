@@ -34,7 +34,8 @@ router = APIRouter(prefix="/api/v1/settings/scim", tags=["scim settings"])
              responses={409: {"description": "Two SCIM tokens are already active"}})
 async def create_token(principal: AdminPrincipal, tx: TenantTx,
                        body: ScimTokenCreate | None = None) -> Response:
-    out = await tokens.create(tx, principal, (body or ScimTokenCreate()).name)
+    out = await tokens.create(tx, (body or ScimTokenCreate()).name,
+                              created_by=principal.user_id)
     return json_response(out, 201, headers={"Location": f"/api/v1/settings/scim/{out['id']}"})
 
 

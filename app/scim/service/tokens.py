@@ -11,7 +11,6 @@ from uuid import UUID
 import asyncpg
 
 from app.audit.service import record
-from app.auth.principal import Principal
 from app.core import clock
 from app.core.db import Tx
 from app.core.errors import Conflict, NotFound
@@ -29,7 +28,9 @@ def token_out(row: asyncpg.Record) -> dict[str, Any]:
             "status": "revoked" if row["revoked_at"] else "active"}
 
 
-async def create(tx: Tx, principal: Principal, name: str) -> dict[str, Any]:
+async def create(tx: Tx, name: str, *, created_by: UUID | None) -> dict[str, Any]:
+    """A new token (returned once, in `token`); `created_by` is the admin who asked, or the
+    demo tenant's owner when `drift-cloud serve` creates the demo tenant."""
     await tenant_repo.lock(tx)  # serialise creations: the two-active-tokens rule
     if await repo.count_active(tx) >= MAX_ACTIVE:
         raise Conflict(f"This tenant already has {MAX_ACTIVE} active SCIM tokens; revoke one "
@@ -37,7 +38,7 @@ async def create(tx: Tx, principal: Principal, name: str) -> dict[str, Any]:
                        code="scim_token_limit")
     token = new_token(SCIM_TOKEN_PREFIX)
     row = await repo.insert(tx, name=name, prefix=display_prefix(token),
-                            digest=token_hash(token), created_by=principal.user_id,
+                            digest=token_hash(token), created_by=created_by,
                             now=clock.now())
     await record(tx, "scim.token_created", resource_type="scim_token", resource_id=row["id"],
                  metadata={"name": name, "prefix": row["prefix"]})

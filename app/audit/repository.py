@@ -77,6 +77,10 @@ def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None
         upper = f.action_prefix[:-1] + chr(ord(f.action_prefix[-1]) + 1)
         clauses.append(f'action COLLATE "C" >= {p(f.action_prefix)}')
         clauses.append(f'action COLLATE "C" < {p(upper)}')
+    if f.action_verb is not None:
+        # a stored generated column (COLLATE "C", indexed with seq): an expression on `action`
+        # would not be LEAKPROOF and could not use an index under RLS
+        clauses.append(f"action_verb = {p(f.action_verb)}")
     if f.resource_type is not None:
         clauses.append(f"resource_type = {p(f.resource_type)}")
     if f.resource_id is not None:

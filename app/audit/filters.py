@@ -23,6 +23,7 @@ OUTCOMES = ("success", "failure", "denied")
 MAX_EXPORT_LIMIT = 1_000_000
 
 _ACTION = re.compile(r"^[a-z_]+\.[a-z_]+$")
+_ACTION_VERB = re.compile(r"^[a-z_]+$")
 _ACTION_PREFIX = re.compile(r"^[a-z_]*(\.[a-z_]*)?\*$")
 _TEXT_MAX = 200
 
@@ -33,6 +34,7 @@ class AuditFilters:
     actor_email: str | None = None
     action: str | None = None
     action_prefix: str | None = None
+    action_verb: str | None = None
     resource_type: str | None = None
     resource_id: str | None = None
     outcome: str | None = None
@@ -52,6 +54,8 @@ class AuditFilters:
                 continue
             if f.name == "action_prefix":
                 out["action"] = value + "*"
+            elif f.name == "action_verb":
+                out["action"] = value
             elif isinstance(value, datetime):
                 out[f.name] = value.isoformat()
             else:
@@ -101,15 +105,19 @@ def parse_filters(*, actor: str | None = None, action: str | None = None,
             actor_email = actor.strip()
     exact: str | None = None
     prefix: str | None = None
+    verb: str | None = None
     if action:
         if _ACTION.match(action):
             exact = action
         elif _ACTION_PREFIX.match(action):
             prefix = action[:-1]
+        elif _ACTION_VERB.match(action):
+            verb = action  # the action's last dot-separated segment (project.delete: delete)
         else:
             raise BadRequest(
-                "`action` must be an action such as project.delete, or a prefix ending in * "
-                "such as project.* (lower-case letters, '_' and one '.').",
+                "`action` must be an action such as project.delete, a verb such as delete "
+                "(every resource's delete), or a prefix ending in * such as project.* "
+                "(lower-case letters, '_' and at most one '.').",
                 code="invalid_action_filter")
     if outcome is not None and outcome not in OUTCOMES:
         raise BadRequest(f"`outcome` must be one of {', '.join(OUTCOMES)}.",
@@ -120,7 +128,7 @@ def parse_filters(*, actor: str | None = None, action: str | None = None,
         raise BadRequest("`after` must be earlier than `before` (the range is after <= "
                          "created_at < before).", code="invalid_time_range")
     return AuditFilters(actor_id=actor_id, actor_email=actor_email, action=exact,
-                        action_prefix=prefix or None,
+                        action_prefix=prefix or None, action_verb=verb,
                         resource_type=_text("resource_type", resource_type),
                         resource_id=_text("resource_id", resource_id), outcome=outcome,
                         after=t_after, before=t_before)

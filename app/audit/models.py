@@ -1,6 +1,6 @@
 """Table metadata for the audit log (schema lives in Alembic; this mirrors it)."""
 
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, MetaData, Table, Text
+from sqlalchemy import BigInteger, Column, Computed, DateTime, LargeBinary, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
 metadata = MetaData()
@@ -26,6 +26,8 @@ audit_events = Table(
     Column("seq", BigInteger, nullable=False),
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # the action's last dot-separated segment, for `action=<verb>` (migration 0700_i23_audit_verb)
+    Column("action_verb", Text(collation="C"), Computed("split_part(action, '.', -1)")),
 )
 
 # One row per tenant: the head of its hash chain and the retention boundary.

@@ -77,6 +77,10 @@ def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None
         upper = f.action_prefix[:-1] + chr(ord(f.action_prefix[-1]) + 1)
         clauses.append(f'action COLLATE "C" >= {p(f.action_prefix)}')
         clauses.append(f'action COLLATE "C" < {p(upper)}')
+    if f.action_verb is not None:
+        # a stored generated column (COLLATE "C", indexed with seq): an expression on `action`
+        # would not be LEAKPROOF and could not use an index under RLS
+        clauses.append(f"action_verb = {p(f.action_verb)}")
     if f.resource_type is not None:
         clauses.append(f"resource_type = {p(f.resource_type)}")
     if f.resource_id is not None:
@@ -295,3 +299,69 @@ async def drop_expired_partitions(db: Database, now: datetime
 
 async def all_tenant_ids(db: Database) -> list[UUID]:
     return [r[0] for r in await db.fetch("SELECT drift_api.all_tenant_ids()")]
+
+
+# ---- retention notices ----
+
+async def try_lock_notice(tx: Tx) -> bool:
+    """One worker at a time decides a tenant's retention notice (for this transaction)."""
+    return bool(await tx.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtext('drift.audit_retention_notice'),"
+        " hashtext($1::uuid::text))", tx.tenant_id))
+
+
+async def notice_state(tx: Tx) -> asyncpg.Record | None:
+    return await tx.fetchrow(
+        "SELECT notified_at, cutoff, purge_from, prior_cutoff, events, retention_days"
+        " FROM audit_retention_notices WHERE tenant_id = $1", tx.tenant_id)
+
+
+async def any_event_between(tx: Tx, since: datetime | None, until: datetime) -> bool:
+    """Whether an event was created in [since, until) (the primary key's created_at range)."""
+    return bool(await tx.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM audit_events WHERE tenant_id = $1"
+        " AND created_at >= coalesce($2, '-infinity'::timestamptz) AND created_at < $3)",
+        tx.tenant_id, since, until))
+
+
+async def count_events_between(tx: Tx, since: datetime | None, until: datetime
+                               ) -> tuple[int, datetime | None]:
+    """How many events were created in [since, until), and the oldest one's time."""
+    row = await tx.fetchrow(
+        "SELECT count(*) AS n, min(created_at) AS oldest FROM audit_events WHERE tenant_id = $1"
+        " AND created_at >= coalesce($2, '-infinity'::timestamptz) AND created_at < $3",
+        tx.tenant_id, since, until)
+    assert row is not None
+    return int(row["n"]), row["oldest"]
+
+
+async def notice_recipients(tx: Tx) -> list[str]:
+    """Email addresses of the tenant's active owner and admins."""
+    rows = await tx.fetch(
+        "SELECT email FROM users WHERE tenant_id = $1 AND active AND email IS NOT NULL"
+        " AND role IN ('owner', 'admin') ORDER BY role DESC, email", tx.tenant_id)
+    return [str(r[0]) for r in rows]
+
+
+async def save_notice(tx: Tx, *, notified_at: datetime, cutoff: datetime,
+                      purge_from: datetime, prior_cutoff: datetime | None, events: int,
+                      retention_days: int) -> None:
+    await tx.execute(
+        "INSERT INTO audit_retention_notices AS n (tenant_id, notified_at, cutoff, purge_from,"
+        " prior_cutoff, events, retention_days) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (tenant_id) DO UPDATE SET notified_at = EXCLUDED.notified_at,"
+        " cutoff = EXCLUDED.cutoff, purge_from = EXCLUDED.purge_from,"
+        " prior_cutoff = EXCLUDED.prior_cutoff, events = EXCLUDED.events,"
+        " retention_days = EXCLUDED.retention_days",
+        tx.tenant_id, notified_at, cutoff, purge_from, prior_cutoff, events, retention_days)
+
+
+async def oldest_created_at(tx: Tx) -> datetime | None:
+    value: datetime | None = await tx.fetchval(
+        "SELECT min(created_at) FROM audit_events WHERE tenant_id = $1", tx.tenant_id)
+    return value
+
+
+async def tenant_name(tx: Tx) -> str:
+    value = await tx.fetchval("SELECT name FROM tenants WHERE tenant_id = $1", tx.tenant_id)
+    return str(value or tx.tenant_id)

@@ -29,7 +29,9 @@ router = APIRouter(tags=["audit"])
 ActorQ = Annotated[str | None, Query(max_length=320, description=(
     "User id (UUID) or email address of whoever acted (email: case-insensitive, as recorded)"))]
 ActionQ = Annotated[str | None, Query(max_length=100, description=(
-    "An action (`project.delete`) or a prefix ending in `*` (`project.*`)"))]
+    "An action (`project.delete`); a bare verb (`delete`: every action whose part after the "
+    "dot is exactly that verb, e.g. `project.delete` and `team.delete`, not `user.deleted`); "
+    "or a prefix ending in `*` (`project.*`, `auth.login*`)"))]
 ResourceTypeQ = Annotated[str | None, Query(max_length=200, description="e.g. `project`")]
 ResourceIdQ = Annotated[str | None, Query(max_length=200)]
 OutcomeQ = Annotated[str | None, Query(description="success, failure or denied")]

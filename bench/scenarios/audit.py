@@ -128,6 +128,8 @@ def _query_loads(env: Env) -> tuple[list[Req], list[Req]]:
         "resource_type=project&resource_id=res-42",
         "outcome=denied&action=auth.login_failed",
         "actor=user5%40bench.example&order=asc",
+        "action=delete",  # a bare verb (docs/audit.md, "Filters")
+        "action=update&order=asc",  # project.update and team.update
     ]
     app = [Req("GET", f"/api/v1/audit?{q}", auth) for q in shapes]
     base = [Req("GET", f"/q/audit_page/{t['tenant_id']}/{a}") for a in ACTIONS]

@@ -25,6 +25,17 @@ async def verify(client: httpx.AsyncClient, t: Tenant) -> dict[str, Any]:
     return body
 
 
+async def announce_and_run(runtime: Runtime) -> None:
+    """Deletion waits until a notice is 7 days old: the job runs 8 days ago (it announces),
+    then now (it deletes)."""
+    clock.freeze(clock.now() - timedelta(days=8))
+    try:
+        await retention.run_once(runtime)
+    finally:
+        clock.reset()
+    await retention.run_once(runtime)
+
+
 @dataclass
 class Aged:
     tenant: Tenant
@@ -100,7 +111,7 @@ async def test_job_deletes_exactly_the_expired_events_of_the_right_tenants(
         assert (await verify(client, g.tenant))["valid"] is True
     before = {g.tenant.id: await audit_events(g.tenant) for g in groups}
 
-    assert await retention.run_once(runtime) == 0
+    await announce_and_run(runtime)
 
     for g in groups:
         left = {e["id"] for e in await audit_events(g.tenant)}
@@ -108,7 +119,8 @@ async def test_job_deletes_exactly_the_expired_events_of_the_right_tenants(
         assert g.kept <= left, f"{g.days}-day tenant lost events it must keep"
         purges = await audit_events(g.tenant, action="audit.retention_purge")
         assert left == g.kept | {p["id"] for p in purges} | {
-            e["id"] for e in await audit_events(g.tenant, action="audit.verify")}
+            e["id"] for e in await audit_events(g.tenant, action="audit.verify")} | {
+            e["id"] for e in await audit_events(g.tenant, action="audit.retention_notice")}
         # the chain still verifies, from the stored boundary
         result = await verify(client, g.tenant)
         assert result["valid"] is True, result
@@ -172,7 +184,7 @@ async def test_whole_expired_partitions_are_dropped_keeping_the_chain(
     p_march = await audit_events(p)
     assert len(p_march) == 8 and await _partition_exists(p, "audit_events_2001_03")
 
-    await retention.run_once(runtime)
+    await announce_and_run(runtime)
 
     # March went whole; June went whole (S's oldest events); May was not dropped, because S's
     # May event committed after its June events, so dropping May first would have punched a
@@ -190,6 +202,9 @@ async def test_whole_expired_partitions_are_dropped_keeping_the_chain(
     assert [e["metadata"] for e in purges] == [{"partition": "audit_events_2001_03",
                                                 "through_seq": 7}]
     assert (await verify(client, p))["boundary"]["seq"] == 7
+    # nothing went before it was announced
+    [notice] = await audit_events(p, action="audit.retention_notice")
+    assert notice["seq"] < purges[0]["seq"]
 
     await retention.run_once(runtime)  # May is empty now: it goes too
     assert not await _partition_exists(p, "audit_events_2001_05")

@@ -277,6 +277,33 @@ async def audit_events(t: Tenant, **where: Any) -> list[asyncpg.Record]:
     return await t.sql(sql + " ORDER BY created_at, id", *args)
 
 
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement sent on a request's connection while the test runs (one asyncpg call
+    is one round trip), from asyncpg's query logger."""
+    from app.core.db import RequestConnection
+
+    sent: list[str] = []
+    logged: list[Any] = []
+    original = RequestConnection.get
+
+    def log(record: Any) -> None:
+        sent.append(record.query)
+
+    async def get(self: RequestConnection) -> Any:
+        conn = await original(self)
+        raw = getattr(conn, "_con", conn)  # the connection behind the pool's proxy
+        if raw not in logged:
+            raw.add_query_logger(log)
+            logged.append(raw)
+        return conn
+
+    monkeypatch.setattr(RequestConnection, "get", get)
+    yield sent
+    for conn in logged:
+        conn.remove_query_logger(log)
+
+
 # ---- real servers ----
 
 def free_port() -> int:

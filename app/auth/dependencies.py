@@ -18,10 +18,9 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, NoReturn, cast
 from uuid import UUID
 
-import asyncpg
 from fastapi import Depends, Request
 
 from app.audit.service import record_denial
@@ -29,7 +28,15 @@ from app.auth import repository
 from app.auth.principal import Principal, Role
 from app.core import clock
 from app.core.context import RequestContext
-from app.core.db import RequestConnection, Tx
+from app.core.db import (
+    CREDENTIAL_SQLSTATE,
+    SAFE_METHODS,
+    Enter,
+    PrincipalChanged,
+    RequestConnection,
+    RequestTx,
+    Tx,
+)
 from app.core.errors import Forbidden, Unauthorized
 from app.core.runtime import Runtime
 from app.core.security import (
@@ -44,8 +51,6 @@ _REASONS = {
     "expired": "The credential has expired.",
     "inactive": "The user is deactivated.",
 }
-
-CREDENTIAL_SQLSTATE = "DR401"
 
 
 class PrincipalCache:
@@ -118,22 +123,32 @@ def _email_md5(email: str | None) -> str:
     return hashlib.md5((email or "").encode(), usedforsecurity=False).hexdigest()
 
 
-def enter_script(principal: Principal) -> str:
-    """BEGIN plus the credential check that sets the tenant: one round trip.
+def enter_for(principal: Principal) -> Enter:
+    """How this principal's credential enters its tenant: the BEGIN script (one round trip)
+    and the gate a read-only statement carries instead (app.core.db.RequestTx).
 
-    Every interpolated value is produced here from typed values (UUIDs, a Role, a hex digest,
-    an ISO timestamp), never from request text, so inlining them is safe."""
-    now = clock.now().isoformat()
+    Every value inlined into the script is produced here from typed values (UUIDs, a Role, a
+    hex digest, an ISO timestamp), never from request text; the gate takes them as bound
+    parameters."""
+    now = clock.now()
     email = _email_md5(principal.email)
     role = Role(principal.role).value if principal.role else ""
+    cred, tenant = UUID(str(principal.credential_id)), UUID(str(principal.tenant_id))
     if principal.credential_type == "api_key":
-        return (f"BEGIN; SELECT drift_api.enter_api_key('{principal.credential_id}', "
-                f"'{principal.tenant_id}', '{role}', '{email}', '{now}')")
+        return Enter(f"BEGIN; SELECT drift_api.enter_api_key('{cred}', '{tenant}', '{role}', "
+                     f"'{email}', '{now.isoformat()}')",
+                     "drift_api.gate_api_key", (cred, tenant, role, email, now))
     if principal.credential_type == "session":
-        return (f"BEGIN; SELECT drift_api.enter_session('{principal.credential_id}', "
-                f"'{principal.tenant_id}', '{principal.user_id}', '{role}', '{email}', "
-                f"'{now}')")
+        user = UUID(str(principal.user_id))
+        return Enter(f"BEGIN; SELECT drift_api.enter_session('{cred}', '{tenant}', '{user}', "
+                     f"'{role}', '{email}', '{now.isoformat()}')",
+                     "drift_api.gate_session", (cred, tenant, user, role, email, now))
     raise ValueError(f"no enter function for {principal.credential_type}")
+
+
+def enter_script(principal: Principal) -> str:
+    """`BEGIN; SELECT drift_api.enter_*(...)` for a connection of the caller's own."""
+    return enter_for(principal).script
 
 
 async def _deny(rt: Runtime, ctx: RequestContext, principal_like: dict[str, Any], status: str
@@ -229,32 +244,43 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def tenant_tx(request: Request, principal: Principal = Depends(authenticate)) -> Tx:
-    """Open the request's tenant transaction, verifying the credential in the same round trip.
-
-    The middleware commits it before the response starts (status < 400) or rolls it back."""
+def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
     rt = get_runtime(request)
     ctx = get_ctx(request)
-    rconn = get_request_connection(request)
-    key = request.state.principal_cache_key
-    try:
-        conn = await rconn.begin(enter_script(principal))
-    except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) != CREDENTIAL_SQLSTATE:
-            raise
+
+    async def refused(reason: str) -> NoReturn:
         principal_cache.evict(key)
-        reason = str(getattr(exc, "message", "") or exc)
-        if reason != "changed":
-            raise await _deny(rt, ctx, {
-                "actor_type": "api_key" if principal.credential_type == "api_key" else "user",
-                "kind": principal.credential_type, "tenant_id": principal.tenant_id,
-                "credential_id": principal.credential_id, "user_id": principal.user_id,
-                "email": principal.email}, reason) from None
-        # role or email changed since it was cached: look it up afresh, then enter
-        principal, key = await lookup_principal(rt, ctx, request.state.token)
-        conn = await rconn.begin(enter_script(principal))
-    ctx.actor = principal.actor
-    tx = Tx(conn, principal.tenant_id, ctx, principal)
+        if reason == "changed":
+            raise PrincipalChanged()
+        raise await _deny(rt, ctx, {
+            "actor_type": "api_key" if principal.credential_type == "api_key" else "user",
+            "kind": principal.credential_type, "tenant_id": principal.tenant_id,
+            "credential_id": principal.credential_id, "user_id": principal.user_id,
+            "email": principal.email}, reason)
+
+    return RequestTx(get_request_connection(request), principal.tenant_id, ctx, principal,
+                     enter_for(principal), refused,
+                     read_only=request.method in SAFE_METHODS)
+
+
+async def tenant_tx(request: Request, principal: Principal = Depends(authenticate)) -> Tx:
+    """The request's transaction, with the credential verified in the database by its first
+    round trip (app.core.db.RequestTx). Write requests open it here, so the role checks that
+    follow see a verified principal; read-only requests enter inside their first statement.
+
+    The middleware commits an open transaction before the response starts (status < 400) or
+    rolls it back."""
+    tx = _request_tx(request, principal, request.state.principal_cache_key)
+    if not tx.read_only:
+        try:
+            await tx.open()
+        except PrincipalChanged:
+            # role or email changed since it was cached: look it up afresh, then enter
+            principal, key = await lookup_principal(get_runtime(request), get_ctx(request),
+                                                    request.state.token)
+            tx = _request_tx(request, principal, key)
+            await tx.open()
+    get_ctx(request).actor = principal.actor
     request.state.principal = principal
     return tx
 
@@ -268,6 +294,11 @@ def require_role(minimum: Role) -> Callable[..., Awaitable[Principal]]:
 
     async def dependency(request: Request, tx: Tx = Depends(tenant_tx)) -> Principal:
         principal = cast(Principal, tx.principal)
+        if not principal.at_least(minimum) and isinstance(tx, RequestTx):
+            # A read enters lazily, so this role may come from the principal cache: let the
+            # database confirm it before refusing (a promotion applies at once; a changed
+            # role re-runs the request with the principal looked up afresh).
+            await tx.verify()
         if not principal.at_least(minimum):
             rt = get_runtime(request)
             await record_denial(rt.db, principal.tenant_id, get_ctx(request), "access.denied",
@@ -301,7 +332,8 @@ async def _ctx_dep(request: Request) -> RequestContext:
 RuntimeDep = Annotated[Runtime, Depends(_runtime_dep)]
 CtxDep = Annotated[RequestContext, Depends(_ctx_dep)]
 
-__all__ = ["AdminPrincipal", "CtxDep", "CurrentPrincipal", "MemberPrincipal", "OwnerPrincipal",
+__all__ = ["CREDENTIAL_SQLSTATE", "AdminPrincipal", "CtxDep", "CurrentPrincipal",
+           "MemberPrincipal", "OwnerPrincipal",
            "RuntimeDep", "TenantCheck", "TenantTx", "ViewerPrincipal",
            "authenticate", "bearer_token", "get_ctx", "get_request_connection", "get_runtime",
            "principal_cache", "require_role", "run_tenant_checks", "tenant_checks", "tenant_tx"]

@@ -12,9 +12,9 @@ carries a tenant into the next request.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl, unquote, urlsplit
 from uuid import UUID
 
@@ -117,6 +117,159 @@ class Tx:
         await self.conn.executemany(sql, args)
 
 
+CREDENTIAL_SQLSTATE = "DR401"  # raised by drift_api.enter_* when a credential is refused
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+class Enter:
+    """How a request's credential enters its tenant, two ways:
+
+    - `script`: `BEGIN; SELECT drift_api.enter_*(...)`, one simple-protocol round trip that
+      opens the request's transaction (every value inlined is produced from typed values);
+    - `gate(args)`: the STABLE `drift_api.gate_*` function, appended as a pseudo-constant
+      condition to a read so that the read itself enters (docs/ARCHITECTURE.md, "One-flight
+      reads")."""
+
+    __slots__ = ("args", "gate", "script")
+
+    def __init__(self, script: str, gate: str, args: tuple[Any, ...]) -> None:
+        self.script = script
+        self.gate = gate
+        self.args = args
+
+
+class PrincipalChanged(Exception):
+    """The cached principal's role or email no longer matches the database. Raised from the
+    first statement of a read-only request; the middleware runs the request again once with
+    the credential looked up afresh (GET/HEAD: nothing was read by the client, nothing
+    written)."""
+
+
+RefusedHandler = Callable[[str], Awaitable[NoReturn]]
+
+_wrapped: dict[tuple[str, str, int], str] = {}
+
+
+def gated(sql: str, gate: str, nargs: int, ngate: int) -> str:
+    """`sql` as one statement that first passes the gate (cached: the text is stable, so
+    asyncpg's prepared-statement cache keeps working)."""
+    key = (sql, gate, nargs)
+    text = _wrapped.get(key)
+    if text is None:
+        params = ", ".join(f"${nargs + i + 1}" for i in range(ngate))
+        text = f"SELECT * FROM ({sql}) AS _drift_q WHERE {gate}({params})"
+        if len(_wrapped) > 4096:
+            _wrapped.clear()
+        _wrapped[key] = text
+    return text
+
+
+def _fusable(sql: str) -> bool:
+    head = sql.lstrip()[:6].upper()
+    return head == "SELECT" or head.startswith("WITH")
+
+
+class RequestTx(Tx):
+    """The request's transaction: the tenant is entered by the first statement.
+
+    Write requests (any method but GET/HEAD) open it eagerly: `BEGIN; SELECT enter(...)` in
+    one round trip, then the statements, then COMMIT by the middleware before the response.
+
+    Read-only requests (GET/HEAD) send nothing up front. Each SELECT runs as an implicit
+    transaction of its own with the gate inside it: one round trip per statement, the
+    credential re-verified and the tenant set in that same statement, the transaction made
+    read-only after entering, nothing left set afterwards. Under READ COMMITTED (the
+    service's isolation level) statements of one transaction already read separate snapshots,
+    so this changes no result a read can see. A statement that is not a SELECT opens a real
+    transaction first (a write in a GET, which the database then refuses to treat as
+    read-only). A request whose handler ran no statement at all is verified by the middleware
+    before its response goes out (`verify`)."""
+
+    __slots__ = ("_on_refused", "_rconn", "_state", "enter", "read_only")
+
+    PENDING, READING, OPEN = 0, 1, 2
+
+    def __init__(self, rconn: RequestConnection, tenant_id: UUID, ctx: RequestContext,
+                 principal: Any, enter: Enter, on_refused: RefusedHandler, *,
+                 read_only: bool) -> None:
+        super().__init__(None, tenant_id, ctx, principal)
+        self._rconn = rconn
+        self._on_refused = on_refused
+        self._state = self.PENDING
+        self.enter = enter
+        self.read_only = read_only
+        rconn.tx = self
+
+    @property
+    def pending(self) -> bool:
+        return self._state == self.PENDING
+
+    async def open(self) -> None:
+        """Open the request's real transaction (BEGIN + enter in one round trip)."""
+        if self._state == self.OPEN:
+            return
+        try:
+            self.conn = await self._rconn.begin(self.enter.script)
+        except asyncpg.PostgresError as exc:
+            await self._refused_or_raise(exc)
+        self._state = self.OPEN
+
+    async def verify(self) -> None:
+        """Re-verify the credential when no statement has done it yet (one round trip)."""
+        if self._state != self.PENDING:
+            return
+        await self._gated("fetchval", "SELECT true", ())
+
+    async def _refused_or_raise(self, exc: asyncpg.PostgresError) -> NoReturn:
+        if getattr(exc, "sqlstate", None) == CREDENTIAL_SQLSTATE:
+            await self._on_refused(str(getattr(exc, "message", "") or exc))
+        raise exc
+
+    async def _gated(self, kind: str, sql: str, args: tuple[Any, ...]) -> Any:
+        conn = await self._rconn.get()
+        self.conn = conn
+        enter = self.enter
+        text = gated(sql, enter.gate, len(args), len(enter.args))
+        try:
+            result = await getattr(conn, kind)(text, *args, *enter.args)
+        except asyncpg.PostgresError as exc:
+            await self._refused_or_raise(exc)
+        self._state = self.READING
+        return result
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        if self._state != self.OPEN:
+            if self.read_only and _fusable(sql):
+                return await self._gated("fetch", sql, args)  # type: ignore[no-any-return]
+            await self.open()
+        return await self.conn.fetch(sql, *args)  # type: ignore[no-any-return]
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        if self._state != self.OPEN:
+            if self.read_only and _fusable(sql):
+                return await self._gated("fetchrow", sql, args)
+            await self.open()
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        if self._state != self.OPEN:
+            if self.read_only and _fusable(sql):
+                return await self._gated("fetchval", sql, args)
+            await self.open()
+        return await self.conn.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        if self._state != self.OPEN:
+            await self.open()
+        return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
+
+    async def executemany(self, sql: str, args: Any) -> None:
+        if self._state != self.OPEN:
+            await self.open()
+        await self.conn.executemany(sql, args)
+
+
 def begin_tenant_sql(tenant_id: UUID) -> str:
     # tenant_id is a uuid.UUID, so its text form is exactly 36 hex-and-dash characters:
     # safe to inline, which lets BEGIN and the tenant setting share one round trip.
@@ -131,12 +284,13 @@ class RequestConnection:
     before the response starts (COMMIT for status < 400, ROLLBACK otherwise) and releases it.
     Authentication lookups reuse the same connection, so a request acquires at most one."""
 
-    __slots__ = ("_pool", "conn", "in_tx")
+    __slots__ = ("_pool", "conn", "in_tx", "tx")
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self.conn: asyncpg.Connection | None = None
         self.in_tx = False
+        self.tx: RequestTx | None = None  # the request transaction, once a dependency made it
 
     async def get(self) -> asyncpg.Connection:
         if self.conn is None:

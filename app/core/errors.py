@@ -188,11 +188,15 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(literal or templated)
 
 
+def render_problem(request: Request, exc: ProblemError) -> Response:
+    return _render(request, exc.status, exc.code, exc.title, exc.detail,
+                   headers=exc.headers, **exc.extra)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:
-        return _render(request, exc.status, exc.code, exc.title, exc.detail,
-                       headers=exc.headers, **exc.extra)
+        return render_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

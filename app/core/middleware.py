@@ -16,12 +16,15 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Network
 from app.core.context import RequestContext
-from app.core.db import RequestConnection
+from app.core.db import SAFE_METHODS, PrincipalChanged, RequestConnection
+from app.core.errors import ProblemError, render_problem
 from app.core.net import client_ip
 
 log = logging.getLogger("drift.request")
@@ -69,9 +72,22 @@ class RequestContextMiddleware:
         )
         state = scope.setdefault("state", {})
         state["ctx"] = ctx
-        rconn: RequestConnection | None = None
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
-        if runtime is not None and runtime.db._pool is not None:
+        pool_ready = runtime is not None and runtime.db._pool is not None
+        try:
+            await self._run(scope, receive, send, rid, runtime if pool_ready else None)
+        except PrincipalChanged:
+            # A read-only request found its cached principal stale at its first statement,
+            # before anything was sent or written: run it once more, looked up afresh.
+            if scope.get("method") not in SAFE_METHODS:
+                raise
+            await self._run(scope, receive, send, rid, runtime if pool_ready else None)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, rid: str,
+                   runtime: Any) -> None:
+        state = scope["state"]
+        rconn: RequestConnection | None = None
+        if runtime is not None:
             rconn = runtime.db.request_connection()
             state["rconn"] = rconn
         header = (b"x-request-id", rid.encode("latin-1"))
@@ -80,6 +96,16 @@ class RequestContextMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal replaced
             if message["type"] == "http.response.start":
+                if rconn is not None and message["status"] < 400 and rconn.tx is not None \
+                        and rconn.tx.pending:
+                    # a handler that ran no statement: its credential is verified now
+                    try:
+                        await rconn.tx.verify()
+                    except ProblemError as exc:
+                        replaced = True
+                        await rconn.release()
+                        await _send_problem(scope, send, exc, header)
+                        return
                 if rconn is not None and rconn.in_tx:
                     if message["status"] < 400:
                         try:
@@ -109,3 +135,14 @@ class RequestContextMiddleware:
         finally:
             if rconn is not None:
                 await rconn.release()
+
+
+async def _send_problem(scope: Scope, send: Send, exc: ProblemError,
+                        header: tuple[bytes, bytes]) -> None:
+    response = render_problem(Request(scope), exc)
+    response.raw_headers.append(header)
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -13,16 +13,14 @@ transaction; one that names no tenant can only go to the application log.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
-import asyncpg
 from fastapi import Depends, Request
 
 from app.audit.service import record_denial
 from app.auth import repository as auth_repo
 from app.auth.dependencies import (
-    CREDENTIAL_SQLSTATE,
     bearer_token,
     get_ctx,
     get_request_connection,
@@ -33,7 +31,7 @@ from app.auth.dependencies import (
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.context import Actor, RequestContext
-from app.core.db import Tx
+from app.core.db import SAFE_METHODS, Enter, RequestTx, Tx
 from app.core.errors import Unauthorized
 from app.core.runtime import Runtime
 from app.core.security import API_KEY_PREFIX, SCIM_TOKEN_PREFIX, decode_access_token, token_hash
@@ -98,32 +96,36 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
     return principal, key
 
 
-def enter_script(principal: Principal) -> str:
-    # Every value is produced here from typed values (two UUIDs and an ISO timestamp).
-    return (f"BEGIN; SELECT drift_api.enter_scim_token('{UUID(str(principal.credential_id))}', "
-            f"'{UUID(str(principal.tenant_id))}', '{clock.now().isoformat()}')")
+def enter_for(principal: Principal) -> Enter:
+    # Every value inlined is produced here from typed values (two UUIDs and an ISO timestamp);
+    # the gate takes the same values as bound parameters.
+    token, tenant, now = UUID(str(principal.credential_id)), UUID(str(principal.tenant_id)), \
+        clock.now()
+    return Enter(f"BEGIN; SELECT drift_api.enter_scim_token('{token}', '{tenant}', "
+                 f"'{now.isoformat()}')", "drift_api.gate_scim_token", (token, tenant, now))
 
 
 async def scim_tx(request: Request) -> Tx:
-    """The request's tenant transaction, opened with the SCIM token verified in it."""
+    """The request's transaction, the SCIM token verified by its first round trip
+    (app.core.db.RequestTx: eagerly for writes, inside the first read for GET/HEAD)."""
     rt = get_runtime(request)
     ctx = get_ctx(request)
     principal, key = await lookup(rt, ctx, bearer_token(request))
     ctx.actor = principal.actor
     await run_tenant_checks(request, rt, principal.tenant_id)
-    rconn = get_request_connection(request)
-    try:
-        conn = await rconn.begin(enter_script(principal))
-    except asyncpg.PostgresError as exc:
-        if getattr(exc, "sqlstate", None) != CREDENTIAL_SQLSTATE:
-            raise
+
+    async def refused(reason: str) -> NoReturn:
         principal_cache.evict(key)
         await _audit_failure(rt, ctx, principal.tenant_id, "token_revoked",
                              principal.credential_id)
-        raise _unauthorized("The SCIM token has been revoked.") from None
-    ctx.actor = principal.actor
+        raise _unauthorized("The SCIM token has been revoked.")
+
+    tx = RequestTx(get_request_connection(request), principal.tenant_id, ctx, principal,
+                   enter_for(principal), refused, read_only=request.method in SAFE_METHODS)
+    if not tx.read_only:
+        await tx.open()
     request.state.principal = principal
-    return Tx(conn, principal.tenant_id, ctx, principal)
+    return tx
 
 
 ScimTx = Annotated[Tx, Depends(scim_tx)]

@@ -1,0 +1,115 @@
+"""One-flight reads: a read-only request costs one database round trip, and that round trip
+still re-verifies the credential (revocation, deactivation, role change apply to the very next
+request). Round trips are counted with asyncpg's query logger on the request's connection."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Tenant, bearer
+
+
+async def _project(client: httpx.AsyncClient, t: Tenant) -> str:
+    r = await client.post("/api/v1/projects", headers=t.headers, json={"name": "one flight"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def test_a_read_is_one_round_trip_that_enters_the_tenant(
+        client: httpx.AsyncClient, tenant: Tenant, round_trips: list[str]) -> None:
+    pid = await _project(client, tenant)
+    await client.get(f"/api/v1/projects/{pid}", headers=tenant.headers)  # allowlist cached
+    round_trips.clear()
+    r = await client.get(f"/api/v1/projects/{pid}", headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["id"] == pid
+    assert len(round_trips) == 1, round_trips
+    assert "drift_api.gate_api_key" in round_trips[0]
+    assert "BEGIN" not in round_trips[0] and "COMMIT" not in round_trips[0]
+
+
+async def test_a_write_opens_its_transaction_with_the_credential_check(
+        client: httpx.AsyncClient, tenant: Tenant, round_trips: list[str]) -> None:
+    await client.get("/api/v1/projects", headers=tenant.headers)  # allowlist cached
+    round_trips.clear()
+    await _project(client, tenant)
+    assert round_trips[0].startswith("BEGIN; SELECT drift_api.enter_api_key(")
+    assert round_trips[-1] == "COMMIT"
+    assert not any("gate_" in q for q in round_trips)
+
+
+async def test_a_revoked_key_is_refused_on_the_very_next_read(
+        client: httpx.AsyncClient, tenant: Tenant) -> None:
+    member = await tenant.add_user("member")
+    pid = await _project(client, tenant)
+    assert (await client.get("/api/v1/me", headers=member.headers)).status_code == 200
+    keys = (await client.get("/api/v1/api-keys", headers=member.headers)).json()["data"]
+    assert (await client.delete(f"/api/v1/api-keys/{keys[0]['id']}",
+                                headers=member.headers)).status_code == 204
+    for path in ("/api/v1/me", f"/api/v1/projects/{pid}", "/api/v1/projects"):
+        r = await client.get(path, headers=member.headers)
+        assert r.status_code == 401 and r.json()["code"] == "credential_revoked", path
+
+
+async def test_a_deactivated_user_is_refused_on_the_very_next_read(
+        client: httpx.AsyncClient, tenant: Tenant) -> None:
+    member = await tenant.add_user("member")
+    assert (await client.get("/api/v1/projects", headers=member.headers)).status_code == 200
+    await tenant.sql("UPDATE users SET active = false WHERE id = $1", member.id)
+    r = await client.get("/api/v1/projects", headers=member.headers)
+    assert r.status_code == 401 and r.json()["code"] == "credential_inactive"
+
+
+async def test_a_demoted_admin_is_refused_on_the_very_next_admin_read(
+        client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """The principal cache still says admin; the read's own round trip finds the role
+    changed, and the request is answered for the role the database holds now."""
+    admin = await tenant.add_user("admin")
+    assert (await client.get("/api/v1/webhooks", headers=admin.headers)).status_code == 200
+    await tenant.sql("UPDATE users SET role = 'member' WHERE id = $1", admin.id)
+    r = await client.get("/api/v1/webhooks", headers=admin.headers)
+    assert r.status_code == 403 and r.json()["code"] == "insufficient_role"
+    me = await client.get("/api/v1/me", headers=admin.headers)
+    assert me.status_code == 200 and me.json()["user"]["role"] == "member"
+
+
+async def test_an_ended_session_is_refused_on_the_very_next_read(
+        client: httpx.AsyncClient, make_tenant: Any) -> None:
+    t: Tenant = await make_tenant(owner_password="correct horse battery staple")
+    login = await client.post("/api/v1/auth/login", json={
+        "tenant": t.slug, "email": t.owner.email, "password": "correct horse battery staple"})
+    access = login.json()["access_token"]
+    assert (await client.get("/api/v1/projects", headers=bearer(access))).status_code == 200
+    await t.sql("UPDATE sessions SET revoked_at = now()")
+    r = await client.get("/api/v1/projects", headers=bearer(access))
+    assert r.status_code == 401 and r.json()["code"] == "session_revoked"
+
+
+async def test_a_read_cannot_write(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """The gate makes the statement's transaction read-only once it has entered, and leaves
+    nothing set on the connection."""
+    import asyncpg
+
+    from app.auth.dependencies import enter_for, lookup_principal
+    from app.core.context import RequestContext
+    from app.core.db import gated
+
+    await _project(client, tenant)
+    principal, _ = await lookup_principal(tenant.rt, RequestContext(), tenant.owner.api_key)
+    enter = enter_for(principal)
+    sql = "SELECT count(*) FROM projects"
+    async with tenant.rt.db.pool.acquire() as conn:
+        assert await conn.fetchval(gated(sql, enter.gate, 0, len(enter.args)),
+                                   *enter.args) == 1
+        # a function that writes (it records last use when the last one is older than a
+        # minute), called after the gate, is refused
+        later = enter.args[-1] + timedelta(days=1)
+        with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
+            await conn.fetchval(gated(
+                "SELECT drift_api.enter_api_key($1, $2, $3, $4, $5)::text",
+                enter.gate, 5, len(enter.args)), *enter.args[:-1], later, *enter.args)
+        # nothing outlives the statement: no tenant is set on the connection afterwards
+        assert await conn.fetchval("SELECT count(*) FROM projects") == 0

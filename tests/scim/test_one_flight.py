@@ -1,0 +1,32 @@
+"""One-flight reads on /scim/v2 (see tests/core/test_one_flight.py)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Tenant
+from tests.scim.conftest import MakeScim
+
+
+async def test_a_scim_filter_is_one_round_trip(
+        make_scim: MakeScim, tenant: Tenant, round_trips: list[str]) -> None:
+    scim = await make_scim(tenant)
+    await scim.create_user("flight@example.com")
+    await scim.get("/Users?count=1")  # the allowlist is cached
+    round_trips.clear()
+    r = await scim.get('/Users?filter=userName eq "flight@example.com"')
+    assert r.status_code == 200 and r.json()["totalResults"] == 1
+    assert len(round_trips) == 1, round_trips
+    assert "drift_api.gate_scim_token" in round_trips[0]
+
+
+async def test_a_revoked_scim_token_is_refused_on_the_very_next_read(
+        client: httpx.AsyncClient, make_scim: MakeScim, tenant: Tenant) -> None:
+    scim = await make_scim(tenant)
+    assert (await scim.get("/Users")).status_code == 200
+    r = await client.delete(f"/api/v1/settings/scim/{scim.token_id}",
+                            headers=tenant.headers)
+    assert r.status_code == 204, r.text
+    denied = await scim.get("/Users")
+    assert denied.status_code == 401
+    assert denied.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]

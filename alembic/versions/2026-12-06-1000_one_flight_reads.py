@@ -1,7 +1,7 @@
 """one-flight reads: gate functions that enter a tenant inside the statement that reads
 
-Revision ID: 0700_read_gates
-Revises: 0610_audit_perf
+Revision ID: 0710_read_gates
+Revises: 0701_i23_retention_notice
 Create Date: 2026-12-06 10:00
 
 A read-only request (GET/HEAD) runs each of its statements as one implicit transaction of its
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from alembic import op
 from app.core.migrate import app_role
 
-revision: str = "0700_read_gates"
-down_revision: str | Sequence[str] | None = "0610_audit_perf"
+revision: str = "0710_read_gates"
+down_revision: str | Sequence[str] | None = "0701_i23_retention_notice"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

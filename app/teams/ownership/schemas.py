@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class TransferOwnership(BaseModel):
@@ -23,7 +23,7 @@ class TenantOut(BaseModel):
 
 class OwnerIdentityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    managed_by_idp: bool = Field(
+    managed_by_idp: StrictBool = Field(
         description="true: SCIM may change the owner's userName, emails and externalId (the "
                     "owner's sign-in identity); false (default): SCIM gets 400 mutability")
 

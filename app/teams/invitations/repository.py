@@ -83,16 +83,18 @@ async def revoke(tx: Tx, invitation_id: UUID, now: datetime, reason: str) -> Non
                      invitation_id, now, reason)
 
 
-# lower() of the parameters in PostgreSQL, exactly as the generated email_key column computes it
-_KEYS = "array(SELECT lower(a) FROM unnest($1::text[]) AS a)"
+# Open invitations to any of the addresses $1 (text[]): lower() of the parameters in
+# PostgreSQL, as the generated email_key column computes it; served by the partial index
+# invitations_email under RLS (tests/core/test_rls_indexes.py).
+OPEN_FOR_ADDRESSES = ("email_key = ANY(array(SELECT lower(a) FROM unnest($1::text[]) AS a))"
+                      " AND accepted_at IS NULL AND revoked_at IS NULL")
 
 
 async def any_open_for(tx: Tx, addresses: list[str]) -> bool:
     """Whether an invitation to one of these addresses is open (neither accepted nor revoked;
     pending or expired). Uses the partial index invitations_email."""
     found: bool = await tx.fetchval(
-        f"SELECT EXISTS (SELECT 1 FROM invitations WHERE email_key = ANY({_KEYS})"
-        " AND accepted_at IS NULL AND revoked_at IS NULL)", addresses)
+        f"SELECT EXISTS (SELECT 1 FROM invitations WHERE {OPEN_FOR_ADDRESSES})", addresses)
     return found
 
 
@@ -101,8 +103,8 @@ async def revoke_open_for(tx: Tx, addresses: list[str], now: datetime, reason: s
     """Revoke every open invitation (pending or expired) to one of these addresses."""
     return await tx.fetch(
         "UPDATE invitations SET revoked_at = $2, revoked_reason = $3"
-        f" WHERE email_key = ANY({_KEYS}) AND accepted_at IS NULL AND revoked_at IS NULL"
-        " RETURNING id, email, role, expires_at", addresses, now, reason)
+        f" WHERE {OPEN_FOR_ADDRESSES} RETURNING id, email, role, expires_at",
+        addresses, now, reason)
 
 
 async def reissue(tx: Tx, invitation_id: UUID, *, token_digest: bytes, expires_at: datetime,

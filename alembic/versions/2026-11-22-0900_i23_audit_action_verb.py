@@ -1,7 +1,7 @@
 """audit filter by bare verb (`action=delete`): a stored, indexed `action_verb` column
 
 Revision ID: 0700_i23_audit_verb
-Revises: 0610_audit_perf
+Revises: 0620_i24_identity
 Create Date: 2026-11-22 09:00
 
 `GET /api/v1/audit?action=delete` matches every event whose action's last dot-separated
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0700_i23_audit_verb"
-down_revision: str | Sequence[str] | None = "0610_audit_perf"
+down_revision: str | Sequence[str] | None = "0620_i24_identity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,24 +4,26 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from app.core.emails import InvalidEmail, canonical_email
 
 
 def _valid_email(value: str) -> str:
     """An address we will store or send mail to, checked by email-validator (syntax only: no
-    DNS lookups; the reserved .test domain is allowed for test setups). Stored as typed."""
+    DNS lookups; the reserved .test domain is allowed for test setups), in its one stored form
+    (app.core.emails: local part as typed, ASCII domain)."""
     try:
-        validate_email(value, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as exc:
+        return canonical_email(value)
+    except InvalidEmail as exc:
         raise ValueError(str(exc)) from None
-    return value
 
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320),
                   AfterValidator(_valid_email),
                   WithJsonSchema({"type": "string", "format": "email", "maxLength": 320})]
-# Login only compares what was typed with what is stored.
+# Login only compares what was typed with what is stored (app.auth.service.login brings it to
+# the stored form first).
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                               max_length=320)]
 

@@ -16,6 +16,7 @@ from app.auth.principal import Principal, Role
 from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.db import Tx
+from app.core.emails import canonical_address
 from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from app.core.runtime import Runtime
 from app.core.security import (
@@ -66,6 +67,7 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
     """`gate(tenant_id)` runs the tenant's request checks (the IP allowlist) as soon as the
     tenant is known, before the password is looked at: from outside the list a right password
     and a wrong one get the same 403, so the list also stops password guessing."""
+    email = canonical_address(email)  # either form of an internationalised domain signs in
     tenant_id = await repository.tenant_id_for_slug(rt.db, tenant_slug)
     if tenant_id is None:
         await verify_password(None, password)  # same cost as a real attempt

@@ -113,7 +113,8 @@ async def search_root(request: Request, tx: ScimTx) -> Response:
 
 @scim.post("/Bulk", summary="Many operations in one request", responses=_ERRORS)
 async def bulk_request(request: Request, tx: ScimTx) -> Response:
-    return scim_response(await bulk.run(tx, await read_json(request), _base(request)))
+    return scim_response(await bulk.run(tx, await read_json(request), _base(request),
+                                        secret_key=get_runtime(request).secret_key))
 
 
 async def me(tx: ScimTx) -> Response:
@@ -166,7 +167,8 @@ async def replace_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     base = _base(request)
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
     check_if_match(request, users.resource(row, base)["meta"]["version"])
-    res = await users.replace(tx, row, await read_json(request), base)
+    res = await users.replace(tx, row, await read_json(request), base,
+                              secret_key=get_runtime(request).secret_key)
     return resource_response(res, 200, proj.apply(USER, res))
 
 
@@ -177,7 +179,8 @@ async def patch_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     base = _base(request)
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
     check_if_match(request, users.resource(row, base)["meta"]["version"])
-    res = await users.patch(tx, row, await read_json(request), base)
+    res = await users.patch(tx, row, await read_json(request), base,
+                            secret_key=get_runtime(request).secret_key)
     return resource_response(res, 200, proj.apply(USER, res))
 
 

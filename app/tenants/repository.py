@@ -9,7 +9,8 @@ import asyncpg
 
 from app.core.db import Database, Tx
 
-TENANT_COLUMNS = ("tenant_id AS id, name, slug, plan, seat_limit, owner_id, audit_retention_days,"
+TENANT_COLUMNS = ("tenant_id AS id, name, slug, plan, seat_limit, owner_id, owner_managed_by_idp,"
+                  " audit_retention_days,"
                   " created_at, updated_at")
 
 

@@ -15,6 +15,7 @@ from app.auth.service import create_api_key
 from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.db import Database, Tx
+from app.core.emails import canonical_address
 from app.core.errors import BadRequest, Conflict
 from app.core.security import hash_password_async
 from app.tenants import repository
@@ -45,6 +46,7 @@ async def create_tenant(db: Database, *, name: str, owner_email: str,
         raise BadRequest("seat_limit must be at least 1 (omit it for unlimited).")
     if "@" not in owner_email:
         raise BadRequest("owner email is not an email address.", code="invalid_email")
+    owner_email = canonical_address(owner_email.strip())
     tenant_id = uuid.uuid4()
     pw_hash = await hash_password_async(owner_password) if owner_password else None
     ctx = RequestContext(actor=Actor.system())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.teams.invitations.repository import OPEN_FOR_ADDRESSES
 from tests.conftest import Tenant
 
 LOOKUPS = {
@@ -34,6 +35,17 @@ async def test_lookup_uses_an_index_under_rls(tenant: Tenant, name: str) -> None
         plan = "\n".join(r[0] for r in await tx.fetch(f"EXPLAIN {sql}", *args))
     assert "Seq Scan" not in plan, f"{name} cannot use an index under RLS:\n{plan}"
     assert "_key" in plan, plan
+
+
+async def test_open_invitations_by_addresses_use_the_index_under_rls(tenant: Tenant) -> None:
+    """supersede_invitations (SCIM create and reactivation) asks for several addresses."""
+    async with tenant.rt.db.tenant(tenant.id) as tx:
+        await tx.execute("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(r[0] for r in await tx.fetch(
+            f"EXPLAIN SELECT id FROM invitations WHERE {OPEN_FOR_ADDRESSES}",
+            ["A@Example.com", "a@xn--exmple-cua.com"]))
+    assert "Seq Scan" not in plan, plan
+    assert "email_key" in plan, plan
 
 
 async def test_the_old_form_could_not(tenant: Tenant) -> None:

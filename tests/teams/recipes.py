@@ -195,3 +195,9 @@ async def transfer(env: Env) -> httpx.Response:
     return await env.client.post("/api/v1/settings/transfer-ownership",
                                  headers=env.tenant.headers,
                                  json={"new_owner_id": str(admin.id)})
+
+
+@audited("PUT", "/api/v1/settings/owner-identity")
+async def owner_identity(env: Env) -> httpx.Response:
+    return await env.client.put("/api/v1/settings/owner-identity", headers=env.tenant.headers,
+                                json={"managed_by_idp": True})

@@ -359,3 +359,26 @@ async def test_scim_provisioning_releases_a_pending_invitation(
     event = (await audit_events(t, action="invitation.revoke"))[0]
     assert event["metadata"]["reason"] == "provisioned_by_scim"
     assert event["resource_id"] == inv["id"]
+
+
+async def test_one_mailbox_is_one_address_whatever_the_domain_spelling(
+        client: httpx.AsyncClient, runtime: Runtime, make_tenant: Any) -> None:
+    """user@exämple.com and user@xn--exmple-cua.com are one mailbox: one invitation, one
+    member, one seat; the member signs in with either spelling."""
+    t: Tenant = await make_tenant(seat_limit=3)
+    inv, token = await invite_token(client, runtime, t, "user@exämple.com")
+    assert inv["email"] == "user@xn--exmple-cua.com"
+    r = await client.post("/api/v1/invitations", headers=t.headers,
+                          json={"email": "USER@XN--EXMPLE-CUA.COM", "role": "member"})
+    assert r.status_code == 409 and r.json()["code"] == "invitation_exists"
+    r = await client.post(_accept_url(token), json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/v1/invitations", headers=t.headers,
+                          json={"email": "user@EXÄMPLE.com", "role": "member"})
+    assert r.status_code == 409 and r.json()["code"] == "already_member"
+    count = (await client.get("/api/v1/members/count", headers=t.headers)).json()
+    assert (count["active"], count["pending_invites"]) == (2, 0)
+    for spelling in ("user@exämple.com", "User@xn--exmple-cua.com", "user@EXÄMPLE.COM"):
+        r = await client.post("/api/v1/auth/login", json={"tenant": t.slug, "email": spelling,
+                                                          "password": PASSWORD})
+        assert r.status_code == 200, (spelling, r.text)

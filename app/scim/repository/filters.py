@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from app.core.emails import canonical_address
 from app.scim.attributes import Attr, AttrRef, ResourceDef, resolve
 from app.scim.errors import invalid_filter, invalid_value
 from app.scim.filter import And, Compare, Node, Not, Or, Present, ValuePath
@@ -100,6 +101,11 @@ class Target:
     relations: dict[str, Rel] = field(default_factory=dict)  # "groups", "members"
     unfilterable: frozenset[str] = frozenset()
     lenient: bool = False  # root search: an attribute this type lacks is simply false
+
+
+# Attributes stored in canonical address form: an eq/ne filter compares in that form too, so
+# `userName eq "user@exämple.com"` finds the user stored as user@xn--exmple-cua.com.
+_ADDRESSES = frozenset({"username", "emails.value"})
 
 
 def _escape_like(value: str) -> str:
@@ -374,6 +380,8 @@ class _Translator:
             rhs = self.p.add(pattern)
             rhs = rhs if col.case_exact else f"lower({rhs})"
             return self._wrap(f"({lhs} LIKE {rhs})", neg, col)
+        if op in ("eq", "ne") and where.rsplit(":", 1)[-1].lower() in _ADDRESSES:
+            value = canonical_address(value)  # stored that way (app.scim.service.users)
         rhs = self.p.add(value)
         rhs = rhs if col.case_exact else f"lower({rhs})"
         return self._simple(lhs, op, rhs, neg, col)

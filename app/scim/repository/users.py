@@ -47,6 +47,11 @@ async def update(tx: Tx, user_id: UUID, *, user_name: str, external_id: str | No
         user_id, user_name, external_id, display_name, email, doc, now)
 
 
+async def owner_identity(tx: Tx) -> asyncpg.Record | None:
+    """Who owns the tenant and whether they let the identity provider manage their identity."""
+    return await tx.fetchrow("SELECT owner_id, owner_managed_by_idp, name, slug FROM tenants")
+
+
 async def mark_deleted(tx: Tx, user_id: UUID, now: datetime) -> None:
     """Gone from SCIM, row kept: userName and email are released (so the identity provider can
     create the person again) and kept in the SCIM document under `_deleted`."""

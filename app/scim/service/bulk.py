@@ -108,8 +108,10 @@ def parse(body: Any) -> tuple[list[_Op], int | None]:
 
 
 class _Runner:
-    def __init__(self, tx: Tx, base: str, ops: list[_Op], fail_on: int | None) -> None:
+    def __init__(self, tx: Tx, base: str, ops: list[_Op], fail_on: int | None,
+                 secret_key: str) -> None:
         self.tx, self.base, self.ops, self.fail_on = tx, base, ops, fail_on
+        self.secret_key = secret_key
         self.by_bulk_id = {op.bulk_id: op for op in ops if op.bulk_id and op.method == "POST"}
         self.ids: dict[str, str] = {}
         self.errors = 0
@@ -219,14 +221,15 @@ class _Runner:
             return 204, None
         if op.method == "PUT":
             if kind == "Users":
-                return 200, await users.replace(tx, row, data, base)
+                return 200, await users.replace(tx, row, data, base,
+                                                secret_key=self.secret_key)
             return 200, await groups.replace(tx, row, data, base)
         if kind == "Users":
-            return 200, await users.patch(tx, row, data, base)
+            return 200, await users.patch(tx, row, data, base, secret_key=self.secret_key)
         await groups.patch(tx, row, data, base)
         return 200, groups.resource(await groups.get(tx, row["id"], with_members=False), base)
 
 
-async def run(tx: Tx, body: Any, base: str) -> dict[str, Any]:
+async def run(tx: Tx, body: Any, base: str, *, secret_key: str) -> dict[str, Any]:
     ops, fail_on = parse(body)
-    return await _Runner(tx, base, ops, fail_on).run()
+    return await _Runner(tx, base, ops, fail_on, secret_key).run()

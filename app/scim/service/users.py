@@ -15,6 +15,7 @@ from app.auth import repository as auth_repo
 from app.auth.service import deprovision_user
 from app.core import clock
 from app.core.db import Tx
+from app.core.emails import canonical_address
 from app.core.errors import ProblemError
 from app.scim import render
 from app.scim.attributes import USER
@@ -24,12 +25,32 @@ from app.scim.patch import Patcher, parse_operations
 from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
 from app.scim.service.common import diff_keys, unique_error
+from app.teams.invitations.service import SUPERSEDED_BY_SCIM, supersede_invitations
+from app.teams.ownership.service import notify_owner_email_changed
 from app.teams.seats import ensure_seat_available
 from app.webhooks.outbox import emit
 
 LIMITS = {"userName": 320}
 OWNER_PROTECTED = ("The tenant owner cannot be deactivated or deleted through SCIM; transfer "
                    "ownership in Drift first.")
+OWNER_IDENTITY = ("The tenant owner's {attrs} cannot be changed through SCIM: userName, emails "
+                  "and externalId are the owner's sign-in identity. Nothing was changed. The "
+                  "owner can let the identity provider manage them with PUT "
+                  "/api/v1/settings/owner-identity {{\"managed_by_idp\": true}}.")
+
+
+def canonical_addresses(doc: dict[str, Any]) -> dict[str, Any]:
+    """userName (when it is an email address) and every emails[].value in their one stored
+    form (app.core.emails), so that either spelling of an internationalised domain is one
+    identity. Other values are kept exactly as sent."""
+    if isinstance(doc.get("userName"), str):
+        doc["userName"] = canonical_address(doc["userName"])
+    emails = doc.get("emails")
+    if isinstance(emails, list):
+        doc["emails"] = [{**e, "value": canonical_address(e["value"])}
+                         if isinstance(e, dict) and isinstance(e.get("value"), str) else e
+                         for e in emails]
+    return doc
 
 
 def primary_email(doc: dict[str, Any]) -> str | None:
@@ -59,7 +80,7 @@ def display_name(doc: dict[str, Any]) -> str | None:
 
 
 def _split(doc: dict[str, Any]) -> tuple[str, str | None, bool | None, dict[str, Any]]:
-    """userName, externalId, active and the stored document."""
+    """userName, externalId, active and the stored document (addresses already canonical)."""
     doc = dict(doc)
     user_name = str(doc.pop("userName"))
     external_id = doc.pop("externalId", None)
@@ -89,7 +110,7 @@ def resource(row: asyncpg.Record, base: str) -> dict[str, Any]:
 async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     if isinstance(body, dict):
         check_schemas(body, URN_USER)
-    doc = normalize(USER, body)
+    doc = canonical_addresses(normalize(USER, body))
     require(USER, doc, LIMITS)
     user_name, external_id, active, stored = _split(doc)
     active = True if active is None else active
@@ -98,13 +119,22 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     values: dict[str, Any] = {
         "user_name": user_name, "external_id": external_id, "email": email,
         "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
+    # Invitations to this person are moot now (and would hold the seat they need): revoked
+    # before the seat check, in this transaction (docs/teams.md, "Invitations").
+    superseded = await supersede_invitations(tx, [email, user_name],
+                                             reason=SUPERSEDED_BY_SCIM)
     try:
-        row = await repo.insert(tx, **values, unless_seat_limit=active)
-        if row is None:  # the plan has a seat limit: take a seat first (before any insert:
-            # an insert holds a key-share lock on the tenant row that two concurrent creations
-            # would then deadlock on)
-            await ensure_seat_available(tx)
+        if superseded.tenant_locked:
+            if active:
+                await ensure_seat_available(tx, locked=True)
             row = await repo.insert(tx, **values)
+        else:
+            row = await repo.insert(tx, **values, unless_seat_limit=active)
+            if row is None:  # the plan has a seat limit: take a seat first (before any
+                # insert: an insert holds a key-share lock on the tenant row that two
+                # concurrent creations would then deadlock on)
+                await ensure_seat_available(tx)
+                row = await repo.insert(tx, **values)
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
     assert row is not None
@@ -113,15 +143,53 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)
     await record(tx, "user.provisioned", resource_type="user", resource_id=row["id"],
                  metadata={"source": "scim", "user_name": user_name, "email": email,
-                           "external_id": external_id, "active": active})
+                           "external_id": external_id, "active": active,
+                           "invitations_revoked": len(superseded.rows)})
+    await superseded.audit(tx, row["id"])
     return render.user_resource(row, base, [])
 
 
+def _email_key(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def _email_keys(doc: dict[str, Any]) -> set[str]:
+    return {e["value"].strip().lower() for e in doc.get("emails") or []
+            if isinstance(e, dict) and isinstance(e.get("value"), str) and e["value"].strip()}
+
+
+async def _owner_guard(tx: Tx, row: asyncpg.Record, old: dict[str, Any], new: dict[str, Any]
+                       ) -> asyncpg.Record | None:
+    """For the tenant owner: refuse (400 mutability) any change of userName, emails or
+    externalId unless the owner let the IdP manage them; the same values in another case or
+    spelling of the domain are no change. Returns the tenant row when `row` is the owner."""
+    if row["role"] != "owner":  # one owner, named by tenants.owner_id (0400 triggers)
+        return None
+    tenant = await repo.owner_identity(tx)
+    if tenant is None or tenant["owner_id"] != row["id"]:
+        return None
+    if tenant["owner_managed_by_idp"]:
+        return tenant
+    changed = []
+    if _email_key(old.get("userName")) != _email_key(new.get("userName")):
+        changed.append("userName")
+    if (_email_keys(old) != _email_keys(new)
+            or _email_key(primary_email(old)) != _email_key(primary_email(new))):
+        changed.append("emails")
+    if old.get("externalId") != new.get("externalId"):
+        changed.append("externalId")
+    if changed:
+        raise mutability(OWNER_IDENTITY.format(attrs=" and ".join(changed)))
+    return tenant
+
+
 async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
-                 active_removed: bool) -> dict[str, Any]:
+                 active_removed: bool, secret_key: str) -> dict[str, Any]:
     """Write the new canonical document of an existing user, and act on `active`."""
+    new = canonical_addresses(new)
     require(USER, new, LIMITS)
     old = render.editable_user(row)
+    owner_tenant = await _owner_guard(tx, row, old, new)
     user_name, external_id, active, stored = _split(new)
     previous = row["scim_resource"] or {}
     if active_removed or (active is None and previous.get(render.ACTIVE_UNSET)):
@@ -139,20 +207,38 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
                               now=now)
         except asyncpg.UniqueViolationError as exc:
             raise unique_error(exc, {"userName": user_name, "email": email}) from None
-    if changed:
-        await record(tx, "user.updated", resource_type="user", resource_id=user_id,
-                     metadata={"source": "scim", "attributes": changed,
-                               "user_name": user_name})
+    owner_email_changed = (owner_tenant is not None and row["email"] is not None
+                           and row["email"] != email)
+    if owner_tenant is not None and owner_email_changed:
+        # the previous mailbox hears of it (the owner let the IdP manage their identity)
+        await notify_owner_email_changed(tx, secret_key, tenant=owner_tenant,
+                                         previous=row["email"], new=email, via="SCIM")
+    reactivated = superseded = None
     if active is not None and active != row["active"]:
         if active:
-            await ensure_seat_available(tx)
+            superseded = await supersede_invitations(tx, [email, user_name],
+                                                     reason=SUPERSEDED_BY_SCIM)
+            await ensure_seat_available(tx, locked=superseded.tenant_locked)
             await auth_repo.reactivate_user(tx, user_id, now)
-            await record(tx, "user.reactivated", resource_type="user", resource_id=user_id,
-                         metadata={"source": "scim", "user_name": user_name})
             await emit(tx, "user.reactivated", _user_event(user_id, user_name, email,
                                                            external_id, True))
+            reactivated = True
         else:
             await _deprovision(tx, user_id)
+    # audit last: record() takes the tenant's audit chain lock (docs/audit.md, "Ordering")
+    if changed:
+        meta: dict[str, Any] = {"source": "scim", "attributes": changed,
+                                "user_name": user_name}
+        if owner_email_changed:
+            meta["owner_email"] = {"from": row["email"], "to": email,
+                                   "notified": row["email"]}
+        await record(tx, "user.updated", resource_type="user", resource_id=user_id,
+                     metadata=meta)
+    if reactivated:
+        await record(tx, "user.reactivated", resource_type="user", resource_id=user_id,
+                     metadata={"source": "scim", "user_name": user_name})
+    if superseded is not None:
+        await superseded.audit(tx, user_id)
     fresh = await get(tx, user_id)
     return resource(fresh, base)
 
@@ -166,18 +252,21 @@ async def _deprovision(tx: Tx, user_id: UUID) -> None:
         raise
 
 
-async def replace(tx: Tx, row: asyncpg.Record, body: Any, base: str) -> dict[str, Any]:
+async def replace(tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_key: str
+                  ) -> dict[str, Any]:
     if isinstance(body, dict):
         check_schemas(body, URN_USER)
-    return await _apply(tx, row, normalize(USER, body), base, active_removed=False)
+    return await _apply(tx, row, normalize(USER, body), base, active_removed=False,
+                        secret_key=secret_key)
 
 
-async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str) -> dict[str, Any]:
+async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_key: str
+                ) -> dict[str, Any]:
     ops = parse_operations(body)
     old = render.editable_user(row)
     new = normalize(USER, Patcher(USER, old, str(row["id"])).apply(ops))
     removed = "active" in old and "active" not in new
-    return await _apply(tx, row, new, base, active_removed=removed)
+    return await _apply(tx, row, new, base, active_removed=removed, secret_key=secret_key)
 
 
 async def delete(tx: Tx, row: asyncpg.Record) -> None:

@@ -12,7 +12,8 @@ from app.core.db import Tx
 
 COLUMNS = (
     "i.id, i.email, i.role, i.team_id, t.name AS team_name, i.token_hash, i.expires_at,"
-    " i.accepted_at, i.accepted_user_id, i.revoked_at, i.invited_by, i.created_at,"
+    " i.accepted_at, i.accepted_user_id, i.revoked_at, i.revoked_reason, i.invited_by,"
+    " i.created_at,"
     " i.ttl_seconds, i.sent_count, i.last_sent_at")
 FROM = "invitations i LEFT JOIN teams t ON t.tenant_id = i.tenant_id AND t.id = i.team_id"
 
@@ -77,15 +78,33 @@ async def list_page(tx: Tx, *, status: Status, now: datetime,
     return rows, total
 
 
-async def revoke(tx: Tx, invitation_id: UUID, now: datetime) -> None:
-    await tx.execute("UPDATE invitations SET revoked_at = $2 WHERE id = $1", invitation_id, now)
+async def revoke(tx: Tx, invitation_id: UUID, now: datetime, reason: str) -> None:
+    await tx.execute("UPDATE invitations SET revoked_at = $2, revoked_reason = $3 WHERE id = $1",
+                     invitation_id, now, reason)
 
 
-async def revoke_pending_for_email(tx: Tx, email: str, now: datetime) -> list[asyncpg.Record]:
+# Open invitations to any of the addresses $1 (text[]): lower() of the parameters in
+# PostgreSQL, as the generated email_key column computes it; served by the partial index
+# invitations_email under RLS (tests/core/test_rls_indexes.py).
+OPEN_FOR_ADDRESSES = ("email_key = ANY(array(SELECT lower(a) FROM unnest($1::text[]) AS a))"
+                      " AND accepted_at IS NULL AND revoked_at IS NULL")
+
+
+async def any_open_for(tx: Tx, addresses: list[str]) -> bool:
+    """Whether an invitation to one of these addresses is open (neither accepted nor revoked;
+    pending or expired). Uses the partial index invitations_email."""
+    found: bool = await tx.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM invitations WHERE {OPEN_FOR_ADDRESSES})", addresses)
+    return found
+
+
+async def revoke_open_for(tx: Tx, addresses: list[str], now: datetime, reason: str
+                          ) -> list[asyncpg.Record]:
+    """Revoke every open invitation (pending or expired) to one of these addresses."""
     return await tx.fetch(
-        "UPDATE invitations SET revoked_at = $2 WHERE email_key = lower($1)"
-        " AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2"
-        " RETURNING id, email, role", email, now)
+        "UPDATE invitations SET revoked_at = $2, revoked_reason = $3"
+        f" WHERE {OPEN_FOR_ADDRESSES} RETURNING id, email, role, expires_at",
+        addresses, now, reason)
 
 
 async def reissue(tx: Tx, invitation_id: UUID, *, token_digest: bytes, expires_at: datetime,

@@ -47,6 +47,9 @@ class InvitationOut(BaseModel):
     accepted_at: datetime | None
     accepted_user_id: UUID | None
     revoked_at: datetime | None
+    revoked_reason: str | None = Field(
+        None, description="admin (revoked through the API) or superseded_by_scim (the "
+                          "identity provider provisioned the address)")
 
 
 class InvitationList(BaseModel):

@@ -17,6 +17,7 @@ or create two pending invitations for one address.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from app.auth.service import start_session
 from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.db import Tx
+from app.core.emails import canonical_address
 from app.core.errors import Conflict, Gone, NotFound
 from app.core.runtime import Runtime
 from app.core.security import (
@@ -51,6 +53,8 @@ from app.teams.teams.service import managed_by_scim
 from app.tenants import repository as tenants_repo
 
 EMAIL_KIND = "invitation"
+REVOKED_BY_ADMIN = "admin"
+SUPERSEDED_BY_SCIM = "superseded_by_scim"
 MAX_TOKEN_LENGTH = 128
 
 
@@ -77,7 +81,7 @@ def invitation_out(row: asyncpg.Record) -> dict[str, Any]:
             "created_at": row["created_at"], "invited_by": row["invited_by"],
             "sent_count": row["sent_count"], "last_sent_at": row["last_sent_at"],
             "accepted_at": row["accepted_at"], "accepted_user_id": row["accepted_user_id"],
-            "revoked_at": row["revoked_at"]}
+            "revoked_at": row["revoked_at"], "revoked_reason": row["revoked_reason"]}
 
 
 def _link(rt: Runtime, token: str) -> str:
@@ -188,10 +192,10 @@ async def revoke_invitation(tx: Tx, invitation_id: UUID) -> None:
     if refused is not None:
         raise refused
     now = clock.now()
-    await repository.revoke(tx, invitation_id, now)
+    await repository.revoke(tx, invitation_id, now, REVOKED_BY_ADMIN)
     await record(tx, "invitation.revoke", resource_id=invitation_id,
                  metadata={"email": row["email"], "role": row["role"],
-                           "was_expired": row["expires_at"] <= now})
+                           "reason": REVOKED_BY_ADMIN, "was_expired": row["expires_at"] <= now})
 
 
 async def resend_invitation(rt: Runtime, tx: Tx, principal: Principal, invitation_id: UUID,
@@ -227,16 +231,52 @@ async def resend_invitation(rt: Runtime, tx: Tx, principal: Principal, invitatio
     return out
 
 
+@dataclass(slots=True)
+class Superseded:
+    """The invitations `supersede_invitations` revoked. Call `audit()` as the caller's last
+    step: audit.record() takes the tenant's audit chain lock (docs/audit.md, "Ordering")."""
+    rows: list[asyncpg.Record]
+    reason: str
+    tenant_locked: bool  # the tenant row is locked FOR UPDATE: ensure_seat_available(locked=)
+
+    async def audit(self, tx: Tx, user_id: UUID | None = None) -> None:
+        now = clock.now()
+        for row in self.rows:
+            await record(tx, "invitation.revoke", resource_id=row["id"],
+                         metadata={"email": row["email"], "role": row["role"],
+                                   "reason": self.reason,
+                                   "was_expired": row["expires_at"] <= now,
+                                   "user_id": str(user_id) if user_id else None})
+
+
+async def supersede_invitations(tx: Tx, addresses: Iterable[str | None], *, reason: str
+                                ) -> Superseded:
+    """The hook for every path that makes someone a member without an invitation (SCIM
+    create and reactivation, a future SSO just-in-time provisioning): invitations to the
+    person's addresses are moot once they are provisioned. Every open one (pending or expired)
+    is revoked with `reason`, in the caller's transaction, so it frees its seat and its link
+    answers 410 invitation_revoked (and cannot make a second account later).
+
+    Call it BEFORE ensure_seat_available(tx, locked=result.tenant_locked), and
+    `result.audit(tx, user_id)` last. Lock order: when there is something to revoke, the
+    tenant row is locked first (as invitation create, resend and accept do), then the
+    invitations; when there is nothing (the usual case) this costs one indexed read and takes
+    no lock. Addresses are compared in their stored form (app.core.emails), case-insensitively.
+    """
+    wanted = sorted({canonical_address(a.strip()) for a in addresses if a and a.strip()})
+    if not wanted or not await repository.any_open_for(tx, wanted):
+        return Superseded([], reason, tenant_locked=False)
+    await _lock_tenant(tx)
+    rows = await repository.revoke_open_for(tx, wanted, clock.now(), reason)
+    return Superseded(list(rows), reason, tenant_locked=True)
+
+
 async def revoke_pending_for_address(tx: Tx, email: str, *, reason: str) -> int:
-    """For SCIM: when the IdP provisions (or reactivates) a user at an address that has a
-    pending invitation, the invitation is moot. Revoke it (audited, in the caller's
-    transaction) so it stops holding a seat and its link stops working; call this before
-    ensure_seat_available(). Returns the number revoked (0 or 1)."""
-    rows = await repository.revoke_pending_for_email(tx, email, clock.now())
-    for row in rows:
-        await record(tx, "invitation.revoke", resource_id=row["id"],
-                     metadata={"email": row["email"], "role": row["role"], "reason": reason})
-    return len(rows)
+    """`supersede_invitations` for one address, audited at once (for callers with nothing
+    else to do in the transaction). Returns the number revoked."""
+    done = await supersede_invitations(tx, [email], reason=reason)
+    await done.audit(tx)
+    return len(done.rows)
 
 
 # ---- acceptance (no credentials: the token is the credential) ----
@@ -278,6 +318,10 @@ async def accept_invitation(rt: Runtime, ctx: RequestContext, match: TokenMatch,
             raise Conflict("This invitation has already been used; sign in instead.",
                            code="invitation_already_accepted")
         if inv["revoked_at"] is not None:
+            if inv["revoked_reason"] == SUPERSEDED_BY_SCIM:
+                raise Gone("This invitation is no longer needed: your organisation's identity "
+                           "provider has already created your account. Sign in through it.",
+                           code="invitation_revoked", reason=SUPERSEDED_BY_SCIM)
             raise Gone("This invitation has been revoked; ask an administrator for a new one.",
                        code="invitation_revoked")
         now = clock.now()

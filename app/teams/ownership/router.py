@@ -3,10 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.auth.dependencies import OwnerPrincipal, TenantTx
+from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, TenantTx
 from app.core.responses import json_response
 from app.teams.ownership import service
-from app.teams.ownership.schemas import TenantOut, TransferOwnership
+from app.teams.ownership.schemas import (
+    OwnerIdentityIn,
+    OwnerIdentityOut,
+    TenantOut,
+    TransferOwnership,
+)
 from app.tenants.service import tenant_out
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
@@ -19,3 +24,17 @@ async def transfer_ownership(body: TransferOwnership, principal: OwnerPrincipal,
                              ) -> Response:
     row = await service.transfer_ownership(tx, principal, body.new_owner_id)
     return json_response(tenant_out(row))
+
+
+@router.get("/owner-identity", response_model=OwnerIdentityOut,
+            summary="Whether SCIM may change the owner's sign-in identity (admin+)")
+async def get_owner_identity(_: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(await service.get_owner_identity(tx))
+
+
+@router.put("/owner-identity", response_model=OwnerIdentityOut,
+            summary="Let the identity provider manage the owner's userName, emails and "
+                    "externalId, or stop it (owner only)")
+async def put_owner_identity(body: OwnerIdentityIn, principal: OwnerPrincipal, tx: TenantTx
+                             ) -> Response:
+    return json_response(await service.set_owner_identity(tx, principal, body.managed_by_idp))

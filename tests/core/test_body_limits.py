@@ -152,7 +152,7 @@ async def test_scim_bulk_over_max_payload_size_is_a_scim_error(
 async def test_sync_accepts_bodies_over_the_general_limit(client: httpx.AsyncClient,
                                                           tenant: Tenant) -> None:
     """A real upload: 2,000 violations with the code snippets clients send (and the service
-    drops) is about 1.6 MB, over DRIFT_MAX_BODY_BYTES; the sync route has its own limit."""
+    drops) is about 1.9 MB, over DRIFT_MAX_BODY_BYTES; the sync route has its own limit."""
     r = await client.post("/api/v1/projects", headers=tenant.headers, json={"name": "Core"})
     assert r.status_code == 201, r.text
     snippet = "    const token = process.env.API_TOKEN ?? 'sk_live_0123456789abcdef';  // x\n" * 5

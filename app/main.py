@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        max_body_bytes=settings.max_body_bytes,
-                       body_limits={SYNC_PATH: settings.max_sync_body_bytes,
+                       body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,
+                                                   settings.max_body_bytes),
                                     # SCIM (Bulk included) takes what it advertises
                                     SCIM_PREFIX + "/": SCIM_MAX_PAYLOAD_SIZE})
 

@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     webhook_endpoint_concurrency: int = Field(32, ge=1)
     webhook_disable_after_failures: int = Field(50, ge=1)
 
+    # Request body limits (docs/ARCHITECTURE.md, "Security"): a larger body is refused with
+    # 413 before it is read. The sync upload (10,000 violations with the code snippets clients
+    # send and the service drops) gets its own, larger limit; SCIM uses its advertised
+    # maxPayloadSize (app.scim.constants.MAX_PAYLOAD_SIZE).
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_sync_body_bytes: int = Field(16 * 1_048_576, ge=1024)
+
     access_token_ttl_seconds: int = 900
     session_ttl_seconds: int = 30 * 24 * 3600
 

@@ -23,6 +23,8 @@ from app.core.runtime import Runtime, prepare_database
 from app.ipallow.cache import cache_for
 from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
+from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
+from app.scim.constants import PREFIX as SCIM_PREFIX
 from app.scim.router import router as scim_router
 from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
@@ -30,6 +32,9 @@ from app.webhooks.router import router as webhooks_router
 from app.worker import Worker
 
 log = logging.getLogger("drift.app")
+
+# the one route whose real bodies exceed DRIFT_MAX_BODY_BYTES (DRIFT_MAX_SYNC_BODY_BYTES)
+SYNC_PATH = "/api/v1/sync"
 
 DESCRIPTION = """Drift Cloud enterprise API: SCIM 2.0 provisioning, signed webhooks, an immutable
 audit log, teams and seats, and IP allowlisting. Authenticate with
@@ -75,7 +80,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_handlers(app)
-    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
+                       max_body_bytes=settings.max_body_bytes,
+                       body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,
+                                                   settings.max_body_bytes),
+                                    # SCIM (Bulk included) takes what it advertises
+                                    SCIM_PREFIX + "/": SCIM_MAX_PAYLOAD_SIZE})
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

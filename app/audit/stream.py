@@ -8,7 +8,11 @@
 - A woken subscriber reads the new rows itself, in a short transaction of its own on a pooled
   connection, entered with its credential (drift_api.enter_*): RLS confines the read to the
   caller's tenant, and a revoked key, deactivated user or changed role ends the stream at the
-  next read. No connection is held between reads, and nothing polls.
+  next read. After each read the stream re-runs the request-time tenant checks
+  (`streaming.stream_rechecks`: the IP allowlist, for the client address the request came
+  from); a refusal ends the stream with `event: error` (`ip_not_allowed`) instead of sending
+  what was read. No connection is held between reads, and nothing polls (a heartbeat read
+  every 15 s at the latest).
 - No loss: the subscriber is registered and LISTEN is active before its first read, and every
   read covers "position > last sent, up to the newest committed position" (positions are
   commit-ordered). Notifications that race a read only cause one more (empty) read. After a
@@ -31,12 +35,12 @@ import asyncpg
 from app.audit import repository
 from app.audit.filters import AuditFilters, encode_position
 from app.audit.service import record
-from app.audit.streaming import ManagedStream
+from app.audit.streaming import ManagedStream, stream_rechecks
 from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
 from app.auth.principal import Principal
 from app.core.context import RequestContext
 from app.core.db import Database, Tx, connect
-from app.core.errors import DB_UNAVAILABLE, ServiceUnavailable
+from app.core.errors import DB_UNAVAILABLE, ProblemError, ServiceUnavailable
 from app.core.responses import dumps
 from app.core.runtime import Runtime
 
@@ -246,17 +250,26 @@ async def close_hub(rt: Runtime) -> None:
         await hub.close()
 
 
-async def _read_new(rt: Runtime, principal: Principal, f: AuditFilters, after_seq: int
-                    ) -> tuple[int, list[asyncpg.Record]]:
+async def _read_new(rt: Runtime, principal: Principal, ctx: RequestContext, f: AuditFilters,
+                    after_seq: int) -> tuple[int, list[asyncpg.Record], ProblemError | None]:
     """The newest committed position and the matching events after `after_seq` up to it, in a
-    transaction that re-verifies the caller's credential (DR401 if it no longer stands)."""
+    transaction that re-verifies the caller's credential (DR401 if it no longer stands), and
+    the refusal of a request-time check that no longer passes (then nothing may be sent).
+
+    The checks run after the read: whatever change refuses the client and committed before
+    events that the read saw is seen by the check, so no event committed after such a change
+    is ever sent."""
     async with rt.db.pool.acquire() as conn:
         await conn.execute(enter_script(principal))
         tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor), principal)
         got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
                                          after_seq=after_seq)
         await conn.execute("COMMIT")
-    return got.head, got.rows
+        for recheck in stream_rechecks:
+            refusal = await recheck(rt, principal.tenant_id, ctx, conn)
+            if refusal is not None:
+                return got.head, [], refusal
+    return got.head, got.rows, None
 
 
 def _event(row: asyncpg.Record) -> bytes:
@@ -268,8 +281,8 @@ def _error(code: str, detail: str) -> bytes:
     return b"event: error\ndata: " + dumps({"code": code, "detail": detail}) + b"\n\n"
 
 
-async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFilters,
-                  start_seq: int) -> AsyncIterator[bytes]:
+async def _events(rt: Runtime, sub: Subscriber, principal: Principal, ctx: RequestContext,
+                  f: AuditFilters, start_seq: int) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + MAX_STREAM_SECONDS
     pos = announced = start_seq
@@ -278,7 +291,7 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFi
         sub.wake.clear()  # before reading: a notification during the read means read again
         while True:
             try:
-                head, rows = await _read_new(rt, principal, f, pos)
+                head, rows, refusal = await _read_new(rt, principal, ctx, f, pos)
             except DB_UNAVAILABLE as exc:
                 # End the stream properly (the client reconnects after `retry` with its
                 # Last-Event-ID and misses nothing) rather than break it mid-body.
@@ -293,6 +306,10 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, f: AuditFi
                 reason = str(getattr(exc, "message", "") or exc)
                 yield _error(f"credential_{reason}", "The credential this stream was opened "
                              "with is no longer valid for it; reconnect with a valid one.")
+                return
+            if refusal is not None:
+                log.info("audit stream ended: %s", refusal.code)
+                yield _error(refusal.code, refusal.detail)
                 return
             out = [_event(r) for r in rows]
             full = len(rows) == READ_BATCH
@@ -338,6 +355,6 @@ async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters
     async def cleanup() -> None:
         hub.unsubscribe(sub)
 
-    return ManagedStream(_events(rt, sub, principal, f, start_seq), cleanup=cleanup,
+    return ManagedStream(_events(rt, sub, principal, tx.ctx, f, start_seq), cleanup=cleanup,
                          media_type="text/event-stream",
                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -6,6 +6,11 @@ SnapshotTx opens a connection of its own with a REPEATABLE READ transaction and 
 one snapshot for the whole read, so positions computed before the headers go out (the export's
 X-Drift-Next-Cursor) describe exactly the rows the body then contains. ManagedStream releases
 it when the body ends, fails, or the client goes away, even if the body never started.
+
+`stream_rechecks`: the request-time checks a long-lived response must re-run while it lives
+(the credential is re-verified by every read's enter_* call; the IP allowlist registers here,
+so the audit package does not depend on it). The live stream runs them after every read; the
+export does not need them (docs/audit.md, "Live stream").
 """
 
 from __future__ import annotations
@@ -31,6 +36,12 @@ log = logging.getLogger("drift.audit")
 # A stalled client keeps the export's transaction idle; allow it this long (the runtime role's
 # default idle_in_transaction_session_timeout is 60 s).
 EXPORT_IDLE_TIMEOUT = "300s"
+
+
+# (runtime, tenant, the request's context, a connection for reads) -> the refusal, or None
+StreamRecheck = Callable[[Runtime, UUID, RequestContext, asyncpg.Connection],
+                         Awaitable[ProblemError | None]]
+stream_rechecks: list[StreamRecheck] = []
 
 
 class TooManyReads(ProblemError):

@@ -89,6 +89,22 @@ class ServiceUnavailable(ProblemError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 
+class PayloadTooLarge(StarletteHTTPException):
+    """A request body over its limit (raised by RequestContextMiddleware while the body arrives;
+    an HTTPException so FastAPI's body parsing re-raises it instead of turning it into a 400).
+    Rendered 413 `payload_too_large`, or as a SCIM Error under /scim/v2."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, too_large_detail(limit), headers={"Connection": "close"})
+        self.limit = limit
+
+
+def too_large_detail(limit: int) -> str:
+    size = f"{limit // 1_048_576} MiB" if limit % 1_048_576 == 0 else f"{limit} bytes"
+    return (f"The request body is larger than this route accepts ({limit} bytes = {size}); "
+            "nothing was read or changed. Send a smaller body.")
+
+
 def problem_response(
     status: int, code: str, title: str, detail: str, instance: str | None = None,
     headers: Mapping[str, str] | None = None, **extra: Any,
@@ -126,6 +142,13 @@ def _render(request: Request, status: int, code: str, title: str, detail: str,
             return resp
     return problem_response(status, code, title, detail, instance=request.url.path,
                             headers=headers, **{k: v for k, v in extra.items() if k != "scim_type"})
+
+
+def error_response(request: Request, status: int, code: str, title: str, detail: str,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    """An error in the format the path calls for (problem+json, or the registered renderer's),
+    for code outside FastAPI's exception handlers (the pure ASGI middleware)."""
+    return _render(request, status, code, title, detail, headers=headers)
 
 
 DB_UNAVAILABLE = (

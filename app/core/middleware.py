@@ -8,6 +8,19 @@ RequestContextMiddleware
   is below 400, and rolled back otherwise. COMMIT therefore always happens before the client
   hears of success; if COMMIT fails, the client gets a 503 problem instead of the handler's
   response. Work that must survive a refusal (denial audit events) uses its own transaction.
+- refuses request bodies over their limit with 413 before reading them
+  (docs/ARCHITECTURE.md, "Security"):
+  * a `Content-Length` over the limit: answered at once, not one body byte is read (the server
+    closes the connection after the answer instead of draining the body);
+  * a `Content-Length` within the limit: `receive` is not wrapped. The server frames the body by
+    that length (uvicorn's httptools and h11 parsers both stop at it; extra bytes are parsed as
+    the next request and refused as malformed), so the app can never get more than declared;
+  * no `Content-Length` (chunked, or HTTP/2): `receive` is wrapped with a byte counter that
+    raises PayloadTooLarge (413) as soon as the count passes the limit, so at most one chunk
+    beyond the limit is ever held;
+  * an HTTP/1.x request with neither header has no body (RFC 9112 6.3): nothing to wrap.
+  The limit is `DRIFT_MAX_BODY_BYTES`; paths given in `body_limits` (exact paths, or prefixes
+  ending in "/") have their own.
 """
 
 from __future__ import annotations
@@ -15,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -24,7 +37,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Network
 from app.core.context import RequestContext
 from app.core.db import SAFE_METHODS, PrincipalChanged, RequestConnection
-from app.core.errors import ProblemError, render_problem
+from app.core.errors import (
+    PayloadTooLarge,
+    ProblemError,
+    error_response,
+    render_problem,
+    too_large_detail,
+)
 from app.core.net import client_ip
 
 log = logging.getLogger("drift.request")
@@ -39,10 +58,41 @@ def _commit_failed_body(request_id: str) -> bytes:
             + request_id.encode() + b'"}')
 
 
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` that counts body bytes and raises PayloadTooLarge once past `limit`."""
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLarge(limit)
+        return message
+
+    return limited_receive
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network], *,
+                 max_body_bytes: int = 1_048_576,
+                 body_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.trusted_proxies = list(trusted_proxies)
+        self.max_body_bytes = max_body_bytes
+        limits = dict(body_limits or {})
+        self.exact_limits = {p: n for p, n in limits.items() if not p.endswith("/")}
+        self.prefix_limits = tuple((p, n) for p, n in limits.items() if p.endswith("/"))
+
+    def body_limit(self, path: str) -> int:
+        limit = self.exact_limits.get(path)
+        if limit is not None:
+            return limit
+        for prefix, limit in self.prefix_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +101,8 @@ class RequestContextMiddleware:
         rid: str | None = None
         ua: str | None = None
         xff: list[str] = []
+        length: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
@@ -60,6 +112,10 @@ class RequestContextMiddleware:
                 ua = value.decode("latin-1")[:512]
             elif name == b"x-forwarded-for":
                 xff.append(value.decode("latin-1"))
+            elif name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if rid is None:
             rid = uuid.uuid4().hex
         peer = scope.get("client")
@@ -72,25 +128,34 @@ class RequestContextMiddleware:
         )
         state = scope.setdefault("state", {})
         state["ctx"] = ctx
+        header = (b"x-request-id", rid.encode("latin-1"))
+        if length is not None and not chunked and length.isdigit():
+            limit = self.body_limit(ctx.path or "")
+            if int(length) > limit:
+                await self._refuse(scope, receive, send, limit, int(length), header)
+                return
+        elif chunked or length is not None or scope.get("http_version") not in ("1.1", "1.0"):
+            # a body of unknown size (chunked; HTTP/2; a Content-Length that is no number,
+            # which the server's parser refuses anyway): count it as it arrives
+            receive = _limited(receive, self.body_limit(ctx.path or ""))
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
         pool_ready = runtime is not None and runtime.db._pool is not None
         try:
-            await self._run(scope, receive, send, rid, runtime if pool_ready else None)
+            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None)
         except PrincipalChanged:
             # A read-only request found its cached principal stale at its first statement,
             # before anything was sent or written: run it once more, looked up afresh.
             if scope.get("method") not in SAFE_METHODS:
                 raise
-            await self._run(scope, receive, send, rid, runtime if pool_ready else None)
+            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, rid: str,
-                   runtime: Any) -> None:
+                   header: tuple[bytes, bytes], runtime: Any) -> None:
         state = scope["state"]
         rconn: RequestConnection | None = None
         if runtime is not None:
             rconn = runtime.db.request_connection()
             state["rconn"] = rconn
-        header = (b"x-request-id", rid.encode("latin-1"))
         replaced = False
 
         async def send_wrapper(message: Message) -> None:
@@ -135,6 +200,17 @@ class RequestContextMiddleware:
         finally:
             if rconn is not None:
                 await rconn.release()
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int,
+                      length: int, header: tuple[bytes, bytes]) -> None:
+        """413 for a declared body over the limit, without reading any of it."""
+        log.info("refused a %d-byte request body on %s %s (limit %d bytes)", length,
+                 scope.get("method"), scope.get("path"), limit)
+        response = error_response(Request(scope), 413, "payload_too_large",
+                                  "Payload too large", too_large_detail(limit),
+                                  headers={"Connection": "close"})
+        response.raw_headers.append(header)
+        await response(scope, receive, send)
 
 
 async def _send_problem(scope: Scope, send: Send, exc: ProblemError,

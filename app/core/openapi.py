@@ -46,6 +46,7 @@ _DESCRIPTIONS = {
     402: "Seat limit reached", 403: "Not allowed (role, project access, IP allowlist)",
     404: "Not found (or not in your tenant)", 405: "Method not allowed",
     409: "Conflict", 410: "Gone", 412: "Precondition failed",
+    413: "Request body over the size limit (refused before it is read)",
     422: "Invalid request body or parameters", 429: "Too many requests",
     501: "Not implemented", 503: "Database unavailable; retry",
 }
@@ -102,6 +103,8 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                     statuses += [401, 403, 404]
                 if method in ("post", "put", "patch", "delete"):
                     statuses += [400, 409]
+                if method in ("post", "put", "patch"):
+                    statuses += [413]  # RequestContextMiddleware's body limits
                 if path not in ("/healthz", "/readyz"):
                     statuses += [400]
                 for status in sorted(set(statuses)):
@@ -129,6 +132,8 @@ def _scim_responses(method: str, path: str, op: dict[str, Any]) -> None:
     statuses = {400, 401, 403, 404, 503}
     if method in ("post", "put", "patch", "delete"):
         statuses |= {409, 412, 402}
+    if method in ("post", "put", "patch"):
+        statuses |= {413}  # over maxPayloadSize (or Bulk's maxOperations)
     if method in ("get", "put", "patch", "delete") and "{" in path:
         statuses |= {304, 412}
     if path.endswith("/Me"):

@@ -19,9 +19,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from fastapi import Request
 
 from app.audit.service import record
+from app.audit.streaming import stream_rechecks
 from app.auth.dependencies import get_ctx, get_request_connection, tenant_checks
 from app.core import clock
 from app.core.context import RequestContext
@@ -80,6 +82,24 @@ async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID) -> 
     raise _refusal(ctx.ip)
 
 
+async def recheck_ip_allowlist(rt: Runtime, tenant_id: UUID, ctx: RequestContext,
+                               conn: asyncpg.Connection) -> IpNotAllowed | None:
+    """The same check for a response that outlives its request (the live audit stream), run
+    with each of its reads: the refusal (audited like a request's) once the tenant's allowlist
+    no longer admits the address the request came from, else None. `conn` (a pooled
+    connection outside any transaction) is used only if the cache must read the database."""
+
+    async def get_conn() -> asyncpg.Connection:
+        return conn
+
+    entries = await cache_for(rt.db).get(tenant_id, get_conn)
+    if entries.empty or decide(entries, ctx.ip, clock.now(),
+                               bypass_list(rt.settings.ip_allowlist_bypass_cidrs)).allowed:
+        return None
+    await record_ip_denial(rt, tenant_id, ctx)
+    return _refusal(ctx.ip)
+
+
 async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> None:
     """`ip_allowlist.denied` in its own transaction, at most one per tenant, address and minute
     (per process in memory; across processes by checking the log under an advisory lock).
@@ -109,3 +129,5 @@ async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) ->
 
 if check_ip_allowlist not in tenant_checks:
     tenant_checks.append(check_ip_allowlist)
+if recheck_ip_allowlist not in stream_rechecks:
+    stream_rechecks.append(recheck_ip_allowlist)

@@ -13,7 +13,7 @@ import pytest
 
 from app.core.db import connect
 from tests.audit.conftest import SseReader, record_events
-from tests.conftest import DbInfo, LiveServer, Tenant, User
+from tests.conftest import DbInfo, LiveServer, Tenant, User, asgi_client, audit_events
 
 TIMEOUT = 15.0
 
@@ -113,6 +113,35 @@ async def test_revoked_key_ends_the_stream(live_server: LiveServer, tenant: Tena
         assert ev is not None and ev.event == "error"
         assert json.loads(ev.data)["code"] == "credential_revoked"
         assert await reader.next() is None  # and the stream is over
+
+
+async def test_allowlist_that_refuses_the_client_ends_the_stream(
+        live_server: LiveServer, tenant: Tenant, app: Any) -> None:
+    """An open stream re-checks the IP allowlist with its credential: once the owner's new
+    entry no longer admits the stream's address (127.0.0.1), the stream ends with
+    `event: error` `ip_not_allowed`, sends nothing committed after the change (not even the
+    change's own audit event), and the denial is audited like a request's."""
+    async with sse(live_server, tenant) as reader:
+        await take(reader, 1)  # its own audit.stream event: the stream is live
+        [live] = await record_events(tenant, 1, action="project.create")
+        [e] = await take(reader, 1)
+        assert e["id"] == str(live)
+        async with asgi_client(app, ip="203.0.113.5") as elsewhere:  # the owner, elsewhere
+            r = await elsewhere.post("/api/v1/settings/ip-allowlist", headers=tenant.headers,
+                                     json={"cidr": "203.0.113.0/24"})
+            assert r.status_code == 201, r.text
+        await record_events(tenant, 2, action="project.create")
+        async with asyncio.timeout(TIMEOUT):
+            ev = await reader.next()
+        assert ev is not None and ev.event == "error", ev
+        body = json.loads(ev.data)
+        assert body["code"] == "ip_not_allowed" and "127.0.0.1" in body["detail"]
+        assert await reader.next() is None  # and the stream is over
+    [denial] = await audit_events(tenant, action="ip_allowlist.denied")
+    assert denial["outcome"] == "denied"
+    assert denial["metadata"]["reason"] == "ip_not_allowed"
+    assert denial["metadata"]["ip"] == "127.0.0.1"
+    assert denial["metadata"]["path"] == "/api/v1/audit/stream"
 
 
 async def test_stream_rejects_bad_resume_ids(client: httpx.AsyncClient, tenant: Tenant) -> None:

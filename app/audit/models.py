@@ -39,9 +39,9 @@ Index("audit_events_actor_seq", _e.tenant_id, _e.actor_id, _e.seq)
 Index("audit_events_actor_email", _e.tenant_id, _e.actor_email_key, _e.seq)
 # `action COLLATE "C"` (byte order, so `project.*` prefixes use the index). The collation rides
 # in postgresql_ops, which SQLAlchemy renders right after the column: the DDL matches the
-# migration's. PostgreSQL reflection does not report index collations, so `alembic check`
-# compares these two indexes' columns and predicate, not the collation
-# (tests/audit covers that the prefix queries use them).
+# migration's. SQLAlchemy's reflection does not report index collations, so `alembic check`
+# sees only the columns; tests/core/test_models_match_migrations.py compares the whole
+# definition (collation and predicate included) as PostgreSQL renders it.
 _C = {"action": 'COLLATE "C"'}
 Index("audit_events_action_seq", _e.tenant_id, _e.action, _e.seq, postgresql_ops=_C)
 Index("audit_events_resource", _e.tenant_id, _e.resource_type, _e.resource_id, _e.seq)

@@ -13,8 +13,19 @@ from sqlalchemy.pool import NullPool
 
 from alembic import context
 from app.core.db import asyncpg_connect_kwargs
+from app.models import metadata as target_metadata
 
 config = context.config
+
+# `alembic check` compares target_metadata (every domain's models.py, see app/core/models.py)
+# with the database the migrations built. Outside the comparison: the partitions of
+# audit_events (their parent is compared), and everything models cannot express (RLS
+# policies, functions, triggers, views, CHECK constraints, the drift_private and drift_api
+# schemas, which are not reflected because only the default schema is compared).
+_PARTITIONS_SQL = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relispartition AND n.nspname = current_schema()"
+)
 
 
 def _owner_url() -> str:
@@ -32,7 +43,22 @@ def _owner_url() -> str:
 
 
 def _do_run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+    partitions: set[str] = set()
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        # Called only when comparing (autogenerate/check), never by `upgrade`: a query here at
+        # configure time would open the connection's transaction before Alembic's and leave
+        # every migration uncommitted.
+        if type_ != "table":
+            return True
+        if not partitions:
+            partitions.update(str(r[0]) for r in connection.exec_driver_sql(_PARTITIONS_SQL))
+            partitions.add("")  # looked up (a schema may have no partitions)
+        return name not in partitions
+
+    context.configure(connection=connection, target_metadata=target_metadata,
+                      transaction_per_migration=True, compare_type=True,
+                      compare_server_default=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,17 +1,20 @@
-"""Table metadata for the audit log (schema lives in Alembic; this mirrors it)."""
+"""Table metadata for the audit log (built by the migrations; see app.core.models).
 
-from sqlalchemy import BigInteger, Column, Computed, DateTime, LargeBinary, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+audit_events is range-partitioned by month on created_at; the partitions, the RLS policy on
+each, the immutability and chain triggers live in the migrations only. seq/prev_hash/hash are
+assigned by the BEFORE INSERT trigger (drift_private.audit_chain_step) under the tenant's
+chain-head lock."""
 
-metadata = MetaData()
+from sqlalchemy import BigInteger, Column, Computed, DateTime, Index, Table, Text, text
+from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
 
-# Partitioned by month on created_at. seq/prev_hash/hash are assigned by the BEFORE INSERT
-# trigger (drift_private.audit_chain_step) under the tenant's chain-head lock.
+from app.core.models import GEN_UUID, NOW, metadata, tenant_key, timestamp
+
 audit_events = Table(
     "audit_events", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("created_at", DateTime(timezone=True), primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=NOW),
     Column("actor_type", Text, nullable=False),
     Column("actor_id", UUID),
     Column("actor_email", Text),
@@ -22,23 +25,53 @@ audit_events = Table(
     Column("ip", INET),
     Column("user_agent", Text),
     Column("request_id", Text),
-    Column("metadata", JSONB, nullable=False),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("seq", BigInteger, nullable=False),
-    Column("prev_hash", LargeBinary, nullable=False),
-    Column("hash", LargeBinary, nullable=False),
-    # the action's last dot-separated segment, for `action=<verb>` (migration 0700_i23_audit_verb)
-    Column("action_verb", Text(collation="C"), Computed("split_part(action, '.', -1)")),
+    Column("prev_hash", BYTEA, nullable=False),
+    Column("hash", BYTEA, nullable=False),
+    Column("actor_email_key", Text, Computed("lower(actor_email)", persisted=True)),
+    # the action's last dot-separated segment, for `action=<verb>` (0700_i23_audit_verb)
+    Column("action_verb", Text(collation="C"),
+           Computed("split_part(action, '.', -1)", persisted=True)),
+    postgresql_partition_by="RANGE (created_at)",
 )
+_e = audit_events.c
+_NOT_SUCCESS = text("outcome <> 'success'::text")
+Index("audit_events_seq", _e.tenant_id, _e.seq)
+Index("audit_events_actor_seq", _e.tenant_id, _e.actor_id, _e.seq)
+Index("audit_events_actor_email", _e.tenant_id, _e.actor_email_key, _e.seq)
+# `action COLLATE "C"` (byte order, so `project.*` prefixes use the index). The collation rides
+# in postgresql_ops, which SQLAlchemy renders right after the column: the DDL matches the
+# migration's. SQLAlchemy's reflection does not report index collations, so `alembic check`
+# sees only the columns; tests/core/test_models_match_migrations.py compares the whole
+# definition (collation and predicate included) as PostgreSQL renders it.
+_C = {"action": 'COLLATE "C"'}
+Index("audit_events_action_seq", _e.tenant_id, _e.action, _e.seq, postgresql_ops=_C)
+Index("audit_events_action_verb_seq", _e.tenant_id, _e.action_verb, _e.seq)
+Index("audit_events_resource", _e.tenant_id, _e.resource_type, _e.resource_id, _e.seq)
+Index("audit_events_outcome_seq", _e.tenant_id, _e.outcome, _e.seq,
+      postgresql_where=_NOT_SUCCESS)
+Index("audit_events_outcome_action_seq", _e.tenant_id, _e.outcome, _e.action, _e.seq,
+      postgresql_where=_NOT_SUCCESS, postgresql_ops=_C)
+
+_ZERO_HASH = text("decode(repeat('00'::text, 32), 'hex'::text)")
 
 # One row per tenant: the head of its hash chain and the retention boundary.
 audit_chain = Table(
     "audit_chain", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("last_seq", BigInteger, nullable=False),
-    Column("prev_hash", LargeBinary, nullable=False),
-    Column("last_hash", LargeBinary, nullable=False),
-    Column("retained_seq", BigInteger, nullable=False),
-    Column("retained_hash", LargeBinary, nullable=False),
-    Column("retained_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    tenant_key(),
+    Column("last_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("prev_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
+    Column("last_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
+    Column("retained_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("retained_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
+    timestamp("retained_at"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    postgresql_with={"fillfactor": "50"},
+    comment=(
+        "Per-tenant head of the audit hash chain. last_seq/last_hash: the newest event;"
+        " retained_seq/retained_hash: the newest event removed by retention (its hash is the"
+        " prev_hash of the oldest kept event). Written only by the audit_events trigger and"
+        " the retention functions."
+    ),
 )

@@ -1,50 +1,89 @@
-"""Table metadata for users and credentials (the schema itself lives in Alembic)."""
+"""Table metadata for users and credentials (built by the migrations; see app.core.models).
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import BYTEA, INET, UUID
+SCIM adds external_id, scim_resource and scim_deleted_at to users (0101_scim_resources); the
+*_key columns are generated lower() copies for case-insensitive lookups under RLS
+(docs/ARCHITECTURE.md, "Case-insensitive lookups under RLS")."""
 
-metadata = MetaData()
+from sqlalchemy import Boolean, Column, Computed, Index, Table, Text, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
+
+from app.core.models import (
+    created_at,
+    id_key,
+    metadata,
+    tenant_fk,
+    tenant_key,
+    tenant_ref,
+    timestamp,
+    updated_at,
+)
 
 users = Table(
     "users", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("email", Text),
     Column("user_name", Text, nullable=False),
     Column("display_name", Text),
-    Column("role", Text, nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("deprovisioned_at", DateTime(timezone=True)),
+    Column("role", Text, nullable=False, server_default=text("'member'::text")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    timestamp("deprovisioned_at"),
     Column("password_hash", Text),
-    Column("last_active_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    timestamp("last_active_at"),
+    created_at(),
+    updated_at(),
+    Column("external_id", Text),
+    Column("scim_resource", JSONB),
+    timestamp("scim_deleted_at"),
+    Column("user_name_key", Text, Computed("lower(user_name)", persisted=True)),
+    Column("email_key", Text, Computed("lower(email)", persisted=True)),
+    tenant_fk(),
 )
+Index("users_created", users.c.tenant_id, users.c.created_at, users.c.id)
+Index("users_scim_created", users.c.tenant_id, users.c.created_at, users.c.id)
+Index("users_email_uq", users.c.tenant_id, users.c.email_key, unique=True,
+      postgresql_where=text("email_key IS NOT NULL"))
+Index("users_one_owner", users.c.tenant_id, unique=True,
+      postgresql_where=text("role = 'owner'::text"))
+Index("users_scim_external_id", users.c.tenant_id, users.c.external_id,
+      postgresql_where=text("external_id IS NOT NULL"))
+Index("users_scim_user_name_key", users.c.tenant_id, users.c.user_name_key)
+Index("users_user_name_uq", users.c.tenant_id, func.lower(users.c.user_name), unique=True)
 
 api_keys = Table(
     "api_keys", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("user_id", UUID, nullable=False),
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    Column("sha256", BYTEA, nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("last_used_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("sha256", BYTEA, nullable=False),
+    created_at(),
+    timestamp("expires_at"),
+    timestamp("last_used_at"),
+    timestamp("revoked_at"),
+    timestamp("expiry_notified_at"),
+    UniqueConstraint("sha256", name="api_keys_sha256_key"),
+    tenant_ref(["user_id"], "users"),
 )
+Index("api_keys_user", api_keys.c.tenant_id, api_keys.c.user_id)
+Index("api_keys_expiring", api_keys.c.tenant_id, api_keys.c.expires_at,
+      postgresql_where=text("expires_at IS NOT NULL AND revoked_at IS NULL"
+                            " AND expiry_notified_at IS NULL"))
 
 sessions = Table(
     "sessions", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("user_id", UUID, nullable=False),
-    Column("refresh_hash", BYTEA, nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("refreshed_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("refresh_hash", BYTEA, nullable=False),
+    created_at(),
+    timestamp("expires_at", nullable=False),
+    timestamp("refreshed_at"),
+    timestamp("revoked_at"),
     Column("ip", INET),
     Column("user_agent", Text),
+    UniqueConstraint("refresh_hash", name="sessions_refresh_hash_key"),
+    tenant_ref(["user_id"], "users"),
 )
+Index("sessions_user", sessions.c.tenant_id, sessions.c.user_id)

@@ -1,33 +1,55 @@
-"""Table metadata for the IP allowlist (the schema itself lives in Alembic)."""
+"""Table metadata for the IP allowlist (built by 0500_ip_allowlist; see app.core.models).
+The change counter `drift_private.ip_allowlist_seq` is private and stays in the migration."""
 
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text
-from sqlalchemy.dialects.postgresql import CIDR, INET, UUID
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import BYTEA, CIDR, INET, UUID
 
-metadata = MetaData()
+from app.core.models import (
+    created_at,
+    id_key,
+    metadata,
+    tenant_fk,
+    tenant_key,
+    tenant_ref,
+    timestamp,
+    updated_at,
+)
 
 ip_allowlist = Table(
     "ip_allowlist", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("cidr", CIDR, nullable=False),
     Column("description", Text),
-    Column("expires_at", DateTime(timezone=True)),
+    timestamp("expires_at"),
     Column("created_by", UUID),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    created_at(),
+    updated_at(),
+    UniqueConstraint("tenant_id", "cidr", name="ip_allowlist_cidr_uq"),
+    tenant_fk(),
+    tenant_ref(["created_by"], "users", ondelete="SET NULL (created_by)"),
 )
+Index("ip_allowlist_created", ip_allowlist.c.tenant_id, ip_allowlist.c.created_at,
+      ip_allowlist.c.id)
+Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
+      postgresql_ops={"cidr": "inet_ops"})
 
 ip_allowlist_resets = Table(
     "ip_allowlist_resets", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
-    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    tenant_key(),
+    id_key(),
+    Column("token_hash", BYTEA, nullable=False),
     Column("requested_by", UUID, nullable=False),
     Column("email", Text, nullable=False),
     Column("requested_ip", INET),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True)),
+    timestamp("expires_at", nullable=False),
+    timestamp("used_at"),
     Column("used_ip", INET),
-    Column("superseded_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    timestamp("superseded_at"),
+    created_at(),
+    UniqueConstraint("token_hash", name="ip_allowlist_resets_token_hash_key"),
+    tenant_fk(),
+    tenant_ref(["requested_by"], "users"),
 )
+Index("ip_allowlist_resets_created", ip_allowlist_resets.c.tenant_id,
+      ip_allowlist_resets.c.created_at)

@@ -1,57 +1,57 @@
-"""Table metadata for the sync ingest (the schema itself lives in Alembic, 0201_sync)."""
+"""Table metadata for the sync ingest (built by 0201_sync; see app.core.models)."""
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
-    Float,
-    ForeignKeyConstraint,
+    Index,
     Integer,
-    MetaData,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB, UUID
 
-metadata = MetaData()
+from app.core.models import created_at, id_key, metadata, tenant_key, tenant_ref, timestamp
 
 scans = Table(
     "scans", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("project_id", UUID, nullable=False),
     Column("external_id", Text, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=False),
+    timestamp("started_at", nullable=False),
+    timestamp("completed_at", nullable=False),
     Column("files_scanned", Integer, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
-    Column("counts", JSONB, nullable=False),
-    Column("gates_total", Integer, nullable=False),
-    Column("gates_failed", Integer, nullable=False),
-    Column("violations_received", Integer, nullable=False),
-    Column("violations_new", Integer, nullable=False),
+    Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("gates_total", Integer, nullable=False, server_default=text("0")),
+    Column("gates_failed", Integer, nullable=False, server_default=text("0")),
+    Column("violations_received", Integer, nullable=False, server_default=text("0")),
+    Column("violations_new", Integer, nullable=False, server_default=text("0")),
     Column("synced_by", UUID),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    ForeignKeyConstraint(["tenant_id", "project_id"], ["projects.tenant_id", "projects.id"],
-                         ondelete="CASCADE"),
+    created_at(),
+    UniqueConstraint("tenant_id", "project_id", "external_id",
+                     name="scans_tenant_id_project_id_external_id_key"),
+    tenant_ref(["project_id"], "projects"),
 )
+Index("scans_project", scans.c.tenant_id, scans.c.project_id, scans.c.created_at)
 
 scan_gate_results = Table(
     "scan_gate_results", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("scan_id", UUID, primary_key=True),
     Column("gate", Text, primary_key=True),
     Column("passed", Boolean, nullable=False),
-    Column("score", Float, nullable=False),
-    Column("threshold", Float, nullable=False),
-    ForeignKeyConstraint(["tenant_id", "scan_id"], ["scans.tenant_id", "scans.id"],
-                         ondelete="CASCADE"),
+    Column("score", DOUBLE_PRECISION, nullable=False),
+    Column("threshold", DOUBLE_PRECISION, nullable=False),
+    tenant_ref(["scan_id"], "scans"),
 )
 
 violations = Table(
     "violations", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("project_id", UUID, primary_key=True),
     Column("fingerprint", Text, primary_key=True),
     Column("rule", Text, nullable=False),
@@ -59,11 +59,10 @@ violations = Table(
     Column("file", Text, nullable=False),
     Column("line", Integer),
     Column("message", Text, nullable=False),
-    Column("first_seen_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    timestamp("first_seen_at", nullable=False),
+    timestamp("last_seen_at", nullable=False),
     Column("first_scan_id", UUID, nullable=False),
     Column("last_scan_id", UUID, nullable=False),
-    Column("occurrences", Integer, nullable=False),
-    ForeignKeyConstraint(["tenant_id", "project_id"], ["projects.tenant_id", "projects.id"],
-                         ondelete="CASCADE"),
+    Column("occurrences", Integer, nullable=False, server_default=text("1")),
+    tenant_ref(["project_id"], "projects"),
 )

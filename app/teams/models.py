@@ -1,62 +1,114 @@
-"""Table metadata for teams, memberships, team projects and invitations (the schema itself
-lives in Alembic: 0002_org_schema, 0400_teams_access, 0401_teams_lists)."""
+"""Table metadata for teams, memberships, team projects and invitations (built by
+0002_org_schema, 0400_teams_access, 0401_teams_lists; see app.core.models)."""
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Computed,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import BYTEA, UUID
 
-metadata = MetaData()
+from app.core.models import (
+    created_at,
+    id_key,
+    metadata,
+    tenant_fk,
+    tenant_key,
+    tenant_ref,
+    timestamp,
+    updated_at,
+    views,
+)
 
 teams = Table(
     "teams", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("name", Text, nullable=False),
     Column("description", Text),
-    Column("scim_managed", Boolean, nullable=False),
+    Column("scim_managed", Boolean, nullable=False, server_default=text("false")),
     Column("external_id", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    created_at(),
+    updated_at(),
+    Column("name_key", Text, Computed("lower(name)", persisted=True)),
+    tenant_fk(),
 )
+Index("teams_created", teams.c.tenant_id, teams.c.created_at, teams.c.id)
+Index("teams_name_uq", teams.c.tenant_id, func.lower(teams.c.name), unique=True)
+Index("teams_scim_created", teams.c.tenant_id, teams.c.created_at, teams.c.id,
+      postgresql_where=text("scim_managed"))
+Index("teams_scim_external_id", teams.c.tenant_id, teams.c.external_id,
+      postgresql_where=text("external_id IS NOT NULL"))
+Index("teams_scim_name_key", teams.c.tenant_id, teams.c.name_key)
 
 team_memberships = Table(
     "team_memberships", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("team_id", UUID, primary_key=True),
     Column("user_id", UUID, primary_key=True),
-    Column("role", Text, nullable=False),  # lead | member
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("role", Text, nullable=False, server_default=text("'member'::text")),  # lead|member
+    created_at(),
+    tenant_ref(["team_id"], "teams"),
+    tenant_ref(["user_id"], "users"),
 )
+Index("team_memberships_team_created", team_memberships.c.tenant_id,
+      team_memberships.c.team_id, team_memberships.c.created_at, team_memberships.c.user_id)
+Index("team_memberships_user", team_memberships.c.tenant_id, team_memberships.c.user_id)
 
 team_projects = Table(
     "team_projects", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("team_id", UUID, primary_key=True),
     Column("project_id", UUID, primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    created_at(),
+    tenant_ref(["team_id"], "teams"),
+    tenant_ref(["project_id"], "projects"),
 )
+Index("team_projects_project", team_projects.c.tenant_id, team_projects.c.project_id)
+Index("team_projects_team_created", team_projects.c.tenant_id, team_projects.c.team_id,
+      team_projects.c.created_at, team_projects.c.project_id)
 
 invitations = Table(
     "invitations", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("email", Text, nullable=False),
     Column("role", Text, nullable=False),  # admin | member | viewer
     Column("team_id", UUID),
-    Column("token_hash", BYTEA, nullable=False, unique=True),  # SHA-256 of the dci_ token
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("accepted_at", DateTime(timezone=True)),
+    Column("token_hash", BYTEA, nullable=False),  # SHA-256 of the dci_ token
+    timestamp("expires_at", nullable=False),
+    timestamp("accepted_at"),
     Column("accepted_user_id", UUID),
-    Column("revoked_at", DateTime(timezone=True)),
+    timestamp("revoked_at"),
     Column("invited_by", UUID),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("ttl_seconds", Integer, nullable=False),
-    Column("sent_count", Integer, nullable=False),
-    Column("last_sent_at", DateTime(timezone=True)),
+    created_at(),
+    Column("ttl_seconds", Integer, nullable=False, server_default=text("604800")),
+    Column("sent_count", Integer, nullable=False, server_default=text("1")),
+    timestamp("last_sent_at"),
+    Column("email_key", Text, Computed("lower(email)", persisted=True)),
+    UniqueConstraint("token_hash", name="invitations_token_hash_key"),
+    tenant_fk(),
+    ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"],
+                         ondelete="SET NULL (team_id)"),
 )
+_PENDING = text("accepted_at IS NULL AND revoked_at IS NULL")
+Index("invitations_email", invitations.c.tenant_id, invitations.c.email_key,
+      postgresql_where=_PENDING)
+Index("invitations_pending_created", invitations.c.tenant_id, invitations.c.created_at,
+      invitations.c.id, postgresql_where=_PENDING)
 
 # The security-barrier view of the projects the entered user may reach (0400_teams_access).
 reachable_projects = Table(
-    "reachable_projects", metadata,
+    "reachable_projects", views,
     Column("tenant_id", UUID),
     Column("id", UUID),
     Column("name", Text),

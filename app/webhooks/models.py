@@ -1,84 +1,112 @@
-"""Table metadata for webhooks (the schema itself lives in Alembic, 0200_webhooks)."""
+"""Table metadata for domain events and webhooks (built by 0001_foundation and 0200_webhooks;
+see app.core.models)."""
 
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    ForeignKeyConstraint,
+    Index,
     Integer,
-    LargeBinary,
-    MetaData,
     Table,
     Text,
+    UniqueConstraint,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
-metadata = MetaData()
+from app.core.models import (
+    created_at,
+    id_key,
+    metadata,
+    tenant_fk,
+    tenant_key,
+    tenant_ref,
+    timestamp,
+    updated_at,
+)
+
+# Domain events, written by webhooks.outbox.emit() in the caller's transaction.
+outbox_events = Table(
+    "outbox_events", metadata,
+    tenant_key(),
+    Column("id", UUID, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("data", JSONB, nullable=False),
+    tenant_fk(),
+)
+Index("outbox_events_created", outbox_events.c.tenant_id, outbox_events.c.created_at)
 
 webhook_endpoints = Table(
     "webhook_endpoints", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("url", Text, nullable=False),
     Column("description", Text),
     Column("events", ARRAY(Text), nullable=False),
-    Column("active", Boolean, nullable=False),
-    Column("consecutive_failures", Integer, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
     Column("disabled_reason", Text),
-    Column("disabled_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    timestamp("disabled_at"),
+    created_at(),
+    updated_at(),
+    tenant_fk(),
 )
+Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,
+      webhook_endpoints.c.created_at, webhook_endpoints.c.id)
 
 webhook_secrets = Table(
     "webhook_secrets", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("endpoint_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
-    Column("secret_encrypted", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True)),
-    ForeignKeyConstraint(["tenant_id", "endpoint_id"],
-                         ["webhook_endpoints.tenant_id", "webhook_endpoints.id"],
-                         ondelete="CASCADE"),
+    id_key(),
+    Column("secret_encrypted", BYTEA, nullable=False),
+    created_at(),
+    timestamp("expires_at"),
+    tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
 webhook_deliveries = Table(
     "webhook_deliveries", metadata,
-    Column("tenant_id", UUID, primary_key=True),
-    Column("id", UUID, primary_key=True),
+    tenant_key(),
+    id_key(),
     Column("endpoint_id", UUID, nullable=False),
     Column("event_id", UUID, nullable=False),
     Column("event_type", Text, nullable=False),
-    Column("status", Text, nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("retry_base", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True)),
-    Column("locked_until", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default=text("'pending'::text")),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("retry_base", Integer, nullable=False, server_default=text("0")),
+    timestamp("next_attempt_at"),
+    timestamp("locked_until"),
     Column("status_code", Integer),
     Column("response_body", Text),
     Column("latency_ms", Integer),
     Column("error", Text),
-    Column("last_attempt_at", DateTime(timezone=True)),
-    Column("delivered_at", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    ForeignKeyConstraint(["tenant_id", "endpoint_id"],
-                         ["webhook_endpoints.tenant_id", "webhook_endpoints.id"],
-                         ondelete="CASCADE"),
+    timestamp("last_attempt_at"),
+    timestamp("delivered_at"),
+    created_at(),
+    updated_at(),
+    UniqueConstraint("tenant_id", "endpoint_id", "event_id",
+                     name="webhook_deliveries_tenant_id_endpoint_id_event_id_key"),
+    tenant_ref(["endpoint_id"], "webhook_endpoints"),
+    tenant_ref(["event_id"], "outbox_events"),
 )
+Index("webhook_deliveries_due", webhook_deliveries.c.tenant_id,
+      webhook_deliveries.c.endpoint_id, webhook_deliveries.c.next_attempt_at,
+      postgresql_where=text("status = 'pending'::text"))
+Index("webhook_deliveries_log", webhook_deliveries.c.tenant_id,
+      webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at,
+      webhook_deliveries.c.id)
 
 webhook_delivery_attempts = Table(
     "webhook_delivery_attempts", metadata,
-    Column("tenant_id", UUID, primary_key=True),
+    tenant_key(),
     Column("delivery_id", UUID, primary_key=True),
     Column("attempt", Integer, primary_key=True),
-    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    timestamp("attempted_at", nullable=False),
     Column("status_code", Integer),
     Column("latency_ms", Integer),
     Column("error", Text),
     Column("response_body", Text),
-    ForeignKeyConstraint(["tenant_id", "delivery_id"],
-                         ["webhook_deliveries.tenant_id", "webhook_deliveries.id"],
-                         ondelete="CASCADE"),
+    tenant_ref(["delivery_id"], "webhook_deliveries"),
 )

@@ -1,0 +1,27 @@
+"""Table metadata for queued email (built by the migrations; see app.core.models).
+The body is Fernet-encrypted (DRIFT_SECRET_KEY)."""
+
+from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, text
+from sqlalchemy.dialects.postgresql import BYTEA
+
+from app.core.models import NOW, created_at, id_key, metadata, tenant_fk, tenant_key, timestamp
+
+email_outbox = Table(
+    "email_outbox", metadata,
+    tenant_key(),
+    id_key(),
+    Column("kind", Text, nullable=False),
+    Column("to_address", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body_encrypted", BYTEA, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'pending'::text")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    timestamp("locked_until"),
+    Column("last_error", Text),
+    created_at(),
+    timestamp("sent_at"),
+    tenant_fk(),
+)
+Index("email_outbox_due", email_outbox.c.tenant_id, email_outbox.c.next_attempt_at,
+      postgresql_where=text("status = 'pending'::text"))

@@ -1,0 +1,26 @@
+"""Table metadata for tenants (built by 0001_foundation; see app.core.models)."""
+
+from sqlalchemy import Column, ForeignKeyConstraint, Integer, Table, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import UUID
+
+from app.core.models import created_at, metadata, tenant_key, updated_at
+
+# `tenants` is itself a tenant table: its key column is tenant_id, so RLS shows a tenant only
+# its own row. owner_id references users in the same tenant (deferred: both rows are created
+# in one transaction).
+tenants = Table(
+    "tenants", metadata,
+    tenant_key(),
+    Column("name", Text, nullable=False),
+    Column("slug", Text, nullable=False),
+    Column("plan", Text, nullable=False, server_default=text("'free'::text")),
+    Column("seat_limit", Integer),
+    Column("owner_id", UUID),
+    Column("audit_retention_days", Integer),
+    created_at(),
+    updated_at(),
+    UniqueConstraint("slug", name="tenants_slug_key"),
+    ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"],
+                         name="tenants_owner_fk", deferrable=True, initially="DEFERRED",
+                         use_alter=True),
+)

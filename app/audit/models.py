@@ -5,10 +5,20 @@ each, the immutability and chain triggers live in the migrations only. seq/prev_
 assigned by the BEFORE INSERT trigger (drift_private.audit_chain_step) under the tenant's
 chain-head lock."""
 
-from sqlalchemy import BigInteger, Column, Computed, DateTime, Index, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Computed,
+    DateTime,
+    Index,
+    Integer,
+    Table,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
 
-from app.core.models import GEN_UUID, NOW, metadata, tenant_key, timestamp
+from app.core.models import GEN_UUID, NOW, metadata, tenant_fk, tenant_key, timestamp
 
 audit_events = Table(
     "audit_events", metadata,
@@ -74,4 +84,17 @@ audit_chain = Table(
         " prev_hash of the oldest kept event). Written only by the audit_events trigger and"
         " the retention functions."
     ),
+)
+
+# One row per tenant: the retention window last announced by email (0701_i23_retention_notice).
+audit_retention_notices = Table(
+    "audit_retention_notices", metadata,
+    tenant_key(),
+    timestamp("notified_at", nullable=False),
+    timestamp("cutoff", nullable=False),
+    timestamp("purge_from", nullable=False),
+    timestamp("prior_cutoff"),
+    Column("events", BigInteger, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    tenant_fk(),
 )

@@ -89,6 +89,7 @@ invitations = Table(
     timestamp("accepted_at"),
     Column("accepted_user_id", UUID),
     timestamp("revoked_at"),
+    Column("revoked_reason", Text),  # admin, superseded_by_scim, ... (0620_i24_identity)
     Column("invited_by", UUID),
     created_at(),
     Column("ttl_seconds", Integer, nullable=False, server_default=text("604800")),

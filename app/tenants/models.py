@@ -1,6 +1,15 @@
 """Table metadata for tenants (built by 0001_foundation; see app.core.models)."""
 
-from sqlalchemy import Column, ForeignKeyConstraint, Integer, Table, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Integer,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 from app.core.models import created_at, metadata, tenant_key, updated_at
@@ -17,6 +26,8 @@ tenants = Table(
     Column("seat_limit", Integer),
     Column("owner_id", UUID),
     Column("audit_retention_days", Integer),
+    # the owner's own choice to let SCIM change the owner's sign-in identity (0620_i24_identity)
+    Column("owner_managed_by_idp", Boolean, nullable=False, server_default=text("false")),
     created_at(),
     updated_at(),
     UniqueConstraint("slug", name="tenants_slug_key"),

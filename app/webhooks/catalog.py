@@ -13,7 +13,9 @@ from functools import cache
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+
+from app.core.inputs import RequestModel, Timestamp
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -21,7 +23,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Message = Annotated[str, StringConstraints(max_length=2000)]
 
 
-class EventData(BaseModel):
+class EventData(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -86,7 +88,7 @@ class SyncFailed(EventData):
     error_code: Annotated[str, StringConstraints(min_length=1, max_length=100,
                                                  pattern=r"^[A-Za-z0-9_.:-]+$")]
     message: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-    occurred_at: datetime
+    occurred_at: Timestamp
 
 
 class ApiKeyExpiring(EventData):

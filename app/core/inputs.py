@@ -1,0 +1,97 @@
+"""Input rules every request shares, checked before anything reaches SQL.
+
+- `RequestModel`: the base of every request body model. No string in it (a field, a list item,
+  a dict key or value) may contain a NUL character: PostgreSQL text cannot store one, so it
+  would otherwise fail in the driver. The 422 names the field.
+- `Timestamp`: a date-time with a zone (a naive one is ambiguous, and comparing it with the
+  stored, zoned times failed), normalised to UTC and within the years 1..9999 once in UTC
+  (`0001-01-01T00:00:00+14:00` is a year-0 instant no database or client can represent).
+- `QueryTextGuard`: the same NUL rule for query parameters (whatever the route's types), as a
+  pure ASGI check that costs one substring search of the query string per request.
+
+What still gets past these (a value the database refuses for a reason we did not foresee) is
+answered by app.core.errors as a 400 that never echoes the driver's text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, field_validator
+from pydantic_core import PydanticCustomError
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.errors import render_error
+
+NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
+
+
+def has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    return False  # numbers, UUIDs, nested models (a RequestModel checks its own fields)
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: no NUL characters anywhere in a field's text."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise PydanticCustomError("text_nul", NUL_MESSAGE)
+        return value
+
+
+def _utc_in_range(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("datetime_range", "Input is outside the supported range "
+                                  "(years 1 to 9999 in UTC)") from None
+
+
+# A date-time with a zone, as UTC. The JSON Schema stays `format: date-time`.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_utc_in_range)]
+
+
+def utc_or_none(value: datetime) -> datetime | None:
+    """`value` in UTC, or None when it has no zone or its UTC instant is outside 1..9999
+    (for times decoded from cursors, which are ours and always zoned)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+class QueryTextGuard:
+    """422 (SCIM: 400 invalidValue) for a query string with a NUL character, naming the
+    parameter, before routing: query parameters reach SQL as text in several places."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
+            qs = scope["query_string"].decode("latin-1")
+            names = [k for k, v in parse_qsl(qs, keep_blank_values=True)
+                     if "\x00" in k or "\x00" in v]
+            if names:
+                field = "query." + names[0].replace("\x00", "\\u0000")[:64]
+                response = render_error(
+                    Request(scope), 422, "validation_error", "Invalid request",
+                    f"{field}: {NUL_MESSAGE}",
+                    errors=[{"field": field, "message": NUL_MESSAGE}],
+                    scim_type="invalidValue")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -56,7 +56,7 @@ async def test_a_huge_scim_start_index_is_an_empty_page(scim: Scim) -> None:
     assert r.status_code == 400 and r.json()["scimType"] == "invalidValue", r.text
 
 
-@pytest.mark.parametrize("url, body, field", [
+@pytest.mark.parametrize(("url", "body", "field"), [
     ("/api/v1/teams", {"name": "red\x00team"}, "name"),
     ("/api/v1/projects", {"name": "proj\x00ect"}, "name"),
     ("/api/v1/projects", {"name": "fine", "description": "d\x00"}, "description"),

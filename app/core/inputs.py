@@ -91,7 +91,8 @@ class QueryTextGuard:
                     Request(scope), 422, "validation_error", "Invalid request",
                     f"{field}: {NUL_MESSAGE}",
                     errors=[{"field": field, "message": NUL_MESSAGE}],
-                    scim_type="invalidValue")
+                    # SCIM (RFC 7644 §3.12): a bad `filter` is invalidFilter
+                    scim_type="invalidFilter" if names[0].lower() == "filter" else "invalidValue")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

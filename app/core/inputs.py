@@ -19,8 +19,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    GetJsonSchemaHandler,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -39,8 +46,40 @@ def has_nul(value: Any) -> bool:
     return False  # numbers, UUIDs, nested models (a RequestModel checks its own fields)
 
 
+# What the OpenAPI document says of every text input (clients and schema-driven tests read it).
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+
+
+def document_nul_free(schema: dict[str, Any]) -> None:
+    """Add NUL_FREE_PATTERN to every free-text string schema inside `schema` (in place; a
+    string that already has a pattern, an enum or a fixed format is left as it is)."""
+    fixed = ({"pattern", "enum", "const"} & schema.keys()
+             or schema.get("format") in ("uuid", "date-time", "date", "binary"))
+    if schema.get("type") == "string" and not fixed:
+        schema["pattern"] = NUL_FREE_PATTERN
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key, ()):
+            document_nul_free(sub)
+    for sub in (schema.get("properties") or {}).values():
+        document_nul_free(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            document_nul_free(schema[key])
+    names = schema.get("propertyNames")
+    if isinstance(names, dict) and "pattern" not in names:  # map keys are always text
+        names["pattern"] = NUL_FREE_PATTERN
+
+
 class RequestModel(BaseModel):
-    """Base of request bodies: no NUL characters anywhere in a field's text."""
+    """Base of request bodies: no NUL characters anywhere in a field's text (documented as a
+    pattern on each text field of the model's JSON Schema)."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        document_nul_free(handler.resolve_ref_schema(schema))
+        return schema
 
     @field_validator("*", mode="after")
     @classmethod

@@ -21,6 +21,10 @@ log = logging.getLogger("drift.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
+# Text inputs refuse NUL characters (app.core.inputs); the pattern that says so, and its words.
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
+
 
 class ProblemError(Exception):
     status: int = 400
@@ -168,6 +172,9 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
             loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         field = ".".join(loc) or "body"
         msg = str(err.get("msg", "invalid"))
+        if (err.get("type") == "string_pattern_mismatch"
+                and err.get("ctx", {}).get("pattern") == NUL_FREE_PATTERN):
+            msg = NUL_MESSAGE
         errors.append({"field": field, "message": msg})
         parts.append(f"{field}: {msg}")
     return "; ".join(parts) or "Invalid request", errors

@@ -16,6 +16,7 @@ from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core.errors import install_handlers
+from app.core.inputs import QueryTextGuard
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_handlers(app)
+    app.add_middleware(QueryTextGuard)  # inside RequestContextMiddleware: gets the request id
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        max_body_bytes=settings.max_body_bytes,
                        body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,

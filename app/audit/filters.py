@@ -16,6 +16,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from app.core.errors import BadRequest
+from app.core.inputs import utc_or_none
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 
 Direction = Literal["asc", "desc"]
@@ -76,6 +77,9 @@ def parse_time(name: str, value: str | None) -> datetime | None:
             f"(got {value[:64]!r}).", code="invalid_timestamp") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if utc_or_none(parsed) is None:
+        raise BadRequest(f"`{name}` is outside the supported range (years 1 to 9999 in UTC).",
+                         code="invalid_timestamp")
     return parsed
 
 

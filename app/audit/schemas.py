@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from app.core.inputs import RequestModel
+
 
 class ActorOut(BaseModel):
     type: Literal["user", "api_key", "scim", "system"]
@@ -95,7 +97,7 @@ class RetentionPolicyOut(BaseModel):
     last_purge_at: datetime | None
 
 
-class RetentionUpdate(BaseModel):
+class RetentionUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     days: StrictInt | None = Field(
         description="365..3650, or null for the plan default (730)")

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from app.core.emails import InvalidEmail, canonical_email
+from app.core.inputs import RequestModel, Timestamp
 
 
 def _valid_email(value: str) -> str:
@@ -28,7 +29,7 @@ LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
                                               max_length=320)]
 
 
-class LoginIn(BaseModel):
+class LoginIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     tenant: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
         description="The tenant's slug")
@@ -36,7 +37,7 @@ class LoginIn(BaseModel):
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -48,10 +49,10 @@ class TokenOut(BaseModel):
     expires_in: int
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    expires_at: datetime | None = Field(None, description="Optional expiry (future, with zone)")
+    expires_at: Timestamp | None = Field(None, description="Optional expiry (future, with zone)")
 
 
 class ApiKeyOut(BaseModel):

@@ -21,6 +21,10 @@ log = logging.getLogger("drift.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
+# Text inputs refuse NUL characters (app.core.inputs); the pattern that says so, and its words.
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
+
 
 class ProblemError(Exception):
     status: int = 400
@@ -151,6 +155,9 @@ def error_response(request: Request, status: int, code: str, title: str, detail:
     return _render(request, status, code, title, detail, headers=headers)
 
 
+render_error = _render  # for pure ASGI checks that answer before routing (app.core.inputs)
+
+
 DB_UNAVAILABLE = (
     OSError,
     asyncpg.exceptions.CannotConnectNowError,
@@ -188,9 +195,17 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
             loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         field = ".".join(loc) or "body"
         msg = str(err.get("msg", "invalid"))
+        if (err.get("type") == "string_pattern_mismatch"
+                and err.get("ctx", {}).get("pattern") == NUL_FREE_PATTERN):
+            msg = NUL_MESSAGE
         errors.append({"field": field, "message": msg})
         parts.append(f"{field}: {msg}")
     return "; ".join(parts) or "Invalid request", errors
+
+
+def _request_id(request: Request) -> str | None:
+    ctx = request.scope.get("state", {}).get("ctx")
+    return getattr(ctx, "request_id", None)
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -254,9 +269,17 @@ def install_handlers(app: FastAPI) -> None:
                            "(an unpaired surrogate); send UTF-8 text.",
                            scim_type="invalidValue")
         if isinstance(exc, asyncpg.exceptions.DataError):
+            # The driver's text names query arguments and encodings, never a field: it goes
+            # to the log with the request id, the client gets what to check.
+            rid = _request_id(request)
+            log.warning("database refused a value on %s %s (request %s): %s: %s",
+                        request.method, request.url.path, rid, type(exc).__name__, exc)
             return _render(request, 400, "invalid_value", "Bad request",
-                           f"A value was refused: {exc.args[0] if exc.args else exc}.",
-                           scim_type="invalidValue")
+                           "A value in the request cannot be stored or compared: a number or "
+                           "date is out of range, or text contains a character that cannot be "
+                           "stored. Check the values you sent; the request id identifies this "
+                           "refusal in the service's log.",
+                           scim_type="invalidValue", request_id=rid)
         if isinstance(exc, asyncpg.exceptions.CheckViolationError | asyncpg.exceptions.
                       NotNullViolationError):
             log.warning("constraint refused input on %s %s: %s", request.method,

@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from app.core.inputs import document_nul_free
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "title", "status", "code", "detail"],
@@ -93,6 +95,9 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
             for method, op in operations.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
+                for param in op.get("parameters", ()):
+                    if param.get("in") == "query":  # refused by app.core.inputs.QueryTextGuard
+                        document_nul_free(param.get("schema", {}))
                 responses = op["responses"]
                 if path.startswith("/scim/"):
                     _scim_responses(method, path, op)

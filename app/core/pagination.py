@@ -18,6 +18,7 @@ from fastapi import Query
 from starlette.responses import Response
 
 from app.core.errors import BadRequest
+from app.core.inputs import utc_or_none
 from app.core.responses import json_response
 
 MAX_LIMIT = 200
@@ -58,10 +59,14 @@ def parse_time_id_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value["t"]), UUID(value["i"])
+        at, id_ = utc_or_none(datetime.fromisoformat(value["t"])), UUID(value["i"])
     except (KeyError, TypeError, ValueError) as exc:
         raise BadRequest("The cursor is not valid; pass the cursor from a previous page.",
                          code="invalid_cursor") from exc
+    if at is None:  # ours always carry a zone and a representable instant
+        raise BadRequest("The cursor is not valid; pass the cursor from a previous page.",
+                         code="invalid_cursor")
+    return at, id_
 
 
 def envelope(data: list[Any], *, cursor: str | None, has_more: bool, total: int

@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from app.core.inputs import RequestModel, Timestamp
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 CidrText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -13,26 +15,26 @@ FORCE = Field(False, description="Apply the change even if it would refuse your 
                                  "address (otherwise 409 would_lock_out_caller)")
 
 
-class EntryCreate(BaseModel):
+class EntryCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     cidr: CidrText = Field(description="IPv4 or IPv6 network (`203.0.113.0/24`, "
                                        "`2001:db8::/32`); a bare address means /32 or /128")
     description: Description | None = None
-    expires_at: AwareDatetime | None = Field(None, description="Optional expiry (future, with "
+    expires_at: Timestamp | None = Field(None, description="Optional expiry (future, with "
                                                                "zone); expired entries stop "
                                                                "allowing but stay listed")
     force: bool = FORCE
 
 
-class EntryUpdate(BaseModel):
+class EntryUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     description: Description | None = None
-    expires_at: AwareDatetime | None = Field(None, description="New expiry; null removes it. A "
+    expires_at: Timestamp | None = Field(None, description="New expiry; null removes it. A "
                                                                "past time expires the entry now")
     force: bool = FORCE
 
 
-class EntryDelete(BaseModel):
+class EntryDelete(RequestModel):
     model_config = ConfigDict(extra="forbid")
     force: bool = FORCE
 
@@ -59,7 +61,7 @@ class EntryList(BaseModel):
     pagination: Pagination
 
 
-class CheckIn(BaseModel):
+class CheckIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     ip: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="An IPv4 or IPv6 address")

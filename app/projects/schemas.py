@@ -6,12 +6,14 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.inputs import RequestModel
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     slug: Slug | None = Field(None, description="URL name, unique in the tenant; derived from "
@@ -19,7 +21,7 @@ class ProjectCreate(BaseModel):
     description: Description | None = None
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     slug: Slug | None = None

@@ -20,6 +20,9 @@ URN_BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 # A page never holds more than this many resources (filter.maxResults).
 MAX_RESULTS = 1000
+# startIndex above this is read as this: past any tenant's last resource, so an empty page,
+# and an offset every layer (PostgreSQL bigint, JSON numbers) can represent.
+MAX_START_INDEX = 2**31 - 1
 # Page size when the client sends no `count`.
 DEFAULT_COUNT = 100
 # Bulk limits (bulk.maxOperations, bulk.maxPayloadSize); the payload limit applies to every

@@ -17,6 +17,7 @@ from app.scim.constants import (
     MAX_JSON_DEPTH,
     MAX_PAYLOAD_SIZE,
     MAX_RESULTS,
+    MAX_START_INDEX,
     MEDIA_TYPE,
 )
 from app.scim.errors import ScimError, invalid_syntax, invalid_value
@@ -98,10 +99,11 @@ def int_param(value: Any, name: str) -> int | None:
 
 def paging(start_index: Any, count: Any) -> tuple[int, int]:
     """(startIndex, count) as RFC 7644 §3.4.2.4 reads them: startIndex < 1 means 1, count < 0
-    means 0, no count means the default page size, never more than maxResults."""
+    means 0, no count means the default page size, never more than maxResults. A startIndex
+    beyond MAX_START_INDEX means MAX_START_INDEX (an empty page, like any start past the end)."""
     start = int_param(start_index, "startIndex")
     n = int_param(count, "count")
-    start = 1 if start is None or start < 1 else start
+    start = 1 if start is None or start < 1 else min(start, MAX_START_INDEX)
     n = DEFAULT_COUNT if n is None else max(0, min(n, MAX_RESULTS))
     return start, n
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.principal import Role
+from app.core.inputs import RequestModel
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=100)]
@@ -16,7 +17,7 @@ GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
                                              max_length=200)]
 
 
-class ScimTokenCreate(BaseModel):
+class ScimTokenCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: TokenName = Field("SCIM token", description="A label, e.g. the identity provider")
 
@@ -48,13 +49,13 @@ class ScimTokenList(BaseModel):
     pagination: Pagination
 
 
-class GroupMapping(BaseModel):
+class GroupMapping(RequestModel):
     model_config = ConfigDict(extra="forbid")
     group: GroupName = Field(description="The IdP group's displayName (case-insensitive)")
     role: Role = Field(description="owner maps to admin: SCIM never makes or unmakes the owner")
 
 
-class GroupMappingsIn(BaseModel):
+class GroupMappingsIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     mappings: list[GroupMapping] = Field(max_length=200,
                                          description="The complete new set of mappings")

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from app.core.inputs import RequestModel, Timestamp
 from app.webhooks.catalog import GroundingDegraded, Severity, SyncFailed
 
 # identifiers are stored exactly as sent (no stripping, so the documented minLength holds)
@@ -59,19 +59,19 @@ def _finite(value: float) -> float:
 Number = Annotated[float, AfterValidator(_finite)]
 
 
-class ScanIn(BaseModel):
+class ScanIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
     id: ShortText = Field(description="The client's scan id; re-sending it is recognised")
-    started_at: AwareDatetime
-    completed_at: AwareDatetime
+    started_at: Timestamp
+    completed_at: Timestamp
     files_scanned: int = Field(ge=0, le=100_000_000)
     duration_ms: int = Field(ge=0, le=10**12)
-    counts: dict[ShortText, Annotated[int, Field(ge=0)]] = Field(
+    counts: dict[ShortText, Annotated[int, Field(ge=0, le=10**12)]] = Field(
         default_factory=dict, max_length=50, description="Violation counts, e.g. by severity")
     # completed_at >= started_at is checked by the service (400): JSON Schema cannot say it
 
 
-class GateResultIn(BaseModel):
+class GateResultIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
     gate: ShortText
     passed: bool
@@ -79,17 +79,17 @@ class GateResultIn(BaseModel):
     threshold: Number
 
 
-class ViolationIn(BaseModel):
+class ViolationIn(RequestModel):
     model_config = ConfigDict(extra="ignore")  # drops code/snippet: never stored
     fingerprint: ShortText
     rule: ShortText
     severity: Severity
     file: RelativePath
-    line: int | None = Field(None, ge=0)
+    line: int | None = Field(None, ge=0, le=2**31 - 1)  # an `integer` column
     message: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-class SyncIn(BaseModel):
+class SyncIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
     project_id: UUID
     scan: ScanIn
@@ -123,13 +123,13 @@ class SyncOut(BaseModel):
     events: dict[str, int] = Field(description="Events emitted by this request, by type")
 
 
-class GroundingDegradedIn(BaseModel):
+class GroundingDegradedIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["grounding.degraded"]
     data: GroundingDegraded
 
 
-class SyncFailedIn(BaseModel):
+class SyncFailedIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["sync.failed"]
     data: SyncFailed

@@ -16,7 +16,9 @@ from functools import cache
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+
+from app.core.inputs import RequestModel, Timestamp
 
 Severity = Literal["critical", "high", "medium", "low", "info"]
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -24,7 +26,7 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Message = Annotated[str, StringConstraints(max_length=2000)]
 
 
-class EventData(BaseModel):
+class EventData(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -98,7 +100,7 @@ class SyncFailed(EventData):
     error_code: Annotated[str, StringConstraints(min_length=1, max_length=100,
                                                  pattern=r"^[A-Za-z0-9_.:-]+$")] | None = Field(
         None, description="A machine-readable code for the error, if the client has one")
-    occurred_at: datetime | None = Field(None, description="When the sync failed (the event's "
+    occurred_at: Timestamp | None = Field(None, description="When the sync failed (the event's "
                                                            "created_at is when it was reported)")
 
 

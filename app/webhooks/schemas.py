@@ -4,8 +4,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.inputs import RequestModel, Timestamp
 from app.webhooks.catalog import EventTypeName
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
@@ -20,7 +21,7 @@ def _unique(events: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(events)) if events is not None else None
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="https URL that receives the events")
     events: Events = Field(description="Event types to receive (see /webhooks/event-types)")
@@ -29,7 +30,7 @@ class WebhookCreate(BaseModel):
     _dedupe = field_validator("events")(_unique)
 
 
-class WebhookUpdate(BaseModel):
+class WebhookUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     url: Url | None = None
     events: Events | None = None
@@ -69,7 +70,7 @@ class WebhookList(BaseModel):
     pagination: Pagination
 
 
-class RotateSecretIn(BaseModel):
+class RotateSecretIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     grace_period_seconds: int = Field(86400, ge=0, le=MAX_GRACE,
                                       description="How long the previous secret(s) keep "
@@ -121,9 +122,9 @@ class TestResult(BaseModel):
     delivery: DeliveryOut
 
 
-class RecoverIn(BaseModel):
+class RecoverIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
-    since: AwareDatetime = Field(description="Re-queue failed deliveries created since then")
+    since: Timestamp = Field(description="Re-queue failed deliveries created since then")
 
 
 class RecoverOut(BaseModel):

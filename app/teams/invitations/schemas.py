@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.schemas import Email
+from app.core.inputs import RequestModel
 from app.teams.schemas import Pagination
 
 DEFAULT_TTL = 604800  # 7 days
@@ -19,7 +20,7 @@ InvitedRole = Literal["admin", "member", "viewer"]
 InvitationStatus = Literal["pending", "expired", "accepted", "revoked"]
 
 
-class InvitationCreate(BaseModel):
+class InvitationCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     email: Email
     role: InvitedRole = "member"
@@ -27,7 +28,7 @@ class InvitationCreate(BaseModel):
     ttl_seconds: Ttl = DEFAULT_TTL
 
 
-class InvitationResend(BaseModel):
+class InvitationResend(RequestModel):
     model_config = ConfigDict(extra="forbid")
     ttl_seconds: Ttl | None = Field(None, description="Default: the invitation's own lifetime")
 
@@ -57,7 +58,7 @@ class InvitationList(BaseModel):
     pagination: Pagination
 
 
-class InvitationAccept(BaseModel):
+class InvitationAccept(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                            max_length=200)] | None = None

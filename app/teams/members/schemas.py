@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.inputs import RequestModel
 from app.teams.schemas import Pagination
 
 TenantRole = Literal["owner", "admin", "member", "viewer"]
@@ -39,7 +40,7 @@ class MemberList(BaseModel):
     pagination: Pagination
 
 
-class MemberUpdate(BaseModel):
+class MemberUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     role: TenantRole = Field(description="admin, member or viewer. The owner role moves only "
                                          "with POST /api/v1/settings/transfer-ownership.")

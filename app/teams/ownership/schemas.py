@@ -5,8 +5,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from app.core.inputs import RequestModel
 
-class TransferOwnership(BaseModel):
+
+class TransferOwnership(RequestModel):
     model_config = ConfigDict(extra="forbid")
     new_owner_id: UUID = Field(description="An active member of the tenant")
 

@@ -7,6 +7,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.auth.schemas import Email
+from app.core.inputs import RequestModel
 from app.teams.schemas import Pagination
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -14,13 +15,13 @@ Description = Annotated[str, StringConstraints(max_length=2000)]
 TeamRole = Literal["lead", "member"]
 
 
-class TeamCreate(BaseModel):
+class TeamCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: TeamName = Field(description="Unique in the tenant, case-insensitively")
     description: Description | None = None
 
 
-class TeamUpdate(BaseModel):
+class TeamUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: TeamName | None = Field(None, description="Not for SCIM-managed teams (the IdP "
                                                     "names them)")
@@ -45,7 +46,7 @@ class TeamList(BaseModel):
     pagination: Pagination
 
 
-class TeamMemberAdd(BaseModel):
+class TeamMemberAdd(RequestModel):
     # exactly one of user_id / email, said in the schema too
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "oneOf": [{"required": ["user_id"], "properties": {"user_id": {"type": "string"}}},
@@ -61,7 +62,7 @@ class TeamMemberAdd(BaseModel):
         return self
 
 
-class TeamMemberUpdate(BaseModel):
+class TeamMemberUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     role: TeamRole
 
@@ -82,7 +83,7 @@ class TeamMemberList(BaseModel):
     pagination: Pagination
 
 
-class TeamProjectAdd(BaseModel):
+class TeamProjectAdd(RequestModel):
     model_config = ConfigDict(extra="forbid")
     project_id: UUID
 

@@ -10,7 +10,7 @@ This file runs (`python vulture_whitelist.py`), so a stale entry fails loudly.""
 
 from vulture.whitelists.whitelist_utils import Whitelist
 
-from app.audit import stream
+from app.audit import live
 from app.core import clock, errors
 from app.ipallow import cache
 from app.main import create_app
@@ -30,5 +30,5 @@ cache.Stats.untrusted, cache.Stats.notifications, cache.Stats.flushes
 
 # In files other changes are editing now; TODO: settle after they merge.
 invitations.revoke_pending_for_address  # wired by the SCIM invitation-supersede change
-stream.AuditHub.listening  # TODO(audit): nothing reads it; use it or delete it
+live.AuditHub.listening  # TODO(audit): nothing reads it; use it or delete it
 errors.Unprocessable  # TODO(error mapping): unused since 422s come from pydantic; delete

@@ -31,6 +31,7 @@ from app.core.db import UnsafeDatabaseRole
 from app.core.embedded import bootstrap_script, role_spec_from_urls
 from app.core.errors import ProblemError
 from app.core.runtime import PreparedDatabase, Runtime, prepare_database
+from app.core.tx import own_tx
 
 T = TypeVar("T")
 log = logging.getLogger("drift.cli")
@@ -96,7 +97,7 @@ async def create_demo_tenant(rt: Runtime, demo_path: Path, *, slug: str = "demo"
     with os.fdopen(fd, "w") as fh:
         json.dump(demo, fh, indent=2)
     owner = UUID(created["owner_user_id"])
-    async with rt.db.tenant(UUID(created["tenant_id"]),
+    async with own_tx(rt.db, UUID(created["tenant_id"]),
                             RequestContext(actor=Actor.system())) as tx:
         token = await scim_tokens.create(tx, DEMO_IDP_NAME, created_by=owner)
     return {**demo, "scim_token": token["token"]}

@@ -11,24 +11,27 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from app.audit.live import close_hub as close_audit_hub
 from app.audit.router import router as audit_router
-from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
-from app.core.errors import install_handlers
+from app.core.errors import install_handlers, register_renderer
 from app.core.inputs import QueryTextGuard
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
 from app.ipallow.cache import cache_for
-from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
+from app.ipallow.enforcement import check_ip_allowlist, recheck_ip_allowlist
+from app.ipallow.router import router as ipallow_router
 from app.projects.router import router as projects_router
+from app.scim import errors as scim_errors
 from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
 from app.scim.constants import PREFIX as SCIM_PREFIX
 from app.scim.router import router as scim_router
 from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
+from app.tenants.router import router as tenants_router
 from app.webhooks.router import router as webhooks_router
 from app.worker import Worker
 
@@ -41,6 +44,13 @@ DESCRIPTION = """Drift Cloud enterprise API: SCIM 2.0 provisioning, signed webho
 audit log, teams and seats, and IP allowlisting. Authenticate with
 `Authorization: Bearer <API key or access token>`. Errors are RFC 9457 problem+json with a
 stable `code`."""
+
+
+def _wire(rt: Runtime) -> None:
+    """What every app enforces, set here rather than by an import side effect: the IP
+    allowlist for every way into a tenant, and again while a live stream lasts."""
+    rt.tenant_checks[:] = [check_ip_allowlist]
+    rt.stream_rechecks[:] = [recheck_ip_allowlist]
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
@@ -59,6 +69,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         app.state.runtime = rt
+        _wire(rt)
         allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
         if not await allowlist.wait_ready():
             log.warning("IP allowlist listener not connected yet; checks read the database "
@@ -80,7 +91,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                   lifespan=lifespan, docs_url="/docs", redoc_url=None)
     if runtime is not None:
         app.state.runtime = runtime
+        _wire(runtime)
     install_handlers(app)
+    register_renderer(app, SCIM_PREFIX, scim_errors.render_error)
     app.add_middleware(QueryTextGuard)  # inside RequestContextMiddleware: gets the request id
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        max_body_bytes=settings.max_body_bytes,
@@ -100,6 +113,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return json_response(status, 200 if status["ready"] else 503)
 
     app.include_router(auth_router)
+    app.include_router(tenants_router)
     app.include_router(projects_router)
     app.include_router(teams_router)
     app.include_router(ipallow_router)

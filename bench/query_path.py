@@ -28,7 +28,8 @@ import orjson
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.core.db import asyncpg_connect_kwargs, begin_tenant_sql
+from app.core.db import asyncpg_connect_kwargs
+from app.core.tx import begin_tenant_sql
 from app.projects.models import projects
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"

@@ -6,7 +6,7 @@ alembic/ and the whitelist are scanned for their uses only (migrations call app.
 tests/ are not scanned at all: code that only tests call is dead.
 
 One rule vulture cannot express: a field declared in a class body in a `schemas.py` or in
-app/webhooks/catalog.py is part of a wire format (a pydantic request, response or event
+app/core/events.py is part of a wire format (a pydantic request, response or event
 model): FastAPI and pydantic read it, not our code, so it is never reported. The classes
 themselves are still checked, so an unused schema is still found. Settings (app/config.py)
 are not exempt: a setting nothing reads is reported."""

@@ -30,7 +30,6 @@ import pytest
 import uvicorn
 
 from app.auth import repository as auth_repo
-from app.auth.principal import Role
 from app.auth.service import create_api_key
 from app.config import Settings
 from app.core import clock
@@ -38,7 +37,9 @@ from app.core.context import Actor, RequestContext
 from app.core.db import connect
 from app.core.embedded import DatabaseUrls, EmbeddedPostgres, RoleSpec, apply_bootstrap
 from app.core.migrate import run_migrations
+from app.core.principal import Role
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.main import create_app
 from app.tenants.service import create_tenant
 
@@ -220,7 +221,7 @@ class Tenant:
         email = email or f"{role}-{secrets.token_hex(4)}@{self.slug}.example"
         pw = await hash_password_async(password) if password else None
         ctx = RequestContext(actor=Actor.system())
-        async with self.rt.db.tenant(self.id, ctx) as tx:
+        async with own_tx(self.rt.db, self.id, ctx) as tx:
             row = await auth_repo.insert_user(tx, email=email, user_name=email,
                                               display_name=name, role=Role(role).value,
                                               password_hash=pw, now=clock.now())
@@ -232,7 +233,7 @@ class Tenant:
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         """Run SQL as the runtime role inside this tenant (what the service would see)."""
-        async with self.rt.db.tenant(self.id) as tx:
+        async with own_tx(self.rt.db, self.id) as tx:
             return await tx.fetch(query, *args)
 
 
@@ -281,7 +282,7 @@ async def audit_events(t: Tenant, **where: Any) -> list[asyncpg.Record]:
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every statement sent on a request's connection while the test runs (one asyncpg call
     is one round trip), from asyncpg's query logger."""
-    from app.core.db import RequestConnection
+    from app.core.tx import RequestConnection
 
     sent: list[str] = []
     logged: list[Any] = []

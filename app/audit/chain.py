@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from app.audit import repository
-from app.audit.service import record
-from app.audit.streaming import SnapshotTx, heavy_reads
-from app.core.db import Tx
+from app.audit.long_reads import heavy_reads, open_snapshot
+from app.core.audit_record import record
 from app.core.runtime import Runtime
+from app.core.tx import Tx
 
 FETCH_ROWS = 2000
 ZERO_HASH = bytes(32)
@@ -125,7 +125,7 @@ async def verify(rt: Runtime, tx: Tx, *, after: datetime | None, before: datetim
     limiter = heavy_reads(rt)
     limiter.acquire()
     try:
-        snap = await SnapshotTx.open(rt, tx.tenant_id, tx.ctx)
+        snap = await open_snapshot(rt, tx.tenant_id, tx.ctx)
         try:
             result = await verify_range(snap.tx, after=after, before=before)
         finally:

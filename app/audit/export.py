@@ -21,17 +21,17 @@ from collections.abc import AsyncIterator, Callable
 
 from app.audit import repository
 from app.audit.filters import AuditFilters, encode_position
-from app.audit.service import record
-from app.audit.streaming import ManagedStream, SnapshotTx, heavy_reads
-from app.core.db import Tx
+from app.audit.long_reads import ManagedStream, heavy_reads, open_snapshot
+from app.core.audit_record import record
 from app.core.runtime import Runtime
+from app.core.tx import OwnTx, Tx
 
 FIRST_CHUNK_ROWS = 100  # small, so the first bytes go out at once
 CHUNK_ROWS = 2000
 NDJSON = "application/x-ndjson"
 
 
-async def _lines(snap: SnapshotTx, f: AuditFilters, *, after_seq: int, upto_seq: int
+async def _lines(snap: OwnTx, f: AuditFilters, *, after_seq: int, upto_seq: int
                  ) -> AsyncIterator[bytes]:
     if upto_seq <= after_seq:
         return
@@ -52,9 +52,9 @@ async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
     as the response starts) and return the streaming response."""
     limiter = heavy_reads(rt)
     limiter.acquire()
-    snap: SnapshotTx | None = None
+    snap: OwnTx | None = None
     try:
-        snap = await SnapshotTx.open(rt, tx.tenant_id, tx.ctx)
+        snap = await open_snapshot(rt, tx.tenant_id, tx.ctx)
         head = await repository.last_seq(snap.tx)
         end, has_more = max(head, after_seq), False
         if limit is not None and head > after_seq:

@@ -18,10 +18,10 @@ import asyncpg
 
 from app.audit import repository
 from app.audit.filters import AuditFilters, Direction, Position, encode_position
-from app.audit.service import record
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import BadRequest
 from app.core.responses import dumps
+from app.core.tx import Tx
 
 TOTAL_CAP = 1_000
 

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 from asyncpg.cursor import CursorFactory
 
 from app.audit.filters import AuditFilters
-from app.core.db import Database, Tx
-
-_INSERT = """
-INSERT INTO audit_events (tenant_id, id, created_at, actor_type, actor_id, actor_email, action,
-                          resource_type, resource_id, outcome, ip, user_agent, request_id,
-                          metadata)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-"""
+from app.core.db import Database
+from app.core.tx import Tx
 
 # One event as the API shows it. created_at is always UTC with microseconds.
 EVENT_JSON = """json_build_object(
@@ -42,17 +35,6 @@ _EXPORT_CURSOR = "audit_export"
 _CANONICAL = ("drift_api.audit_canonical(tenant_id, seq, id, created_at, actor_type, actor_id, "
               "actor_email, action, resource_type, resource_id, outcome, ip, user_agent, "
               "request_id, metadata)")
-
-
-async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: str,
-                       actor_id: UUID | None, actor_email: str | None, action: str,
-                       resource_type: str, resource_id: str | None, outcome: str,
-                       ip: str | None, user_agent: str | None, request_id: str | None,
-                       metadata: dict[str, Any]) -> None:
-    """seq, prev_hash and hash are assigned by the chain trigger."""
-    await tx.execute(_INSERT, tx.tenant_id, id_, created_at, actor_type, actor_id, actor_email,
-                     action, resource_type, resource_id, outcome, ip, user_agent, request_id,
-                     metadata)
 
 
 # ---- filters ----
@@ -258,14 +240,16 @@ async def retention_policy(tx: Tx) -> asyncpg.Record:
         " c.retained_seq, c.retained_at"
         " FROM tenants t LEFT JOIN audit_chain c ON c.tenant_id = t.tenant_id"
         " WHERE t.tenant_id = $1", tx.tenant_id)
-    assert row is not None, "the tenant row is visible inside its own transaction"
+    if row is None:
+        raise RuntimeError("the tenant row is visible inside its own transaction")
     return row
 
 
 async def lock_tenant_policy(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT plan, audit_retention_days FROM tenants"
                             " WHERE tenant_id = $1 FOR UPDATE", tx.tenant_id)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -331,7 +315,8 @@ async def count_events_between(tx: Tx, since: datetime | None, until: datetime
         "SELECT count(*) AS n, min(created_at) AS oldest FROM audit_events WHERE tenant_id = $1"
         " AND created_at >= coalesce($2, '-infinity'::timestamptz) AND created_at < $3",
         tx.tenant_id, since, until)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return int(row["n"]), row["oldest"]
 
 

@@ -33,12 +33,12 @@ from uuid import UUID
 import asyncpg
 
 from app.audit import repository
-from app.audit.service import record
 from app.core import clock
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
-from app.core.db import Tx
 from app.core.errors import BadRequest, PaymentRequired
 from app.core.runtime import Runtime
+from app.core.tx import Tx, own_tx
 from app.email.service import enqueue
 
 log = logging.getLogger("drift.audit.retention")
@@ -186,14 +186,14 @@ async def run_once(rt: Runtime) -> int:
     # 1. notices, and what each tenant's notices allow deleting today
     clocks: dict[UUID, datetime | None] = {}
     for tenant_id in await repository.all_tenant_ids(rt.db):
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             clocks[tenant_id] = await _notice(rt, tx, now)
     # 2. whole partitions, only as far as every tenant's notices allow (the function drops a
     # partition only when it ends before every tenant's cutoff at the clock it is given)
     allowed = [c for c in clocks.values() if c is not None]
     dropped = await repository.drop_expired_partitions(rt.db, min([now, *allowed]))
     for partition, tenant_id, through_seq in dropped:
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             await record(tx, "audit.retention_purge", resource_type="tenant",
                          resource_id=tenant_id,
                          metadata={"partition": partition, "through_seq": through_seq})
@@ -204,7 +204,7 @@ async def run_once(rt: Runtime) -> int:
         if until is None:
             continue
         while True:
-            async with rt.db.tenant(tenant_id, ctx) as tx:
+            async with own_tx(rt.db, tenant_id, ctx) as tx:
                 row = await repository.purge_expired(tx, now=until, batch=PURGE_BATCH)
                 deleted = int(row["deleted"]) if row is not None else 0
                 if row is not None and deleted:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from app.audit import chain, export, query, retention, stream
+from app.audit import chain, export, live, query, retention
 from app.audit.filters import (
     MAX_EXPORT_LIMIT,
     AuditFilters,
@@ -20,7 +20,7 @@ from app.audit.filters import (
 )
 from app.audit.repository import last_seq
 from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
-from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
+from app.core.access import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.responses import json_response
 
@@ -119,7 +119,7 @@ async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
     resume = last_event_id or cursor
     start = (forward_position(resume, what="the stream") if resume
              else await last_seq(tx))
-    return await stream.open_stream(rt, tx, principal, f, start_seq=start)
+    return await live.open_stream(rt, tx, principal, f, start_seq=start)
 
 
 @router.get("/api/v1/audit/verify", response_model=VerifyOut,

@@ -7,7 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, Tx
+from app.core.db import Database
+from app.core.tx import Tx
 
 USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "
                 "last_active_at, created_at, updated_at")
@@ -15,20 +16,6 @@ KEY_COLUMNS = "id, user_id, name, prefix, created_at, expires_at, last_used_at, 
 
 
 # ---- lookups before the tenant is known (definer functions) ----
-
-async def authenticate_api_key(db: Database, digest: bytes, now: datetime
-                               ) -> asyncpg.Record | None:
-    return await db.fetchrow(
-        "SELECT status, tenant_id, key_id, user_id, email, role"
-        " FROM drift_api.authenticate_api_key($1, $2)", digest, now)
-
-
-async def authenticate_session(db: Database, tenant_id: UUID, session_id: UUID, user_id: UUID,
-                               now: datetime) -> asyncpg.Record | None:
-    return await db.fetchrow(
-        "SELECT status, email, role FROM drift_api.authenticate_session($1, $2, $3, $4)",
-        tenant_id, session_id, user_id, now)
-
 
 async def tenant_id_for_slug(db: Database, slug: str) -> UUID | None:
     value: UUID | None = await db.fetchval("SELECT drift_api.tenant_id_for_slug($1)", slug)
@@ -63,7 +50,8 @@ async def insert_user(tx: Tx, *, email: str | None, user_name: str, display_name
         " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
         f" RETURNING {USER_COLUMNS}",
         tx.tenant_id, email, user_name, display_name, role, password_hash, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -101,7 +89,8 @@ async def insert_api_key(tx: Tx, *, user_id: UUID, name: str, prefix: str, diges
         "INSERT INTO api_keys (tenant_id, user_id, name, prefix, sha256, expires_at, created_at)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}",
         tx.tenant_id, user_id, name, prefix, digest, expires_at, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

@@ -6,24 +6,22 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.auth import repository, service
-from app.auth.dependencies import (
+from app.auth import service
+from app.auth.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    LoginIn,
+    RefreshIn,
+    TokenOut,
+)
+from app.core.access import (
     CtxDep,
     CurrentPrincipal,
     RuntimeDep,
     TenantTx,
     run_tenant_checks,
 )
-from app.auth.schemas import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyList,
-    LoginIn,
-    MeOut,
-    RefreshIn,
-    TokenOut,
-)
-from app.core.errors import Unauthorized
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -32,7 +30,6 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
-from app.tenants.service import current_tenant
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -62,27 +59,12 @@ async def logout(principal: CurrentPrincipal, tx: TenantTx) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me", response_model=MeOut, summary="The caller, their tenant and credential")
-async def me(principal: CurrentPrincipal, tx: TenantTx) -> Response:
-    assert principal.user_id is not None
-    user = await repository.get_user(tx, principal.user_id)
-    if user is None:
-        raise Unauthorized()
-    tenant = await current_tenant(tx)
-    return json_response({
-        "user": {"id": user["id"], "email": user["email"],
-                 "name": user["display_name"], "role": user["role"]},
-        "tenant": {"id": tenant["id"], "slug": tenant["slug"], "name": tenant["name"],
-                   "plan": tenant["plan"]},
-        "credential": {"type": principal.credential_type},
-    })
-
-
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["api keys"],
              summary="Create an API key for yourself (the key is shown once)")
 async def create_api_key(body: ApiKeyCreate, principal: CurrentPrincipal, tx: TenantTx
                          ) -> Response:
-    assert principal.user_id is not None
+    if principal.user_id is None:
+        raise RuntimeError("expected principal.user_id is not None")
     out = await service.create_api_key(tx, user_id=principal.user_id, name=body.name,
                                        expires_at=body.expires_at)
     return json_response(out, 201, headers={"Location": f"/api/v1/api-keys/{out['id']}"})

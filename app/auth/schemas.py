@@ -80,27 +80,3 @@ class Pagination(BaseModel):
 class ApiKeyList(BaseModel):
     data: list[ApiKeyOut]
     pagination: Pagination
-
-
-class MeUser(BaseModel):
-    id: UUID
-    email: str | None
-    name: str | None
-    role: str
-
-
-class MeTenant(BaseModel):
-    id: UUID
-    slug: str
-    name: str
-    plan: str
-
-
-class MeCredential(BaseModel):
-    type: Literal["api_key", "session"]
-
-
-class MeOut(BaseModel):
-    user: MeUser
-    tenant: MeTenant
-    credential: MeCredential

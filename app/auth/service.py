@@ -10,14 +10,14 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record, record_denial
 from app.auth import repository
-from app.auth.principal import Principal, Role
 from app.core import clock
+from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
-from app.core.db import Tx
 from app.core.emails import canonical_address
 from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from app.core.outbox import emit
+from app.core.principal import Principal, Role
 from app.core.runtime import Runtime
 from app.core.security import (
     API_KEY_PREFIX,
@@ -29,7 +29,7 @@ from app.core.security import (
     token_hash,
     verify_password,
 )
-from app.webhooks.outbox import emit
+from app.core.tx import Tx, own_tx
 
 INVALID_LOGIN = "Invalid tenant, email or password."
 
@@ -73,7 +73,7 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
         await verify_password(None, password)  # same cost as a real attempt
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
     await gate(tenant_id)
-    async with rt.db.tenant(tenant_id, ctx) as tx:
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
         user = await repository.get_user_login(tx, email)
     ok = await verify_password(user["password_hash"] if user else None, password)
     if not ok or user is None or not user["active"]:
@@ -81,13 +81,13 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
                   "inactive_user" if ok else "bad_password")
         if user is not None:
             ctx.actor = Actor(type="user", id=user["id"], email=user["email"])
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             await record(tx, "auth.login_failed", outcome="failure",
                          resource_type="user", resource_id=user["id"] if user else None,
                          metadata={"email": email, "reason": reason})
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
     ctx.actor = Actor(type="user", id=user["id"], email=user["email"])
-    async with rt.db.tenant(tenant_id, ctx) as tx:
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
         session_id, pair = await start_session(rt, tx, user["id"])
         ctx.actor.credential_id = session_id
         await record(tx, "auth.login", resource_type="session", resource_id=session_id)
@@ -106,7 +106,7 @@ async def refresh(rt: Runtime, ctx: RequestContext, refresh_token: str, *, gate:
     tenant_id, session_id = found["tenant_id"], found["ref_id"]
     await gate(tenant_id)  # before the token is rotated or its reuse acted on
     reused = False
-    async with rt.db.tenant(tenant_id, ctx) as tx:
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
         session = await repository.get_session_for_update(tx, session_id)
         if session is None:
             raise invalid

@@ -224,7 +224,8 @@ class EmbeddedPostgres:
         return urls
 
     async def bootstrap(self, urls: DatabaseUrls) -> None:
-        assert urls.superuser_url is not None
+        if urls.superuser_url is None:
+            raise RuntimeError("expected urls.superuser_url is not None")
         spec = role_spec_from_urls(urls.owner_url, urls.app_url)
         await apply_bootstrap(urls.superuser_url, spec)
         if _write_hba(self.data_dir / "pg"):

@@ -127,18 +127,24 @@ def problem_response(
                     media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
-# A path prefix can render errors its own way (SCIM uses its Error schema).
+# A path prefix can render errors its own way (SCIM uses its Error schema): registered per app
+# by create_app, kept in app.state.error_renderers.
 ErrorRenderer = Callable[[Request, int, str, str, str | None], Response]
-_renderers: dict[str, ErrorRenderer] = {}
 
 
-def register_renderer(prefix: str, renderer: ErrorRenderer) -> None:
-    _renderers[prefix] = renderer
+def register_renderer(app: FastAPI, prefix: str, renderer: ErrorRenderer) -> None:
+    renderers = getattr(app.state, "error_renderers", None)
+    if renderers is None:
+        renderers = app.state.error_renderers = {}
+    renderers[prefix] = renderer
 
 
 def _render(request: Request, status: int, code: str, title: str, detail: str,
             headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
-    for prefix, renderer in _renderers.items():
+    app = request.scope.get("app")
+    renderers: dict[str, ErrorRenderer] = (
+        getattr(app.state, "error_renderers", {}) if app is not None else {})
+    for prefix, renderer in renderers.items():
         if request.url.path.startswith(prefix):
             resp = renderer(request, status, code, detail, extra.get("scim_type"))
             for k, v in (headers or {}).items():

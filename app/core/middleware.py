@@ -36,7 +36,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Network
 from app.core.context import RequestContext
-from app.core.db import SAFE_METHODS, PrincipalChanged, RequestConnection
 from app.core.errors import (
     PayloadTooLarge,
     ProblemError,
@@ -45,6 +44,7 @@ from app.core.errors import (
     too_large_detail,
 )
 from app.core.net import client_ip
+from app.core.tx import SAFE_METHODS, PrincipalChanged, RequestConnection
 
 log = logging.getLogger("drift.request")
 
@@ -154,7 +154,7 @@ class RequestContextMiddleware:
         state = scope["state"]
         rconn: RequestConnection | None = None
         if runtime is not None:
-            rconn = runtime.db.request_connection()
+            rconn = RequestConnection(runtime.db.pool)
             state["rconn"] = rconn
         replaced = False
 

@@ -43,7 +43,8 @@ def normalize_network(net: Network) -> Network:
     if (isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96
             and net.subnet_of(_MAPPED)):
         mapped = net.network_address.ipv4_mapped
-        assert mapped is not None
+        if mapped is None:
+            raise RuntimeError("expected mapped is not None")
         return ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}")
     return net
 

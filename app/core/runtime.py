@@ -12,6 +12,7 @@ from app.config import Settings
 from app.core.db import Database, check_runtime_role, connect
 from app.core.embedded import DatabaseUrls, EmbeddedPostgres
 from app.core.migrate import run_migrations, script_heads
+from app.core.principal import PrincipalCache
 
 log = logging.getLogger("drift.runtime")
 
@@ -47,6 +48,14 @@ class Runtime:
     jwt_secret: str
     secret_key: str
     extras: dict[str, Any] = field(default_factory=dict)
+    # Wired by app.main.create_app (never by an import side effect), so every app it builds
+    # enforces them: checks every way into a tenant runs once the tenant is known (the IP
+    # allowlist), and the checks a long-lived response re-runs while it lives (the audit
+    # stream). See app.core.access.run_tenant_checks.
+    tenant_checks: list[Any] = field(default_factory=list)
+    stream_rechecks: list[Any] = field(default_factory=list)
+    # token -> Principal, per process (app.core.access): spares the lookup query only
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
 
     @classmethod
     def create(cls, settings: Settings, app_url: str) -> Runtime:

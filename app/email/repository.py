@@ -7,7 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, Tx
+from app.core.db import Database
+from app.core.tx import Tx
 
 COLUMNS = ("id, kind, to_address, subject, body_encrypted, status, attempts, next_attempt_at,"
            " last_error, created_at, sent_at")

@@ -19,6 +19,7 @@ import aiosmtplib
 from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.email import repository
 from app.email.service import body_of
 
@@ -104,7 +105,7 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
     done = 0
     ctx = RequestContext(actor=Actor.system())
     for tenant_id in await repository.tenants_with_due_email(rt.db, now):
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             claimed = await repository.claim_due(tx, now, now + LEASE, limit)
         for email in claimed:
             # one bad message never stops the others
@@ -117,7 +118,7 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
                 log.exception("sending email %s failed unexpectedly", email["id"])
                 error = f"{type(exc).__name__}: {exc}"
             status = "logged" if not rt.settings.smtp_url else "sent"
-            async with rt.db.tenant(tenant_id, ctx) as tx:
+            async with own_tx(rt.db, tenant_id, ctx) as tx:
                 if error is None:
                     await repository.mark_done(tx, email["id"], status, clock.now())
                 elif permanent is not None:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from app.core import clock
 from app.core.crypto import decrypt, encrypt
-from app.core.db import Tx
+from app.core.tx import Tx
 from app.email import repository
 
 PURPOSE = "email-body"

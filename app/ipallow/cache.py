@@ -155,7 +155,8 @@ class AllowlistCache:
     async def wait_ready(self, within: float = 5.0) -> bool:
         """Start the listener and wait (bounded) until the cache can be trusted."""
         self.start()
-        assert self._ready_event is not None
+        if self._ready_event is None:
+            raise RuntimeError("expected self._ready_event is not None")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready_event.wait(), within)
         return self.ready
@@ -180,8 +181,10 @@ class AllowlistCache:
         return await repository.current_seq(conn)
 
     async def _listen(self) -> None:
-        assert self._stopping is not None
-        assert self._wake is not None
+        if self._stopping is None:
+            raise RuntimeError("expected self._stopping is not None")
+        if self._wake is None:
+            raise RuntimeError("expected self._wake is not None")
         loop = asyncio.get_running_loop()
         while not self._stopping.is_set() and self.db._pool is not None:
             conn: asyncpg.Connection | None = None
@@ -198,7 +201,8 @@ class AllowlistCache:
                 self._connecting = False
                 self._conn = conn
                 self.ready = True
-                assert self._ready_event is not None
+                if self._ready_event is None:
+                    raise RuntimeError("expected self._ready_event is not None")
                 self._ready_event.set()
                 self._failures = 0
                 self._idle_since = loop.time()

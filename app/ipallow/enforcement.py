@@ -1,6 +1,6 @@
 """Enforcement: the tenant check every way into a tenant runs right after authentication.
 
-Registered in app.auth.dependencies.tenant_checks when this module is imported (app.main
+Wired into every app by app.main.create_app (Runtime.tenant_checks and stream_rechecks;
 imports the router, which imports this). `authenticate` (API keys, sessions) runs it before the
 request transaction is opened or any handler work starts; SCIM and invitation acceptance call
 `run_tenant_checks` themselves. The check needs only the request (for the client address that
@@ -22,14 +22,14 @@ from uuid import UUID
 import asyncpg
 from fastapi import Request
 
-from app.audit.service import record
-from app.audit.streaming import stream_rechecks
-from app.auth.dependencies import get_ctx, get_request_connection, tenant_checks
 from app.core import clock
+from app.core.access import get_ctx, get_request_connection
+from app.core.audit_record import record
 from app.core.context import RequestContext
 from app.core.errors import ProblemError
 from app.core.net import IPAddress
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.ipallow import repository
 from app.ipallow.cache import cache_for
 from app.ipallow.networks import bypass_list, decide
@@ -114,7 +114,7 @@ async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) ->
         seen.clear()
     seen[key] = int(minute.timestamp())
     try:
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             if await repository.lock_and_check_denial(tx, ctx.ip, minute,
                                                       minute + timedelta(minutes=1)):
                 return
@@ -127,7 +127,3 @@ async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) ->
         log.exception("could not record ip_allowlist.denied for tenant %s", tenant_id)
 
 
-if check_ip_allowlist not in tenant_checks:
-    tenant_checks.append(check_ip_allowlist)
-if recheck_ip_allowlist not in stream_rechecks:
-    stream_rechecks.append(recheck_ip_allowlist)

@@ -15,14 +15,15 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record, record_denial
-from app.auth.principal import Principal
 from app.core import clock
+from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
-from app.core.db import Database, Tx
+from app.core.db import Database
 from app.core.errors import Conflict, Gone, NotFound, ProblemError
+from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import RESET_TOKEN_PREFIX, new_token, token_hash
+from app.core.tx import Tx, own_tx
 from app.email.service import enqueue
 from app.ipallow import repository
 
@@ -142,7 +143,7 @@ async def operator_reset(db: Database, tenant_id: UUID, *, operator: str, host: 
                          ) -> dict[str, Any]:
     """The operator's emergency reset (CLI): clear the entries, audited with actor system."""
     ctx = RequestContext(actor=Actor.system(), request_id=f"cli-{clock.now():%Y%m%dT%H%M%S}")
-    async with db.tenant(tenant_id, ctx) as tx:
+    async with own_tx(db, tenant_id, ctx) as tx:
         slug = await repository.tenant_slug(tx)
         if slug is None:
             raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found")

@@ -9,8 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from app.config import Network
-from app.core.db import Tx
 from app.core.net import IPAddress
+from app.core.tx import Tx
 
 COLUMNS = "id, cidr, description, expires_at, created_by, created_at, updated_at"
 RESET_COLUMNS = ("id, token_hash, requested_by, email, requested_ip, expires_at, used_at,"
@@ -55,7 +55,8 @@ async def insert(tx: Tx, *, cidr: Network, description: str | None,
         " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
         f" RETURNING {COLUMNS}",
         tx.tenant_id, cidr, description, expires_at, created_by, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -135,7 +136,8 @@ async def insert_reset(tx: Tx, *, digest: bytes, requested_by: UUID, email: str,
         " requested_ip, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         f" RETURNING {RESET_COLUMNS}",
         tx.tenant_id, digest, requested_by, email, requested_ip, expires_at, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

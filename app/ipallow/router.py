@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from app.auth import repository as auth_repo
-from app.auth.dependencies import (
+from app.core.access import (
     AdminPrincipal,
     OwnerPrincipal,
     RuntimeDep,
@@ -19,7 +19,6 @@ from app.auth.dependencies import (
     get_request_connection,
     get_runtime,
 )
-from app.core.db import Tx, begin_tenant_sql
 from app.core.errors import NotFound
 from app.core.pagination import (
     DEFAULT_LIMIT,
@@ -30,6 +29,7 @@ from app.core.pagination import (
 )
 from app.core.responses import json_response
 from app.core.runtime import Runtime
+from app.core.tx import Tx, begin_tenant_sql
 from app.ipallow import recovery, service
 from app.ipallow.enforcement import allowlist_exempt
 from app.ipallow.networks import CompiledList, bypass_list
@@ -60,7 +60,8 @@ def _bypass(rt: Runtime) -> CompiledList:
              summary="Add a network to the allowlist (admin+)")
 async def create_entry(body: EntryCreate, _: AdminPrincipal, tx: TenantTx, rt: RuntimeDep
                        ) -> Response:
-    assert tx.principal is not None
+    if tx.principal is None:
+        raise RuntimeError("expected tx.principal is not None")
     row = await service.create_entry(tx, tx.principal, body, _bypass(rt))
     return json_response(service.entry_out(row), 201,
                          headers={"Location": f"{PREFIX}/{row['id']}"})

@@ -15,11 +15,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Principal
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.principal import Principal
+from app.core.tx import Tx
 from app.ipallow import repository
 from app.ipallow.networks import MAX_ENTRIES, CompiledList, parse_address, parse_cidr
 from app.ipallow.schemas import EntryCreate, EntryUpdate
@@ -106,7 +106,8 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
     if before is None:
         raise NotFound("No allowlist entry with that id.")
     row = await repository.update(tx, entry_id, fields, clock.now())
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     locked_out = await _lock_out_check(tx, bypass, body.force)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}

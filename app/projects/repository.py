@@ -7,8 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
-from app.teams.access import REACHABLE_SQL
+from app.core.project_access import REACHABLE_SQL
+from app.core.tx import Tx
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"
 
@@ -37,7 +37,8 @@ async def insert(tx: Tx, *, name: str, slug: str, description: str | None, now: 
         "INSERT INTO projects (tenant_id, name, slug, description, created_at, updated_at)"
         f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}",
         tx.tenant_id, name, slug, description, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

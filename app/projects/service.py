@@ -8,16 +8,16 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Principal
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import Conflict, NotFound
+from app.core.outbox import emit
+from app.core.principal import Principal
+from app.core.project_access import ensure_project_access, project_access_denied, sees_all_projects
+from app.core.tx import Tx
 from app.projects import repository
 from app.projects.schemas import ProjectCreate, ProjectUpdate
-from app.teams.access import ensure_project_access, project_access_denied, sees_all_projects
 from app.tenants.service import slugify
-from app.webhooks.outbox import emit
 
 
 def project_out(row: asyncpg.Record) -> dict[str, Any]:
@@ -36,7 +36,7 @@ async def get_project(tx: Tx, project_id: UUID, principal: Principal | None = No
     it (members and viewers reach only their teams' projects).
 
     With a principal (a request entered with a user credential) the row is read through the
-    database's own reach filter and checked in Python as well (app.teams.access)."""
+    database's own reach filter and checked in Python as well (app.core.project_access)."""
     if principal is None:
         row = await repository.get(tx, project_id)
         if row is None:
@@ -79,7 +79,8 @@ async def update_project(tx: Tx, principal: Principal, project_id: UUID, body: P
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"A project with slug {fields.get('slug')!r} already exists in this "
                        "tenant.", code="slug_taken") from exc
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     await record(tx, "project.update", resource_id=project_id, metadata={"changes": changes})
     return row

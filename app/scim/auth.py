@@ -18,23 +18,22 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 
-from app.audit.service import record_denial
 from app.auth import repository as auth_repo
-from app.auth.dependencies import (
+from app.core import clock
+from app.core.access import (
     bearer_token,
     get_ctx,
     get_request_connection,
     get_runtime,
-    principal_cache,
     run_tenant_checks,
 )
-from app.auth.principal import Principal
-from app.core import clock
+from app.core.audit_record import record_denial
 from app.core.context import Actor, RequestContext
-from app.core.db import SAFE_METHODS, Enter, RequestTx, Tx
 from app.core.errors import Unauthorized
+from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import API_KEY_PREFIX, SCIM_TOKEN_PREFIX, decode_access_token, token_hash
+from app.core.tx import SAFE_METHODS, Enter, RequestTx
 from app.scim.repository import tokens as repo
 
 log = logging.getLogger("drift.scim")
@@ -80,7 +79,7 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
                             "access tokens do not.")
     digest = token_hash(token)
     key = ("scim", digest)
-    cached = principal_cache.get(key)
+    cached = rt.principals.get(key)
     if cached is not None:
         return cached, key
     row = await repo.authenticate(rt.db, digest)
@@ -92,7 +91,7 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
         raise _unauthorized("The SCIM token has been revoked.")
     principal = Principal(tenant_id=row["tenant_id"], credential_type="scim_token",
                           credential_id=row["token_id"])
-    principal_cache.put(key, principal)
+    rt.principals.put(key, principal)
     return principal, key
 
 
@@ -105,7 +104,7 @@ def enter_for(principal: Principal) -> Enter:
                  f"'{now.isoformat()}')", "drift_api.gate_scim_token", (token, tenant, now))
 
 
-async def scim_tx(request: Request) -> Tx:
+async def scim_tx(request: Request) -> RequestTx:
     """The request's transaction, the SCIM token verified by its first round trip
     (app.core.db.RequestTx: eagerly for writes, inside the first read for GET/HEAD)."""
     rt = get_runtime(request)
@@ -115,7 +114,7 @@ async def scim_tx(request: Request) -> Tx:
     await run_tenant_checks(request, rt, principal.tenant_id)
 
     async def refused(reason: str) -> NoReturn:
-        principal_cache.evict(key)
+        rt.principals.evict(key)
         await _audit_failure(rt, ctx, principal.tenant_id, "token_revoked",
                              principal.credential_id)
         raise _unauthorized("The SCIM token has been revoked.")
@@ -128,4 +127,4 @@ async def scim_tx(request: Request) -> Tx:
     return tx
 
 
-ScimTx = Annotated[Tx, Depends(scim_tx)]
+ScimTx = Annotated[RequestTx, Depends(scim_tx)]

@@ -9,8 +9,8 @@ import orjson
 from fastapi import Request
 from starlette.responses import Response
 
-from app.core.errors import ProblemError, register_renderer
-from app.scim.constants import MEDIA_TYPE, PREFIX, URN_ERROR
+from app.core.errors import ProblemError
+from app.scim.constants import MEDIA_TYPE, URN_ERROR
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden",
            404: "Not found", 405: "Method not allowed", 409: "Conflict",
@@ -75,6 +75,3 @@ def render_error(request: Request, status: int, code: str, detail: str, scim_typ
     return Response(orjson.dumps(error_body(status, detail, scim_type)), status_code=status,
                     media_type=MEDIA_TYPE)
 
-
-def install() -> None:
-    register_renderer(PREFIX, render_error)

@@ -26,7 +26,7 @@ from typing import Any
 from app.scim.attributes import Attr, AttrRef, ResourceDef, resolve
 from app.scim.constants import URN_PATCH
 from app.scim.errors import invalid_path, invalid_syntax, invalid_value, mutability, no_target
-from app.scim.filter import And, Compare, Node, Not, Or, Present, ValuePath, parse_path
+from app.scim.filter_syntax import And, Compare, Node, Not, Or, Present, ValuePath, parse_path
 from app.scim.resource import coerce, coerce_one, set_at
 
 MAX_OPERATIONS = 1000
@@ -142,7 +142,8 @@ class Patcher:
 
     def at(self, op: str, ref: AttrRef, flt: Node | None, value: Any, where: str) -> None:
         if ref.attr is None:  # the whole extension
-            assert ref.schema is not None
+            if ref.schema is None:
+                raise RuntimeError("expected ref.schema is not None")
             if op == "remove":
                 self.doc.pop(ref.schema.id, None)
                 self.touched.add(ref.schema.id)
@@ -190,7 +191,8 @@ class Patcher:
     def multi(self, op: str, ref: AttrRef, value: Any, container: dict[str, Any],
               where: str) -> None:
         attr = ref.attr
-        assert attr is not None
+        if attr is None:
+            raise RuntimeError("expected attr is not None")
         current = list(container.get(attr.name) or [])
         if op == "remove":
             if value is None:
@@ -214,8 +216,10 @@ class Patcher:
     def sub_attribute(self, op: str, ref: AttrRef, value: Any, container: dict[str, Any],
                       where: str) -> None:
         attr, sub = ref.attr, ref.sub
-        assert attr is not None
-        assert sub is not None
+        if attr is None:
+            raise RuntimeError("expected attr is not None")
+        if sub is None:
+            raise RuntimeError("expected sub is not None")
         if not attr.multi:
             set_at(self.doc, ref, None if op == "remove" else coerce(sub, value, where))
             return
@@ -240,7 +244,8 @@ class Patcher:
     def filtered(self, op: str, ref: AttrRef, flt: Node, value: Any,
                  container: dict[str, Any], where: str) -> None:
         attr, sub = ref.attr, ref.sub
-        assert attr is not None
+        if attr is None:
+            raise RuntimeError("expected attr is not None")
         if not attr.multi or attr.type != "complex":
             raise invalid_path(f"{where}: a value filter needs a multi-valued complex attribute.")
         items = [dict(i) for i in container.get(attr.name) or []]

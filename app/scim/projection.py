@@ -60,7 +60,8 @@ class Projection:
         if self.include is not None:
             return _include(rdef, resource, [r for r in (resolve(rdef, n) for n in self.include)
                                              if r is not None])
-        assert self.exclude is not None
+        if self.exclude is None:
+            raise RuntimeError("expected self.exclude is not None")
         return _exclude(rdef, resource, [r for r in (resolve(rdef, n) for n in self.exclude)
                                          if r is not None])
 
@@ -80,7 +81,8 @@ def _include(rdef: ResourceDef, res: dict[str, Any], refs: list[AttrRef]) -> dic
     wanted: dict[tuple[str | None, str], set[str] | None] = {}
     for ref in refs:
         if ref.attr is None:
-            assert ref.schema is not None
+            if ref.schema is None:
+                raise RuntimeError("expected ref.schema is not None")
             if isinstance(res.get(ref.schema.id), dict):
                 out[ref.schema.id] = res[ref.schema.id]
             continue

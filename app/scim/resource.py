@@ -131,7 +131,8 @@ def check_schemas(body: dict[str, Any], required_urn: str) -> None:
 
 def set_at(doc: dict[str, Any], ref: AttrRef, value: Any) -> None:
     """Assign (or, for None, unassign) the attribute `ref` in a canonical document."""
-    assert ref.attr is not None
+    if ref.attr is None:
+        raise RuntimeError("expected ref.attr is not None")
     container = doc.setdefault(ref.extension, {}) if ref.extension else doc
     if ref.sub is not None:
         parent = container.get(ref.attr.name)
@@ -179,7 +180,8 @@ def normalize(rdef: ResourceDef, body: dict[str, Any]) -> dict[str, Any]:
         if ref is None or ref.attr is None or ref.attr.read_only:
             continue
         leaf = ref.leaf
-        assert leaf is not None
+        if leaf is None:
+            raise RuntimeError("expected leaf is not None")
         if leaf.read_only or leaf.mutability == "writeOnly":
             continue  # password: accepted, never stored
         if ref.sub is not None and ref.attr.multi:

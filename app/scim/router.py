@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.auth.dependencies import get_runtime
-from app.scim import errors
+from app.core.access import get_runtime
 from app.scim.attributes import GROUP, USER
 from app.scim.auth import ScimTx
 from app.scim.discovery import discovery
@@ -26,8 +25,6 @@ from app.scim.render import base_url
 from app.scim.service import bulk, groups, query, users
 from app.scim.service.common import parse_id
 from app.scim.settings_router import router as settings_router
-
-errors.install()
 
 scim = APIRouter(prefix="/scim/v2", tags=["scim"])
 

@@ -8,8 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.auth.principal import Role
 from app.core.inputs import RequestModel
+from app.core.principal import Role
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=100)]

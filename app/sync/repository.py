@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 SCAN_COLUMNS = ("id, project_id, external_id, started_at, completed_at, files_scanned,"
                 " duration_ms, counts, gates_total, gates_failed, violations_received,"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.auth.dependencies import MemberPrincipal, TenantTx
+from app.core.access import MemberPrincipal, TenantTx
 from app.core.responses import json_response
 from app.sync import service
 from app.sync.schemas import EventIn, EventOut, SyncIn, SyncOut

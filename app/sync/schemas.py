@@ -21,8 +21,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from app.core.events import GroundingDegraded, Severity, SyncFailed
 from app.core.inputs import RequestModel, Timestamp
-from app.webhooks.catalog import GroundingDegraded, Severity, SyncFailed
 
 # identifiers are stored exactly as sent (no stripping, so the documented minLength holds)
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -8,17 +8,17 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Principal
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import BadRequest, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit, emit_many
+from app.core.principal import Principal
+from app.core.project_access import ensure_project_access
+from app.core.tx import Tx
 from app.projects import repository as projects
 from app.sync import repository
 from app.sync.schemas import GroundingDegradedIn, SyncFailedIn, SyncIn
-from app.teams.access import ensure_project_access
-from app.webhooks.catalog import build_data
-from app.webhooks.outbox import emit, emit_many
 
 # violation.new is sent for new violations of these severities only
 NOTIFY_SEVERITIES = frozenset({"critical", "high"})
@@ -74,7 +74,8 @@ async def ingest(tx: Tx, principal: Principal, body: SyncIn) -> tuple[dict[str, 
         violations_received=len(body.violations), synced_by=principal.user_id, now=now)
     if scan is None:
         existing = await repository.get_scan(tx, body.project_id, s.id)
-        assert existing is not None
+        if existing is None:
+            raise RuntimeError("expected existing is not None")
         return _summary(existing, replayed=True, events={}), False
     await repository.insert_gate_results(tx, scan["id"], body.gate_results)
     new_fingerprints = await repository.upsert_violations(

@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.core import clock
-from app.core.db import Tx
 from app.core.errors import PaymentRequired
+from app.core.tx import Tx
 
 
 async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
@@ -31,7 +31,8 @@ async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
         " (SELECT count(*) FROM invitations i WHERE i.accepted_at IS NULL"
         "    AND i.revoked_at IS NULL AND i.expires_at > $1) AS pending_invites"
         " FROM tenants t", clock.now())
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     limit = row["seat_limit"]
     used = int(row["active"]) + int(row["pending_invites"])
     return {"active": int(row["active"]), "pending_invites": int(row["pending_invites"]),

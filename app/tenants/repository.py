@@ -7,7 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, Tx
+from app.core.db import Database
+from app.core.tx import Tx
 
 TENANT_COLUMNS = ("tenant_id AS id, name, slug, plan, seat_limit, owner_id, owner_managed_by_idp,"
                   " audit_retention_days,"

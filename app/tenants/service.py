@@ -8,16 +8,17 @@ from typing import Any
 
 import asyncpg
 
-from app.audit.service import record
 from app.auth import repository as auth_repo
-from app.auth.principal import Role
 from app.auth.service import create_api_key
 from app.core import clock
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
-from app.core.db import Database, Tx
+from app.core.db import Database
 from app.core.emails import canonical_address
 from app.core.errors import BadRequest, Conflict
+from app.core.principal import Role
 from app.core.security import hash_password_async
+from app.core.tx import Tx, own_tx
 from app.tenants import repository
 
 PLANS = ("free", "pro", "team", "enterprise")
@@ -52,7 +53,7 @@ async def create_tenant(db: Database, *, name: str, owner_email: str,
     ctx = RequestContext(actor=Actor.system())
     now = clock.now()
     try:
-        async with db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(db, tenant_id, ctx) as tx:
             await repository.insert_tenant(tx, name=name, slug=slug, plan=plan,
                                            seat_limit=seat_limit, now=now)
             owner = await auth_repo.insert_user(
@@ -79,5 +80,6 @@ def tenant_out(row: asyncpg.Record) -> dict[str, Any]:
 
 async def current_tenant(tx: Tx) -> asyncpg.Record:
     row = await repository.get_tenant(tx)
-    assert row is not None, "tenant row must be visible inside its own transaction"
+    if row is None:
+        raise RuntimeError("tenant row must be visible inside its own transaction")
     return row

@@ -37,17 +37,17 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from app.audit.service import record
 from app.config import Settings
 from app.core import clock
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.crypto import decrypt
-from app.core.db import Tx
 from app.core.errors import DB_UNAVAILABLE
+from app.core.outbox import envelope
 from app.core.responses import dumps
 from app.core.runtime import Runtime
+from app.core.tx import Tx, own_tx
 from app.webhooks import repository, ssrf, transport
-from app.webhooks.outbox import envelope
 from app.webhooks.signing import secret_key, signature_headers
 
 log = logging.getLogger("drift.webhooks")
@@ -292,7 +292,8 @@ class _Run:
         for outcome_ in (flushed, claimed):
             if isinstance(outcome_, BaseException):
                 raise outcome_
-        assert isinstance(claimed, int)
+        if not isinstance(claimed, int):
+            raise RuntimeError("expected isinstance(claimed, int)")
         return claimed
 
     def _collect(self, finished: set[asyncio.Task[dict[str, Any]]]) -> None:
@@ -352,7 +353,7 @@ class _Run:
                 break
             busy = {ep: max(0, self.per_endpoint - n)
                     for (tid, ep), n in self.busy.items() if tid == tenant_id}
-            async with self.rt.db.tenant(tenant_id, self.ctx) as tx:
+            async with own_tx(self.rt.db, tenant_id, self.ctx) as tx:
                 rows = await repository.claim_due(
                     tx, now=now, lease_until=now + self.lease, busy=busy,
                     per_endpoint=self.per_endpoint, limit=free)
@@ -398,7 +399,7 @@ class _Run:
         try:
             while by_tenant:
                 tenant_id, results = next(iter(by_tenant.items()))
-                async with self.rt.db.tenant(tenant_id, self.ctx) as tx:
+                async with own_tx(self.rt.db, tenant_id, self.ctx) as tx:
                     await apply_results(tx, results, self.threshold)
                 del by_tenant[tenant_id]
         except BaseException:

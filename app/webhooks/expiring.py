@@ -11,10 +11,11 @@ from datetime import timedelta
 
 from app.core import clock
 from app.core.context import Actor, RequestContext
+from app.core.events import build_data
+from app.core.outbox import emit_many
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import repository
-from app.webhooks.catalog import build_data
-from app.webhooks.outbox import emit_many
 
 WINDOW = timedelta(days=7)
 INTERVAL = 3600.0
@@ -27,7 +28,7 @@ async def announce(rt: Runtime) -> int:
     ctx = RequestContext(actor=Actor.system())
     announced = 0
     for tenant_id in await repository.tenants_with_expiring_api_keys(rt.db, now, until):
-        async with rt.db.tenant(tenant_id, ctx) as tx:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             keys = await repository.take_expiring_api_keys(tx, now, until)
             await emit_many(tx, "apikey.expiring", [
                 build_data("apikey.expiring", key_id=k["id"], name=k["name"],

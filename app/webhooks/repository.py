@@ -9,7 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, Tx
+from app.core.db import Database
+from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
                     " disabled_reason, disabled_at, created_at, updated_at")
@@ -30,7 +31,8 @@ async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: 
         "INSERT INTO webhook_endpoints (tenant_id, url, description, events, created_at,"
         f" updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
         tx.tenant_id, url, description, events, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -206,7 +208,8 @@ async def insert_finished_delivery(tx: Tx, *, endpoint_id: UUID, event_id: UUID,
         f" RETURNING {DELIVERY_COLUMNS}",
         tx.tenant_id, endpoint_id, event_id, event_type, status, status_code, response_body,
         latency_ms, error, attempted_at)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     await tx.execute(
         "INSERT INTO webhook_delivery_attempts (tenant_id, delivery_id, attempt, attempted_at,"
         " status_code, latency_ms, error, response_body) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)",

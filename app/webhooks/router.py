@@ -3,16 +3,16 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
-from app.auth.dependencies import (
+from app.core.access import (
     AdminPrincipal,
     CurrentPrincipal,
     RuntimeDep,
     TenantTx,
-    get_request_connection,
 )
+from app.core.events import ENVELOPE_SCHEMA, EventTypeName, catalog
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -22,8 +22,8 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
+from app.core.tx import own_tx
 from app.webhooks import service
-from app.webhooks.catalog import ENVELOPE_SCHEMA, EventTypeName, catalog
 from app.webhooks.schemas import (
     DeliveryDetail,
     DeliveryList,
@@ -92,16 +92,14 @@ async def delete_webhook(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx) -> R
 
 @router.post("/{webhook_id:uuid}/test", response_model=TestResult,
              summary="Send a signed ping now and return the result (admin+)")
-async def send_test_ping(webhook_id: UUID, request: Request, _: AdminPrincipal,
+async def send_test_ping(webhook_id: UUID, _: AdminPrincipal,
                          tx: TenantTx, rt: RuntimeDep) -> Response:
     ping = await service.prepare_ping(tx, rt, webhook_id)
     # The HTTP call must not run inside a transaction: finish the request's transaction
     # (it only read) and give its connection back, send, then record in a new transaction.
-    rconn = get_request_connection(request)
-    await rconn.commit()
-    await rconn.release()
+    await tx.detach()
     attempt = await service.send_ping(rt, ping)
-    async with rt.db.tenant(tx.tenant_id, tx.ctx) as record_tx:
+    async with own_tx(rt.db, tx.tenant_id, tx.ctx) as record_tx:
         out = await service.record_ping(record_tx, ping, attempt)
     return json_response(out)
 

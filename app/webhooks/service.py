@@ -11,14 +11,14 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
 from app.core import clock
+from app.core.audit_record import record
 from app.core.crypto import encrypt
-from app.core.db import Tx
 from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.events import build_data
 from app.core.runtime import Runtime
+from app.core.tx import Tx
 from app.webhooks import repository, ssrf
-from app.webhooks.catalog import build_data
 from app.webhooks.dispatcher import (
     SECRET_PURPOSE,
     Attempt,
@@ -113,7 +113,8 @@ async def update(tx: Tx, rt: Runtime, endpoint_id: UUID, body: WebhookUpdate
         if failed:
             changes["pending_deliveries_failed"] = failed
     row = await repository.update_endpoint(tx, endpoint_id, fields, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     await record(tx, "webhook.update", resource_type="webhook", resource_id=endpoint_id,
                  metadata={"changes": changes})
     return row

@@ -27,8 +27,9 @@ from typing import Any
 
 import asyncpg
 
-from app.audit.service import record
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
+from app.core.tx import own_tx
 from bench.run import DATA, Env, ScenarioResult, http_compare, rss_mb
 from bench.wrk import Req
 
@@ -219,7 +220,7 @@ async def _write_rates(env: Env, per_writer: int = 60, writers: int = 16) -> dic
     async def writer(tenant_id: str, n: int, latencies: list[float]) -> None:
         for _ in range(n):
             t0 = time.perf_counter()
-            async with db.tenant(uuid.UUID(tenant_id), ctx) as tx:
+            async with own_tx(db, uuid.UUID(tenant_id), ctx) as tx:
                 await record(tx, "project.update", metadata={"bench": "write"})
             latencies.append(time.perf_counter() - t0)
 

@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import asdict
 from typing import Any
 
+from app.core.tx import own_tx
 from bench import wrk
 from bench.run import Env, ScenarioResult
 from bench.scenarios.projects_get import seed_projects
@@ -44,7 +45,7 @@ def allowlist_networks() -> list[str]:
 
 async def set_allowlists(env: Env, tenants: list[dict[str, Any]], nets: list[str]) -> None:
     for t in tenants:
-        async with env.rt.db.tenant(t["tenant_id"]) as tx:
+        async with own_tx(env.rt.db, t["tenant_id"]) as tx:
             await tx.execute("DELETE FROM ip_allowlist")
             if nets:
                 await tx.executemany(

@@ -70,6 +70,7 @@ import asyncpg
 import orjson
 
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import service as webhooks
 from app.webhooks.schemas import WebhookCreate
 from bench import wrk
@@ -186,7 +187,7 @@ async def _patch_targets(env: Env) -> dict[str, str]:
     """One seeded SCIM user per tenant whose profile the PATCHes update."""
     out = {}
     for i, t in enumerate(env.tenants):
-        async with env.rt.db.tenant(uuid.UUID(t["tenant_id"])) as tx:
+        async with own_tx(env.rt.db, uuid.UUID(t["tenant_id"])) as tx:
             out[t["tenant_id"]] = str(await tx.fetchval(
                 "SELECT id FROM users WHERE user_name_key = lower($1)",
                 scim_filter.user_name((i * 13) % USERS_PER_TENANT)))
@@ -241,7 +242,7 @@ def _webhook_runtime(env: Env) -> Runtime:
 
 async def _delete_endpoints(env: Env) -> None:
     for t in env.tenants:
-        async with env.rt.db.tenant(uuid.UUID(t["tenant_id"])) as tx:
+        async with own_tx(env.rt.db, uuid.UUID(t["tenant_id"])) as tx:
             for row in await tx.fetch("SELECT id FROM webhook_endpoints WHERE description = $1",
                                       WEBHOOK_DESCRIPTION):
                 await webhooks.delete(tx, row["id"])
@@ -251,7 +252,7 @@ async def _register_endpoints(env: Env, receiver: str) -> int:
     rt = _webhook_runtime(env)
     n = 0
     for t in env.tenants[::WEBHOOK_EVERY]:
-        async with rt.db.tenant(uuid.UUID(t["tenant_id"])) as tx:
+        async with own_tx(rt.db, uuid.UUID(t["tenant_id"])) as tx:
             await webhooks.register(tx, rt, WebhookCreate(
                 url=f"{receiver}/hook/{t['slug']}", events=WEBHOOK_EVENTS,
                 description=WEBHOOK_DESCRIPTION))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.core.tx import own_tx
 from bench.run import Env, ScenarioResult, http_compare
 from bench.wrk import Req
 
@@ -14,7 +15,7 @@ TARGET = "service/baseline ratio >= 0.5"
 async def seed_projects(env: Env, per_tenant: int = 10) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for t in env.tenants:
-        async with env.rt.db.tenant(t["tenant_id"]) as tx:
+        async with own_tx(env.rt.db, t["tenant_id"]) as tx:
             have = [str(r["id"]) for r in await tx.fetch(
                 "SELECT id FROM projects WHERE slug LIKE 'bench-%' ORDER BY slug")]
             for i in range(len(have), per_tenant):

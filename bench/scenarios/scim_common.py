@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core import clock
 from app.core.security import SCIM_TOKEN_PREFIX, display_prefix, new_token, token_hash
+from app.core.tx import own_tx
 from bench.run import DATA, Env
 
 
@@ -17,7 +18,7 @@ async def scim_tokens(env: Env, tenant_ids: list[str]) -> dict[str, str]:
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [t for t in tenant_ids if t not in known]
     for tid in missing:
-        async with env.rt.db.tenant(uuid.UUID(tid)) as tx:
+        async with own_tx(env.rt.db, uuid.UUID(tid)) as tx:
             now = clock.now()
             await tx.execute("UPDATE scim_tokens SET revoked_at = $1 WHERE revoked_at IS NULL",
                              now)

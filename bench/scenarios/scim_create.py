@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import orjson
 
+from app.core.tx import own_tx
 from bench import wrk
 from bench.run import Env, ScenarioResult
 from bench.scenarios.scim_common import headers, scim_tokens
@@ -28,7 +29,7 @@ BODY = orjson.dumps({
 
 
 async def _count(env: Env, tenant_id: str) -> tuple[int, int, int]:
-    async with env.rt.db.tenant(uuid.UUID(tenant_id)) as tx:
+    async with own_tx(env.rt.db, uuid.UUID(tenant_id)) as tx:
         row = await tx.fetchrow(
             "SELECT (SELECT count(*) FROM users) AS u,"
             " (SELECT count(*) FROM audit_events WHERE action = 'user.provisioned') AS a,"

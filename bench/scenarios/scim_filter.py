@@ -7,6 +7,7 @@ import uuid
 from urllib.parse import quote
 
 from app.core.db import connect
+from app.core.tx import own_tx
 from bench.run import Env, ScenarioResult, http_compare
 from bench.scenarios.scim_common import headers, scim_tokens
 from bench.wrk import Req
@@ -28,7 +29,7 @@ async def seed_users(env: Env, tenant_id: str, users: int = USERS, *,
                      analyze: bool = True) -> bool:
     """Give the tenant `users` SCIM users named user_name(0..users-1); True if any were added.
     `analyze=False` leaves the ANALYZE to the caller (when seeding many tenants)."""
-    async with env.rt.db.tenant(uuid.UUID(tenant_id)) as tx:
+    async with own_tx(env.rt.db, uuid.UUID(tenant_id)) as tx:
         have = int(await tx.fetchval(
             "SELECT count(*) FROM users WHERE user_name LIKE 'scim.user%@bench.example'"))
         if have >= users:

@@ -27,10 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from app.core.events import build_data
+from app.core.outbox import emit_many
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import service
-from app.webhooks.catalog import build_data
-from app.webhooks.outbox import emit_many
 from app.webhooks.schemas import WebhookCreate
 from bench.run import ROOT, Env, ScenarioResult, free_port, wait_http
 
@@ -55,7 +56,7 @@ def _post(url: str) -> None:
 
 
 async def _quiet_old_runs(rt: Runtime, tenant_id: UUID) -> None:
-    async with rt.db.tenant(tenant_id) as tx:
+    async with own_tx(rt.db, tenant_id) as tx:
         await tx.execute("UPDATE webhook_endpoints SET active = false WHERE active"
                          " AND description = 'bench'")
         await tx.execute("UPDATE webhook_deliveries SET status = 'failed',"
@@ -68,7 +69,7 @@ async def _emit(rt: Runtime, tenant_id: UUID, n: int) -> None:
         items = [build_data("sync.failed", project_id=uuid.uuid4(), error=f"bench event {i}",
                             retry_count=0, error_code="E_BENCH", occurred_at=now)
                  for i in range(start, min(n, start + BATCH))]
-        async with rt.db.tenant(tenant_id) as tx:
+        async with own_tx(rt.db, tenant_id) as tx:
             await emit_many(tx, "sync.failed", items)
 
 
@@ -97,7 +98,7 @@ async def run(env: Env) -> ScenarioResult:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         wait_http(receiver_url + "/_stats")
         await _quiet_old_runs(rt, tenant_id)
-        async with rt.db.tenant(tenant_id) as tx:
+        async with own_tx(rt.db, tenant_id) as tx:
             await service.register(tx, rt, WebhookCreate(
                 url=receiver_url + "/hook", events=["sync.failed"], description="bench"))
         worker_env = {**os.environ, **env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",

@@ -12,8 +12,9 @@ import httpx
 import orjson
 import pytest
 
-from app.audit.service import Outcome, record
+from app.core.audit_record import Outcome, record
 from app.core.context import Actor, RequestContext
+from app.core.tx import own_tx
 from tests.conftest import Tenant, User
 
 
@@ -27,7 +28,7 @@ async def record_events(t: Tenant, n: int = 1, *, action: str = "project.update"
     ctx = RequestContext(actor=actor or Actor.system(), request_id=request_id or "req-test",
                          ip=ipaddress.ip_address(ip) if ip else None, user_agent="pytest")
     out = []
-    async with t.rt.db.tenant(t.id, ctx) as tx:
+    async with own_tx(t.rt.db, t.id, ctx) as tx:
         for i in range(n):
             out.append(await record(tx, action, resource_type=resource_type,
                                     resource_id=resource_id if resource_id is not None

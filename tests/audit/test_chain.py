@@ -19,8 +19,9 @@ from alembic import command
 from app.audit.chain import verify_range
 from app.core import clock
 from app.core.context import RequestContext
-from app.core.db import Database, Tx, connect
+from app.core.db import Database, connect
 from app.core.migrate import alembic_config, run_migrations
+from app.core.tx import Tx, own_tx
 from app.tenants.service import create_tenant
 from tests.audit.conftest import record_events
 from tests.conftest import DbInfo, Tenant, _with_db, audit_events
@@ -92,10 +93,10 @@ async def test_concurrent_writers_keep_one_dense_valid_chain(client: httpx.Async
 
 async def test_rolled_back_events_leave_no_gap(runtime: Any, tenant: Tenant,
                                                client: httpx.AsyncClient) -> None:
-    from app.audit.service import record
+    from app.core.audit_record import record
 
     async def record_then_fail() -> None:
-        async with runtime.db.tenant(tenant.id, RequestContext()) as tx:
+        async with own_tx(runtime.db, tenant.id, RequestContext()) as tx:
             await record(tx, "project.create")
             raise RuntimeError("rolled back")
 
@@ -213,7 +214,7 @@ async def test_migration_chains_the_events_that_already_exist(test_db: DbInfo) -
             await asyncio.to_thread(run_migrations, owner_url, test_db.app_role)
             for t in tenants:
                 tid = uuid.UUID(t["tenant_id"])
-                async with db.tenant(tid) as tx:
+                async with own_tx(db, tid) as tx:
                     result = await verify_range(tx, after=None, before=None)
                     assert result["valid"] and result["checked"] == 2, result
                     actions = [r["action"] for r in await tx.fetch(
@@ -229,6 +230,6 @@ async def test_migration_chains_the_events_that_already_exist(test_db: DbInfo) -
 
 
 async def record_events_on(tx: Tx) -> None:
-    from app.audit.service import record
+    from app.core.audit_record import record
 
     await record(tx, "project.create")

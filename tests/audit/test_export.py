@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.audit import export as export_module
-from app.audit.streaming import heavy_reads
+from app.audit.long_reads import heavy_reads
 from app.core.db import connect
 from app.core.runtime import Runtime
 from tests.audit.conftest import ndjson, record_events

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
-from app.audit import repository
 from app.core import clock
+from app.core.audit_record import insert_event
 from app.core.context import RequestContext
+from app.core.tx import own_tx
 from tests.audit.conftest import ndjson, record_events
 from tests.conftest import Tenant
 
@@ -54,12 +55,12 @@ async def test_event_with_an_earlier_created_at_committing_later_is_not_missed(
 async def _writer(tenant: Tenant, base: Any, written: list[uuid.UUID]) -> None:
     """A transaction that inserts two events with scrambled created_at values and lingers
     before committing."""
-    async with tenant.rt.db.tenant(tenant.id, RequestContext(request_id="w")) as tx:
+    async with own_tx(tenant.rt.db, tenant.id, RequestContext(request_id="w")) as tx:
         await asyncio.sleep(random.uniform(0, 0.01))
         ids = []
         for _ in range(2):
             event_id = uuid.uuid4()
-            await repository.insert_event(
+            await insert_event(
                 tx, id_=event_id, created_at=base + timedelta(seconds=random.uniform(-30, 30)),
                 actor_type="system", actor_id=None, actor_email=None, action="project.update",
                 resource_type="project", resource_id=None, outcome="success", ip=None,

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.audit.service import record
 from app.core import clock
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
+from app.core.tx import own_tx
 from tests.audit.conftest import query, query_all, record_events
 from tests.conftest import Tenant, User, audit_events
 
@@ -43,7 +44,7 @@ async def varied(tenant: Tenant) -> tuple[list[Seeded], datetime]:
     resources = [str(uuid.uuid4()) for _ in range(7)]
     base = (clock.now() - timedelta(hours=3)).replace(microsecond=0)
     seeded: list[Seeded] = []
-    async with tenant.rt.db.tenant(tenant.id, RequestContext(request_id="seed")) as tx:
+    async with own_tx(tenant.rt.db, tenant.id, RequestContext(request_id="seed")) as tx:
         for i in range(100):
             clock.freeze(base + timedelta(minutes=i))
             action = ACTIONS[i % 5]

@@ -15,6 +15,7 @@ from alembic import command
 from app.audit.chain import verify_range
 from app.core.db import Database, connect
 from app.core.migrate import alembic_config, run_migrations
+from app.core.tx import own_tx
 from app.tenants.service import create_tenant
 from tests.audit.conftest import ndjson, query, query_all, record_events
 from tests.audit.test_export import export
@@ -114,7 +115,7 @@ async def test_verb_filter_uses_its_index_under_rls(tenant: Tenant) -> None:
     index (not a filter applied to every row of the tenant, which is what an expression on
     `action` gives under RLS)."""
     await record_events(tenant, 3, action="project.delete")
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await tx.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await tx.fetch(
             "EXPLAIN SELECT id FROM audit_events WHERE tenant_id = $1 AND action_verb = $2"
@@ -163,7 +164,7 @@ async def test_migration_fills_the_verb_of_existing_immutable_events(test_db: Db
         try:
             t = await create_tenant(db, name="Verb", slug="verb", owner_email="o@verb.example")
             await asyncio.to_thread(run_migrations, owner_url, test_db.app_role)
-            async with db.tenant(uuid.UUID(t["tenant_id"])) as tx:
+            async with own_tx(db, uuid.UUID(t["tenant_id"])) as tx:
                 rows = await tx.fetch("SELECT action, action_verb FROM audit_events"
                                       " ORDER BY seq")
                 assert [tuple(r) for r in rows] == [("tenant.create", "create"),

@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import DEMO_FILE, create_demo_tenant, demo_banner
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from tests.conftest import DbInfo, bearer
 
 
@@ -76,7 +77,7 @@ async def test_demo_tenant_prints_a_scim_token_once_then_how_to_make_one(
                              json={"name": "Okta"})
     assert made.status_code == 201, made.text
     tenant_id = uuid.UUID(first["tenant_id"])
-    async with runtime.db.tenant(tenant_id) as tx:
+    async with own_tx(runtime.db, tenant_id) as tx:
         created = await tx.fetch(
             "SELECT metadata->>'name' AS name, actor_type FROM audit_events"
             " WHERE action = 'scim.token_created' ORDER BY created_at")

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from starlette.responses import Response
 
-from app.auth.dependencies import TenantTx
+from app.core.access import TenantTx
 from app.core.runtime import Runtime
 from tests.conftest import Tenant, app_with, asgi_client
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.dependencies import AdminPrincipal, TenantTx
 from app.core import clock
+from app.core.access import AdminPrincipal, TenantTx
 from tests.conftest import Tenant, app_with, asgi_client
 from tests.scim.conftest import SCIM_JSON, USER_URN, Scim, create_token
 

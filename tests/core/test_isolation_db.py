@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from app.core.db import connect
+from app.core.tx import own_tx
 from tests.conftest import DbInfo, Tenant
 
 pytestmark = pytest.mark.isolation
@@ -151,14 +152,14 @@ async def test_tenant_setting_ends_with_the_transaction(test_db: DbInfo,
     db = Database(test_db.app_url, min_size=1, max_size=1)
     await db.start()
     try:
-        async with db.tenant(tenant.id) as tx:
+        async with own_tx(db, tenant.id) as tx:
             assert await tx.fetchval("SELECT count(*) FROM tenants") == 1
             pid = await tx.fetchval("SELECT pg_backend_pid()")
         assert await db.fetchval("SELECT pg_backend_pid()") == pid
         assert await db.fetchval("SELECT current_setting('app.tenant_id', true)") in (None, "")
         assert await db.fetchval("SELECT count(*) FROM tenants") == 0
         with pytest.raises(RuntimeError):
-            async with db.tenant(tenant.id):
+            async with own_tx(db, tenant.id):
                 raise RuntimeError("boom")
         assert await db.fetchval("SELECT current_setting('app.tenant_id', true)") in (None, "")
     finally:

@@ -93,9 +93,9 @@ async def test_a_read_cannot_write(client: httpx.AsyncClient, tenant: Tenant) ->
     nothing set on the connection."""
     import asyncpg
 
-    from app.auth.dependencies import enter_for, lookup_principal
+    from app.core.access import enter_for, lookup_principal
     from app.core.context import RequestContext
-    from app.core.db import gated
+    from app.core.tx import gated
 
     await _project(client, tenant)
     principal, _ = await lookup_principal(tenant.rt, RequestContext(), tenant.owner.api_key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.tx import own_tx
 from app.teams.invitations.repository import OPEN_FOR_ADDRESSES
 from tests.conftest import Tenant
 
@@ -30,7 +31,7 @@ async def test_lookup_uses_an_index_under_rls(tenant: Tenant, name: str) -> None
     args: list[object] = ["Someone@Example.COM"]
     if "$2" in sql:
         args.append(tenant.id)
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await tx.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await tx.fetch(f"EXPLAIN {sql}", *args))
     assert "Seq Scan" not in plan, f"{name} cannot use an index under RLS:\n{plan}"
@@ -39,7 +40,7 @@ async def test_lookup_uses_an_index_under_rls(tenant: Tenant, name: str) -> None
 
 async def test_open_invitations_by_addresses_use_the_index_under_rls(tenant: Tenant) -> None:
     """supersede_invitations (SCIM create and reactivation) asks for several addresses."""
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await tx.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await tx.fetch(
             f"EXPLAIN SELECT id FROM invitations WHERE {OPEN_FOR_ADDRESSES}",
@@ -51,7 +52,7 @@ async def test_open_invitations_by_addresses_use_the_index_under_rls(tenant: Ten
 async def test_the_old_form_could_not(tenant: Tenant) -> None:
     """Guard the guard: the lower(column) form really does scan, so the test above means
     something."""
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await tx.execute("SET LOCAL enable_seqscan = off")
         plan = "\n".join(r[0] for r in await tx.fetch(
             "EXPLAIN SELECT id FROM users WHERE lower(user_name) = lower($1)", "x@y.z"))

@@ -21,6 +21,7 @@ import httpx
 
 from app.config import Settings
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.ipallow.cache import cache_for
 from app.tenants.service import create_tenant
 from app.webhooks import dispatcher
@@ -213,17 +214,17 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
         db = Runtime.create(s, fresh_db.urls.app_url)
         await db.start()
         try:
-            async with db.db.tenant(tenant_id) as tx:
+            async with own_tx(db.db, tenant_id) as tx:
                 await tx.execute("UPDATE ip_allowlist SET cidr = '10.0.0.0/8'")
             r = await api.get("/api/v1/projects", headers=owner)
             assert r.status_code == 403 and r.json()["code"] == "ip_not_allowed", r.text
-            async with db.db.tenant(tenant_id) as tx:
+            async with own_tx(db.db, tenant_id) as tx:
                 await tx.execute("DELETE FROM ip_allowlist")
             assert (await api.get("/api/v1/projects", headers=owner)).status_code == 200
 
             # ---- nothing lost, nothing duplicated ----
             async def all_recorded() -> bool:
-                async with db.db.tenant(tenant_id) as tx:
+                async with own_tx(db.db, tenant_id) as tx:
                     return not await tx.fetchval(
                         "SELECT count(*) FROM webhook_deliveries"
                         " WHERE status <> 'delivered' OR locked_until IS NOT NULL")
@@ -231,7 +232,7 @@ async def test_postgres_restart_under_load_loses_and_duplicates_nothing(
             # results of sends that finished while the database was down were kept and
             # recorded when it came back: nothing waits for its lease to run out
             await until("every delivery recorded as delivered", all_recorded)
-            async with db.db.tenant(tenant_id) as tx:
+            async with own_tx(db.db, tenant_id) as tx:
                 events = await tx.fetch("SELECT id, type, data FROM outbox_events")
                 audit = await tx.fetch("SELECT action, resource_id FROM audit_events"
                                        " WHERE action LIKE 'project.%' ORDER BY seq")

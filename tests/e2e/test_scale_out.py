@@ -15,6 +15,7 @@ import psutil
 
 from app.config import Settings
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from tests.conftest import bearer
 from tests.e2e.conftest import FreshDatabase, Procs, cli
 from tests.webhooks.conftest import Receiver, Reply
@@ -84,7 +85,7 @@ async def test_two_apis_and_two_workers_deliver_every_event_exactly_once(
             try:
                 tenant_id = uuid.UUID(created["tenant_id"])
                 for _ in range(600):  # until both workers recorded their last results
-                    async with db.db.tenant(tenant_id) as tx:
+                    async with own_tx(db.db, tenant_id) as tx:
                         rows = await tx.fetch(
                             "SELECT d.status, d.attempt, d.locked_until, (SELECT count(*)"
                             " FROM webhook_delivery_attempts a WHERE a.delivery_id = d.id)"

@@ -9,6 +9,7 @@ import pytest
 
 from app.core import clock
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.email import sender
 from app.email.service import enqueue
 from app.worker import Job, Worker
@@ -17,7 +18,7 @@ from tests.conftest import SmtpSink, Tenant, free_port, runtime_with
 
 async def _queue(rt: Runtime, t: Tenant, to: str, body: str = "hello https://x/invitations/abc"
                  ) -> None:
-    async with rt.db.tenant(t.id) as tx:
+    async with own_tx(rt.db, t.id) as tx:
         await enqueue(tx, rt.secret_key, kind="test", to_address=to, subject="Hi there",
                       body=body)
 

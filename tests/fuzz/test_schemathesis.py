@@ -25,6 +25,7 @@ from app.core.security import (
     new_token,
     token_hash,
 )
+from app.core.tx import own_tx
 from app.main import create_app
 from app.scim.repository import tokens as scim_tokens
 from app.tenants.service import create_tenant
@@ -55,7 +56,7 @@ def fuzz_admin(settings: Settings, test_db: Any) -> dict[str, Any]:
             created = await create_tenant(rt.db, name="Fuzz Co", slug="fuzz-co",
                                           owner_email="owner@fuzz.example",
                                           owner_password="fuzz-password-1")
-            async with rt.db.tenant(UUID(created["tenant_id"])) as tx:
+            async with own_tx(rt.db, UUID(created["tenant_id"])) as tx:
                 await auth_repo.insert_api_key(
                     tx, user_id=UUID(created["owner_user_id"]), name="fuzz",
                     prefix=display_prefix(FUZZ_KEY), digest=token_hash(FUZZ_KEY),

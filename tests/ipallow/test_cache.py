@@ -12,6 +12,7 @@ import httpx
 
 from app.core.db import connect
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.ipallow import repository
 from app.ipallow.cache import CHANNEL, AllowlistCache, cache_for
 from tests.conftest import DbInfo, LiveServer, Tenant
@@ -134,7 +135,7 @@ async def test_each_statement_bumps_the_counter_once_and_notifies(test_db: DbInf
         assert got == [f"{tenant.id}:{start + 1}", f"{tenant.id}:{start + 2}",
                        f"{tenant.id}:{start + 3}"]
         # a rolled-back change neither counts nor notifies
-        async with tenant.rt.db.tenant(tenant.id) as tx:
+        async with own_tx(tenant.rt.db, tenant.id) as tx:
             await tx.execute("SAVEPOINT s")
             await tx.execute("INSERT INTO ip_allowlist (tenant_id, cidr) VALUES ($1, '1.2.3.4')",
                              tx.tenant_id)

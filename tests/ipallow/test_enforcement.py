@@ -10,7 +10,6 @@ from uuid import UUID
 import httpx
 import pytest
 
-from app.auth.dependencies import tenant_checks
 from app.core import clock
 from app.core.runtime import Runtime
 from app.ipallow.enforcement import check_ip_allowlist
@@ -30,8 +29,18 @@ def _refused(r: httpx.Response, ip: str) -> None:
     assert ip in body["detail"]
 
 
-def test_the_check_is_registered_once() -> None:
-    assert tenant_checks.count(check_ip_allowlist) == 1
+async def test_every_app_create_app_builds_enforces_the_allowlist(runtime: Runtime,
+                                                                  tenant: Tenant) -> None:
+    """The check is wired by create_app, not by importing a module: an app built on a fresh
+    runtime enforces it as the test app does."""
+    await add_entry(tenant, "10.0.0.0/8")
+    fresh = Runtime(settings=runtime.settings, db=runtime.db, jwt_secret=runtime.jwt_secret,
+                    secret_key=runtime.secret_key)
+    assert fresh.tenant_checks == []
+    for app in (create_app(runtime.settings, runtime=fresh), app_with(runtime)):
+        assert app.state.runtime.tenant_checks == [check_ip_allowlist]
+        async with asgi_client(app, "192.168.1.1") as c:
+            _refused(await c.get(ME, headers=tenant.headers), "192.168.1.1")
 
 
 async def test_listed_network_refuses_outside_address(client_from: ClientFactory,

@@ -9,7 +9,8 @@ import pytest
 from app.core.context import RequestContext
 from app.core.db import connect
 from app.core.runtime import Runtime
-from app.scim.filter import And, Compare, Not, Or, Present, ValuePath, parse_filter
+from app.core.tx import own_tx
+from app.scim.filter_syntax import And, Compare, Not, Or, Present, ValuePath, parse_filter
 from app.scim.repository.filters import Params, where_sql
 from app.scim.repository.search import user_target
 from tests.conftest import DbInfo, Tenant
@@ -149,7 +150,7 @@ async def test_filter_translation_is_an_indexed_parameterised_query(
                     params)
     assert "brien" not in sql and "DROP" not in sql
     assert params.values[1:] == ["o'brien; DROP TABLE users"]
-    async with runtime.db.tenant(tenant.id, RequestContext()) as tx:
+    async with own_tx(runtime.db, tenant.id, RequestContext()) as tx:
         plan = "\n".join(r[0] for r in await tx.fetch(
             f"EXPLAIN SELECT u.id FROM users u WHERE u.tenant_id = $1"
             f" AND u.scim_deleted_at IS NULL AND {sql}", *params.values))

@@ -13,10 +13,10 @@ import asyncpg
 import httpx
 import pytest
 
-from app.auth.dependencies import enter_script, lookup_principal
+from app.core.access import enter_for, lookup_principal
 from app.core.context import RequestContext
-from app.core.db import Tx
 from app.core.runtime import Runtime
+from app.core.tx import Tx, own_tx
 from app.projects import repository as projects_repo
 from tests.conftest import Tenant, User
 from tests.teams.conftest import create_project, create_team, invite
@@ -30,7 +30,7 @@ async def entered(rt: Runtime, token: str) -> AsyncIterator[Tx]:
     always rolled back."""
     principal, _ = await lookup_principal(rt, RequestContext(), token)
     async with rt.db.pool.acquire() as conn:
-        await conn.execute(enter_script(principal))
+        await conn.execute(enter_for(principal).script)
         try:
             yield Tx(conn, principal.tenant_id, RequestContext(), principal)
         finally:
@@ -158,7 +158,7 @@ async def test_exactly_one_owner_is_held_by_the_database(client: httpx.AsyncClie
     other = (await tenant.add_user("admin")).id
 
     async def run(statements: tuple[tuple[str, tuple[Any, ...]], ...]) -> None:
-        async with runtime.db.tenant(tenant.id) as tx:  # commits at the end
+        async with own_tx(runtime.db, tenant.id) as tx:  # commits at the end
             for sql, args in statements:
                 await tx.execute(sql, *args)
 
@@ -179,7 +179,7 @@ async def test_exactly_one_owner_is_held_by_the_database(client: httpx.AsyncClie
     roles = {r["id"]: r["role"] for r in await tenant.sql("SELECT id, role FROM users")}
     assert roles == {owner: "owner", other: "admin"}
     # the transfer's own sequence commits
-    async with runtime.db.tenant(tenant.id) as tx:
+    async with own_tx(runtime.db, tenant.id) as tx:
         await tx.execute("UPDATE tenants SET owner_id = $1", other)
         await tx.execute("UPDATE users SET role = 'admin' WHERE id = $1", owner)
         await tx.execute("UPDATE users SET role = 'owner' WHERE id = $1", other)

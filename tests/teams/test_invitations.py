@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from app.auth import dependencies
 from app.core import clock
 from app.core.errors import Forbidden, ProblemError
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.email import sender
 from app.teams.invitations.service import revoke_pending_for_address
 from app.teams.seats import ensure_seat_available
@@ -279,7 +279,7 @@ async def test_the_tenants_ip_allowlist_applies_to_accept(client: httpx.AsyncCli
 
     inv, token = await invite_token(client, runtime, tenant, ttl_seconds=60)
     _, other_token = await invite_token(client, runtime, other_tenant)
-    dependencies.tenant_checks.append(refuse)
+    runtime.tenant_checks.append(refuse)
     try:
         r = await client.post(_accept_url(token), json={"name": "Blocked"})
         assert r.status_code == 403 and r.json()["code"] == "ip_not_allowed"
@@ -291,7 +291,7 @@ async def test_the_tenants_ip_allowlist_applies_to_accept(client: httpx.AsyncCli
         assert (await client.post(_accept_url("dci_" + secrets.token_urlsafe(32)))
                 ).status_code == 404
     finally:
-        dependencies.tenant_checks.remove(refuse)
+        runtime.tenant_checks.remove(refuse)
     assert seen == [tenant.id, tenant.id, other_tenant.id]
     assert (await tenant.sql("SELECT accepted_at FROM invitations"))[0][0] is None
     assert await tenant.sql("SELECT 1 FROM users WHERE email = $1", inv["email"]) == []
@@ -345,11 +345,11 @@ async def test_scim_provisioning_releases_a_pending_invitation(
     the invitation is revoked (audited) so it frees its seat for the provisioned user."""
     t: Tenant = await make_tenant(seat_limit=2)
     inv, token = await invite_token(client, runtime, t)  # 2/2
-    async with t.rt.db.tenant(t.id) as tx:
+    async with own_tx(t.rt.db, t.id) as tx:
         with pytest.raises(ProblemError) as exc:
             await ensure_seat_available(tx)
         assert exc.value.code == "seat_limit_exceeded"
-    async with t.rt.db.tenant(t.id) as tx:
+    async with own_tx(t.rt.db, t.id) as tx:
         assert await revoke_pending_for_address(tx, inv["email"].upper(),
                                                 reason="provisioned_by_scim") == 1
         await ensure_seat_available(tx)  # the seat is free now

@@ -15,6 +15,7 @@ from app.auth.service import deprovision_user
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from tests.conftest import Tenant, audit_events
 from tests.teams.conftest import create_team, invite, invite_token, outbox_tokens, unique_email
 
@@ -241,7 +242,7 @@ async def test_the_owner_cannot_be_removed_demoted_or_deactivated(
         r = await client.delete(f"/api/v1/members/{tenant.owner.id}", headers=headers)
         assert r.status_code == 409 and r.json()["code"] == "owner_protected"
     # the deprovisioning SCIM uses refuses as well
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         with pytest.raises(Conflict) as exc:
             await deprovision_user(tx, tenant.owner.id, source="scim")
     assert exc.value.code == "owner_protected"

@@ -27,6 +27,7 @@ import orjson
 import pytest
 import uvicorn
 
+from app.core.tx import own_tx
 from app.webhooks import ssrf
 from tests.conftest import Tenant, free_port
 
@@ -243,7 +244,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
 async def quiesce(t: Tenant) -> None:
     """No active endpoint and no pending delivery left in this tenant."""
-    async with t.rt.db.tenant(t.id) as tx:
+    async with own_tx(t.rt.db, t.id) as tx:
         await tx.execute("UPDATE webhook_endpoints SET active = false WHERE active")
         await tx.execute(
             "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL,"

@@ -13,10 +13,11 @@ import httpx
 import jsonschema_rs
 
 from app.core import clock
+from app.core.events import ENVELOPE_SCHEMA, build_data, data_schema
+from app.core.outbox import emit_many
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import dispatcher
-from app.webhooks.catalog import ENVELOPE_SCHEMA, build_data, data_schema
-from app.webhooks.outbox import emit_many
 from tests.conftest import Tenant, runtime_with
 from tests.webhooks.conftest import Received
 
@@ -92,5 +93,5 @@ async def emit_events(t: Tenant, n: int) -> list[Any]:
     items = [build_data("sync.failed", project_id=uuid.uuid4(), error=f"event {i}",
                         retry_count=0, error_code="E_TEST", occurred_at=clock.now())
              for i in range(n)]
-    async with t.rt.db.tenant(t.id) as tx:
+    async with own_tx(t.rt.db, t.id) as tx:
         return await emit_many(tx, "sync.failed", items)

@@ -15,8 +15,9 @@ from typing import get_args
 import jsonschema_rs
 import pytest
 
-from app.webhooks.catalog import EVENT_TYPES, SubmittableType, build_data, data_schema
-from app.webhooks.outbox import emit, emit_many
+from app.core.events import EVENT_TYPES, SubmittableType, build_data, data_schema
+from app.core.outbox import emit, emit_many
+from app.core.tx import own_tx
 from tests.conftest import Tenant
 
 APP = Path(__file__).resolve().parents[2] / "app"
@@ -86,7 +87,7 @@ def test_every_emitted_event_type_is_in_the_catalog() -> None:
             "user.provisioned", "user.reactivated"} <= literal
     missing = {f"{s.file}:{s.line} emits {s.type_!r}" for s in sites
                if s.type_ is not None and s.type_ not in EVENT_TYPES}
-    assert not missing, f"emitted but not in app/webhooks/catalog.py: {sorted(missing)}"
+    assert not missing, f"emitted but not in app/core/events.py: {sorted(missing)}"
     dynamic = {(s.file, s.function) for s in sites if s.type_ is None}
     unknown = dynamic - set(DYNAMIC)
     assert not unknown, f"emit calls with a computed type; bound them and list in DYNAMIC: " \
@@ -110,7 +111,7 @@ def test_every_catalog_type_has_a_schema_and_a_valid_example(type_: str) -> None
 
 
 async def test_emitting_an_uncatalogued_type_is_refused(tenant: Tenant) -> None:
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         with pytest.raises(ValueError, match=r"not in app/webhooks/catalog\.py"):
             await emit(tx, "user.teleported", {"user_id": "x"})
         with pytest.raises(ValueError, match=r"not in app/webhooks/catalog\.py"):

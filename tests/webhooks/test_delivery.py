@@ -12,9 +12,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from app.core import clock
+from app.core.outbox import emit
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import dispatcher
-from app.webhooks.outbox import emit
 from app.worker import Job, Worker
 from tests.conftest import Tenant, app_with, asgi_client, audit_events, runtime_with
 from tests.webhooks.conftest import Receiver, Reply
@@ -103,7 +104,7 @@ async def test_a_failed_request_leaves_no_event_and_no_delivery(
     assert len(await deliveries(tenant)) == 1
     # and an emit in a transaction that rolls back leaves nothing either
     async def emit_then_fail() -> None:
-        async with tenant.rt.db.tenant(tenant.id) as tx:
+        async with own_tx(tenant.rt.db, tenant.id) as tx:
             await emit(tx, "project.created", {"project_id": "x", "name": "y", "slug": "z"})
             raise RuntimeError("boom")
 

@@ -11,8 +11,8 @@ import httpx
 import jsonschema_rs
 import pytest
 
+from app.core.events import EVENT_TYPES
 from app.core.runtime import Runtime
-from app.webhooks.catalog import EVENT_TYPES
 from tests.conftest import Tenant, app_with, asgi_client, audit_events
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import ALL_EVENTS, register

@@ -10,6 +10,7 @@ import httpx
 from app.auth.service import create_api_key, deprovision_user
 from app.core import clock
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.webhooks import expiring
 from tests.conftest import Tenant
 from tests.scim.conftest import USER_URN, Scim, create_token
@@ -18,7 +19,7 @@ from tests.webhooks.helpers import ALL_EVENTS, deliver, register, validate_event
 
 
 async def _key(t: Tenant, user_id: Any, name: str, days: float | None) -> dict[str, Any]:
-    async with t.rt.db.tenant(t.id) as tx:
+    async with own_tx(t.rt.db, t.id) as tx:
         expires = clock.now() + timedelta(days=days) if days is not None else None
         return await create_api_key(tx, user_id=user_id, name=name, expires_at=expires)
 
@@ -65,7 +66,7 @@ async def test_user_deprovisioned_is_delivered(client: httpx.AsyncClient, runtim
     hook = receiver.hook()
     await register(client, tenant, hook.url, ["user.deprovisioned"])
     user = await tenant.add_user("member")
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await deprovision_user(tx, user.id, source="scim")
     await deliver(runtime, tenant)
     (got,) = await hook.wait_for(1)
@@ -129,7 +130,7 @@ async def test_every_event_type_validates_against_its_schema(
                                                   "occurred_at": "2026-11-21T10:00:00Z"}}):
         assert (await client.post("/api/v1/events", headers=h, json=body)).status_code == 201
     user = await tenant.add_user("viewer", email=None)
-    async with tenant.rt.db.tenant(tenant.id) as tx:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
         await deprovision_user(tx, user.id, source="members_api")
     token = await create_token(client, tenant)
     scim = Scim(client, tenant, token["token"], token["id"])

@@ -26,7 +26,7 @@ from typing import Any
 from app.core.emails import canonical_address
 from app.scim.attributes import Attr, AttrRef, ResourceDef, resolve
 from app.scim.errors import invalid_filter, invalid_value
-from app.scim.filter import And, Compare, Node, Not, Or, Present, ValuePath
+from app.scim.filter_syntax import And, Compare, Node, Not, Or, Present, ValuePath
 
 _SAFE_KEY = re.compile(r"^[A-Za-z$][A-Za-z0-9:._$-]*$")
 _ORDERING = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -163,7 +163,8 @@ class _Translator:
             return "false"
         if ref.attr is None:  # a whole extension: only `pr`
             if isinstance(node, Present) or (node.op in ("eq", "ne") and node.value is None):
-                assert self.t.doc is not None
+                if self.t.doc is None:
+                    raise RuntimeError("expected self.t.doc is not None")
                 present = f"({self.t.doc} ? {self.p.add(ref.extension)})"
                 if isinstance(node, Compare) and node.op == "eq":
                     return f"(NOT {present})"
@@ -172,13 +173,15 @@ class _Translator:
         key = ref.dotted().lower()
         col = self.t.columns.get(key)
         if col is not None:
-            assert ref.leaf is not None
+            if ref.leaf is None:
+                raise RuntimeError("expected ref.leaf is not None")
             return self.compare_col(col, ref.leaf, node, neg, ref.dotted())
         attr = ref.attr
         rel = self.t.relations.get(attr.name.lower()) if ref.extension is None else None
         if rel is not None:
             return self.relation(rel, attr, ref.sub, node, neg)
-        assert self.t.doc is not None
+        if self.t.doc is None:
+            raise RuntimeError("expected self.t.doc is not None")
         container = (Json(self.t.doc, (ref.extension,)) if ref.extension
                      else Json(self.t.doc, ()))
         if not attr.multi:
@@ -225,7 +228,8 @@ class _Translator:
             cond = self.inner(node.filter, attr, lambda s: self._rel_col(rel, s, attr), False)
             return (f"EXISTS (SELECT 1 {rel.source.replace('{v}', v)} AND "
                     f"{cond.replace('{v}', v)})")
-        assert self.t.doc is not None
+        if self.t.doc is None:
+            raise RuntimeError("expected self.t.doc is not None")
         base = Json(self.t.doc, (ref.extension,) if ref.extension else ())
         array = Json(base.base, (*base.keys, attr.name))
         v = self.alias()
@@ -268,7 +272,8 @@ class _Translator:
         if isinstance(node, Present) and sub is None:
             return f"EXISTS (SELECT 1 {rel.source.replace('{v}', v)})"
         sub = sub or attr.child("value")
-        assert sub is not None
+        if sub is None:
+            raise RuntimeError("expected sub is not None")
         if (isinstance(node, Compare) and node.op == "eq" and sub.name == "value"
                 and rel.value_eq is not None and isinstance(node.value, str)):
             try:
@@ -418,7 +423,8 @@ def sort_sql(path: str, target: Target, params: Params) -> tuple[str, str]:
             return "NULL::text", "text"
         raise invalid_value(f"sortBy: unknown attribute {path!r}.")
     leaf = ref.leaf
-    assert leaf is not None
+    if leaf is None:
+        raise RuntimeError("expected leaf is not None")
     if leaf.returned == "never":
         raise invalid_value(f"sortBy: {ref.dotted()} cannot be sorted on.")
     key = ref.dotted().lower()
@@ -431,13 +437,15 @@ def sort_sql(path: str, target: Target, params: Params) -> tuple[str, str]:
     rel = target.relations.get(attr.name.lower()) if ref.extension is None else None
     if rel is not None:
         sub = ref.sub or attr.child("value")
-        assert sub is not None
+        if sub is None:
+            raise RuntimeError("expected sub is not None")
         rc = rel.cols.get(sub.name.lower())
         if rc is None:
             raise invalid_value(f"sortBy: {ref.dotted()} cannot be sorted on.")
         expr = rc.sql if rc.case_exact else f"lower({rc.sql})"
         return f"(SELECT min({expr}) {rel.source.replace('{v}', 'sv')})", "text"
-    assert target.doc is not None
+    if target.doc is None:
+        raise RuntimeError("expected target.doc is not None")
     base = Json(target.doc, (ref.extension,) if ref.extension else ())
     if attr.multi:
         sub = ref.sub or (attr.child("value") if attr.type == "complex" else None)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 
 async def list_all(tx: Tx) -> list[asyncpg.Record]:

@@ -15,9 +15,9 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 from app.scim.attributes import GROUP, USER
-from app.scim.filter import Node
+from app.scim.filter_syntax import Node
 from app.scim.repository.filters import Col, Params, Rel, Target, sort_sql, where_sql
 
 # The SCIM document of a user; users Drift created itself have none yet, and are shown with

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 
 async def lock(tx: Tx) -> None:

@@ -7,7 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, Tx
+from app.core.db import Database
+from app.core.tx import Tx
 
 COLUMNS = "id, name, prefix, created_by, created_at, last_used_at, revoked_at"
 
@@ -27,7 +28,8 @@ async def insert(tx: Tx, *, name: str, prefix: str, digest: bytes, created_by: U
         "INSERT INTO scim_tokens (tenant_id, name, prefix, token_hash, created_by, created_at)"
         f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
         tx.tenant_id, name, prefix, digest, created_by, now)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

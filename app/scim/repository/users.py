@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 from app.scim.repository.search import USER_COLUMNS, USER_GROUPS_SQL
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.db import Tx
 from app.core.errors import ProblemError
+from app.core.tx import Tx
 from app.scim.constants import BULK_MAX_OPERATIONS, URN_BULK_REQUEST, URN_BULK_RESPONSE
 from app.scim.errors import ScimError, error_body, invalid_syntax, invalid_value
 from app.scim.service import groups, users

@@ -11,14 +11,14 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
+from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import GROUP, Attr
 from app.scim.constants import URN_GROUP
 from app.scim.errors import invalid_path, invalid_value, not_found
-from app.scim.filter import Compare, Node, Or
+from app.scim.filter_syntax import Compare, Node, Or
 from app.scim.patch import Patcher, matches, parse_operations
 from app.scim.repository import groups as repo
 from app.scim.repository import users as users_repo
@@ -28,7 +28,8 @@ from app.scim.service.common import diff_keys, unique_error
 
 LIMITS = {"displayName": 200, "externalId": 1024}
 _members = GROUP.core.attr("members")
-assert _members is not None
+if _members is None:
+    raise RuntimeError("expected _members is not None")
 MEMBERS: Attr = _members
 MAX_LISTED = 100  # member ids listed in one audit event
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from app.audit.service import record
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import BadRequest
+from app.core.tx import Tx
 from app.scim.repository import mappings as repo
 from app.scim.schemas import GroupMapping
 from app.scim.service import roles

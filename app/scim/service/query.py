@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.db import Tx
+from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import GROUP, USER, ResourceDef
 from app.scim.constants import URN_LIST, URN_SEARCH
 from app.scim.errors import invalid_syntax, invalid_value
-from app.scim.filter import parse_filter
+from app.scim.filter_syntax import parse_filter
 from app.scim.http import paging, sort_order
 from app.scim.projection import Projection
 from app.scim.repository import search

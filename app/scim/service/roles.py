@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
-from app.audit.service import record
-from app.core.db import Tx
+from app.core.audit_record import record
+from app.core.tx import Tx
 from app.scim.repository import mappings as repo
 
 

@@ -10,11 +10,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import Conflict, NotFound
 from app.core.security import SCIM_TOKEN_PREFIX, display_prefix, new_token, token_hash
+from app.core.tx import Tx
 from app.scim.repository import tenant as tenant_repo
 from app.scim.repository import tokens as repo
 

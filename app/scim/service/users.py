@@ -10,13 +10,14 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
 from app.auth import repository as auth_repo
 from app.auth.service import deprovision_user
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.emails import canonical_address
 from app.core.errors import ProblemError
+from app.core.outbox import emit
+from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import USER
 from app.scim.constants import URN_USER
@@ -28,7 +29,6 @@ from app.scim.service.common import diff_keys, unique_error
 from app.teams.invitations.service import SUPERSEDED_BY_SCIM, supersede_invitations
 from app.teams.ownership.service import notify_owner_email_changed
 from app.teams.seats import ensure_seat_available
-from app.webhooks.outbox import emit
 
 LIMITS = {"userName": 320}
 OWNER_PROTECTED = ("The tenant owner cannot be deactivated or deleted through SCIM; transfer "
@@ -137,7 +137,8 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
                 row = await repo.insert(tx, **values)
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
                                                    active))
     # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 COLUMNS = (
     "i.id, i.email, i.role, i.team_id, t.name AS team_name, i.token_hash, i.expires_at,"

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from app.auth.dependencies import (
+from app.core.access import (
     AdminPrincipal,
     CtxDep,
     RuntimeDep,

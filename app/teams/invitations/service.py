@@ -25,15 +25,14 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
 from app.auth import repository as auth_repo
-from app.auth.principal import Principal
 from app.auth.service import start_session
 from app.core import clock
+from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
-from app.core.db import Tx
 from app.core.emails import canonical_address
 from app.core.errors import Conflict, Gone, NotFound
+from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import (
     INVITATION_TOKEN_PREFIX,
@@ -42,6 +41,7 @@ from app.core.security import (
     new_token,
     token_hash,
 )
+from app.core.tx import Tx, own_tx
 from app.email.service import enqueue
 from app.teams.invitations import repository
 from app.teams.invitations.repository import Status
@@ -108,7 +108,8 @@ async def _send(rt: Runtime, tx: Tx, *, tenant_name: str, inviter: str | None, e
 
 async def _lock_tenant(tx: Tx) -> asyncpg.Record:
     tenant = await tenants_repo.get_tenant_for_update(tx)
-    assert tenant is not None, "the tenant row is visible inside its own transaction"
+    if tenant is None:
+        raise RuntimeError("the tenant row is visible inside its own transaction")
     return tenant
 
 
@@ -175,7 +176,8 @@ async def create_invitation(rt: Runtime, tx: Tx, principal: Principal, body: Inv
                            "team_id": str(body.team_id) if body.team_id else None,
                            "expires_at": expires_at.isoformat()})
     row = await repository.get(tx, invitation_id)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -227,7 +229,8 @@ async def resend_invitation(rt: Runtime, tx: Tx, principal: Principal, invitatio
                            "expires_at": expires_at.isoformat(),
                            "sent_count": int(row["sent_count"]) + 1})
     out = await repository.get(tx, invitation_id)
-    assert out is not None
+    if out is None:
+        raise RuntimeError("expected out is not None")
     return out
 
 
@@ -306,7 +309,7 @@ async def accept_invitation(rt: Runtime, ctx: RequestContext, match: TokenMatch,
     name = body.name if body else None
     password_hash = (await hash_password_async(body.password)
                      if body is not None and body.password else None)
-    async with rt.db.tenant(match.tenant_id, ctx) as tx:
+    async with own_tx(rt.db, match.tenant_id, ctx) as tx:
         await _lock_tenant(tx)
         inv = await repository.get(tx, match.invitation_id, for_update=True)
         if inv is None:
@@ -363,7 +366,8 @@ async def accept_invitation(rt: Runtime, ctx: RequestContext, match: TokenMatch,
                                    "role": "member", "team_name": inv["team_name"],
                                    "via": "invitation", "invitation_id": str(inv["id"])})
         user_row = await auth_repo.get_user(tx, user_id)
-    assert user_row is not None
+    if user_row is None:
+        raise RuntimeError("expected user_row is not None")
     return {"user": {"id": user_row["id"], "email": user_row["email"],
                      "user_name": user_row["user_name"], "name": user_row["display_name"],
                      "role": user_row["role"]},

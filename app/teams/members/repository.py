@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 # A member with the teams they belong to (as a JSON array, ordered by team name).
 MEMBER_COLUMNS = (

@@ -6,8 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.auth.dependencies import AdminPrincipal, TenantTx
-from app.auth.principal import Role
+from app.core.access import AdminPrincipal, TenantTx
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -15,6 +14,7 @@ from app.core.pagination import (
     page_response,
     parse_time_id_cursor,
 )
+from app.core.principal import Role
 from app.core.responses import json_response
 from app.teams.members import service
 from app.teams.members.schemas import MemberList, MemberOut, MemberUpdate, SeatCount, TenantRole

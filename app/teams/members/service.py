@@ -15,12 +15,12 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Role
 from app.auth.service import deprovision_user
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import Conflict, NotFound
+from app.core.principal import Role
+from app.core.tx import Tx
 from app.teams.members import repository
 from app.teams.seats import seat_usage
 

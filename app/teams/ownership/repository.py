@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 
 async def set_tenant_owner(tx: Tx, owner_id: UUID, now: datetime) -> None:
@@ -20,13 +20,15 @@ async def set_tenant_owner(tx: Tx, owner_id: UUID, now: datetime) -> None:
 async def owner_identity_for_update(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT owner_id, owner_managed_by_idp, updated_at FROM tenants"
                             " FOR UPDATE")
-    assert row is not None, "the tenant row is visible inside its own transaction"
+    if row is None:
+        raise RuntimeError("the tenant row is visible inside its own transaction")
     return row
 
 
 async def owner_identity(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT owner_id, owner_managed_by_idp, updated_at FROM tenants")
-    assert row is not None, "the tenant row is visible inside its own transaction"
+    if row is None:
+        raise RuntimeError("the tenant row is visible inside its own transaction")
     return row
 
 

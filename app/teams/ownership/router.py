@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, TenantTx
+from app.core.access import AdminPrincipal, OwnerPrincipal, TenantTx
 from app.core.responses import json_response
 from app.teams.ownership import service
 from app.teams.ownership.schemas import (

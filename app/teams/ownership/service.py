@@ -16,12 +16,12 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Principal, Role
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.emails import masked
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.principal import Principal, Role
+from app.core.tx import Tx
 from app.email.service import enqueue
 from app.teams.members import repository as members_repo
 from app.teams.ownership import repository
@@ -33,7 +33,8 @@ log = logging.getLogger("drift.teams.ownership")
 async def transfer_ownership(tx: Tx, principal: Principal, new_owner_id: UUID
                              ) -> asyncpg.Record:
     tenant = await tenants_repo.get_tenant_for_update(tx)
-    assert tenant is not None
+    if tenant is None:
+        raise RuntimeError("expected tenant is not None")
     old_owner_id = tenant["owner_id"]
     if principal.user_id is None or principal.user_id != old_owner_id:
         raise Forbidden("Only the owner can transfer ownership.", code="insufficient_role")
@@ -46,7 +47,8 @@ async def transfer_ownership(tx: Tx, principal: Principal, new_owner_id: UUID
         raise Conflict("The new owner must be an active member; that user is deactivated.",
                        code="user_inactive")
     old_owner = await members_repo.lock_user(tx, old_owner_id)
-    assert old_owner is not None
+    if old_owner is None:
+        raise RuntimeError("expected old_owner is not None")
     now = clock.now()
     await repository.set_tenant_owner(tx, new_owner_id, now)
     await members_repo.set_role(tx, old_owner_id, Role.admin.value, now)
@@ -63,7 +65,8 @@ async def transfer_ownership(tx: Tx, principal: Principal, new_owner_id: UUID
                  metadata={**common, "email": new_owner["email"],
                            "role": {"from": new_owner["role"], "to": Role.owner.value}})
     row = await tenants_repo.get_tenant(tx)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Tx
+from app.core.tx import Tx
 
 TEAM_COLUMNS = (
     "t.id, t.name, t.description, t.scim_managed, t.external_id, t.created_at, t.updated_at,"
@@ -39,7 +39,8 @@ async def insert_team(tx: Tx, *, name: str, description: str | None, now: dateti
         "INSERT INTO teams (tenant_id, name, description, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $4) RETURNING id", tx.tenant_id, name, description, now)
     row = await get_team(tx, team_id)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

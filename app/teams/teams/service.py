@@ -15,11 +15,11 @@ from uuid import UUID
 
 import asyncpg
 
-from app.audit.service import record
-from app.auth.principal import Principal, Role
 from app.core import clock
-from app.core.db import Tx
+from app.core.audit_record import record
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.principal import Principal, Role
+from app.core.tx import Tx
 from app.projects import service as projects
 from app.teams.teams import repository
 from app.teams.teams.schemas import TeamCreate, TeamMemberAdd, TeamUpdate
@@ -111,7 +111,8 @@ async def update_team(tx: Tx, team_id: UUID, body: TeamUpdate) -> asyncpg.Record
         row = await repository.update_team(tx, team_id, fields, clock.now())
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(str(fields.get("name"))) from exc
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     await record(tx, "team.update", resource_id=team_id, metadata={"changes": changes})
     return row
@@ -147,7 +148,8 @@ async def add_member(tx: Tx, team_id: UUID, body: TeamMemberAdd) -> asyncpg.Reco
                  metadata={"user_id": str(user["id"]), "email": user["email"],
                            "role": body.role, "team_name": team["name"]})
     row = await repository.get_membership(tx, team_id, user["id"])
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -172,7 +174,8 @@ async def update_member(tx: Tx, team_id: UUID, user_id: UUID, role: str) -> asyn
                                "team_name": team["name"],
                                "role": {"from": before["role"], "to": role}})
     row = await repository.get_membership(tx, team_id, user_id)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 
@@ -204,7 +207,8 @@ async def assign_project(tx: Tx, team_id: UUID, project_id: UUID) -> asyncpg.Rec
                  metadata={"project_id": str(project_id), "project_name": project["name"],
                            "team_name": team["name"]})
     row = await repository.get_team_project(tx, team_id, project_id)
-    assert row is not None
+    if row is None:
+        raise RuntimeError("expected row is not None")
     return row
 
 

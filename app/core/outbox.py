@@ -12,8 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from app.core import clock
-from app.core.db import Tx
-from app.webhooks.catalog import EVENT_TYPES
+from app.core.events import EVENT_TYPES
+from app.core.tx import Tx
 
 _FAN_OUT = (
     " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type,"
@@ -40,7 +40,7 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
                     created_at: datetime | None = None) -> list[UUID]:
     """Many events of one type (e.g. violation.new for a whole sync) in one statement."""
     if type_ not in EVENT_TYPES:  # no endpoint could subscribe: the rows would be dead
-        raise ValueError(f"event type {type_!r} is not in app/webhooks/catalog.py")
+        raise ValueError(f"event type {type_!r} is not in app/core/events.py")
     if not items:
         return []
     ids = [uuid.uuid4() for _ in items]

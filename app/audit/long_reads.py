@@ -2,15 +2,16 @@
 
 The request's own connection is committed and released when the response starts
 (RequestContextMiddleware), so a streamed body (NDJSON export, SSE) cannot read through it.
-SnapshotTx opens a connection of its own with a REPEATABLE READ transaction and the tenant set:
-one snapshot for the whole read, so positions computed before the headers go out (the export's
-X-Drift-Next-Cursor) describe exactly the rows the body then contains. ManagedStream releases
-it when the body ends, fails, or the client goes away, even if the body never started.
+`open_snapshot` opens a transaction of its own (app.core.tx.OwnTx), REPEATABLE READ with the
+tenant set: one snapshot for the whole read, so positions computed before the headers go out
+(the export's X-Drift-Next-Cursor) describe exactly the rows the body then contains.
+ManagedStream releases it when the body ends, fails, or the client goes away, even if the body
+never started.
 
-`stream_rechecks`: the request-time checks a long-lived response must re-run while it lives
-(the credential is re-verified by every read's enter_* call; the IP allowlist registers here,
-so the audit package does not depend on it). The live stream runs them after every read; the
-export does not need them (docs/audit.md, "Live stream").
+`Runtime.stream_rechecks`: the request-time checks a long-lived response must re-run while it
+lives (the credential is re-verified by every read's enter_* call; create_app puts the IP
+allowlist in `Runtime.stream_rechecks`, so the audit package does not depend on it). The live
+stream runs them after every read; the export does not need them (docs/audit.md, "Live stream").
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.core.context import RequestContext
-from app.core.db import Tx, connection_gone, discard
 from app.core.errors import ProblemError
 from app.core.runtime import Runtime
+from app.core.tx import OwnTx
 
 log = logging.getLogger("drift.audit")
 
@@ -41,7 +42,6 @@ EXPORT_IDLE_TIMEOUT = "300s"
 # (runtime, tenant, the request's context, a connection for reads) -> the refusal, or None
 StreamRecheck = Callable[[Runtime, UUID, RequestContext, asyncpg.Connection],
                          Awaitable[ProblemError | None]]
-stream_rechecks: list[StreamRecheck] = []
 
 
 class TooManyReads(ProblemError):
@@ -72,48 +72,15 @@ def heavy_reads(rt: Runtime) -> HeavyReadLimiter:
     if limiter is None:
         limiter = HeavyReadLimiter(max(2, rt.db.max_size // 4))
         rt.extras["audit_heavy_reads"] = limiter
-    assert isinstance(limiter, HeavyReadLimiter)
+    if not isinstance(limiter, HeavyReadLimiter):
+        raise RuntimeError("expected isinstance(limiter, HeavyReadLimiter)")
     return limiter
 
 
-class SnapshotTx:
+async def open_snapshot(rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> OwnTx:
     """A REPEATABLE READ, read-only tenant transaction on a pooled connection of its own."""
-
-    def __init__(self, rt: Runtime, conn: asyncpg.Connection, tx: Tx) -> None:
-        self._rt = rt
-        self._conn: asyncpg.Connection | None = conn
-        self.tx = tx
-
-    @classmethod
-    async def open(cls, rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> SnapshotTx:
-        tid = str(UUID(str(tenant_id)))  # a UUID's text form: safe to inline
-        conn = await rt.db.pool.acquire()
-        try:
-            await conn.execute(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                f" SELECT set_config('app.tenant_id', '{tid}', true);"
-                f" SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_TIMEOUT}'")
-        except BaseException:
-            await asyncio.shield(_release(rt, conn))
-            raise
-        return cls(rt, conn, Tx(conn, tenant_id, ctx))
-
-    async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.shield(_release(self._rt, conn))
-
-
-async def _release(rt: Runtime, conn: asyncpg.Connection) -> None:
-    try:
-        if not connection_gone(conn) and conn.is_in_transaction():
-            await conn.execute("ROLLBACK")
-        await rt.db.pool.release(conn)
-    except Exception:
-        log.warning("could not return an audit read connection; discarding it", exc_info=True)
-        discard(conn)
-        with contextlib.suppress(Exception):
-            await rt.db.pool.release(conn)
+    return await OwnTx.open(rt.db, tenant_id, ctx, snapshot=True,
+                            idle_timeout=EXPORT_IDLE_TIMEOUT)
 
 
 class ManagedStream(StreamingResponse):

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from app.auth.principal import Principal, Role
-from app.core.db import Tx
 from app.core.errors import Forbidden
+from app.core.principal import Principal, Role
+from app.core.tx import Tx
 
 REACHABLE_SQL = (
     "SELECT tp.project_id FROM team_projects tp JOIN team_memberships tm"

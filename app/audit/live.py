@@ -9,7 +9,7 @@
   connection, entered with its credential (drift_api.enter_*): RLS confines the read to the
   caller's tenant, and a revoked key, deactivated user or changed role ends the stream at the
   next read. After each read the stream re-runs the request-time tenant checks
-  (`streaming.stream_rechecks`: the IP allowlist, for the client address the request came
+  (`Runtime.stream_rechecks`: the IP allowlist, for the client address the request came
   from); a refusal ends the stream with `event: error` (`ip_not_allowed`) instead of sending
   what was read. No connection is held between reads, and nothing polls (a heartbeat read
   every 15 s at the latest).
@@ -34,15 +34,16 @@ import asyncpg
 
 from app.audit import repository
 from app.audit.filters import AuditFilters, encode_position
-from app.audit.service import record
-from app.audit.streaming import ManagedStream, stream_rechecks
-from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
-from app.auth.principal import Principal
+from app.audit.long_reads import ManagedStream
+from app.core.access import CREDENTIAL_SQLSTATE, enter_for
+from app.core.audit_record import record
 from app.core.context import RequestContext
-from app.core.db import Database, Tx, connect
+from app.core.db import Database, connect
 from app.core.errors import DB_UNAVAILABLE, ProblemError, ServiceUnavailable
+from app.core.principal import Principal
 from app.core.responses import dumps
 from app.core.runtime import Runtime
+from app.core.tx import Tx, own_tx
 
 log = logging.getLogger("drift.audit.stream")
 
@@ -240,7 +241,8 @@ def hub_for(rt: Runtime) -> AuditHub:
     if hub is None:
         hub = AuditHub(rt.db, rt.settings.db_connect_timeout)
         rt.extras["audit_hub"] = hub
-    assert isinstance(hub, AuditHub)
+    if not isinstance(hub, AuditHub):
+        raise RuntimeError("expected isinstance(hub, AuditHub)")
     return hub
 
 
@@ -259,16 +261,16 @@ async def _read_new(rt: Runtime, principal: Principal, ctx: RequestContext, f: A
     The checks run after the read: whatever change refuses the client and committed before
     events that the read saw is seen by the check, so no event committed after such a change
     is ever sent."""
-    async with rt.db.pool.acquire() as conn:
-        await conn.execute(enter_script(principal))
-        tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor), principal)
+    async with own_tx(rt.db, principal.tenant_id, RequestContext(actor=principal.actor),
+                      enter=enter_for(principal)) as tx:
+        tx.principal = principal
         got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
                                          after_seq=after_seq)
-        await conn.execute("COMMIT")
-        for recheck in stream_rechecks:
+    for recheck in rt.stream_rechecks:
+        async with rt.db.pool.acquire() as conn:
             refusal = await recheck(rt, principal.tenant_id, ctx, conn)
-            if refusal is not None:
-                return got.head, [], refusal
+        if refusal is not None:
+            return got.head, [], refusal
     return got.head, got.rows, None
 
 

@@ -15,20 +15,25 @@ database does not confirm at that moment.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, cast
 from uuid import UUID
 
 from fastapi import Depends, Request
 
-from app.audit.service import record_denial
-from app.auth import repository
-from app.auth.principal import Principal, Role
-from app.core import clock
+from app.core import clock, credentials
+from app.core.audit_record import record_denial
 from app.core.context import RequestContext
-from app.core.db import (
+from app.core.errors import Forbidden, Unauthorized
+from app.core.principal import Principal, Role
+from app.core.runtime import Runtime
+from app.core.security import (
+    API_KEY_PREFIX,
+    SCIM_TOKEN_PREFIX,
+    decode_access_token,
+    token_hash,
+)
+from app.core.tx import (
     CREDENTIAL_SQLSTATE,
     SAFE_METHODS,
     Enter,
@@ -36,14 +41,6 @@ from app.core.db import (
     RequestConnection,
     RequestTx,
     Tx,
-)
-from app.core.errors import Forbidden, Unauthorized
-from app.core.runtime import Runtime
-from app.core.security import (
-    API_KEY_PREFIX,
-    SCIM_TOKEN_PREFIX,
-    decode_access_token,
-    token_hash,
 )
 
 _REASONS = {
@@ -53,38 +50,6 @@ _REASONS = {
 }
 
 
-class PrincipalCache:
-    """Bounded LRU of token -> Principal with a TTL (per process)."""
-
-    def __init__(self, maxsize: int = 10_000, ttl: float = 300.0) -> None:
-        self.maxsize, self.ttl = maxsize, ttl
-        self._data: OrderedDict[Any, tuple[Principal, float]] = OrderedDict()
-
-    def get(self, key: Any) -> Principal | None:
-        item = self._data.get(key)
-        if item is None:
-            return None
-        principal, expires = item
-        if expires < time.monotonic():
-            self._data.pop(key, None)
-            return None
-        self._data.move_to_end(key)
-        return principal
-
-    def put(self, key: Any, principal: Principal) -> None:
-        self._data[key] = (principal, time.monotonic() + self.ttl)
-        self._data.move_to_end(key)
-        while len(self._data) > self.maxsize:
-            self._data.popitem(last=False)
-
-    def evict(self, key: Any) -> None:
-        self._data.pop(key, None)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
-principal_cache = PrincipalCache()
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -104,7 +69,7 @@ def get_request_connection(request: Request) -> RequestConnection:
     state = request.scope.setdefault("state", {})
     rconn = state.get("rconn")
     if rconn is None:  # app used without RequestContextMiddleware (should not happen)
-        rconn = get_runtime(request).db.request_connection()
+        rconn = RequestConnection(get_runtime(request).db.pool)
         state["rconn"] = rconn
     return cast(RequestConnection, rconn)
 
@@ -146,11 +111,6 @@ def enter_for(principal: Principal) -> Enter:
     raise ValueError(f"no enter function for {principal.credential_type}")
 
 
-def enter_script(principal: Principal) -> str:
-    """`BEGIN; SELECT drift_api.enter_*(...)` for a connection of the caller's own."""
-    return enter_for(principal).script
-
-
 async def _deny(rt: Runtime, ctx: RequestContext, principal_like: dict[str, Any], status: str
                 ) -> Unauthorized:
     """Record a refused credential of a known tenant (own transaction) and build the 401."""
@@ -173,10 +133,10 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
     if token.startswith(API_KEY_PREFIX):
         digest = token_hash(token)
         key: Any = ("api_key", digest)
-        cached = principal_cache.get(key)
+        cached = rt.principals.get(key)
         if cached is not None:
             return cached, key
-        row = await repository.authenticate_api_key(rt.db, digest, clock.now())
+        row = await credentials.authenticate_api_key(rt.db, digest, clock.now())
         if row is None:
             raise Unauthorized("The API key is not valid.")
         if row["status"] != "ok":
@@ -197,10 +157,10 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
             raise Unauthorized("The access token is not valid or has expired.",
                                code="invalid_token")
         key = ("session", claims.tenant_id, claims.session_id, claims.user_id)
-        cached = principal_cache.get(key)
+        cached = rt.principals.get(key)
         if cached is not None:
             return cached, key
-        srow = await repository.authenticate_session(
+        srow = await credentials.authenticate_session(
             rt.db, claims.tenant_id, claims.session_id, claims.user_id, clock.now())
         if srow is None or srow["status"] != "ok":
             raise await _deny(rt, ctx, {"actor_type": "user", "kind": "session",
@@ -211,20 +171,20 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
         principal = Principal(tenant_id=claims.tenant_id, credential_type="session",
                               credential_id=claims.session_id, user_id=claims.user_id,
                               email=srow["email"], role=Role(srow["role"]))
-    principal_cache.put(key, principal)
+    rt.principals.put(key, principal)
     return principal, key
 
 
 # Checks that run as soon as a request's tenant is known, before any handler work or request
-# transaction: the IP allowlist registers here. Each receives the request, the runtime and the
-# tenant id and raises a ProblemError to refuse. Every way into a tenant runs them: user
-# credentials (authenticate below), SCIM tokens, invitation acceptance.
+# transaction: create_app puts the IP allowlist check in `Runtime.tenant_checks`. Each
+# receives the request, the runtime and the tenant id and raises a ProblemError to refuse.
+# Every way into a tenant runs them: user credentials (authenticate below), SCIM tokens,
+# invitation acceptance, login.
 TenantCheck = Callable[[Request, Runtime, UUID], Awaitable[None]]
-tenant_checks: list[TenantCheck] = []
 
 
 async def run_tenant_checks(request: Request, rt: Runtime, tenant_id: UUID) -> None:
-    for check in tenant_checks:
+    for check in rt.tenant_checks:
         await check(request, rt, tenant_id)
 
 
@@ -249,7 +209,7 @@ def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
     ctx = get_ctx(request)
 
     async def refused(reason: str) -> NoReturn:
-        principal_cache.evict(key)
+        rt.principals.evict(key)
         if reason == "changed":
             raise PrincipalChanged()
         raise await _deny(rt, ctx, {
@@ -263,7 +223,8 @@ def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
                      read_only=request.method in SAFE_METHODS)
 
 
-async def tenant_tx(request: Request, principal: Principal = Depends(authenticate)) -> Tx:
+async def tenant_tx(request: Request, principal: Principal = Depends(authenticate)
+                    ) -> RequestTx:
     """The request's transaction, with the credential verified in the database by its first
     round trip (app.core.db.RequestTx). Write requests open it here, so the role checks that
     follow see a verified principal; read-only requests enter inside their first statement.
@@ -319,7 +280,7 @@ ViewerPrincipal = CurrentPrincipal
 MemberPrincipal = Annotated[Principal, Depends(require_role(Role.member))]
 AdminPrincipal = Annotated[Principal, Depends(require_role(Role.admin))]
 OwnerPrincipal = Annotated[Principal, Depends(require_role(Role.owner))]
-TenantTx = Annotated[Tx, Depends(tenant_tx)]
+TenantTx = Annotated[RequestTx, Depends(tenant_tx)]
 async def _runtime_dep(request: Request) -> Runtime:
     return get_runtime(request)
 
@@ -336,4 +297,4 @@ __all__ = ["CREDENTIAL_SQLSTATE", "AdminPrincipal", "CtxDep", "CurrentPrincipal"
            "MemberPrincipal", "OwnerPrincipal",
            "RuntimeDep", "TenantCheck", "TenantTx", "ViewerPrincipal",
            "authenticate", "bearer_token", "get_ctx", "get_request_connection", "get_runtime",
-           "principal_cache", "require_role", "run_tenant_checks", "tenant_checks", "tenant_tx"]
+           "require_role", "run_tenant_checks", "tenant_tx"]

@@ -140,10 +140,20 @@ def http_compare(env: Env, app_load: list[Req], base_load: list[Req], *,
     wrk.run(env.baseline, base_load, duration=2, connections=conns)  # warm-up
     wrk.run(env.api, app_load, duration=2, connections=conns)
     rounds = []
+    servers: Servers = env.extras["servers"]
     for _ in range(args.rounds):
+        base0, pg0 = cpu_seconds(servers.procs[1].pid), cpu_seconds(postmaster_pid())
         b = wrk.run(env.baseline, base_load, duration=args.duration, connections=conns)
+        base1, pg1 = cpu_seconds(servers.procs[1].pid), cpu_seconds(postmaster_pid())
+        api0 = cpu_seconds(servers.procs[0].pid)
         a = wrk.run(env.api, app_load, duration=args.duration, connections=conns)
-        rounds.append({"baseline": asdict(b), "service": asdict(a), "ratio": a.rps / b.rps})
+        api1, pg2 = cpu_seconds(servers.procs[0].pid), cpu_seconds(postmaster_pid())
+        rounds.append({"baseline": asdict(b), "service": asdict(a), "ratio": a.rps / b.rps,
+                       "cpu_us_per_request": {
+                           "baseline_app": _per_req(base1 - base0, b),
+                           "baseline_postgres": _per_req(pg1 - pg0, b),
+                           "service_app": _per_req(api1 - api0, a),
+                           "service_postgres": _per_req(pg2 - pg1, a)}})
     med = statistics.median
     metrics = {
         "service_rps": round(med(r["service"]["rps"] for r in rounds), 1),
@@ -155,7 +165,46 @@ def http_compare(env: Env, app_load: list[Req], base_load: list[Req], *,
         "ratio": round(med(r["ratio"] for r in rounds), 3),
         "errors": sum(r["service"]["errors"] for r in rounds),
     }
+    for part in ("service_app", "service_postgres", "baseline_app", "baseline_postgres"):
+        metrics[f"cpu_us_per_req_{part}"] = round(
+            med(r["cpu_us_per_request"][part] for r in rounds), 1)
     return ScenarioResult(name="", target="", metrics=metrics, rounds=rounds)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and all its descendants (uvicorn workers, PostgreSQL
+    backends), as far as they are alive."""
+    import psutil
+
+    if pid is None:
+        return 0.0
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+    except psutil.NoSuchProcess:
+        return 0.0
+    return total
+
+
+def postmaster_pid() -> int | None:
+    """The embedded PostgreSQL server's postmaster (first line of postmaster.pid)."""
+    for path in DATA.rglob("postmaster.pid"):
+        try:
+            return int(path.read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _per_req(seconds: float, result: wrk.WrkResult) -> float:
+    """CPU microseconds per request (the process tree's CPU over the round / its requests)."""
+    return seconds / max(1, result.requests) * 1e6
 
 
 def scenarios() -> dict[str, ModuleType]:

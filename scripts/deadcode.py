@@ -24,7 +24,7 @@ from vulture.core import Vulture
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app"
 DECLARATIONS = {"schemas.py"}
-DECLARATION_FILES = {APP / "webhooks" / "catalog.py"}
+DECLARATION_FILES = {APP / "core" / "events.py"}
 
 
 @cache

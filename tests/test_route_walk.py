@@ -1,5 +1,6 @@
 """Walk every route in the OpenAPI schema:
-- every successful mutation leaves an audit event in the same transaction (DESIGN.md);
+- every successful mutation leaves an audit event in the same transaction
+  (docs/ARCHITECTURE.md, "Audit log");
 - every route that names a resource gives another tenant 404, never the resource.
 Recipes live in tests/<domain>/recipes.py (see tests/recipes.py)."""
 

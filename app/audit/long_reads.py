@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -37,11 +36,6 @@ log = logging.getLogger("drift.audit")
 # A stalled client keeps the export's transaction idle; allow it this long (the runtime role's
 # default idle_in_transaction_session_timeout is 60 s).
 EXPORT_IDLE_TIMEOUT = "300s"
-
-
-# (runtime, tenant, the request's context, a connection for reads) -> the refusal, or None
-StreamRecheck = Callable[[Runtime, UUID, RequestContext, asyncpg.Connection],
-                         Awaitable[ProblemError | None]]
 
 
 class TooManyReads(ProblemError):

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
+from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "
@@ -100,21 +101,10 @@ async def get_api_key(tx: Tx, key_id: UUID) -> asyncpg.Record | None:
 
 async def list_api_keys(tx: Tx, *, user_id: UUID | None, after: tuple[datetime, UUID] | None,
                         limit: int) -> tuple[list[asyncpg.Record], int]:
-    where: list[str] = ["true"]
-    args: list[object] = []
-    if user_id is not None:
-        args.append(user_id)
-        where.append(f"user_id = ${len(args)}")
-    total = int(await tx.fetchval(
-        f"SELECT count(*) FROM api_keys WHERE {' AND '.join(where)}", *args))
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {KEY_COLUMNS} FROM api_keys WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    where = [f"user_id = {params.add(user_id)}"] if user_id is not None else []
+    return await keyset_page(tx, columns=KEY_COLUMNS, source="api_keys", params=params,
+                             where=where, after=after, limit=limit)
 
 
 async def revoke_api_key(tx: Tx, key_id: UUID, now: datetime) -> None:

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.auth import service
+from app.auth import schemas, service
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -77,7 +77,7 @@ async def list_api_keys(principal: CurrentPrincipal, tx: TenantTx,
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_api_keys(tx, principal, user_id=user_id,
                                               after=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, service.key_out)
+    return page_response(rows, total, limit, schemas.key_out)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["api keys"],

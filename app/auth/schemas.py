@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from app.core import clock
 from app.core.emails import InvalidEmail, canonical_email
 from app.core.inputs import RequestModel, Timestamp
+from app.core.pagination import Page
+from app.core.responses import Row
 
 
 def _valid_email(value: str) -> str:
@@ -71,12 +74,16 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The key itself. Shown once; store it now.")
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
+
+class ApiKeyList(Page[ApiKeyOut]):
+    """A page of ApiKeyOut."""
 
 
-class ApiKeyList(BaseModel):
-    data: list[ApiKeyOut]
-    pagination: Pagination
+def key_out(row: Row) -> dict[str, Any]:
+    now = clock.now()
+    status = ("revoked" if row["revoked_at"] else
+              "expired" if row["expires_at"] and row["expires_at"] <= now else "active")
+    return {"id": row["id"], "user_id": row["user_id"], "name": row["name"],
+            "prefix": row["prefix"], "created_at": row["created_at"],
+            "expires_at": row["expires_at"], "last_used_at": row["last_used_at"],
+            "revoked_at": row["revoked_at"], "status": status}

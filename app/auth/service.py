@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from app.auth import repository
+from app.auth.schemas import key_out
 from app.core import clock
 from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
@@ -147,16 +148,6 @@ async def logout(tx: Tx, principal: Principal) -> None:
 
 
 # ---- API keys ----
-
-def key_out(row: asyncpg.Record) -> dict[str, Any]:
-    now = clock.now()
-    status = ("revoked" if row["revoked_at"] else
-              "expired" if row["expires_at"] and row["expires_at"] <= now else "active")
-    return {"id": row["id"], "user_id": row["user_id"], "name": row["name"],
-            "prefix": row["prefix"], "created_at": row["created_at"],
-            "expires_at": row["expires_at"], "last_used_at": row["last_used_at"],
-            "revoked_at": row["revoked_at"], "status": status}
-
 
 async def create_api_key(tx: Tx, *, user_id: UUID, name: str, expires_at: datetime | None
                          ) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """FastAPI dependencies: authenticate, open the tenant transaction, require a role.
 
-Request path (DESIGN.md): middleware (request id, client IP, request connection) ->
-authenticate (principal and tenant) -> IP allowlist of that tenant (post-auth checks) ->
-tenant_tx: `BEGIN; SELECT drift_api.enter_*(...)` in one round trip, which re-verifies the
-credential against the database and sets app.tenant_id -> role check on the verified principal
--> router -> service -> repository -> COMMIT (by the middleware, before the response) -> response.
+Request path (docs/ARCHITECTURE.md, "A request"): middleware (request id, client IP, request
+connection) -> authenticate (principal and tenant, from the per-process cache or one definer
+lookup) -> the tenant checks create_app wired (IP allowlist) -> tenant_tx: the request's
+transaction (app.core.tx.RequestTx). A write opens `BEGIN; SELECT drift_api.enter_*(...)` here,
+one round trip that re-verifies the credential and sets app.tenant_id; a read (GET/HEAD) enters
+inside its first statement instead -> role check -> router -> service -> repository -> COMMIT
+(by the middleware, before the response) -> response.
 
 The principal cache only spares the lookup query (token -> tenant, user, role): every request
 still verifies its credential inside its own transaction, so revocation, deactivation and role

@@ -124,7 +124,7 @@ class Database:
 
 
 async def check_runtime_role(conn: asyncpg.Connection) -> None:
-    """Refuse to run as a role that RLS does not bind (DESIGN.md, load-bearing)."""
+    """Refuse to run as a role that RLS does not bind (docs/ARCHITECTURE.md, "PostgreSQL roles")."""
     row = await conn.fetchrow(
         "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles"
         " WHERE rolname = current_user"

@@ -15,7 +15,7 @@ from alembic import command
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The fail-closed tenant predicate every tenant table's policy uses (DESIGN.md).
+# The fail-closed tenant predicate every tenant table's policy uses (docs/ARCHITECTURE.md).
 TENANT_PREDICATE = "tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
 
 

@@ -10,16 +10,34 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
 from fastapi import Query
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.core.errors import BadRequest
 from app.core.inputs import utc_or_none
 from app.core.responses import json_response
+
+T = TypeVar("T")
+
+
+class Pagination(BaseModel):
+    cursor: str | None
+    has_more: bool
+    total: int
+
+
+class Page(BaseModel, Generic[T]):
+    """Every REST list: `{"data": [...], "pagination": {...}}`. A domain names its page by
+    subclassing (`class ProjectList(Page[ProjectOut])`), which keeps the OpenAPI name."""
+
+    data: list[T]
+    pagination: Pagination
+
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

@@ -10,6 +10,9 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+# A database row as builders read it (an asyncpg Record, or any mapping in tests).
+Row = Mapping[str, Any]
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):

@@ -51,7 +51,9 @@ class Runtime:
     # Wired by app.main.create_app (never by an import side effect), so every app it builds
     # enforces them: checks every way into a tenant runs once the tenant is known (the IP
     # allowlist), and the checks a long-lived response re-runs while it lives (the audit
-    # stream). See app.core.access.run_tenant_checks.
+    # stream). A tenant check is `(request, runtime, tenant_id) -> None`, raising a problem to
+    # refuse (app.core.access.run_tenant_checks); a stream re-check is `(runtime, tenant_id,
+    # ctx, connection) -> the refusal or None` (app.audit.live).
     tenant_checks: list[Any] = field(default_factory=list)
     stream_rechecks: list[Any] = field(default_factory=list)
     # token -> Principal, per process (app.core.access): spares the lookup query only

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from app.config import Network
+from app.core.keyset import keyset_page
 from app.core.net import IPAddress
 from app.core.tx import Tx
 
@@ -88,17 +89,8 @@ async def delete_all(tx: Tx) -> list[asyncpg.Record]:
 
 async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
                     ) -> tuple[list[asyncpg.Record], int]:
-    total = await count(tx)
-    args: list[object] = []
-    where = "true"
-    if after is not None:
-        args += [after[0], after[1]]
-        where = "(created_at, id) > ($1, $2)"
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM ip_allowlist WHERE {where}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
-    return rows, total
+    return await keyset_page(tx, columns=COLUMNS, source="ip_allowlist", after=after,
+                             limit=limit)
 
 
 async def match(tx: Tx, ip: IPAddress | None, now: datetime) -> tuple[int, asyncpg.Record | None]:

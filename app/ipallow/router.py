@@ -30,7 +30,7 @@ from app.core.pagination import (
 from app.core.responses import json_response
 from app.core.runtime import Runtime
 from app.core.tx import Tx, begin_tenant_sql
-from app.ipallow import recovery, service
+from app.ipallow import recovery, schemas, service
 from app.ipallow.enforcement import allowlist_exempt
 from app.ipallow.networks import CompiledList, bypass_list
 from app.ipallow.schemas import (
@@ -63,7 +63,7 @@ async def create_entry(body: EntryCreate, _: AdminPrincipal, tx: TenantTx, rt: R
     if tx.principal is None:
         raise RuntimeError("expected tx.principal is not None")
     row = await service.create_entry(tx, tx.principal, body, _bypass(rt))
-    return json_response(service.entry_out(row), 201,
+    return json_response(schemas.entry_out(row), 201,
                          headers={"Location": f"{PREFIX}/{row['id']}"})
 
 
@@ -73,7 +73,7 @@ async def list_entries(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_L
                        cursor: Cursor = None) -> Response:
     rows, total = await service.list_entries(tx, after=parse_time_id_cursor(cursor),
                                              limit=limit)
-    return page_response(rows, total, limit, service.entry_out)
+    return page_response(rows, total, limit, schemas.entry_out)
 
 
 @router.post("/check", response_model=CheckOut,
@@ -170,14 +170,14 @@ EntryId = Annotated[UUID, Path(description="Allowlist entry id")]
 @router.get("/{entry_id:uuid}", response_model=EntryOut,
             summary="One allowlist entry (admin+)")
 async def get_entry(entry_id: EntryId, _: AdminPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.entry_out(await service.get_entry(tx, entry_id)))
+    return json_response(schemas.entry_out(await service.get_entry(tx, entry_id)))
 
 
 @router.patch("/{entry_id:uuid}", response_model=EntryOut, responses=LOCKOUT,
               summary="Change an entry's description or expiry (admin+)")
 async def update_entry(entry_id: EntryId, body: EntryUpdate, _: AdminPrincipal, tx: TenantTx,
                        rt: RuntimeDep) -> Response:
-    return json_response(service.entry_out(
+    return json_response(schemas.entry_out(
         await service.update_entry(tx, entry_id, body, _bypass(rt))))
 
 

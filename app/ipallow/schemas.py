@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core import clock
 from app.core.inputs import RequestModel, Timestamp
+from app.core.pagination import Page
+from app.core.responses import Row
 
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 CidrText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -50,15 +53,9 @@ class EntryOut(BaseModel):
     updated_at: datetime
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
 
-
-class EntryList(BaseModel):
-    data: list[EntryOut]
-    pagination: Pagination
+class EntryList(Page[EntryOut]):
+    """A page of EntryOut."""
 
 
 class CheckIn(RequestModel):
@@ -86,3 +83,12 @@ class ResetRequested(BaseModel):
 class ResetDone(BaseModel):
     status: Literal["cleared"]
     cleared: int = Field(description="How many entries were removed")
+
+
+def entry_out(row: Row, now: datetime | None = None) -> dict[str, Any]:
+    now = now or clock.now()
+    expires_at = row["expires_at"]
+    return {"id": row["id"], "cidr": str(row["cidr"]), "description": row["description"],
+            "expires_at": expires_at, "expired": expires_at is not None and expires_at <= now,
+            "created_by": row["created_by"], "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}

@@ -22,16 +22,7 @@ from app.core.principal import Principal
 from app.core.tx import Tx
 from app.ipallow import repository
 from app.ipallow.networks import MAX_ENTRIES, CompiledList, parse_address, parse_cidr
-from app.ipallow.schemas import EntryCreate, EntryUpdate
-
-
-def entry_out(row: asyncpg.Record, now: datetime | None = None) -> dict[str, Any]:
-    now = now or clock.now()
-    expires_at = row["expires_at"]
-    return {"id": row["id"], "cidr": str(row["cidr"]), "description": row["description"],
-            "expires_at": expires_at, "expired": expires_at is not None and expires_at <= now,
-            "created_by": row["created_by"], "created_at": row["created_at"],
-            "updated_at": row["updated_at"]}
+from app.ipallow.schemas import EntryCreate, EntryUpdate, entry_out
 
 
 def _clean_description(value: str | None) -> str | None:

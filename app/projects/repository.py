@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.keyset import Params, keyset_page
 from app.core.project_access import REACHABLE_SQL
 from app.core.tx import Tx
 
@@ -63,18 +64,8 @@ async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int,
                     reachable_by: UUID | None = None) -> tuple[list[asyncpg.Record], int]:
     """A page ordered by (created_at, id) of the projects the entered user reaches (the
     reachable_projects view); with `reachable_by`, also filtered in SQL by that user's teams."""
-    where: list[str] = ["true"]
-    args: list[object] = []
-    if reachable_by is not None:
-        args.append(reachable_by)
-        where.append(f"id IN ({REACHABLE_SQL})")
-    total = int(await tx.fetchval(
-        f"SELECT count(*) FROM reachable_projects WHERE {' AND '.join(where)}", *args))
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"(created_at, id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM reachable_projects WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    where = [f"id IN ({REACHABLE_SQL.replace('$1', params.add(reachable_by))})"
+             ] if reachable_by is not None else []
+    return await keyset_page(tx, columns=COLUMNS, source="reachable_projects", params=params,
+                             where=where, after=after, limit=limit)

@@ -14,7 +14,7 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
-from app.projects import service
+from app.projects import schemas, service
 from app.projects.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectUpdate
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
              summary="Create a project (admin+)")
 async def create_project(body: ProjectCreate, _: AdminPrincipal, tx: TenantTx) -> Response:
     row = await service.create_project(tx, body)
-    return json_response(service.project_out(row), 201,
+    return json_response(schemas.project_out(row), 201,
                          headers={"Location": f"/api/v1/projects/{row['id']}"})
 
 
@@ -33,12 +33,12 @@ async def list_projects(principal: CurrentPrincipal, tx: TenantTx,
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_projects(tx, principal, after=parse_time_id_cursor(cursor),
                                               limit=limit)
-    return page_response(rows, total, limit, service.project_out)
+    return page_response(rows, total, limit, schemas.project_out)
 
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="Get a project")
 async def get_project(project_id: UUID, principal: CurrentPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.project_out(
+    return json_response(schemas.project_out(
         await service.get_project(tx, project_id, principal)))
 
 
@@ -46,7 +46,7 @@ async def get_project(project_id: UUID, principal: CurrentPrincipal, tx: TenantT
               summary="Change a project's name, slug or description (member+)")
 async def update_project(project_id: UUID, body: ProjectUpdate, principal: MemberPrincipal,
                          tx: TenantTx) -> Response:
-    return json_response(service.project_out(
+    return json_response(schemas.project_out(
         await service.update_project(tx, principal, project_id, body)))
 
 

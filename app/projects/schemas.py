@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.inputs import RequestModel
+from app.core.pagination import Page
+from app.core.responses import Row
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -37,12 +39,12 @@ class ProjectOut(BaseModel):
     updated_at: datetime
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
+
+class ProjectList(Page[ProjectOut]):
+    """A page of ProjectOut."""
 
 
-class ProjectList(BaseModel):
-    data: list[ProjectOut]
-    pagination: Pagination
+def project_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "slug": row["slug"],
+            "description": row["description"], "created_at": row["created_at"],
+            "updated_at": row["updated_at"]}

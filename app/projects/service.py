@@ -20,12 +20,6 @@ from app.projects.schemas import ProjectCreate, ProjectUpdate
 from app.tenants.service import slugify
 
 
-def project_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "slug": row["slug"],
-            "description": row["description"], "created_at": row["created_at"],
-            "updated_at": row["updated_at"]}
-
-
 def _event_data(row: asyncpg.Record) -> dict[str, Any]:
     return {"project_id": str(row["id"]), "name": row["name"], "slug": row["slug"]}
 

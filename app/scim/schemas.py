@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.inputs import RequestModel
+from app.core.pagination import Page
 from app.core.principal import Role
+from app.core.responses import Row
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=100)]
@@ -38,15 +40,9 @@ class ScimTokenCreated(ScimTokenOut):
                                    "identity provider now.")
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
 
-
-class ScimTokenList(BaseModel):
-    data: list[ScimTokenOut]
-    pagination: Pagination
+class ScimTokenList(Page[ScimTokenOut]):
+    """A page of ScimTokenOut."""
 
 
 class GroupMapping(RequestModel):
@@ -67,6 +63,16 @@ class GroupMappingOut(BaseModel):
     created_at: datetime
 
 
-class GroupMappingList(BaseModel):
-    data: list[GroupMappingOut]
-    pagination: Pagination
+class GroupMappingList(Page[GroupMappingOut]):
+    """A page of GroupMappingOut."""
+
+
+def token_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"],
+            "created_by": row["created_by"], "created_at": row["created_at"],
+            "last_used_at": row["last_used_at"], "revoked_at": row["revoked_at"],
+            "status": "revoked" if row["revoked_at"] else "active"}
+
+
+def mapping_out(row: Row) -> dict[str, Any]:
+    return {"group": row["group_name"], "role": row["role"], "created_at": row["created_at"]}

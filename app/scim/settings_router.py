@@ -17,6 +17,7 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
+from app.scim import schemas
 from app.scim.schemas import (
     GroupMappingList,
     GroupMappingsIn,
@@ -43,14 +44,14 @@ async def create_token(principal: AdminPrincipal, tx: TenantTx,
 async def list_tokens(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
                       cursor: Cursor = None) -> Response:
     rows, total = await tokens.list_tokens(tx, after=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, tokens.token_out)
+    return page_response(rows, total, limit, schemas.token_out)
 
 
 @router.get("/group-mappings", response_model=GroupMappingList,
             summary="IdP group -> Drift role mappings (admin+)")
 async def get_group_mappings(_: AdminPrincipal, tx: TenantTx) -> Response:
     rows = await mappings.list_mappings(tx)
-    return json_response(envelope([mappings.mapping_out(r) for r in rows], cursor=None,
+    return json_response(envelope([schemas.mapping_out(r) for r in rows], cursor=None,
                                   has_more=False, total=len(rows)))
 
 
@@ -59,7 +60,7 @@ async def get_group_mappings(_: AdminPrincipal, tx: TenantTx) -> Response:
 async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: TenantTx
                              ) -> Response:
     rows = await mappings.replace(tx, body.mappings)
-    return json_response(envelope([mappings.mapping_out(r) for r in rows], cursor=None,
+    return json_response(envelope([schemas.mapping_out(r) for r in rows], cursor=None,
                                   has_more=False, total=len(rows)))
 
 

@@ -72,12 +72,6 @@ async def create_tenant(db: Database, *, name: str, owner_email: str,
             "api_key": key["key"]}
 
 
-def tenant_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "slug": row["slug"], "name": row["name"], "plan": row["plan"],
-            "seat_limit": row["seat_limit"], "owner_id": row["owner_id"],
-            "created_at": row["created_at"]}
-
-
 async def current_tenant(tx: Tx) -> asyncpg.Record:
     row = await repository.get_tenant(tx)
     if row is None:

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
+from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
@@ -45,16 +46,8 @@ async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
 
 async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
                          ) -> tuple[list[asyncpg.Record], int]:
-    total = int(await tx.fetchval("SELECT count(*) FROM webhook_endpoints"))
-    args: list[object] = [limit + 1]
-    where = "true"
-    if after is not None:
-        args += [after[0], after[1]]
-        where = "(created_at, id) > ($2, $3)"
-    rows = await tx.fetch(
-        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE {where}"
-        " ORDER BY created_at, id LIMIT $1", *args)
-    return rows, total
+    return await keyset_page(tx, columns=ENDPOINT_COLUMNS, source="webhook_endpoints",
+                             after=after, limit=limit)
 
 
 async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now: datetime
@@ -120,24 +113,15 @@ async def list_deliveries(tx: Tx, endpoint_id: UUID, *, status: str | None,
                           event_type: str | None, before: tuple[datetime, UUID] | None,
                           limit: int) -> tuple[list[asyncpg.Record], int]:
     """Newest first, keyset-paged on (created_at, id)."""
-    where: list[str] = ["endpoint_id = $1"]
-    args: list[object] = [endpoint_id]
+    params = Params()
+    where = [f"endpoint_id = {params.add(endpoint_id)}"]
     if status is not None:
-        args.append(status)
-        where.append(f"status = ${len(args)}")
+        where.append(f"status = {params.add(status)}")
     if event_type is not None:
-        args.append(event_type)
-        where.append(f"event_type = ${len(args)}")
-    total = int(await tx.fetchval(
-        f"SELECT count(*) FROM webhook_deliveries WHERE {' AND '.join(where)}", *args))
-    if before is not None:
-        args += [before[0], before[1]]
-        where.append(f"(created_at, id) < (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args)}", *args)
-    return rows, total
+        where.append(f"event_type = {params.add(event_type)}")
+    return await keyset_page(tx, columns=DELIVERY_COLUMNS, source="webhook_deliveries",
+                             params=params, where=where, newest_first=True, after=before,
+                             limit=limit)
 
 
 async def get_delivery(tx: Tx, endpoint_id: UUID, delivery_id: UUID

@@ -23,7 +23,7 @@ from app.core.pagination import (
 )
 from app.core.responses import json_response
 from app.core.tx import own_tx
-from app.webhooks import service
+from app.webhooks import schemas, service
 from app.webhooks.schemas import (
     DeliveryDetail,
     DeliveryList,
@@ -59,7 +59,7 @@ async def event_types(_: CurrentPrincipal) -> Response:
              responses={400: {"description": "The URL is not allowed (reason in detail)"}})
 async def register_webhook(body: WebhookCreate, _: AdminPrincipal, tx: TenantTx,
                            rt: RuntimeDep) -> Response:
-    out = await service.register(tx, rt, body)
+    out = await service.register(rt, tx, body)
     return json_response(out, 201, headers={"Location": f"/api/v1/webhooks/{out['id']}"})
 
 
@@ -68,19 +68,19 @@ async def list_webhooks(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_
                         cursor: Cursor = None) -> Response:
     rows, total = await service.list_endpoints(tx, after=parse_time_id_cursor(cursor),
                                                limit=limit)
-    return page_response(rows, total, limit, service.endpoint_out)
+    return page_response(rows, total, limit, schemas.endpoint_out)
 
 
 @router.get("/{webhook_id:uuid}", response_model=WebhookOut, summary="Get an endpoint (admin+)")
 async def get_webhook(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.endpoint_out(await service.get_endpoint(tx, webhook_id)))
+    return json_response(schemas.endpoint_out(await service.get_endpoint(tx, webhook_id)))
 
 
 @router.patch("/{webhook_id:uuid}", response_model=WebhookOut,
               summary="Change url, events, description or active (admin+)")
 async def update_webhook(webhook_id: UUID, body: WebhookUpdate, _: AdminPrincipal,
                          tx: TenantTx, rt: RuntimeDep) -> Response:
-    return json_response(service.endpoint_out(await service.update(tx, rt, webhook_id, body)))
+    return json_response(schemas.endpoint_out(await service.update(rt, tx, webhook_id, body)))
 
 
 @router.delete("/{webhook_id:uuid}", status_code=204,
@@ -94,7 +94,7 @@ async def delete_webhook(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx) -> R
              summary="Send a signed ping now and return the result (admin+)")
 async def send_test_ping(webhook_id: UUID, _: AdminPrincipal,
                          tx: TenantTx, rt: RuntimeDep) -> Response:
-    ping = await service.prepare_ping(tx, rt, webhook_id)
+    ping = await service.prepare_ping(rt, tx, webhook_id)
     # The HTTP call must not run inside a transaction: finish the request's transaction
     # (it only read) and give its connection back, send, then record in a new transaction.
     await tx.detach()
@@ -109,7 +109,7 @@ async def send_test_ping(webhook_id: UUID, _: AdminPrincipal,
 async def rotate_secret(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx, rt: RuntimeDep,
                         body: Annotated[RotateSecretIn | None, Body()] = None) -> Response:
     grace = (body or RotateSecretIn()).grace_period_seconds
-    return json_response(await service.rotate_secret(tx, rt, webhook_id, grace))
+    return json_response(await service.rotate_secret(rt, tx, webhook_id, grace))
 
 
 @router.get("/{webhook_id:uuid}/deliveries", response_model=DeliveryList,
@@ -121,7 +121,7 @@ async def list_deliveries(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx,
     rows, total = await service.list_deliveries(
         tx, webhook_id, status=status, event_type=event_type,
         before=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, service.delivery_out)
+    return page_response(rows, total, limit, schemas.delivery_out)
 
 
 @router.get("/{webhook_id:uuid}/deliveries/{delivery_id}", response_model=DeliveryDetail,

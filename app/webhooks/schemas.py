@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.core.events import EventTypeName
 from app.core.inputs import RequestModel, Timestamp
+from app.core.pagination import Page
+from app.core.responses import Row
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, StringConstraints(max_length=500)]
@@ -59,15 +61,9 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="whsec_... signing secret, shown only this once")
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
 
-
-class WebhookList(BaseModel):
-    data: list[WebhookOut]
-    pagination: Pagination
+class WebhookList(Page[WebhookOut]):
+    """A page of WebhookOut."""
 
 
 class RotateSecretIn(RequestModel):
@@ -112,9 +108,8 @@ class DeliveryDetail(DeliveryOut):
     attempts: list[AttemptOut]
 
 
-class DeliveryList(BaseModel):
-    data: list[DeliveryOut]
-    pagination: Pagination
+class DeliveryList(Page[DeliveryOut]):
+    """A page of DeliveryOut."""
 
 
 class TestResult(BaseModel):
@@ -142,9 +137,22 @@ class EventTypeOut(BaseModel):
                                                 "`schema`)")
 
 
-class EventTypeList(BaseModel):
-    data: list[EventTypeOut]
-    pagination: Pagination
+class EventTypeList(Page[EventTypeOut]):
     envelope_schema: dict[str, Any] = Field(description="JSON Schema of every delivery body "
                                                         "({id, type, created_at, tenant_id, "
                                                         "data}); `data` is per type")
+
+
+def endpoint_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "url": row["url"], "events": list(row["events"]),
+            "description": row["description"], "active": row["active"],
+            "consecutive_failures": row["consecutive_failures"],
+            "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def delivery_out(row: Row) -> dict[str, Any]:
+    return {k: row[k] for k in (
+        "id", "endpoint_id", "event_id", "event_type", "status", "attempt", "status_code",
+        "response_body", "latency_ms", "error", "last_attempt_at", "delivered_at",
+        "next_attempt_at", "created_at")}

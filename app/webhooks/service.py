@@ -27,25 +27,10 @@ from app.webhooks.dispatcher import (
     hmac_keys,
     request_headers,
 )
-from app.webhooks.schemas import WebhookCreate, WebhookUpdate
+from app.webhooks.schemas import WebhookCreate, WebhookUpdate, delivery_out, endpoint_out
 from app.webhooks.signing import new_secret
 
 MAX_ENDPOINTS = 100
-
-
-def endpoint_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "url": row["url"], "events": list(row["events"]),
-            "description": row["description"], "active": row["active"],
-            "consecutive_failures": row["consecutive_failures"],
-            "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
-            "created_at": row["created_at"], "updated_at": row["updated_at"]}
-
-
-def delivery_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: row[k] for k in (
-        "id", "endpoint_id", "event_id", "event_type", "status", "attempt", "status_code",
-        "response_body", "latency_ms", "error", "last_attempt_at", "delivered_at",
-        "next_attempt_at", "created_at")}
 
 
 async def _checked_url(rt: Runtime, url: str) -> str:
@@ -55,7 +40,7 @@ async def _checked_url(rt: Runtime, url: str) -> str:
         raise BadRequest(str(exc), code="invalid_webhook_url") from None
 
 
-async def _store_secret(tx: Tx, rt: Runtime, endpoint_id: UUID, now: datetime) -> str:
+async def _store_secret(rt: Runtime, tx: Tx, endpoint_id: UUID, now: datetime) -> str:
     secret = new_secret()
     await repository.insert_secret(
         tx, endpoint_id, encrypt(rt.secret_key, SECRET_PURPOSE, secret.encode()), now)
@@ -70,7 +55,7 @@ async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
     return row
 
 
-async def register(tx: Tx, rt: Runtime, body: WebhookCreate) -> dict[str, Any]:
+async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
     url = await _checked_url(rt, body.url)
     if await repository.count_endpoints(tx) >= MAX_ENDPOINTS:
         raise Conflict(f"A tenant can register at most {MAX_ENDPOINTS} webhook endpoints; "
@@ -78,7 +63,7 @@ async def register(tx: Tx, rt: Runtime, body: WebhookCreate) -> dict[str, Any]:
     now = clock.now()
     row = await repository.insert_endpoint(tx, url=url, description=body.description,
                                            events=list(body.events), now=now)
-    secret = await _store_secret(tx, rt, row["id"], now)
+    secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
                            "description": body.description})
@@ -90,7 +75,7 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
     return await repository.list_endpoints(tx, after=after, limit=limit)
 
 
-async def update(tx: Tx, rt: Runtime, endpoint_id: UUID, body: WebhookUpdate
+async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
                  ) -> asyncpg.Record:
     fields = body.model_dump(exclude_unset=True)
     for key in ("url", "events", "active"):  # null means "leave as is" for these
@@ -128,14 +113,14 @@ async def delete(tx: Tx, endpoint_id: UUID) -> None:
                  metadata={"url": row["url"], "events": list(row["events"])})
 
 
-async def rotate_secret(tx: Tx, rt: Runtime, endpoint_id: UUID, grace_period_seconds: int
+async def rotate_secret(rt: Runtime, tx: Tx, endpoint_id: UUID, grace_period_seconds: int
                         ) -> dict[str, Any]:
     """A new secret; the ones valid now keep signing for the grace period (0: stop now)."""
     await get_endpoint(tx, endpoint_id, for_update=True)
     now = clock.now()
     expires = now + timedelta(seconds=grace_period_seconds)
     await repository.expire_secrets(tx, endpoint_id, expires, now)
-    secret = await _store_secret(tx, rt, endpoint_id, now)
+    secret = await _store_secret(rt, tx, endpoint_id, now)
     await record(tx, "webhook.rotate_secret", resource_type="webhook", resource_id=endpoint_id,
                  metadata={"grace_period_seconds": grace_period_seconds,
                            "previous_secrets_expire_at": expires.isoformat()})
@@ -155,7 +140,7 @@ class Ping:
     headers: list[tuple[bytes, bytes]]
 
 
-async def prepare_ping(tx: Tx, rt: Runtime, endpoint_id: UUID) -> Ping:
+async def prepare_ping(rt: Runtime, tx: Tx, endpoint_id: UUID) -> Ping:
     row = await get_endpoint(tx, endpoint_id)
     now = clock.now()
     keys = hmac_keys(rt.secret_key, await repository.valid_secrets(tx, endpoint_id, now))

@@ -1,4 +1,4 @@
-"""The database objects are shaped as DESIGN.md requires (checked from the catalogue)."""
+"""The database objects are shaped as docs/ARCHITECTURE.md requires (checked from the catalogue)."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.core.emails import canonical_address
+from app.core.keyset import Params
 from app.scim.attributes import Attr, AttrRef, ResourceDef, resolve
 from app.scim.errors import invalid_filter, invalid_value
 from app.scim.filter_syntax import And, Compare, Node, Not, Or, Present, ValuePath
@@ -37,17 +38,6 @@ def lit(key: str) -> str:
     if not _SAFE_KEY.match(key):
         raise ValueError(f"unsafe key {key!r}")
     return "'" + key + "'"
-
-
-class Params:
-    """Collects bound parameters; `add` returns the placeholder."""
-
-    def __init__(self, values: list[Any] | None = None) -> None:
-        self.values: list[Any] = values if values is not None else []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.keyset import Params
 from app.core.tx import Tx
 from app.scim.attributes import GROUP, USER
 from app.scim.filter_syntax import Node
-from app.scim.repository.filters import Col, Params, Rel, Target, sort_sql, where_sql
+from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
 # The SCIM document of a user; users Drift created itself have none yet, and are shown with
 # what Drift knows (mirrors app.scim.render.fallback_doc).

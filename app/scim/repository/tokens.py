@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
+from app.core.keyset import keyset_page
 from app.core.tx import Tx
 
 COLUMNS = "id, name, prefix, created_by, created_at, last_used_at, revoked_at"
@@ -45,14 +46,5 @@ async def revoke(tx: Tx, token_id: UUID, now: datetime) -> None:
 
 async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
                     ) -> tuple[list[asyncpg.Record], int]:
-    total = int(await tx.fetchval("SELECT count(*) FROM scim_tokens"))
-    args: list[object] = []
-    where = "true"
-    if after is not None:
-        args += [after[0], after[1]]
-        where = "(created_at, id) > ($1, $2)"
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM scim_tokens WHERE {where} ORDER BY created_at, id"
-        f" LIMIT ${len(args)}", *args)
-    return rows, total
+    return await keyset_page(tx, columns=COLUMNS, source="scim_tokens", after=after,
+                             limit=limit)

@@ -3,8 +3,6 @@ to every member of a SCIM group."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from app.core import clock
@@ -14,10 +12,6 @@ from app.core.tx import Tx
 from app.scim.repository import mappings as repo
 from app.scim.schemas import GroupMapping
 from app.scim.service import roles
-
-
-def mapping_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"group": row["group_name"], "role": row["role"], "created_at": row["created_at"]}
 
 
 async def list_mappings(tx: Tx) -> list[asyncpg.Record]:

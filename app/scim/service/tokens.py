@@ -17,15 +17,9 @@ from app.core.security import SCIM_TOKEN_PREFIX, display_prefix, new_token, toke
 from app.core.tx import Tx
 from app.scim.repository import tenant as tenant_repo
 from app.scim.repository import tokens as repo
+from app.scim.schemas import token_out
 
 MAX_ACTIVE = 2
-
-
-def token_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "prefix": row["prefix"],
-            "created_by": row["created_by"], "created_at": row["created_at"],
-            "last_used_at": row["last_used_at"], "revoked_at": row["revoked_at"],
-            "status": "revoked" if row["revoked_at"] else "active"}
 
 
 async def create(tx: Tx, name: str, *, created_by: UUID | None) -> dict[str, Any]:

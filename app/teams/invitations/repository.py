@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 COLUMNS = (
@@ -20,12 +21,11 @@ FROM = "invitations i LEFT JOIN teams t ON t.tenant_id = i.tenant_id AND t.id = 
 Status = Literal["pending", "expired", "accepted", "revoked", "all"]
 
 
-def _status_clause(status: Status, now: datetime, args: list[object]) -> str:
+def _status_clause(status: Status, now: datetime, params: Params) -> str:
     if status in ("pending", "expired"):
-        args.append(now)
         cmp = ">" if status == "pending" else "<="
         return (f"i.accepted_at IS NULL AND i.revoked_at IS NULL"
-                f" AND i.expires_at {cmp} ${len(args)}")
+                f" AND i.expires_at {cmp} {params.add(now)}")
     if status == "accepted":
         return "i.accepted_at IS NOT NULL"
     if status == "revoked":
@@ -64,18 +64,11 @@ async def pending_for_email(tx: Tx, email: str, now: datetime, *,
 async def list_page(tx: Tx, *, status: Status, now: datetime,
                     after: tuple[datetime, UUID] | None, limit: int
                     ) -> tuple[list[asyncpg.Record], int]:
-    args: list[object] = []
-    where: list[str] = [_status_clause(status, now, args)]
-    total = int(await tx.fetchval(f"SELECT count(*) FROM invitations i WHERE {where[0]}",
-                                  *args))
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"(i.created_at, i.id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM {FROM} WHERE {' AND '.join(where)}"
-        f" ORDER BY i.created_at, i.id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    return await keyset_page(tx, columns=COLUMNS, source=FROM, params=params,
+                             where=[_status_clause(status, now, params)],
+                             count_source="invitations i", key=("i.created_at", "i.id"),
+                             after=after, limit=limit)
 
 
 async def revoke(tx: Tx, invitation_id: UUID, now: datetime, reason: str) -> None:

@@ -21,7 +21,7 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
-from app.teams.invitations import service
+from app.teams.invitations import schemas, service
 from app.teams.invitations.schemas import (
     InvitationAccept,
     InvitationAccepted,
@@ -45,7 +45,7 @@ Token = Annotated[str, Path(min_length=1, max_length=service.MAX_TOKEN_LENGTH,
 async def create_invitation(body: InvitationCreate, principal: AdminPrincipal, tx: TenantTx,
                             rt: RuntimeDep) -> Response:
     row = await service.create_invitation(rt, tx, principal, body)
-    return json_response(service.invitation_out(row), 201)
+    return json_response(schemas.invitation_out(row), 201)
 
 
 @router.get("", response_model=InvitationList,
@@ -57,7 +57,7 @@ async def list_invitations(
     rows, total = await service.list_invitations(tx, status=status,
                                                  after=parse_time_id_cursor(cursor),
                                                  limit=limit)
-    return page_response(rows, total, limit, service.invitation_out)
+    return page_response(rows, total, limit, schemas.invitation_out)
 
 
 @router.delete("/{invitation_id}", status_code=204,
@@ -76,7 +76,7 @@ async def resend_invitation(invitation_id: UUID, principal: AdminPrincipal, tx: 
                             rt: RuntimeDep, body: InvitationResend | None = None) -> Response:
     row = await service.resend_invitation(rt, tx, principal, invitation_id,
                                           body.ttl_seconds if body else None)
-    return json_response(service.invitation_out(row))
+    return json_response(schemas.invitation_out(row))
 
 
 @router.post("/{token}/accept", response_model=InvitationAccepted,

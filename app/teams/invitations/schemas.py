@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.schemas import Email
+from app.core import clock
 from app.core.inputs import RequestModel
-from app.teams.schemas import Pagination
+from app.core.pagination import Page
+from app.core.responses import Row
 
 DEFAULT_TTL = 604800  # 7 days
 MIN_TTL, MAX_TTL = 60, 2592000  # 1 minute .. 30 days
@@ -53,9 +55,8 @@ class InvitationOut(BaseModel):
                           "identity provider provisioned the address)")
 
 
-class InvitationList(BaseModel):
-    data: list[InvitationOut]
-    pagination: Pagination
+class InvitationList(Page[InvitationOut]):
+    """A page of InvitationOut."""
 
 
 class InvitationAccept(RequestModel):
@@ -82,3 +83,21 @@ class InvitationAccepted(BaseModel):
     token_type: Literal["bearer"]
     expires_in: int
     team_id: UUID | None = Field(description="The team joined, if the invitation named one")
+
+
+def status_of(row: Row, now: datetime) -> str:
+    if row["accepted_at"] is not None:
+        return "accepted"
+    if row["revoked_at"] is not None:
+        return "revoked"
+    return "pending" if row["expires_at"] > now else "expired"
+
+
+def invitation_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "email": row["email"], "role": row["role"],
+            "team_id": row["team_id"], "team_name": row["team_name"],
+            "status": status_of(row, clock.now()), "expires_at": row["expires_at"],
+            "created_at": row["created_at"], "invited_by": row["invited_by"],
+            "sent_count": row["sent_count"], "last_sent_at": row["last_sent_at"],
+            "accepted_at": row["accepted_at"], "accepted_user_id": row["accepted_user_id"],
+            "revoked_at": row["revoked_at"], "revoked_reason": row["revoked_reason"]}

@@ -66,24 +66,6 @@ class TokenMatch:
     digest: bytes
 
 
-def status_of(row: asyncpg.Record, now: datetime) -> str:
-    if row["accepted_at"] is not None:
-        return "accepted"
-    if row["revoked_at"] is not None:
-        return "revoked"
-    return "pending" if row["expires_at"] > now else "expired"
-
-
-def invitation_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "email": row["email"], "role": row["role"],
-            "team_id": row["team_id"], "team_name": row["team_name"],
-            "status": status_of(row, clock.now()), "expires_at": row["expires_at"],
-            "created_at": row["created_at"], "invited_by": row["invited_by"],
-            "sent_count": row["sent_count"], "last_sent_at": row["last_sent_at"],
-            "accepted_at": row["accepted_at"], "accepted_user_id": row["accepted_user_id"],
-            "revoked_at": row["revoked_at"], "revoked_reason": row["revoked_reason"]}
-
-
 def _link(rt: Runtime, token: str) -> str:
     return f"{rt.settings.public_url.rstrip('/')}/invitations/{token}"
 

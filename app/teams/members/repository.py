@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 # A member with the teams they belong to (as a JSON array, ordered by team name).
@@ -24,24 +25,15 @@ USER_COLUMNS = "id, email, user_name, display_name, role, active"
 async def list_members(tx: Tx, *, active: bool | None, role: str | None,
                        after: tuple[datetime, UUID] | None, limit: int
                        ) -> tuple[list[asyncpg.Record], int]:
-    where: list[str] = ["true"]
-    args: list[object] = []
+    params = Params()
+    where = []
     if active is not None:
-        args.append(active)
-        where.append(f"u.active = ${len(args)}")
+        where.append(f"u.active = {params.add(active)}")
     if role is not None:
-        args.append(role)
-        where.append(f"u.role = ${len(args)}")
-    total = int(await tx.fetchval(f"SELECT count(*) FROM users u WHERE {' AND '.join(where)}",
-                                  *args))
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"(u.created_at, u.id) > (${len(args) - 1}, ${len(args)})")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {MEMBER_COLUMNS} FROM users u WHERE {' AND '.join(where)}"
-        f" ORDER BY u.created_at, u.id LIMIT ${len(args)}", *args)
-    return rows, total
+        where.append(f"u.role = {params.add(role)}")
+    return await keyset_page(tx, columns=MEMBER_COLUMNS, source="users u", params=params,
+                             where=where, key=("u.created_at", "u.id"), after=after,
+                             limit=limit)
 
 
 async def get_member(tx: Tx, user_id: UUID) -> asyncpg.Record | None:

@@ -16,7 +16,7 @@ from app.core.pagination import (
 )
 from app.core.principal import Role
 from app.core.responses import json_response
-from app.teams.members import service
+from app.teams.members import schemas, service
 from app.teams.members.schemas import MemberList, MemberOut, MemberUpdate, SeatCount, TenantRole
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
@@ -30,7 +30,7 @@ async def list_members(
         role: TenantRole | None = Query(None, description="Only this role")) -> Response:
     rows, total = await service.list_members(tx, status=status, role=role,
                                              after=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, service.member_out)
+    return page_response(rows, total, limit, schemas.member_out)
 
 
 # declared before /{user_id} so that "count" is never taken for an id
@@ -43,7 +43,7 @@ async def seat_count(_: AdminPrincipal, tx: TenantTx) -> Response:
 
 @router.get("/{user_id:uuid}", response_model=MemberOut, summary="Get a member (admin+)")
 async def get_member(user_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.member_out(await service.get_member(tx, user_id)))
+    return json_response(schemas.member_out(await service.get_member(tx, user_id)))
 
 
 @router.patch("/{user_id:uuid}", response_model=MemberOut,
@@ -52,7 +52,7 @@ async def get_member(user_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Response
 async def update_member(user_id: UUID, body: MemberUpdate, _: AdminPrincipal, tx: TenantTx
                         ) -> Response:
     row = await service.change_role(tx, user_id, Role(body.role))
-    return json_response(service.member_out(row))
+    return json_response(schemas.member_out(row))
 
 
 @router.delete("/{user_id:uuid}", status_code=204,

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.inputs import RequestModel
-from app.teams.schemas import Pagination
+from app.core.pagination import Page
+from app.core.responses import Row
 
 TenantRole = Literal["owner", "admin", "member", "viewer"]
 
@@ -35,9 +36,8 @@ class MemberOut(BaseModel):
     teams: list[MemberTeam]
 
 
-class MemberList(BaseModel):
-    data: list[MemberOut]
-    pagination: Pagination
+class MemberList(Page[MemberOut]):
+    """A page of MemberOut."""
 
 
 class MemberUpdate(RequestModel):
@@ -52,3 +52,11 @@ class SeatCount(BaseModel):
                                              "expired: each holds a seat")
     seat_limit: int | None = Field(description="The plan's seat limit; null = unlimited")
     remaining: int | None = Field(description="Seats left; null = unlimited")
+
+
+def member_out(row: Row) -> dict[str, Any]:
+    return {"user": {"id": row["id"], "email": row["email"], "user_name": row["user_name"],
+                     "name": row["display_name"]},
+            "role": row["role"], "status": "active" if row["active"] else "deactivated",
+            "last_active_at": row["last_active_at"], "deactivated_at": row["deprovisioned_at"],
+            "created_at": row["created_at"], "teams": row["teams"]}

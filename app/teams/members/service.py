@@ -28,14 +28,6 @@ OWNER_VIA_TRANSFER = ("The owner role moves only with POST /api/v1/settings/tran
                       "(by the current owner).")
 
 
-def member_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"user": {"id": row["id"], "email": row["email"], "user_name": row["user_name"],
-                     "name": row["display_name"]},
-            "role": row["role"], "status": "active" if row["active"] else "deactivated",
-            "last_active_at": row["last_active_at"], "deactivated_at": row["deprovisioned_at"],
-            "created_at": row["created_at"], "teams": row["teams"]}
-
-
 async def list_members(tx: Tx, *, status: str | None, role: str | None,
                        after: tuple[datetime, UUID] | None, limit: int
                        ) -> tuple[list[asyncpg.Record], int]:

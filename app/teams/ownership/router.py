@@ -11,8 +11,8 @@ from app.teams.ownership.schemas import (
     OwnerIdentityOut,
     TenantOut,
     TransferOwnership,
+    tenant_out,
 )
-from app.tenants.service import tenant_out
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"])
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.core.inputs import RequestModel
+from app.core.responses import Row
 
 
 class TransferOwnership(RequestModel):
@@ -34,3 +36,14 @@ class OwnerIdentityOut(BaseModel):
     managed_by_idp: bool
     owner_id: UUID | None
     updated_at: datetime
+
+
+def owner_identity_out(row: Row) -> dict[str, Any]:
+    return {"managed_by_idp": row["owner_managed_by_idp"], "owner_id": row["owner_id"],
+            "updated_at": row["updated_at"]}
+
+
+def tenant_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "slug": row["slug"], "name": row["name"], "plan": row["plan"],
+            "seat_limit": row["seat_limit"], "owner_id": row["owner_id"],
+            "created_at": row["created_at"]}

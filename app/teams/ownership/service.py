@@ -25,6 +25,7 @@ from app.core.tx import Tx
 from app.email.service import enqueue
 from app.teams.members import repository as members_repo
 from app.teams.ownership import repository
+from app.teams.ownership.schemas import owner_identity_out
 from app.tenants import repository as tenants_repo
 
 log = logging.getLogger("drift.teams.ownership")
@@ -71,11 +72,6 @@ async def transfer_ownership(tx: Tx, principal: Principal, new_owner_id: UUID
 
 
 # ---- the owner's identity: read-only to SCIM unless the owner lets the IdP manage it ----
-
-def owner_identity_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"managed_by_idp": row["owner_managed_by_idp"], "owner_id": row["owner_id"],
-            "updated_at": row["updated_at"]}
-
 
 async def get_owner_identity(tx: Tx) -> dict[str, Any]:
     return owner_identity_out(await repository.owner_identity(tx))

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 TEAM_COLUMNS = (
@@ -21,14 +22,6 @@ MEMBER_COLUMNS = (
     " u.role AS tenant_role, u.active")
 
 PROJECT_COLUMNS = "tp.project_id, tp.created_at, p.name, p.slug"
-
-
-def _page(where: list[str], args: list[object], after: tuple[datetime, UUID] | None,
-          time_col: str, id_col: str) -> str:
-    if after is not None:
-        args += [after[0], after[1]]
-        where.append(f"({time_col}, {id_col}) > (${len(args) - 1}, ${len(args)})")
-    return " AND ".join(where)
 
 
 # ---- teams ----
@@ -71,19 +64,13 @@ async def delete_team(tx: Tx, team_id: UUID) -> bool:
 async def list_teams(tx: Tx, *, member_id: UUID | None, after: tuple[datetime, UUID] | None,
                      limit: int) -> tuple[list[asyncpg.Record], int]:
     """A page of teams by (created_at, id); with `member_id`, only that user's teams."""
-    where: list[str] = ["true"]
-    args: list[object] = []
-    if member_id is not None:
-        args.append(member_id)
-        where.append(f"EXISTS (SELECT 1 FROM team_memberships m WHERE m.tenant_id = t.tenant_id"
-                     f" AND m.team_id = t.id AND m.user_id = ${len(args)})")
-    total = int(await tx.fetchval(f"SELECT count(*) FROM teams t WHERE {' AND '.join(where)}",
-                                  *args))
-    cond = _page(where, args, after, "t.created_at", "t.id")
-    args.append(limit + 1)
-    rows = await tx.fetch(f"SELECT {TEAM_COLUMNS} FROM teams t WHERE {cond}"
-                          f" ORDER BY t.created_at, t.id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    where = [f"EXISTS (SELECT 1 FROM team_memberships m WHERE m.tenant_id = t.tenant_id"
+             f" AND m.team_id = t.id AND m.user_id = {params.add(member_id)})"
+             ] if member_id is not None else []
+    return await keyset_page(tx, columns=TEAM_COLUMNS, source="teams t", params=params,
+                             where=where, key=("t.created_at", "t.id"), after=after,
+                             limit=limit)
 
 
 # ---- memberships ----
@@ -136,17 +123,12 @@ async def delete_membership(tx: Tx, team_id: UUID, user_id: UUID) -> bool:
 
 async def list_members(tx: Tx, team_id: UUID, *, after: tuple[datetime, UUID] | None,
                        limit: int) -> tuple[list[asyncpg.Record], int]:
-    where: list[str] = ["m.team_id = $1"]
-    args: list[object] = [team_id]
-    total = int(await tx.fetchval(
-        f"SELECT count(*) FROM team_memberships m WHERE {' AND '.join(where)}", *args))
-    cond = _page(where, args, after, "m.created_at", "m.user_id")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {MEMBER_COLUMNS} FROM team_memberships m JOIN users u"
-        f" ON u.tenant_id = m.tenant_id AND u.id = m.user_id WHERE {cond}"
-        f" ORDER BY m.created_at, m.user_id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    return await keyset_page(
+        tx, columns=MEMBER_COLUMNS, params=params, where=[f"m.team_id = {params.add(team_id)}"],
+        source="team_memberships m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id",
+        count_source="team_memberships m", key=("m.created_at", "m.user_id"), after=after,
+        limit=limit)
 
 
 # ---- project assignments ----
@@ -175,14 +157,11 @@ async def delete_team_project(tx: Tx, team_id: UUID, project_id: UUID) -> bool:
 
 async def list_team_projects(tx: Tx, team_id: UUID, *, after: tuple[datetime, UUID] | None,
                              limit: int) -> tuple[list[asyncpg.Record], int]:
-    where: list[str] = ["tp.team_id = $1"]
-    args: list[object] = [team_id]
-    total = int(await tx.fetchval(
-        f"SELECT count(*) FROM team_projects tp WHERE {' AND '.join(where)}", *args))
-    cond = _page(where, args, after, "tp.created_at", "tp.project_id")
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {PROJECT_COLUMNS} FROM team_projects tp JOIN projects p"
-        f" ON p.tenant_id = tp.tenant_id AND p.id = tp.project_id WHERE {cond}"
-        f" ORDER BY tp.created_at, tp.project_id LIMIT ${len(args)}", *args)
-    return rows, total
+    params = Params()
+    return await keyset_page(
+        tx, columns=PROJECT_COLUMNS, params=params,
+        where=[f"tp.team_id = {params.add(team_id)}"],
+        source=("team_projects tp JOIN projects p"
+                " ON p.tenant_id = tp.tenant_id AND p.id = tp.project_id"),
+        count_source="team_projects tp", key=("tp.created_at", "tp.project_id"), after=after,
+        limit=limit)

@@ -15,7 +15,7 @@ from app.core.pagination import (
     parse_time_id_cursor,
 )
 from app.core.responses import json_response
-from app.teams.teams import service
+from app.teams.teams import schemas, service
 from app.teams.teams.schemas import (
     TeamCreate,
     TeamList,
@@ -40,7 +40,7 @@ SCIM_409: dict[int | str, dict[str, Any]] = {
              responses={409: {"description": "team_name_taken"}})
 async def create_team(body: TeamCreate, _: AdminPrincipal, tx: TenantTx) -> Response:
     row = await service.create_team(tx, body)
-    return json_response(service.team_out(row), 201,
+    return json_response(schemas.team_out(row), 201,
                          headers={"Location": f"/api/v1/teams/{row['id']}"})
 
 
@@ -50,20 +50,20 @@ async def list_teams(principal: CurrentPrincipal, tx: TenantTx, limit: Limit = D
                      cursor: Cursor = None) -> Response:
     rows, total = await service.list_teams(tx, principal, after=parse_time_id_cursor(cursor),
                                            limit=limit)
-    return page_response(rows, total, limit, service.team_out)
+    return page_response(rows, total, limit, schemas.team_out)
 
 
 @router.get("/{team_id}", response_model=TeamOut,
             summary="Get a team (admins, or members of the team)")
 async def get_team(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx) -> Response:
-    return json_response(service.team_out(await service.get_team(tx, principal, team_id)))
+    return json_response(schemas.team_out(await service.get_team(tx, principal, team_id)))
 
 
 @router.patch("/{team_id}", response_model=TeamOut,
               summary="Rename a team or change its description (admin+)", responses=SCIM_409)
 async def update_team(team_id: UUID, body: TeamUpdate, _: AdminPrincipal, tx: TenantTx
                       ) -> Response:
-    return json_response(service.team_out(await service.update_team(tx, team_id, body)))
+    return json_response(schemas.team_out(await service.update_team(tx, team_id, body)))
 
 
 @router.delete("/{team_id}", status_code=204, responses=SCIM_409,
@@ -78,7 +78,7 @@ async def delete_team(team_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Respons
 async def add_member(team_id: UUID, body: TeamMemberAdd, _: AdminPrincipal, tx: TenantTx
                      ) -> Response:
     row = await service.add_member(tx, team_id, body)
-    return json_response(service.member_out(row), 201)
+    return json_response(schemas.team_member_out(row), 201)
 
 
 @router.get("/{team_id}/members", response_model=TeamMemberList,
@@ -87,7 +87,7 @@ async def list_members(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx,
                        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_members(tx, principal, team_id,
                                              after=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, service.member_out, id_col="user_id")
+    return page_response(rows, total, limit, schemas.team_member_out, id_col="user_id")
 
 
 @router.patch("/{team_id}/members/{user_id}", response_model=TeamMemberOut,
@@ -95,7 +95,7 @@ async def list_members(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx,
 async def update_member(team_id: UUID, user_id: UUID, body: TeamMemberUpdate,
                         _: AdminPrincipal, tx: TenantTx) -> Response:
     row = await service.update_member(tx, team_id, user_id, body.role)
-    return json_response(service.member_out(row))
+    return json_response(schemas.team_member_out(row))
 
 
 @router.delete("/{team_id}/members/{user_id}", status_code=204, responses=SCIM_409,
@@ -112,7 +112,7 @@ async def remove_member(team_id: UUID, user_id: UUID, _: AdminPrincipal, tx: Ten
 async def assign_project(team_id: UUID, body: TeamProjectAdd, _: AdminPrincipal, tx: TenantTx
                          ) -> Response:
     row = await service.assign_project(tx, team_id, body.project_id)
-    return json_response(service.project_out(row), 201)
+    return json_response(schemas.team_project_out(row), 201)
 
 
 @router.get("/{team_id}/projects", response_model=TeamProjectList,
@@ -121,7 +121,7 @@ async def list_projects(team_id: UUID, principal: CurrentPrincipal, tx: TenantTx
                         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Response:
     rows, total = await service.list_projects(tx, principal, team_id,
                                               after=parse_time_id_cursor(cursor), limit=limit)
-    return page_response(rows, total, limit, service.project_out, id_col="project_id")
+    return page_response(rows, total, limit, schemas.team_project_out, id_col="project_id")
 
 
 @router.delete("/{team_id}/projects/{project_id}", status_code=204,

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.auth.schemas import Email
 from app.core.inputs import RequestModel
-from app.teams.schemas import Pagination
+from app.core.pagination import Page
+from app.core.responses import Row
 
 TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
@@ -41,9 +42,8 @@ class TeamOut(BaseModel):
     updated_at: datetime
 
 
-class TeamList(BaseModel):
-    data: list[TeamOut]
-    pagination: Pagination
+class TeamList(Page[TeamOut]):
+    """A page of TeamOut."""
 
 
 class TeamMemberAdd(RequestModel):
@@ -78,9 +78,8 @@ class TeamMemberOut(BaseModel):
     added_at: datetime
 
 
-class TeamMemberList(BaseModel):
-    data: list[TeamMemberOut]
-    pagination: Pagination
+class TeamMemberList(Page[TeamMemberOut]):
+    """A page of TeamMemberOut."""
 
 
 class TeamProjectAdd(RequestModel):
@@ -95,6 +94,24 @@ class TeamProjectOut(BaseModel):
     assigned_at: datetime
 
 
-class TeamProjectList(BaseModel):
-    data: list[TeamProjectOut]
-    pagination: Pagination
+class TeamProjectList(Page[TeamProjectOut]):
+    """A page of TeamProjectOut."""
+
+
+def team_out(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "description": row["description"],
+            "scim_managed": row["scim_managed"], "external_id": row["external_id"],
+            "member_count": int(row["member_count"]),
+            "project_count": int(row["project_count"]),
+            "created_at": row["created_at"], "updated_at": row["updated_at"]}
+
+
+def team_member_out(row: Row) -> dict[str, Any]:
+    return {"user_id": row["user_id"], "email": row["email"], "user_name": row["user_name"],
+            "name": row["display_name"], "role": row["role"], "tenant_role": row["tenant_role"],
+            "active": row["active"], "added_at": row["created_at"]}
+
+
+def team_project_out(row: Row) -> dict[str, Any]:
+    return {"project_id": row["project_id"], "name": row["name"], "slug": row["slug"],
+            "assigned_at": row["created_at"]}

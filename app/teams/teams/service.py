@@ -10,7 +10,6 @@ the lead/member role inside the team and the team's project assignments.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -23,25 +22,6 @@ from app.core.tx import Tx
 from app.projects import service as projects
 from app.teams.teams import repository
 from app.teams.teams.schemas import TeamCreate, TeamMemberAdd, TeamUpdate
-
-
-def team_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "description": row["description"],
-            "scim_managed": row["scim_managed"], "external_id": row["external_id"],
-            "member_count": int(row["member_count"]),
-            "project_count": int(row["project_count"]),
-            "created_at": row["created_at"], "updated_at": row["updated_at"]}
-
-
-def member_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"user_id": row["user_id"], "email": row["email"], "user_name": row["user_name"],
-            "name": row["display_name"], "role": row["role"], "tenant_role": row["tenant_role"],
-            "active": row["active"], "added_at": row["created_at"]}
-
-
-def project_out(row: asyncpg.Record) -> dict[str, Any]:
-    return {"project_id": row["project_id"], "name": row["name"], "slug": row["slug"],
-            "assigned_at": row["created_at"]}
 
 
 def _name_taken(name: str) -> Conflict:

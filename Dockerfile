@@ -3,6 +3,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/drift
 
+# xmlsec1 verifies SAML signatures (pysaml2 runs it; app/sso/saml.py)
+RUN apt-get update && apt-get install -y --no-install-recommends xmlsec1 \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY pyproject.toml requirements.lock README.md ./
 COPY app ./app
 COPY alembic ./alembic

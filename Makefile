@@ -9,6 +9,10 @@ PGURL  ?= postgresql://postgres@127.0.0.1:5432/postgres
 .PHONY: install run test test-external lint bench clean
 
 $(STAMP):
+	@# SAML signatures are checked by xmlsec1 (pysaml2 runs the binary; app/sso/saml.py)
+	@command -v xmlsec1 >/dev/null || apt-get install -y -q xmlsec1 >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q xmlsec1 >/dev/null 2>&1) \
+		|| sudo apt-get install -y -q xmlsec1
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]"

@@ -36,6 +36,31 @@ def parse_networks(value: object) -> list[Network]:
     return nets
 
 
+def parse_nameserver(value: str) -> tuple[str, int]:
+    """`192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1` or `[2001:db8::1]:5353` -> (address, port)."""
+    text = value.strip()
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ValueError(f"{value!r} is not address[:port]")
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            raise ValueError(f"{value!r} is not address[:port]")
+        port = int(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{value!r}: a DNS server is an IP address (with an optional port)"
+                         ) from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{value!r}: port out of range")
+    return host, port
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFT_", extra="ignore")
 
@@ -90,6 +115,24 @@ class Settings(BaseSettings):
     run_worker: bool = True
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Verified domains (docs/sso.md): the DNS servers asked for `_drift-challenge` TXT records,
+    # "address" or "address:port" ([v6]:port), comma separated; empty: the system resolver.
+    dns_nameservers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dns_timeout: float = Field(5.0, gt=0, le=30)
+
+    @field_validator("dns_nameservers", mode="before")
+    @classmethod
+    def _nameservers(cls, value: object) -> list[str]:
+        if value is None or value == "":
+            return []
+        items = value.replace(",", " ").split() if isinstance(value, str) else [
+            str(v) for v in value] if isinstance(value, list | tuple) else None
+        if items is None:
+            raise ValueError("expected a comma-separated list of address[:port]")
+        for item in items:
+            parse_nameserver(item)
+        return items
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
                      mode="before")

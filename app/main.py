@@ -21,6 +21,7 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
 from app.core.runtime import Runtime, prepare_database
+from app.domains.router import router as domains_router
 from app.ipallow.cache import cache_for
 from app.ipallow.enforcement import check_ip_allowlist, recheck_ip_allowlist
 from app.ipallow.router import router as ipallow_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(projects_router)
     app.include_router(teams_router)
     app.include_router(ipallow_router)
+    app.include_router(domains_router)
     app.include_router(audit_router)
     app.include_router(scim_router)
     app.include_router(webhooks_router)

@@ -16,6 +16,9 @@ database's locale, and a lookalike domain is visible as `xn--...` to an administ
 
 from __future__ import annotations
 
+import re
+
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -57,3 +60,40 @@ def masked(address: str) -> str:
     if len(local) <= 2:
         return f"{local[0]}*@{domain}"
     return f"{local[0]}{'*' * (len(local) - 2)}{local[-1]}@{domain}"
+
+
+class InvalidDomain(ValueError):
+    """Not a domain name Drift can verify (the message says why)."""
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def canonical_domain(value: str) -> str:
+    """A DNS domain in its one stored form: lower case, IDNA ASCII (punycode), no trailing dot,
+    the same form `canonical_email` gives a mailbox's domain (compared lower-cased). At least
+    two labels; no IP addresses."""
+    text = value.strip().rstrip(".")
+    if not text:
+        raise InvalidDomain("The domain is empty.")
+    try:
+        ascii_form = idna.encode(text, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        raise InvalidDomain(f"{value!r} is not a valid domain name ({exc}).") from None
+    labels = ascii_form.split(".")
+    if len(ascii_form) > 253 or len(labels) < 2 or not all(_LABEL.match(x) for x in labels):
+        raise InvalidDomain(f"{value!r} is not a domain name such as example.com.")
+    if labels[-1].isdigit():
+        raise InvalidDomain(f"{value!r} is an IP address, not a domain name.")
+    return ascii_form
+
+
+def email_domain(address: str) -> str | None:
+    """The canonical domain of an email address, None when it has none."""
+    _, at, domain = address.strip().rpartition("@")
+    if not at:
+        return None
+    try:
+        return canonical_domain(domain)
+    except InvalidDomain:
+        return None

@@ -1,0 +1,59 @@
+"""SQL for verified domains."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from app.core.db import Database, Tx
+
+COLUMNS = "id, domain, token, status, verified_at, created_by, created_at"
+
+
+async def insert(tx: Tx, *, domain: str, token: str, created_by: UUID | None, now: datetime
+                 ) -> asyncpg.Record:
+    row = await tx.fetchrow(
+        "INSERT INTO verified_domains (tenant_id, domain, token, created_by, created_at)"
+        f" VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
+        tx.tenant_id, domain, token, created_by, now)
+    assert row is not None
+    return row
+
+
+async def get(tx: Tx, domain_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"SELECT {COLUMNS} FROM verified_domains WHERE id = $1", domain_id)
+
+
+async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                    ) -> tuple[list[asyncpg.Record], int]:
+    total = int(await tx.fetchval("SELECT count(*) FROM verified_domains"))
+    where, args = "true", []
+    if after is not None:
+        where, args = "(created_at, id) > ($1, $2)", [after[0], after[1]]
+    args.append(limit + 1)
+    rows = await tx.fetch(
+        f"SELECT {COLUMNS} FROM verified_domains WHERE {where}"
+        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
+    return rows, total
+
+
+async def mark_verified(tx: Tx, domain_id: UUID, now: datetime) -> asyncpg.Record | None:
+    """Verified now. The index trigger raises unique_violation if another tenant holds the
+    domain (drift_private.domain_index)."""
+    return await tx.fetchrow(
+        "UPDATE verified_domains SET status = 'verified', verified_at = $2"
+        f" WHERE id = $1 RETURNING {COLUMNS}", domain_id, now)
+
+
+async def delete(tx: Tx, domain_id: UUID) -> asyncpg.Record | None:
+    return await tx.fetchrow(f"DELETE FROM verified_domains WHERE id = $1 RETURNING {COLUMNS}",
+                             domain_id)
+
+
+async def domain_tenant(conn: Database | Tx | asyncpg.Connection, domain: str) -> UUID | None:
+    """Which tenant verified `domain` (drift_api.domain_tenant: a definer function over the
+    private cross-tenant index), whatever tenant the connection is in, if any."""
+    tenant: UUID | None = await conn.fetchval("SELECT drift_api.domain_tenant($1)", domain)
+    return tenant

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.auth.dependencies import AdminPrincipal, RuntimeDep, TenantTx
+from app.core.access import AdminPrincipal, RuntimeDep, TenantTx
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,

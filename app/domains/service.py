@@ -16,13 +16,14 @@ import dns.exception
 import dns.nameserver
 import dns.resolver
 
-from app.audit.service import record
-from app.auth.principal import Principal
 from app.config import Settings, parse_nameserver
 from app.core import clock
-from app.core.db import Database, Tx
+from app.core.audit_record import record
+from app.core.db import Database
 from app.core.emails import email_domain
 from app.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.core.principal import Principal
+from app.core.tx import Tx
 from app.domains import repository
 
 log = logging.getLogger("drift.domains")
@@ -135,7 +136,8 @@ async def verify_domain(tx: Tx, settings: Settings, domain_id: UUID) -> asyncpg.
         verified = await repository.mark_verified(tx, domain_id, clock.now())
     except asyncpg.UniqueViolationError:  # another tenant verified it a moment ago
         raise _claimed() from None
-    assert verified is not None
+    if verified is None:
+        raise RuntimeError("expected verified is not None")
     log.info("domain verified", extra={"domain": row["domain"], "tenant_id": str(tx.tenant_id)})
     await record(tx, "domain.verified", resource_id=domain_id,
                  metadata={"domain": row["domain"], "record": expected["name"]})

@@ -72,7 +72,7 @@ from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 from saml2.sigver import MissingKey, SignatureError
 
 from app.core import clock
-from app.core.db import Tx
+from app.core.tx import Tx
 from app.sso import saml_replay
 
 log = logging.getLogger("drift.sso.saml")
@@ -493,7 +493,8 @@ async def accept_response(tx: Tx, conn: SamlConnection, public_url: str, saml_re
     try:
         identity = await asyncio.to_thread(validate_response, conn, public_url, saml_response,
                                            request_id)
-        assert identity.expires_at is not None
+        if identity.expires_at is None:
+            raise RuntimeError("expected identity.expires_at is not None")
         if not await saml_replay.remember(tx, identity.assertion_id, identity.expires_at,
                                           clock.now()):
             raise SamlError("replayed", "this assertion was already used")

@@ -10,8 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import Column, Index, Table, Text
 
-from app.core.db import Tx
 from app.core.models import created_at, metadata, tenant_fk, tenant_key, timestamp
+from app.core.tx import Tx
 
 sso_saml_replay = Table(
     "sso_saml_replay", metadata,

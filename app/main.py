@@ -15,6 +15,7 @@ from app.audit.router import router as audit_router
 from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
+from app.core.docs import install_docs
 from app.core.errors import install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 await rt.close()
 
     app = FastAPI(title="Drift Cloud", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     if runtime is not None:
         app.state.runtime = runtime
     install_handlers(app)
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(scim_router)
     app.include_router(webhooks_router)
     app.include_router(sync_router)
+    install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
     install_openapi(app)
     return app

@@ -36,6 +36,43 @@ def parse_networks(value: object) -> list[Network]:
     return nets
 
 
+def parse_origins(value: object) -> list[str]:
+    """Comma/space separated exact browser origins, each `scheme://host[:port]` (lower-cased,
+    default port dropped, as browsers send them). No wildcard: the API answers bearer
+    credentials, so only named origins may read its responses."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [v for v in value.replace(",", " ").split() if v]
+    elif isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        raise ValueError("expected a comma-separated list of origins")
+    origins: list[str] = []
+    for item in items:
+        if "*" in item:
+            raise ValueError(f"{item!r}: wildcards are not allowed; list each origin exactly "
+                             "(e.g. https://app.example.com)")
+        parts = urlsplit(item)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 \
+                or parts.path not in ("", "/") or parts.query or parts.fragment \
+                or parts.username or parts.password:
+            raise ValueError(f"{item!r} is not an origin; write scheme://host[:port] with no "
+                             "path, e.g. https://app.example.com")
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        default = {"http": 80, "https": 443}[parts.scheme]
+        origin = f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFT_", extra="ignore")
 
@@ -90,6 +127,14 @@ class Settings(BaseSettings):
     run_worker: bool = True
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Browser origins (scheme://host[:port], exact) allowed to call the API cross-origin
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> list[str]:
+        return parse_origins(value)
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
                      mode="before")

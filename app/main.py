@@ -15,6 +15,7 @@ from app.audit.router import router as audit_router
 from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
+from app.core.cors import install_cors
 from app.core.docs import install_docs
 from app.core.errors import install_handlers
 from app.core.middleware import RequestContextMiddleware
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                                                    settings.max_body_bytes),
                                     # SCIM (Bulk included) takes what it advertises
                                     SCIM_PREFIX + "/": SCIM_MAX_PAYLOAD_SIZE})
+    install_cors(app, settings.cors_origins)  # outermost: after every other add_middleware
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

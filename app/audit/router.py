@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
-from app.audit import chain, export, query, retention, stream
+from app.audit import chain, export, query, retention, stream, tickets
 from app.audit.filters import (
     MAX_EXPORT_LIMIT,
     AuditFilters,
@@ -19,8 +19,22 @@ from app.audit.filters import (
     parse_time,
 )
 from app.audit.repository import last_seq
-from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
-from app.auth.dependencies import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
+from app.audit.schemas import (
+    AuditPage,
+    RetentionPolicyOut,
+    RetentionUpdate,
+    StreamTicketOut,
+    VerifyOut,
+)
+from app.auth.dependencies import (
+    AdminPrincipal,
+    OwnerPrincipal,
+    RuntimeDep,
+    TenantTx,
+    require_role,
+)
+from app.auth.principal import Principal, Role
+from app.core.db import Tx
 from app.core.pagination import DEFAULT_LIMIT
 from app.core.responses import json_response
 
@@ -101,11 +115,31 @@ async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: 
                                      link_for=lambda c: _link(request, c))
 
 
+StreamTx = Annotated[Tx, Depends(tickets.stream_tx)]
+_require_admin = require_role(Role.admin)
+
+
+async def _stream_admin(request: Request, tx: StreamTx) -> Principal:
+    return await _require_admin(request, tx)
+
+
+@router.post("/api/v1/audit/stream/tickets", status_code=201, response_model=StreamTicketOut,
+             summary="A single-use ticket for opening the live stream from a browser (admin+)",
+             responses={201: {"description": "Open `GET /api/v1/audit/stream?ticket=...` "
+                              "within 60 seconds; the ticket works once"}})
+async def create_stream_ticket(principal: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(await tickets.issue(tx, principal), 201)
+
+
 @router.get("/api/v1/audit/stream", summary="Live audit events as Server-Sent Events (admin+)",
+            description="Authenticate with the Authorization header or, from a browser's "
+            "EventSource (which cannot send headers), with `ticket` from "
+            "POST /api/v1/audit/stream/tickets.",
             response_class=Response,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: audit` per event; `id` is its cursor"}})
-async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
+async def stream_audit(request: Request, rt: RuntimeDep,
+                       principal: Annotated[Principal, Depends(_stream_admin)], tx: StreamTx,
                        actor: ActorQ = None, action: ActionQ = None,
                        resource_type: ResourceTypeQ = None,
                        resource_id: ResourceIdQ = None, outcome: OutcomeQ = None,
@@ -117,7 +151,9 @@ async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
     resume = last_event_id or cursor
     start = (forward_position(resume, what="the stream") if resume
              else await last_seq(tx))
-    return await stream.open_stream(rt, tx, principal, f, start_seq=start)
+    return await stream.open_stream(
+        rt, tx, principal, f, start_seq=start,
+        ticket_id=getattr(request.state, "stream_ticket_id", None))
 
 
 @router.get("/api/v1/audit/verify", response_model=VerifyOut,

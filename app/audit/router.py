@@ -35,7 +35,7 @@ from app.auth.dependencies import (
 )
 from app.auth.principal import Principal, Role
 from app.core.db import Tx
-from app.core.pagination import DEFAULT_LIMIT
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.responses import json_response
 
 router = APIRouter(tags=["audit"])
@@ -79,7 +79,8 @@ async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
                       outcome: OutcomeQ = None, after: AfterQ = None, before: BeforeQ = None,
                       cursor: CursorQ = None,
                       limit: Annotated[int | None, Query(
-                          description="Page size, 1..200 (default 50)")] = None,
+                          description=f"Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
+                          json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT})] = None,
                       order: Annotated[str | None, Query(
                           description="desc (newest first, default) or asc (oldest first)")
                       ] = None) -> Response:
@@ -107,7 +108,8 @@ async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: 
                        after: AfterQ = None, before: BeforeQ = None, cursor: CursorQ = None,
                        limit: Annotated[int | None, Query(description=(
                            f"At most this many events (1..{MAX_EXPORT_LIMIT:,}); default: "
-                           "everything up to now"))] = None) -> Response:
+                           "everything up to now"), json_schema_extra={
+                           "minimum": 1, "maximum": MAX_EXPORT_LIMIT})] = None) -> Response:
     f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
     start = forward_position(cursor, what="an export")
     n = parse_limit(limit, maximum=MAX_EXPORT_LIMIT, default=None)

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from app.config import Settings
 from app.core import clock
 from tests.audit.conftest import SseReader, record_events
 from tests.conftest import LiveServer, Tenant, audit_events
@@ -86,6 +88,7 @@ async def test_unknown_and_malformed_tickets_are_refused(client: httpx.AsyncClie
         assert r.json()["code"] == "stream_ticket_invalid"
 
 
+@pytest.mark.isolation
 async def test_another_tenant_cannot_use_the_ticket(live_server: LiveServer, tenant: Tenant,
                                                     other_tenant: Tenant,
                                                     client: httpx.AsyncClient) -> None:
@@ -133,3 +136,24 @@ async def test_the_ticket_needs_an_admin_and_stays_bound_to_its_credential(
     r = await client.get(STREAM, params={"ticket": ticket})
     assert r.status_code == 403
     assert r.json()["code"] == "insufficient_role"
+
+
+async def test_two_processes_racing_for_one_ticket_open_one_stream(
+        live_server: LiveServer, settings: Settings, tenant: Tenant,
+        client: httpx.AsyncClient) -> None:
+    """The ticket lives in PostgreSQL: a second server (own pool, own caches) sees it, and
+    of two simultaneous redemptions on different servers exactly one opens the stream."""
+    ticket = (await _ticket(client, tenant.headers))["ticket"]
+    second = LiveServer(settings).start()
+    try:
+        async def open_on(server: LiveServer) -> tuple[int, str]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=15) as c, \
+                    c.stream("GET", STREAM, params={"ticket": ticket}) as r:
+                if r.status_code == 200:
+                    return 200, ""
+                return r.status_code, json.loads(await r.aread())["code"]
+
+        results = sorted(await asyncio.gather(open_on(live_server), open_on(second)))
+    finally:
+        second.stop()
+    assert results == [(200, ""), (401, "stream_ticket_used")]

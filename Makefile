@@ -19,7 +19,11 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# the browser tests (tests/browser) drive Debian's headless Chromium over the DevTools protocol
+CHROMIUM_APT := apt-get install -y -q --no-install-recommends chromium >/dev/null
 install: $(STAMP)
+	@command -v chromium >/dev/null || $(CHROMIUM_APT) 2>/dev/null || \
+		(apt-get update -q >/dev/null && $(CHROMIUM_APT)) || sudo $(CHROMIUM_APT)
 
 ## run: the whole service (embedded PostgreSQL, migrations, worker, demo tenant) on :8000
 run: install

@@ -59,6 +59,41 @@ def parse_nameserver(value: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"{value!r}: port out of range")
     return host, port
+def parse_origins(value: object) -> list[str]:
+    """Comma/space separated exact browser origins, each `scheme://host[:port]` (lower-cased,
+    default port dropped, as browsers send them). No wildcard: the API answers bearer
+    credentials, so only named origins may read its responses."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items = [v for v in value.replace(",", " ").split() if v]
+    elif isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        raise ValueError("expected a comma-separated list of origins")
+    origins: list[str] = []
+    for item in items:
+        if "*" in item:
+            raise ValueError(f"{item!r}: wildcards are not allowed; list each origin exactly "
+                             "(e.g. https://app.example.com)")
+        parts = urlsplit(item)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 \
+                or parts.path not in ("", "/") or parts.query or parts.fragment \
+                or parts.username or parts.password:
+            raise ValueError(f"{item!r} is not an origin; write scheme://host[:port] with no "
+                             "path, e.g. https://app.example.com")
+        host = parts.hostname.lower()
+        if ":" in host:
+            host = f"[{host}]"
+        default = {"http": 80, "https": 443}[parts.scheme]
+        origin = f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+        if origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 class Settings(BaseSettings):
@@ -133,6 +168,13 @@ class Settings(BaseSettings):
         for item in items:
             parse_nameserver(item)
         return items
+    # Browser origins (scheme://host[:port], exact) allowed to call the API cross-origin
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> list[str]:
+        return parse_origins(value)
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
                      mode="before")

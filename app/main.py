@@ -15,6 +15,8 @@ from app.audit.live import close_hub as close_audit_hub
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
+from app.core.cors import install_cors
+from app.core.docs import install_docs
 from app.core.errors import install_handlers, register_renderer
 from app.core.inputs import QueryTextGuard
 from app.core.middleware import RequestContextMiddleware
@@ -89,7 +91,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 await rt.close()
 
     app = FastAPI(title="Drift Cloud", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     if runtime is not None:
         app.state.runtime = runtime
         _wire(runtime)
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                                                    settings.max_body_bytes),
                                     # SCIM (Bulk included) takes what it advertises
                                     SCIM_PREFIX + "/": SCIM_MAX_PAYLOAD_SIZE})
+    install_cors(app, settings.cors_origins)  # outermost: after every other add_middleware
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:
@@ -123,5 +126,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(scim_router)
     app.include_router(webhooks_router)
     app.include_router(sync_router)
+    install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
     install_openapi(app)
     return app

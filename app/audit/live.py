@@ -338,7 +338,7 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, ctx: Reque
 
 
 async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters, *,
-                      start_seq: int) -> ManagedStream:
+                      start_seq: int, ticket_id: UUID | None = None) -> ManagedStream:
     """Subscribe, record `audit.stream` in the request transaction (it commits as the response
     starts) and return the streaming response.
 
@@ -348,8 +348,10 @@ async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters
     sub = await hub.subscribe(principal.tenant_id)
     try:
         await repository.asynchronous_commit(tx)
-        await record(tx, "audit.stream", metadata={"filters": f.as_metadata(),
-                                                   "after_seq": start_seq})
+        meta: dict[str, Any] = {"filters": f.as_metadata(), "after_seq": start_seq}
+        if ticket_id is not None:  # opened with a stream ticket (app/audit/tickets.py)
+            meta["stream_ticket"] = str(ticket_id)
+        await record(tx, "audit.stream", metadata=meta)
     except BaseException:
         hub.unsubscribe(sub)
         raise

@@ -14,11 +14,20 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
 
-from app.core.models import GEN_UUID, NOW, metadata, tenant_fk, tenant_key, timestamp
+from app.core.models import (
+    GEN_UUID,
+    NOW,
+    metadata,
+    tenant_fk,
+    tenant_key,
+    tenant_ref,
+    timestamp,
+)
 
 audit_events = Table(
     "audit_events", metadata,
@@ -98,3 +107,24 @@ audit_retention_notices = Table(
     Column("retention_days", Integer, nullable=False),
     tenant_fk(),
 )
+
+# single-use tickets for opening the live stream from a browser (0720_i15_stream_tickets)
+audit_stream_tickets = Table(
+    "audit_stream_tickets", metadata,
+    tenant_key(),
+    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+    Column("ticket_hash", BYTEA, nullable=False),
+    Column("credential_type", Text, nullable=False),
+    Column("credential_id", UUID, nullable=False),
+    Column("user_id", UUID, nullable=False),
+    Column("created_ip", INET),
+    timestamp("expires_at", nullable=False),
+    timestamp("used_at"),
+    Column("used_ip", INET),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("ticket_hash", name="audit_stream_tickets_ticket_hash_key"),
+    tenant_fk(),
+    tenant_ref(["user_id"], "users"),
+)
+Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
+      audit_stream_tickets.c.expires_at)

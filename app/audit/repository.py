@@ -350,3 +350,46 @@ async def oldest_created_at(tx: Tx) -> datetime | None:
 async def tenant_name(tx: Tx) -> str:
     value = await tx.fetchval("SELECT name FROM tenants WHERE tenant_id = $1", tx.tenant_id)
     return str(value or tx.tenant_id)
+
+
+# ---- live stream tickets (app/audit/tickets.py) ----
+
+async def prune_stream_tickets(tx: Tx, before: datetime) -> None:
+    await tx.execute("DELETE FROM audit_stream_tickets WHERE tenant_id = $1 AND expires_at < $2",
+                     tx.tenant_id, before)
+
+
+async def insert_stream_ticket(tx: Tx, *, ticket_hash: bytes, credential_type: str,
+                               credential_id: UUID, user_id: UUID, ip: str | None,
+                               expires_at: datetime) -> UUID:
+    ticket_id: UUID = await tx.fetchval(
+        """INSERT INTO audit_stream_tickets (tenant_id, ticket_hash, credential_type,
+               credential_id, user_id, created_ip, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+        tx.tenant_id, ticket_hash, credential_type, credential_id, user_id, ip, expires_at)
+    return ticket_id
+
+
+async def use_stream_ticket(tx: Tx, ticket_id: UUID, ticket_hash: bytes, now: datetime,
+                            ip: str | None, credential_id: UUID | None
+                            ) -> asyncpg.Record | None:
+    """Mark the ticket used if it is unused, unexpired and (given `credential_id`) issued to
+    that credential: the ticket, whether this statement took it (`taken`), its state before
+    (`was_used`, `expired`) and its user's current email and role."""
+    return await tx.fetchrow(
+        """WITH t AS (
+               SELECT id, used_at IS NOT NULL AS was_used, expires_at <= $4 AS expired
+                 FROM audit_stream_tickets
+                WHERE tenant_id = $1 AND id = $2 AND ticket_hash = $3
+                FOR UPDATE),
+           u AS (
+               UPDATE audit_stream_tickets s SET used_at = $4, used_ip = $5
+                 FROM t WHERE s.tenant_id = $1 AND s.id = t.id
+                  AND NOT t.was_used AND NOT t.expired
+                  AND ($6::uuid IS NULL OR s.credential_id = $6)
+               RETURNING s.id)
+           SELECT s.id, s.credential_type, s.credential_id, s.user_id, t.was_used, t.expired,
+                  EXISTS (SELECT 1 FROM u) AS taken, us.email, us.role
+             FROM t JOIN audit_stream_tickets s ON s.tenant_id = $1 AND s.id = t.id
+             JOIN users us ON us.tenant_id = $1 AND us.id = s.user_id""",
+        tx.tenant_id, ticket_id, ticket_hash, now, ip, credential_id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
-from app.audit import chain, export, live, query, retention
+from app.audit import chain, export, live, query, retention, tickets
 from app.audit.filters import (
     MAX_EXPORT_LIMIT,
     AuditFilters,
@@ -19,10 +19,24 @@ from app.audit.filters import (
     parse_time,
 )
 from app.audit.repository import last_seq
-from app.audit.schemas import AuditPage, RetentionPolicyOut, RetentionUpdate, VerifyOut
-from app.core.access import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx
+from app.audit.schemas import (
+    AuditPage,
+    RetentionPolicyOut,
+    RetentionUpdate,
+    StreamTicketOut,
+    VerifyOut,
+)
+from app.core.access import (
+    AdminPrincipal,
+    OwnerPrincipal,
+    RuntimeDep,
+    TenantTx,
+    require_role,
+)
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.core.principal import Principal, Role
 from app.core.responses import json_response
+from app.core.tx import Tx
 
 router = APIRouter(tags=["audit"])
 
@@ -65,7 +79,7 @@ async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
                       outcome: OutcomeQ = None, after: AfterQ = None, before: BeforeQ = None,
                       cursor: CursorQ = None,
                       limit: Annotated[int | None, Query(
-                          description="Page size, 1..200 (default 50)",
+                          description=f"Page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
                           json_schema_extra={"minimum": 1, "maximum": MAX_LIMIT})] = None,
                       order: Annotated[str | None, Query(
                           description="desc (newest first, default) or asc (oldest first)")
@@ -95,7 +109,7 @@ async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: 
                        limit: Annotated[int | None, Query(description=(
                            f"At most this many events (1..{MAX_EXPORT_LIMIT:,}); default: "
                            "everything up to now"), json_schema_extra={
-                               "minimum": 1, "maximum": MAX_EXPORT_LIMIT})] = None) -> Response:
+                           "minimum": 1, "maximum": MAX_EXPORT_LIMIT})] = None) -> Response:
     f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
     start = forward_position(cursor, what="an export")
     n = parse_limit(limit, maximum=MAX_EXPORT_LIMIT, default=None)
@@ -103,11 +117,31 @@ async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: 
                                      link_for=lambda c: _link(request, c))
 
 
+StreamTx = Annotated[Tx, Depends(tickets.stream_tx)]
+_require_admin = require_role(Role.admin)
+
+
+async def _stream_admin(request: Request, tx: StreamTx) -> Principal:
+    return await _require_admin(request, tx)
+
+
+@router.post("/api/v1/audit/stream/tickets", status_code=201, response_model=StreamTicketOut,
+             summary="A single-use ticket for opening the live stream from a browser (admin+)",
+             responses={201: {"description": "Open `GET /api/v1/audit/stream?ticket=...` "
+                              "within 60 seconds; the ticket works once"}})
+async def create_stream_ticket(principal: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(await tickets.issue(tx, principal), 201)
+
+
 @router.get("/api/v1/audit/stream", summary="Live audit events as Server-Sent Events (admin+)",
+            description="Authenticate with the Authorization header or, from a browser's "
+            "EventSource (which cannot send headers), with `ticket` from "
+            "POST /api/v1/audit/stream/tickets.",
             response_class=Response,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`event: audit` per event; `id` is its cursor"}})
-async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
+async def stream_audit(request: Request, rt: RuntimeDep,
+                       principal: Annotated[Principal, Depends(_stream_admin)], tx: StreamTx,
                        actor: ActorQ = None, action: ActionQ = None,
                        resource_type: ResourceTypeQ = None,
                        resource_id: ResourceIdQ = None, outcome: OutcomeQ = None,
@@ -119,7 +153,9 @@ async def stream_audit(rt: RuntimeDep, principal: AdminPrincipal, tx: TenantTx,
     resume = last_event_id or cursor
     start = (forward_position(resume, what="the stream") if resume
              else await last_seq(tx))
-    return await live.open_stream(rt, tx, principal, f, start_seq=start)
+    return await live.open_stream(
+        rt, tx, principal, f, start_seq=start,
+        ticket_id=getattr(request.state, "stream_ticket_id", None))
 
 
 @router.get("/api/v1/audit/verify", response_model=VerifyOut,

@@ -101,3 +101,8 @@ class RetentionUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     days: StrictInt | None = Field(
         description="365..3650, or null for the plan default (730)")
+
+
+class StreamTicketOut(BaseModel):
+    ticket: str = Field(description="Pass as `?ticket=` to GET /api/v1/audit/stream; shown once")
+    expires_at: datetime = Field(description="The ticket works once, until this time")

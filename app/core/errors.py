@@ -189,10 +189,27 @@ TRANSIENT = (
 )
 
 
+def _json_position(doc: object, pos: object) -> str:
+    """`line N, column M` (1-based) of character offset `pos` in the request body."""
+    if not isinstance(doc, str) or not isinstance(pos, int):
+        return f"character {pos}"
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    return f"line {line}, column {column}"
+
+
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = []
     parts = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # FastAPI's loc is ("body", character offset)
+            loc_ = err.get("loc", ())
+            where = _json_position(exc.body, loc_[-1] if loc_ else None)
+            reason = str(err.get("ctx", {}).get("error", "")) or "malformed"
+            msg = f"The body is not valid JSON at {where}: {reason}."
+            errors.append({"field": f"body ({where})", "message": msg})
+            parts.append(msg)
+            continue
         # A tagged union (e.g. the event body, discriminated by `type`) puts the tag value in
         # the location; tags carry a dot, field names never do, so drop them for the reader.
         loc = [str(p) for p in err.get("loc", ()) if p != "body"
@@ -244,6 +261,15 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if isinstance(exc.body, bytes | bytearray) and exc.body:
+            # FastAPI parses a body as JSON only when its Content-Type is application/json or
+            # application/*+json; any other type reaches validation as raw bytes.
+            sent = request.headers.get("content-type") or "none"
+            return _render(request, 415, "unsupported_media_type", "Unsupported media type",
+                           f"This route takes a JSON body; send it with Content-Type: "
+                           f"application/json (the request said {sent[:100]!r}).",
+                           headers={"Accept": "application/json"},
+                           scim_type="invalidSyntax")
         detail, errors = _validation_detail(exc)
         return _render(request, 422, "validation_error", "Invalid request", detail,
                        errors=errors, scim_type="invalidValue")

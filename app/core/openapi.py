@@ -49,6 +49,7 @@ _DESCRIPTIONS = {
     404: "Not found (or not in your tenant)", 405: "Method not allowed",
     409: "Conflict", 410: "Gone", 412: "Precondition failed",
     413: "Request body over the size limit (refused before it is read)",
+    415: "The body is not JSON (send Content-Type: application/json)",
     422: "Invalid request body or parameters", 429: "Too many requests",
     501: "Not implemented", 503: "Database unavailable; retry",
 }
@@ -110,6 +111,8 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                     statuses += [400, 409]
                 if method in ("post", "put", "patch"):
                     statuses += [413]  # RequestContextMiddleware's body limits
+                if "requestBody" in op:
+                    statuses += [415]  # a body of another media type (app/core/errors.py)
                 if path not in ("/healthz", "/readyz"):
                     statuses += [400]
                 for status in sorted(set(statuses)):

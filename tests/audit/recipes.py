@@ -12,3 +12,8 @@ from tests.recipes import Env, audited
 async def set_retention(env: Env) -> httpx.Response:
     return await env.client.put("/api/v1/settings/audit-retention", headers=env.tenant.headers,
                                 json={"days": 500})
+
+
+@audited("POST", "/api/v1/audit/stream/tickets")
+async def create_stream_ticket(env: Env) -> httpx.Response:
+    return await env.client.post("/api/v1/audit/stream/tickets", headers=env.tenant.headers)

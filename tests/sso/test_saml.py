@@ -16,6 +16,7 @@ import pytest
 from app.core import clock
 from app.core.context import Actor, RequestContext
 from app.core.runtime import Runtime
+from app.core.tx import own_tx
 from app.sso.saml import (
     SamlConnection,
     SamlError,
@@ -111,7 +112,7 @@ async def test_signed_assertion_is_accepted_once(runtime: Runtime, tenant: Tenan
     redirect = authn_request(conn, PUBLIC, "s")
     response = idp.respond(redirect.url, email="ada@example.com")
     ctx = RequestContext(actor=Actor.system())
-    async with runtime.db.tenant(tenant.id, ctx) as tx:
+    async with own_tx(runtime.db, tenant.id, ctx) as tx:
         identity = await accept_response(tx, conn, PUBLIC, response, redirect.request_id)
     assert identity.name_id == identity.email == identity.external_id == "ada@example.com"
     assert identity.display_name == "Ada Lovelace"
@@ -124,7 +125,7 @@ async def test_signed_assertion_is_accepted_once(runtime: Runtime, tenant: Tenan
 
     # the same response posted again (a captured POST, a browser back button): replayed
     with pytest.raises(SamlError) as info:
-        async with runtime.db.tenant(tenant.id, ctx) as tx:
+        async with own_tx(runtime.db, tenant.id, ctx) as tx:
             await accept_response(tx, conn, PUBLIC, response, redirect.request_id)
     assert info.value.reason == "replayed"
     assert len(await tenant.sql("SELECT 1 FROM sso_saml_replay")) == 1

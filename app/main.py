@@ -8,14 +8,15 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from app.audit.router import router as audit_router
 from app.audit.stream import close_hub as close_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
-from app.core.errors import install_handlers
+from app.core import metrics, tracing
+from app.core.errors import error_response, install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
@@ -64,9 +65,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                         "until it is")
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
+        sampler = metrics.Sampler(rt.db)
+        sampler.start()
         try:
             yield
         finally:
+            await sampler.stop()
             if worker and task:
                 worker.stop()
                 await task
@@ -80,7 +84,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_handlers(app)
+    tracing.configure_from_env("drift-cloud")
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
+                       access_log=settings.access_log,
                        max_body_bytes=settings.max_body_bytes,
                        body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,
                                                    settings.max_body_bytes),
@@ -96,6 +102,24 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def readyz() -> Response:
         status: dict[str, Any] = await app.state.runtime.readiness()
         return json_response(status, 200 if status["ready"] else 503)
+
+    metrics_token = (settings.metrics_token.get_secret_value()
+                     if settings.metrics_token else "")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics; `Authorization: Bearer <DRIFT_METRICS_TOKEN>` (404 when no
+        token is configured: see docs/operations.md)."""
+        if not metrics_token:
+            return error_response(request, 404, "metrics_disabled", "Not found",
+                                  "Metrics are not served on this port: set "
+                                  "DRIFT_METRICS_TOKEN to enable GET /metrics.")
+        if not metrics.authorized(request.headers.get("authorization"), metrics_token):
+            return error_response(request, 401, "invalid_metrics_token", "Unauthorized",
+                                  "Send `Authorization: Bearer <DRIFT_METRICS_TOKEN>`.",
+                                  headers={"WWW-Authenticate": "Bearer"})
+        families = await metrics.queue_families(app.state.runtime.db)
+        return Response(metrics.render(families), media_type=metrics.CONTENT_TYPE)
 
     app.include_router(auth_router)
     app.include_router(projects_router)

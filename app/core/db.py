@@ -12,6 +12,7 @@ carries a tenant into the next request.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -22,6 +23,7 @@ import asyncpg
 import orjson
 
 from app.core.context import RequestContext
+from app.core.metrics import DB_ACQUIRE
 
 log = logging.getLogger("drift.db")
 
@@ -294,7 +296,9 @@ class RequestConnection:
 
     async def get(self) -> asyncpg.Connection:
         if self.conn is None:
+            started = time.perf_counter()
             self.conn = await self._pool.acquire()
+            DB_ACQUIRE.observe(time.perf_counter() - started)
         return self.conn
 
     async def begin(self, script: str) -> asyncpg.Connection:

@@ -152,7 +152,6 @@ class RequestContextMiddleware:
                 stat[0] = 500  # what the server answers for an exception
             raise
         finally:
-            current_context.reset(token)
             route = scope.get("route")
             template = route.path if route is not None else UNMATCHED_ROUTE
             elapsed = time.perf_counter() - started
@@ -160,6 +159,7 @@ class RequestContextMiddleware:
             observe_request(template, method, stat[0], elapsed, stat[1])
             if self.access_log:
                 log_access(method, template, stat[0], elapsed, stat[1])
+            current_context.reset(token)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
                       rid: str, length: bytes | None, chunked: bool, stat: list[int]) -> None:

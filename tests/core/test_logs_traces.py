@@ -24,8 +24,8 @@ from tests.teams.conftest import invite_token
 from tests.webhooks.conftest import Receiver, Reply, quiesce, receiver  # noqa: F401 (fixture)
 from tests.webhooks.helpers import deliver, register
 
-PASSWORD = "correct horse battery staple 42"  # noqa: S105 - a test value
-NEW_PASSWORD = "another long passphrase 77"  # noqa: S105 - a test value
+PASSWORD = "correct horse battery staple 42"
+NEW_PASSWORD = "another long passphrase 77"
 
 
 @pytest.fixture

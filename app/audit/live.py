@@ -40,6 +40,7 @@ from app.core.audit_record import record
 from app.core.context import RequestContext
 from app.core.db import Database, connect
 from app.core.errors import DB_UNAVAILABLE, ProblemError, ServiceUnavailable
+from app.core.metrics import AUDIT_STREAM_SUBSCRIBERS
 from app.core.principal import Principal
 from app.core.responses import dumps
 from app.core.runtime import Runtime
@@ -136,6 +137,7 @@ class AuditHub:
         sub = Subscriber(tenant_id)
         key = str(tenant_id)
         self._subs.setdefault(key, set()).add(sub)
+        AUDIT_STREAM_SUBSCRIBERS.inc()
         if self._listener is None or self._listener.task.done():
             self._listener = _Listener(self)
         try:
@@ -185,8 +187,9 @@ class AuditHub:
     def unsubscribe(self, sub: Subscriber) -> None:
         key = str(sub.tenant_id)
         subs = self._subs.get(key)
-        if subs is not None:
+        if subs is not None and sub in subs:
             subs.discard(sub)
+            AUDIT_STREAM_SUBSCRIBERS.dec()
             if not subs:
                 del self._subs[key]
                 task = self._registered.pop(key, None)

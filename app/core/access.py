@@ -200,6 +200,7 @@ async def authenticate(request: Request) -> Principal:
                            code="missing_credentials")
     principal, key = await lookup_principal(rt, ctx, token)
     ctx.actor = principal.actor
+    ctx.tenant_id = principal.tenant_id
     request.state.token = token
     request.state.principal_cache_key = key
     await run_tenant_checks(request, rt, principal.tenant_id)

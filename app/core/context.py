@@ -35,3 +35,4 @@ class RequestContext:
     actor: Actor = field(default_factory=Actor.system)
     method: str | None = None
     path: str | None = None
+    tenant_id: UUID | None = None  # once a credential named it (for log lines)

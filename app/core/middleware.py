@@ -21,12 +21,17 @@ RequestContextMiddleware
   * an HTTP/1.x request with neither header has no body (RFC 9112 6.3): nothing to wrap.
   The limit is `DRIFT_MAX_BODY_BYTES`; paths given in `body_limits` (exact paths, or prefixes
   ending in "/") have their own.
+- observes each request (docs/operations.md): the duration histogram and response bytes by
+  route template, method and status class (app.core.metrics, label children cached per key),
+  the access log line (`drift.access`), the request's context for every log line
+  (app.core.logs.current), and a SERVER span when tracing is on (app.core.tracing).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +40,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Network
+from app.core import tracing
 from app.core.context import RequestContext
 from app.core.errors import (
     PayloadTooLarge,
@@ -43,6 +49,9 @@ from app.core.errors import (
     render_problem,
     too_large_detail,
 )
+from app.core.logs import current as current_context
+from app.core.logs import log_access
+from app.core.metrics import UNMATCHED_ROUTE, observe_request
 from app.core.net import client_ip
 from app.core.tx import SAFE_METHODS, PrincipalChanged, RequestConnection
 
@@ -77,8 +86,10 @@ def _limited(receive: Receive, limit: int) -> Receive:
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network], *,
                  max_body_bytes: int = 1_048_576,
-                 body_limits: Mapping[str, int] | None = None) -> None:
+                 body_limits: Mapping[str, int] | None = None,
+                 access_log: bool = True) -> None:
         self.app = app
+        self.access_log = access_log
         self.trusted_proxies = list(trusted_proxies)
         self.max_body_bytes = max_body_bytes
         limits = dict(body_limits or {})
@@ -128,10 +139,58 @@ class RequestContextMiddleware:
         )
         state = scope.setdefault("state", {})
         state["ctx"] = ctx
+        token = current_context.set(ctx)
+        started = time.perf_counter()
+        stat = [0, 0]  # status sent, body bytes sent
+        try:
+            if tracing.tracer is None:
+                await self._handle(scope, receive, send, ctx, rid, length, chunked, stat)
+            else:
+                await self._traced(scope, receive, send, ctx, rid, length, chunked, stat)
+        except BaseException:
+            if not stat[0]:
+                stat[0] = 500  # what the server answers for an exception
+            raise
+        finally:
+            route = scope.get("route")
+            template = route.path if route is not None else UNMATCHED_ROUTE
+            elapsed = time.perf_counter() - started
+            method = ctx.method or ""
+            observe_request(template, method, stat[0], elapsed, stat[1])
+            if self.access_log:
+                log_access(method, template, stat[0], elapsed, stat[1])
+            current_context.reset(token)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
+                      rid: str, length: bytes | None, chunked: bool, stat: list[int]) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        method = ctx.method or ""
+        with tracing.tracer.start_as_current_span(
+                method, kind=SpanKind.SERVER,
+                context=tracing.extract(scope["headers"])) as span:
+            try:
+                await self._handle(scope, receive, send, ctx, rid, length, chunked, stat)
+            finally:
+                route = scope.get("route")
+                template = route.path if route is not None else UNMATCHED_ROUTE
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", stat[0] or 500)
+                span.set_attribute("drift.request_id", rid)
+                if ctx.tenant_id is not None:
+                    span.set_attribute("drift.tenant_id", str(ctx.tenant_id))
+                if not stat[0] or stat[0] >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,
+                      rid: str, length: bytes | None, chunked: bool, stat: list[int]) -> None:
         header = (b"x-request-id", rid.encode("latin-1"))
         if length is not None and not chunked and length.isdigit():
             limit = self.body_limit(ctx.path or "")
             if int(length) > limit:
+                stat[0] = 413
                 await self._refuse(scope, receive, send, limit, int(length), header)
                 return
         elif chunked or length is not None or scope.get("http_version") not in ("1.1", "1.0"):
@@ -141,16 +200,18 @@ class RequestContextMiddleware:
         runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
         pool_ready = runtime is not None and runtime.db._pool is not None
         try:
-            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None)
+            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None,
+                            stat)
         except PrincipalChanged:
             # A read-only request found its cached principal stale at its first statement,
             # before anything was sent or written: run it once more, looked up afresh.
             if scope.get("method") not in SAFE_METHODS:
                 raise
-            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None)
+            await self._run(scope, receive, send, rid, header, runtime if pool_ready else None,
+                            stat)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, rid: str,
-                   header: tuple[bytes, bytes], runtime: Any) -> None:
+                   header: tuple[bytes, bytes], runtime: Any, stat: list[int]) -> None:
         state = scope["state"]
         rconn: RequestConnection | None = None
         if runtime is not None:
@@ -161,6 +222,7 @@ class RequestContextMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal replaced
             if message["type"] == "http.response.start":
+                stat[0] = message["status"]
                 if rconn is not None and message["status"] < 400 and rconn.tx is not None \
                         and rconn.tx.pending:
                     # a handler that ran no statement: its credential is verified now
@@ -168,6 +230,7 @@ class RequestContextMiddleware:
                         await rconn.tx.verify()
                     except ProblemError as exc:
                         replaced = True
+                        stat[0] = exc.status
                         await rconn.release()
                         await _send_problem(scope, send, exc, header)
                         return
@@ -179,6 +242,7 @@ class RequestContextMiddleware:
                             log.exception("COMMIT failed for request %s", rid)
                             await rconn.rollback()
                             replaced = True
+                            stat[0] = 503
                             body = _commit_failed_body(rid)
                             await send({"type": "http.response.start", "status": 503,
                                         "headers": [(b"content-type", b"application/problem+json"),
@@ -193,6 +257,8 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             elif replaced:
                 return
+            else:
+                stat[1] += len(message.get("body", b""))
             await send(message)
 
         try:

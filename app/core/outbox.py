@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from app.core import clock
+from app.core import clock, tracing
 from app.core.events import EVENT_TYPES
 from app.core.tx import Tx
 
@@ -44,9 +44,12 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
     if not items:
         return []
     ids = [uuid.uuid4() for _ in items]
+    # the emitting request's trace context (None when tracing is off), for the delivery span
+    traceparent = tracing.current_traceparent() if tracing.tracer is not None else None
     await tx.execute(
-        "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
-        " SELECT $1, i, $3, $4, d FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
+        "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data,"
+        " traceparent)"
+        " SELECT $1, i, $3, $4, d, $6 FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
         " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
-        tx.tenant_id, ids, type_, created_at or clock.now(), list(items))
+        tx.tenant_id, ids, type_, created_at or clock.now(), list(items), traceparent)
     return ids

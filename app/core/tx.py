@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -32,6 +33,7 @@ import asyncpg
 
 from app.core.context import RequestContext
 from app.core.db import Database, connection_gone, discard
+from app.core.metrics import DB_ACQUIRE
 
 log = logging.getLogger("drift.db")
 
@@ -258,7 +260,9 @@ class RequestConnection:
 
     async def get(self) -> asyncpg.Connection:
         if self.conn is None:
+            started = time.perf_counter()
             self.conn = await self._pool.acquire()
+            DB_ACQUIRE.observe(time.perf_counter() - started)
         return self.conn
 
     async def begin(self, script: str) -> asyncpg.Connection:

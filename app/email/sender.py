@@ -18,6 +18,7 @@ import aiosmtplib
 
 from app.core import clock
 from app.core.context import Actor, RequestContext
+from app.core.metrics import EMAIL_ATTEMPTS
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.email import repository
@@ -121,7 +122,9 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
             async with own_tx(rt.db, tenant_id, ctx) as tx:
                 if error is None:
                     await repository.mark_done(tx, email["id"], status, clock.now())
+                    outcome = status
                 elif permanent is not None:
+                    outcome = "failed"
                     log.warning("email %s to %s failed for good: %s", email["id"],
                                 email["to_address"], permanent)
                     await repository.mark_retry(tx, email["id"], permanent, None)
@@ -130,8 +133,10 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
                     attempt = int(email["attempts"])
                     nxt = (clock.now() + timedelta(seconds=schedule[attempt - 1])
                            if attempt <= len(schedule) else None)
+                    outcome = "retry" if nxt is not None else "failed"
                     log.warning("email %s to %s failed (attempt %d): %s", email["id"],
                                 email["to_address"], attempt, error)
                     await repository.mark_retry(tx, email["id"], error, nxt)
+            EMAIL_ATTEMPTS.labels(outcome).inc()
             done += 1
     return done

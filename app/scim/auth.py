@@ -111,6 +111,7 @@ async def scim_tx(request: Request) -> RequestTx:
     ctx = get_ctx(request)
     principal, key = await lookup(rt, ctx, bearer_token(request))
     ctx.actor = principal.actor
+    ctx.tenant_id = principal.tenant_id
     await run_tenant_checks(request, rt, principal.tenant_id)
 
     async def refused(reason: str) -> NoReturn:

@@ -38,7 +38,7 @@ import asyncpg
 import httpx
 
 from app.config import Settings
-from app.core import clock
+from app.core import clock, metrics, tracing
 from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.crypto import decrypt
@@ -381,7 +381,9 @@ class _Run:
             log.error("webhook %s: cannot sign (%s)", row["id"], exc)
             attempt = Attempt(error=f"signing: {type(exc).__name__}", blocked=True)
         else:
-            attempt = await self.sender.send(row["url"], headers, body)
+            attempt = await (self.sender.send(row["url"], headers, body)
+                             if tracing.tracer is None
+                             else self._traced_send(tenant_id, row, headers, body))
         status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), self.schedule)
         now = clock.now()
         return {"tenant_id": tenant_id, "endpoint_id": row["endpoint_id"], "id": row["id"],
@@ -390,6 +392,25 @@ class _Run:
                 "error": attempt.error, "attempted_at": now,
                 "next_attempt_at": now + timedelta(seconds=delay) if delay is not None else None,
                 "gone": attempt.status_code == 410, "interrupted": False}
+
+    async def _traced_send(self, tenant_id: UUID, row: asyncpg.Record,
+                           headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:
+        """The attempt as a CLIENT span linked to the request that emitted the event."""
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        with tracing.tracer.start_as_current_span(
+                "webhook.deliver", kind=SpanKind.CLIENT,
+                links=tracing.links_to(row["traceparent"]),
+                attributes={"drift.tenant_id": str(tenant_id),
+                            "drift.webhook.delivery_id": str(row["id"]),
+                            "drift.webhook.event_type": row["event_type"],
+                            "drift.webhook.attempt": int(row["attempt"])}) as span:
+            attempt = await self.sender.send(row["url"], headers, body)
+            if attempt.status_code is not None:
+                span.set_attribute("http.response.status_code", attempt.status_code)
+            if not attempt.ok:
+                span.set_status(Status(StatusCode.ERROR, attempt.error or "not delivered"))
+            return attempt
 
     async def flush(self) -> None:
         batch, self.done = self.done, []
@@ -400,15 +421,35 @@ class _Run:
             while by_tenant:
                 tenant_id, results = next(iter(by_tenant.items()))
                 async with own_tx(self.rt.db, tenant_id, self.ctx) as tx:
-                    await apply_results(tx, results, self.threshold)
+                    disabled = await apply_results(tx, results, self.threshold)
                 del by_tenant[tenant_id]
+                count_results(results, disabled)  # committed: now they count
         except BaseException:
             self.done[:0] = [r for rs in by_tenant.values() for r in rs]
             raise
 
 
-async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int) -> None:
-    """Record attempt results of one tenant; run the circuit breaker and the 410 rule."""
+_ATTEMPT_OUTCOME = {"delivered": "delivered", "pending": "retry", "failed": "failed"}
+
+
+def count_results(results: list[dict[str, Any]], disabled: list[tuple[str, int]]) -> None:
+    """Metrics for a committed batch: attempts by outcome, dead letters, disabled endpoints
+    (`disabled`: reason and pending deliveries failed with it, per endpoint)."""
+    for r in results:
+        outcome_ = "interrupted" if r.get("interrupted") else _ATTEMPT_OUTCOME[r["status"]]
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome_).inc()
+        if r["status"] == "failed":
+            metrics.WEBHOOK_DEAD_LETTERED.labels("final_attempt").inc()
+    for reason, failed in disabled:
+        metrics.WEBHOOK_ENDPOINTS_DISABLED.labels(reason).inc()
+        if failed:
+            metrics.WEBHOOK_DEAD_LETTERED.labels("endpoint_disabled").inc(failed)
+
+
+async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
+                        ) -> list[tuple[str, int]]:
+    """Record attempt results of one tenant; run the circuit breaker and the 410 rule.
+    Returns (reason, pending deliveries failed) for each endpoint it disabled."""
     applied = {r["id"] for r in await repository.record_results(tx, results)}
     changes: dict[UUID, tuple[bool, int]] = {}
     gone: set[UUID] = set()
@@ -432,12 +473,14 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int) -
                     "reason": "circuit_breaker",
                     "detail": f"{row['consecutive_failures']} consecutive failed deliveries"})
     now = clock.now()
+    disabled: list[tuple[str, int]] = []
     for endpoint, why in disable.items():
         row = await repository.disable_endpoint(tx, endpoint, why["reason"], now)
         if row is None:
             continue
         failed = await repository.fail_pending(
             tx, endpoint, f"endpoint disabled: {why['detail']}", now)
+        disabled.append((why["reason"], int(failed or 0)))
         log.warning("webhook endpoint %s disabled: %s", endpoint, why["detail"])
         await record(tx, "webhook.disabled", resource_type="webhook", resource_id=endpoint,
                      actor=Actor.system(),
@@ -445,6 +488,7 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int) -
                                "url": row["url"],
                                "consecutive_failures": row["consecutive_failures"],
                                "pending_deliveries_failed": failed})
+    return disabled
 
 
 async def shared_sender(rt: Runtime) -> Sender:

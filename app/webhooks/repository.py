@@ -231,7 +231,7 @@ WITH picked AS (
     RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base
 )
 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
-       ev.created_at AS event_created_at, ev.data, e.url,
+       ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url,
        (SELECT array_agg(s.secret_encrypted ORDER BY s.created_at DESC, s.id)
           FROM webhook_secrets s
          WHERE s.endpoint_id = c.endpoint_id

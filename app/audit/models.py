@@ -108,7 +108,7 @@ audit_retention_notices = Table(
     tenant_fk(),
 )
 
-# single-use tickets for opening the live stream from a browser (0720_i15_stream_tickets)
+# single-use tickets for opening the live stream from a browser (0730_i15_stream_tickets)
 audit_stream_tickets = Table(
     "audit_stream_tickets", metadata,
     tenant_key(),

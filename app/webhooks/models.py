@@ -33,7 +33,7 @@ outbox_events = Table(
     Column("type", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("data", JSONB, nullable=False),
-    # W3C traceparent of the emitting request (NULL when tracing is off); 0720_i14_observe
+    # W3C traceparent of the emitting request (NULL when tracing is off); 0740_i14_observe
     Column("traceparent", Text),
     tenant_fk(),
 )

@@ -1,7 +1,7 @@
 """i14 observe: trace context on domain events; queue statistics for /metrics
 
-Revision ID: 0720_i14_observe
-Revises: 0710_read_gates
+Revision ID: 0740_i14_observe
+Revises: 0730_i15_stream_tickets
 Create Date: 2026-12-10 10:00
 
 - outbox_events.traceparent: the W3C trace context of the request that emitted the event
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from alembic import op
 from app.core.migrate import app_role
 
-revision: str = "0720_i14_observe"
-down_revision: str | Sequence[str] | None = "0710_read_gates"
+revision: str = "0740_i14_observe"
+down_revision: str | Sequence[str] | None = "0730_i15_stream_tickets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """i15-browser: single-use tickets for opening the live audit stream from a browser
 
-Revision ID: 0720_i15_stream_tickets
-Revises: 0710_read_gates
+Revision ID: 0730_i15_stream_tickets
+Revises: 0721_i13_domains
 Create Date: 2026-12-06 12:00
 
 `EventSource` cannot send an Authorization header, so a page first asks for a ticket with its
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from alembic import op
 from app.core.migrate import app_role, tenant_rls
 
-revision: str = "0720_i15_stream_tickets"
-down_revision: str | Sequence[str] | None = "0710_read_gates"
+revision: str = "0730_i15_stream_tickets"
+down_revision: str | Sequence[str] | None = "0721_i13_domains"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,6 +23,7 @@ from app.core.runtime import Runtime, prepare_database
 from app.ipallow.cache import cache_for
 from app.ipallow.router import router as ipallow_router  # registers the allowlist tenant check
 from app.projects.router import router as projects_router
+from app.ratelimit import budget as ratelimit_budget
 from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
 from app.scim.constants import PREFIX as SCIM_PREFIX
 from app.scim.router import router as scim_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if runtime is not None:
         app.state.runtime = runtime
     install_handlers(app)
+    ratelimit_budget.install()
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        max_body_bytes=settings.max_body_bytes,
                        body_limits={SYNC_PATH: max(settings.max_sync_body_bytes,

@@ -9,6 +9,7 @@ from app.core.models import metadata
 from app.email import models as email_models
 from app.ipallow import models as ipallow_models
 from app.projects import models as projects_models
+from app.ratelimit import models as ratelimit_models
 from app.scim import models as scim_models
 from app.sync import models as sync_models
 from app.teams import models as teams_models
@@ -18,4 +19,5 @@ from app.webhooks import models as webhooks_models
 __all__ = ["metadata"]
 
 DOMAINS = (audit_models, auth_models, email_models, ipallow_models, projects_models,
-           scim_models, sync_models, teams_models, tenants_models, webhooks_models)
+           ratelimit_models, scim_models, sync_models, teams_models, tenants_models,
+           webhooks_models)

@@ -1,0 +1,18 @@
+"""SQL for tenant request budgets: the `drift_api.rate_lease` definer function only (the
+runtime role has no privilege on `tenant_rate_windows`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+
+async def lease(conn: asyncpg.Connection, tenant_id: UUID, kind: str, window_start: datetime,
+                budgets: dict[str, int], fraction: float) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT granted, budget, window_start FROM drift_api.rate_lease($1, $2, $3, $4, $5)",
+        tenant_id, kind, window_start, budgets, fraction)
+    assert row is not None
+    return row

@@ -76,11 +76,11 @@ BEGIN
      WHERE key_hash = p_key;
     RETURN CASE WHEN r.locked_until > p_now THEN r.locked_until END;
 END $$""",
-    "drift_api.throttle_clear(bytea)": f"""
-CREATE FUNCTION drift_api.throttle_clear(p_key bytea) RETURNS void
+    "drift_api.throttle_clear(bytea, timestamptz)": f"""
+CREATE FUNCTION drift_api.throttle_clear(p_key bytea, p_now timestamptz) RETURNS void
     LANGUAGE sql {DEFINER} AS $$
     DELETE FROM drift_private.auth_throttle WHERE key_hash = p_key
-        AND (locked_until IS NULL OR locked_until <= now())
+        AND (locked_until IS NULL OR locked_until <= p_now)
 $$""",
     "drift_api.rate_lease(uuid, text, timestamptz, jsonb, real)": f"""
 CREATE FUNCTION drift_api.rate_lease(p_tenant uuid, p_kind text, p_window_start timestamptz,

@@ -58,8 +58,8 @@ async def throttle_failure(db: Database, key: bytes, kind: str, now: datetime, *
     return value
 
 
-async def throttle_clear(db: Database, key: bytes) -> None:
-    await db.fetchval("SELECT drift_api.throttle_clear($1)", key)
+async def throttle_clear(db: Database, key: bytes, now: datetime) -> None:
+    await db.fetchval("SELECT drift_api.throttle_clear($1, $2)", key, now)
 
 
 # ---- users ----

@@ -101,7 +101,7 @@ class LoginGuard:
                             extra={"event": "login_locked", "kind": kind})
 
     async def succeeded(self) -> None:
-        await repository.throttle_clear(self.rt.db, self.account)
+        await repository.throttle_clear(self.rt.db, self.account, clock.now())
 
 
 async def check_token_guesses(rt: Runtime, ctx: RequestContext, kind: TokenKind) -> None:

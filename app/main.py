@@ -13,9 +13,11 @@ from starlette.responses import Response
 
 from app.audit.router import router as audit_router
 from app.audit.stream import close_hub as close_audit_hub
+from app.audit.stream import drain_hub as drain_audit_hub
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core.errors import install_handlers
+from app.core.lifecycle import Lifecycle, signal_hooks
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
@@ -59,6 +61,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if owned:
             await rt.start()
         app.state.runtime = rt
+        lifecycle = Lifecycle()
+        rt.extras["lifecycle"] = lifecycle
+        lifecycle.on_drain(lambda: drain_audit_hub(rt))  # SSE streams end with a final event
         allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
         if not await allowlist.wait_ready():
             log.warning("IP allowlist listener not connected yet; checks read the database "
@@ -66,7 +71,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         worker = Worker(rt) if with_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:
-            yield
+            with signal_hooks(asyncio.get_running_loop(), lifecycle.drain):
+                yield
+            lifecycle.drain()
         finally:
             if worker and task:
                 worker.stop()
@@ -94,8 +101,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Database reachable and migrated to head",
-             responses={503: {"description": "Not ready"}})
+             responses={503: {"description": "Not ready, or draining (shutting down)"}})
     async def readyz() -> Response:
+        lifecycle = app.state.runtime.extras.get("lifecycle")
+        if lifecycle is not None and lifecycle.draining:  # shutting down: send no new work
+            return json_response({"ready": False, "draining": True}, 503)
         status: dict[str, Any] = await app.state.runtime.readiness()
         return json_response(status, 200 if status["ready"] else 503)
 

@@ -39,7 +39,7 @@ from app.audit.streaming import ManagedStream, stream_rechecks
 from app.auth.dependencies import CREDENTIAL_SQLSTATE, enter_script
 from app.auth.principal import Principal
 from app.core.context import RequestContext
-from app.core.db import Database, Tx, connect
+from app.core.db import Database, Tx, connect, connection_gone
 from app.core.errors import DB_UNAVAILABLE, ProblemError, ServiceUnavailable
 from app.core.responses import dumps
 from app.core.runtime import Runtime
@@ -59,11 +59,12 @@ RENEW_SECONDS = 10.0
 
 
 class Subscriber:
-    __slots__ = ("tenant_id", "wake")
+    __slots__ = ("closing", "tenant_id", "wake")
 
     def __init__(self, tenant_id: UUID) -> None:
         self.tenant_id = tenant_id
         self.wake = asyncio.Event()
+        self.closing = False  # the server is shutting down: end with a final event
 
 
 class _Listener:
@@ -124,6 +125,7 @@ class AuditHub:
         self._renewed_at = 0.0
         self._lock = asyncio.Lock()  # orders (un)registrations with each other
         self._background: set[asyncio.Task[None]] = set()
+        self.draining = False
 
     @property
     def listening(self) -> bool:
@@ -132,6 +134,9 @@ class AuditHub:
     async def subscribe(self, tenant_id: UUID) -> Subscriber:
         """Register, and return once this tenant's events will be notified (so the caller's
         first read is covered)."""
+        if self.draining:
+            raise ServiceUnavailable("The server is shutting down; reconnect shortly.",
+                                     code="server_shutting_down", headers={"Retry-After": "1"})
         sub = Subscriber(tenant_id)
         key = str(tenant_id)
         self._subs.setdefault(key, set()).add(sub)
@@ -216,6 +221,15 @@ class AuditHub:
         for sub in self._subs.get(tenant, ()):
             sub.wake.set()
 
+    def drain(self) -> None:
+        """The server is shutting down: every stream ends with `event: error`
+        (`server_shutting_down`) at its next turn, and no new one starts."""
+        self.draining = True
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.closing = True
+        self.wake_all()
+
     def wake_all(self) -> None:
         for subs in self._subs.values():
             for sub in subs:
@@ -244,6 +258,12 @@ def hub_for(rt: Runtime) -> AuditHub:
     return hub
 
 
+def drain_hub(rt: Runtime) -> None:
+    hub = rt.extras.get("audit_hub")
+    if isinstance(hub, AuditHub):
+        hub.drain()
+
+
 async def close_hub(rt: Runtime) -> None:
     hub = rt.extras.pop("audit_hub", None)
     if isinstance(hub, AuditHub):
@@ -260,11 +280,21 @@ async def _read_new(rt: Runtime, principal: Principal, ctx: RequestContext, f: A
     events that the read saw is seen by the check, so no event committed after such a change
     is ever sent."""
     async with rt.db.pool.acquire() as conn:
-        await conn.execute(enter_script(principal))
-        tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor), principal)
-        got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
-                                         after_seq=after_seq)
-        await conn.execute("COMMIT")
+        try:
+            await conn.execute(enter_script(principal))
+            tx = Tx(conn, principal.tenant_id, RequestContext(actor=principal.actor),
+                    principal)
+            got = await repository.read_page(tx, f, limit=READ_BATCH, desc=False,
+                                             after_seq=after_seq)
+            await conn.execute("COMMIT")
+        except BaseException:
+            # A refused credential (DR401) fails inside `BEGIN; SELECT enter(...)` and leaves
+            # the transaction open and aborted: end it here, or the pool's release warns
+            # "Resetting connection with an active transaction".
+            if not connection_gone(conn) and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
         for recheck in stream_rechecks:
             refusal = await recheck(rt, principal.tenant_id, ctx, conn)
             if refusal is not None:
@@ -288,6 +318,10 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, ctx: Reque
     pos = announced = start_seq
     yield b"retry: 3000\n: drift audit stream\n\n"
     while True:
+        if sub.closing:
+            yield _error("server_shutting_down", "The server is shutting down; reconnect "
+                         "with Last-Event-ID to resume where this ended.")
+            return
         sub.wake.clear()  # before reading: a notification during the read means read again
         while True:
             try:

@@ -11,8 +11,8 @@ Create Date: 2026-12-06 11:00
   are HMAC-SHA256 digests made by the service (no email or address is stored).
 - `tenant_rate_windows`: per tenant and kind (api, scim) the current fixed window and how many
   requests of it processes have leased. A tenant table (RLS like every other); the runtime
-  role has no privilege on it and leases through `drift_api.rate_lease`, which reads the
-  tenant's plan, takes min(chunk, what is left) in one locked update and returns the grant:
+  role may only read it and leases through `drift_api.rate_lease`, which reads the tenant's
+  plan, takes min(chunk, what is left) in one locked update and returns the grant:
   the sum of grants in a window never exceeds the budget, whatever the number of processes.
 """
 
@@ -145,6 +145,8 @@ def upgrade() -> None:
             PRIMARY KEY (tenant_id, kind)
         )""",
         *tenant_rls("tenant_rate_windows"),
+        # reads under RLS only (a tenant's own window); changes go through rate_lease
+        f"GRANT SELECT ON tenant_rate_windows TO {app}",
     ]:
         op.execute(stmt)
     for sig, body in FUNCTIONS.items():

@@ -1,5 +1,5 @@
-"""SQL for tenant request budgets: the `drift_api.rate_lease` definer function only (the
-runtime role has no privilege on `tenant_rate_windows`)."""
+"""SQL for tenant request budgets: the `drift_api.rate_lease` definer function (the runtime
+role may only read `tenant_rate_windows`, under RLS)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_signal_stops_serve_gracefully_and_its_postgres(tmp_path: Path, sig: int
         tail = received.rsplit("event: error", 1)[1]
         assert json.loads(tail.split("data: ", 1)[1].split("\n", 1)[0])["code"] == \
             "server_shutting_down"
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err[-3000:]
         assert not _postgres_of(pgdata), "the embedded PostgreSQL was left running"
         assert not (pgdata / "postmaster.pid").exists()

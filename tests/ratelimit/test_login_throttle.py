@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from app.core import clock
 from app.core.runtime import Runtime
 from tests.conftest import Tenant, app_with, asgi_client, audit_events

@@ -47,7 +47,5 @@ _.nameservers, _.lifetime
 # Home-realm discovery (issue 13): the SSO core's login start calls it (parallel branch).
 # Remove once that is merged.
 domains_service.tenant_for_email
-# Prometheus (docs/operations.md): the rate-limit change increments this counter; defined here
-# with the other metrics so that change imports it. prometheus-client calls collect().
-metrics.RATE_LIMITED
+# prometheus-client calls collect().
 metrics._Families.collect

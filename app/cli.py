@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -188,10 +189,26 @@ def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
     _multiprocess_metrics(settings, workers)
     from app.core.logs import config_dict
 
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level, proxy_headers=False, server_header=False,
-                access_log=False,
-                log_config=config_dict(settings.log_level, settings.log_format))
+    # SIGTERM and SIGINT: uvicorn stops accepting, drains (DRIFT_SHUTDOWN_GRACE seconds),
+    # runs the lifespan shutdown (worker leases handed back), then raises the signal again
+    # with the handler found before it: ours, which turns it into a clean exit (status 0)
+    # so the embedded PostgreSQL is stopped below instead of being left running.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level=settings.log_level, proxy_headers=False,
+                    server_header=False, access_log=False,
+                    log_config=config_dict(settings.log_level, settings.log_format),
+                    timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace)))
+    finally:
+        if prepared.embedded is not None:
+            prepared.embedded.release()
+            log.info("embedded PostgreSQL released")
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _multiprocess_metrics(settings: Settings, workers: int) -> None:

@@ -184,6 +184,54 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_port: int | None = Field(None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
+    # Rate limits (docs/operations.md, "Rate limits"). Login: failures per account (tenant
+    # slug + email) and per client address within the window lock further attempts out for
+    # lockout_seconds, doubling with each lockout up to lockout_max_seconds. Token endpoints
+    # (refresh, invitation accept, emergency reset) count invalid tokens per client address.
+    login_max_failures: int = Field(10, ge=1)
+    login_ip_max_failures: int = Field(50, ge=1)
+    token_ip_max_failures: int = Field(30, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+    login_lockout_seconds: int = Field(60, ge=1)
+    login_lockout_max_seconds: int = Field(3600, ge=1)
+    # Per-tenant request budgets per plan, requests per window (0: unlimited), shared by all
+    # API processes: each leases `rate_limit_lease_fraction` of the budget at a time.
+    api_rate_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=lambda: {
+        "free": 300, "pro": 1200, "team": 3000, "enterprise": 6000})
+    scim_rate_limits: Annotated[dict[str, int], NoDecode] = Field(default_factory=lambda: {
+        "free": 60, "pro": 300, "team": 600, "enterprise": 1200})
+    rate_limit_window_seconds: int = Field(60, ge=1)
+    rate_limit_lease_fraction: float = Field(0.1, gt=0, le=1)
+
+    # Lifecycle: seconds `serve` waits for in-flight requests after SIGTERM/SIGINT.
+    shutdown_grace: float = Field(20.0, ge=0)
+
+    @field_validator("api_rate_limits", "scim_rate_limits", mode="before")
+    @classmethod
+    def _plan_limits(cls, value: object) -> dict[str, int]:
+        """`free=300,pro=1200,...` (or a JSON object); plans not named are unlimited."""
+        if isinstance(value, dict):
+            items = list(value.items())
+        elif isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                items = list(json.loads(text).items())
+            else:
+                items = []
+                for part in text.replace(",", " ").split():
+                    plan, sep, number = part.partition("=")
+                    if not sep:
+                        raise ValueError(f"{part!r}: expected plan=requests")
+                    items.append((plan, number))
+        else:
+            raise ValueError("expected plan=requests pairs, e.g. free=300,pro=1200")
+        out: dict[str, int] = {}
+        for plan, number in items:
+            n = int(number)
+            if n < 0:
+                raise ValueError(f"{plan}: a budget cannot be negative")
+            out[str(plan).strip()] = n
+        return out
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
                      mode="before")

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from app.audit.live import close_hub as close_audit_hub
+from app.audit.live import drain_hub as drain_audit_hub
 from app.audit.router import router as audit_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
@@ -20,6 +21,7 @@ from app.core.cors import install_cors
 from app.core.docs import install_docs
 from app.core.errors import error_response, install_handlers, register_renderer
 from app.core.inputs import QueryTextGuard
+from app.core.lifecycle import Lifecycle, signal_hooks
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
@@ -29,6 +31,7 @@ from app.ipallow.cache import cache_for
 from app.ipallow.enforcement import check_ip_allowlist, recheck_ip_allowlist
 from app.ipallow.router import router as ipallow_router
 from app.projects.router import router as projects_router
+from app.ratelimit.budget import check_budget
 from app.scim import errors as scim_errors
 from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
 from app.scim.constants import PREFIX as SCIM_PREFIX
@@ -53,7 +56,7 @@ stable `code`."""
 def _wire(rt: Runtime) -> None:
     """What every app enforces, set here rather than by an import side effect: the IP
     allowlist for every way into a tenant, and again while a live stream lasts."""
-    rt.tenant_checks[:] = [check_ip_allowlist]
+    rt.tenant_checks[:] = [check_ip_allowlist, check_budget]  # allowlist first, then budget
     rt.stream_rechecks[:] = [recheck_ip_allowlist]
 
 
@@ -74,6 +77,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             await rt.start()
         app.state.runtime = rt
         _wire(rt)
+        lifecycle = Lifecycle()
+        rt.extras["lifecycle"] = lifecycle
+        lifecycle.on_drain(lambda: drain_audit_hub(rt))  # SSE streams end with a final event
         allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
         if not await allowlist.wait_ready():
             log.warning("IP allowlist listener not connected yet; checks read the database "
@@ -83,7 +89,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         sampler = metrics.Sampler(rt.db)
         sampler.start()
         try:
-            yield
+            with signal_hooks(asyncio.get_running_loop(), lifecycle.drain):
+                yield
+            lifecycle.drain()
         finally:
             await sampler.stop()
             if worker and task:
@@ -117,8 +125,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Database reachable and migrated to head",
-             responses={503: {"description": "Not ready"}})
+             responses={503: {"description": "Not ready, or draining (shutting down)"}})
     async def readyz() -> Response:
+        lifecycle = app.state.runtime.extras.get("lifecycle")
+        if lifecycle is not None and lifecycle.draining:  # shutting down: send no new work
+            return json_response({"ready": False, "draining": True}, 503)
         status: dict[str, Any] = await app.state.runtime.readiness()
         return json_response(status, 200 if status["ready"] else 503)
 

@@ -127,6 +127,10 @@ def settings(test_db: DbInfo, tmp_path_factory: pytest.TempPathFactory) -> Setti
         webhook_allowed_cidrs="127.0.0.0/8,::1/128",  # type: ignore[arg-type]
         email_retry_schedule="1,2",  # type: ignore[arg-type]
         db_pool_max=20,
+        # every test client comes from 127.0.0.1: per-address throttles are tested with their
+        # own limits and addresses (tests/ratelimit), not tripped by the rest of the suite
+        login_ip_max_failures=1_000_000,
+        token_ip_max_failures=1_000_000,
     )
 
 

@@ -61,11 +61,12 @@ RENEW_SECONDS = 10.0
 
 
 class Subscriber:
-    __slots__ = ("tenant_id", "wake")
+    __slots__ = ("closing", "tenant_id", "wake")
 
     def __init__(self, tenant_id: UUID) -> None:
         self.tenant_id = tenant_id
         self.wake = asyncio.Event()
+        self.closing = False  # the server is shutting down: end with a final event
 
 
 class _Listener:
@@ -126,6 +127,7 @@ class AuditHub:
         self._renewed_at = 0.0
         self._lock = asyncio.Lock()  # orders (un)registrations with each other
         self._background: set[asyncio.Task[None]] = set()
+        self.draining = False
 
     @property
     def listening(self) -> bool:
@@ -134,6 +136,9 @@ class AuditHub:
     async def subscribe(self, tenant_id: UUID) -> Subscriber:
         """Register, and return once this tenant's events will be notified (so the caller's
         first read is covered)."""
+        if self.draining:
+            raise ServiceUnavailable("The server is shutting down; reconnect shortly.",
+                                     code="server_shutting_down", headers={"Retry-After": "1"})
         sub = Subscriber(tenant_id)
         key = str(tenant_id)
         self._subs.setdefault(key, set()).add(sub)
@@ -220,6 +225,15 @@ class AuditHub:
         for sub in self._subs.get(tenant, ()):
             sub.wake.set()
 
+    def drain(self) -> None:
+        """The server is shutting down: every stream ends with `event: error`
+        (`server_shutting_down`) at its next turn, and no new one starts."""
+        self.draining = True
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.closing = True
+        self.wake_all()
+
     def wake_all(self) -> None:
         for subs in self._subs.values():
             for sub in subs:
@@ -247,6 +261,12 @@ def hub_for(rt: Runtime) -> AuditHub:
     if not isinstance(hub, AuditHub):
         raise RuntimeError("expected isinstance(hub, AuditHub)")
     return hub
+
+
+def drain_hub(rt: Runtime) -> None:
+    hub = rt.extras.get("audit_hub")
+    if isinstance(hub, AuditHub):
+        hub.drain()
 
 
 async def close_hub(rt: Runtime) -> None:
@@ -293,6 +313,10 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, ctx: Reque
     pos = announced = start_seq
     yield b"retry: 3000\n: drift audit stream\n\n"
     while True:
+        if sub.closing:
+            yield _error("server_shutting_down", "The server is shutting down; reconnect "
+                         "with Last-Event-ID to resume where this ended.")
+            return
         sub.wake.clear()  # before reading: a notification during the read means read again
         while True:
             try:

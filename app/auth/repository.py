@@ -28,6 +28,28 @@ async def token_tenant(db: Database, digest: bytes, kind: str) -> asyncpg.Record
                              digest, kind)
 
 
+# ---- throttling of failed logins and token guesses (drift_private.auth_throttle) ----
+
+async def throttle_locked_until(db: Database, keys: list[bytes], now: datetime
+                                ) -> datetime | None:
+    value: datetime | None = await db.fetchval(
+        "SELECT drift_api.throttle_locked_until($1, $2)", keys, now)
+    return value
+
+
+async def throttle_failure(db: Database, key: bytes, kind: str, now: datetime, *,
+                           max_failures: int, window_seconds: int, base_seconds: int,
+                           max_seconds: int) -> datetime | None:
+    value: datetime | None = await db.fetchval(
+        "SELECT drift_api.throttle_failure($1, $2, $3, $4, $5, $6, $7)",
+        key, kind, now, max_failures, window_seconds, base_seconds, max_seconds)
+    return value
+
+
+async def throttle_clear(db: Database, key: bytes, now: datetime) -> None:
+    await db.fetchval("SELECT drift_api.throttle_clear($1, $2)", key, now)
+
+
 # ---- users ----
 
 async def get_user(tx: Tx, user_id: UUID) -> asyncpg.Record | None:

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from app.auth import schemas, service
+from app.auth import schemas, service, throttle
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -22,6 +22,7 @@ from app.core.access import (
     TenantTx,
     run_tenant_checks,
 )
+from app.core.errors import Unauthorized
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -36,7 +37,9 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.post("/auth/login", response_model=TokenOut,
              summary="Exchange tenant slug, email and password for tokens",
-             responses={401: {"description": "Invalid credentials"}})
+             responses={401: {"description": "Invalid credentials"},
+                        429: {"description": "too_many_attempts: sign-in locked for a while "
+                                            "after repeated failures (Retry-After)"}})
 async def login(body: LoginIn, request: Request, rt: RuntimeDep, ctx: CtxDep) -> Response:
     pair = await service.login(rt, ctx, tenant_slug=body.tenant, email=body.email,
                                password=body.password,
@@ -46,10 +49,17 @@ async def login(body: LoginIn, request: Request, rt: RuntimeDep, ctx: CtxDep) ->
 
 @router.post("/auth/refresh", response_model=TokenOut,
              summary="Rotate a refresh token into a new token pair",
-             responses={401: {"description": "Invalid, used or expired refresh token"}})
+             responses={401: {"description": "Invalid, used or expired refresh token"},
+                        429: {"description": "too_many_attempts (Retry-After)"}})
 async def refresh(body: RefreshIn, request: Request, rt: RuntimeDep, ctx: CtxDep) -> Response:
-    pair = await service.refresh(rt, ctx, body.refresh_token,
-                                 gate=functools.partial(run_tenant_checks, request, rt))
+    await throttle.check_token_guesses(rt, ctx, "refresh")  # 429 after too many bad tokens
+    try:
+        pair = await service.refresh(rt, ctx, body.refresh_token,
+                                     gate=functools.partial(run_tenant_checks, request, rt))
+    except Unauthorized as exc:
+        if exc.code == "invalid_refresh_token":
+            await throttle.token_guess_failed(rt, ctx, "refresh")
+        raise
     return json_response(pair.as_dict())
 
 

@@ -12,6 +12,7 @@ import asyncpg
 
 from app.auth import repository
 from app.auth.schemas import key_out
+from app.auth.throttle import LoginGuard
 from app.core import clock
 from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
@@ -69,9 +70,12 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
     tenant is known, before the password is looked at: from outside the list a right password
     and a wrong one get the same 403, so the list also stops password guessing."""
     email = canonical_address(email)  # either form of an internationalised domain signs in
+    guard = LoginGuard(rt, ctx, tenant_slug, email)  # 429 before anything is looked up
+    await guard.check()
     tenant_id = await repository.tenant_id_for_slug(rt.db, tenant_slug)
     if tenant_id is None:
         await verify_password(None, password)  # same cost as a real attempt
+        await guard.failed()
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
     await gate(tenant_id)
     async with own_tx(rt.db, tenant_id, ctx) as tx:
@@ -86,12 +90,14 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
             await record(tx, "auth.login_failed", outcome="failure",
                          resource_type="user", resource_id=user["id"] if user else None,
                          metadata={"email": email, "reason": reason})
+        await guard.failed()
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
     ctx.actor = Actor(type="user", id=user["id"], email=user["email"])
     async with own_tx(rt.db, tenant_id, ctx) as tx:
         session_id, pair = await start_session(rt, tx, user["id"])
         ctx.actor.credential_id = session_id
         await record(tx, "auth.login", resource_type="session", resource_id=session_id)
+    await guard.succeeded()
     return pair
 
 

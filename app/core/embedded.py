@@ -238,3 +238,10 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+    def release(self) -> None:
+        """This process is done with the server: stop it unless another process (a
+        `drift-cloud worker` on the same data dir) still has it open."""
+        if self.server is not None:
+            self.server.cleanup()
+            self.server = None

@@ -89,6 +89,10 @@ class Unprocessable(ProblemError):
     status, code, title = 422, "validation_error", "Invalid request"
 
 
+class TooManyRequests(ProblemError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
 class ServiceUnavailable(ProblemError):
     status, code, title = 503, "service_unavailable", "Service unavailable"
 

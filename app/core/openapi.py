@@ -114,7 +114,7 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                 if "requestBody" in op:
                     statuses += [415]  # a body of another media type (app/core/errors.py)
                 if path not in ("/healthz", "/readyz"):
-                    statuses += [400]
+                    statuses += [400, 429]  # 429: tenant budgets, login/token throttling
                 for status in sorted(set(statuses)):
                     key = str(status)
                     if key == "422" or key not in responses:
@@ -137,7 +137,7 @@ def _scim_responses(method: str, path: str, op: dict[str, Any]) -> None:
         content = response.get("content", {})
         if key.startswith("2") and "application/json" in content:
             content["application/scim+json"] = content.pop("application/json")
-    statuses = {400, 401, 403, 404, 503}
+    statuses = {400, 401, 403, 404, 429, 503}  # 429: the tenant's SCIM request budget
     if method in ("post", "put", "patch", "delete"):
         statuses |= {409, 412, 402}
     if method in ("post", "put", "patch"):

@@ -316,7 +316,16 @@ async def own_tx(db: Database, tenant_id: UUID, ctx: RequestContext | None = Non
     # No acquire timeout: asyncio.wait_for per request costs ~8% of the hot path, and
     # new connections already time out (pool `timeout`); statement_timeout bounds holders.
     async with db.pool.acquire() as conn:
-        await conn.execute(enter.script if enter is not None else begin_tenant_sql(tenant_id))
+        try:
+            await conn.execute(enter.script if enter is not None else begin_tenant_sql(tenant_id))
+        except BaseException:
+            # A refused credential fails inside `BEGIN; SELECT enter(...)`: end the aborted
+            # transaction here, or the pool warns "Resetting connection with an active
+            # transaction" when the connection goes back.
+            if not connection_gone(conn) and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
         try:
             yield Tx(conn, tenant_id, ctx or RequestContext())
         except BaseException:

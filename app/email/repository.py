@@ -41,6 +41,15 @@ async def claim_due(tx: Tx, now: datetime, lock_until: datetime, limit: int
         f" RETURNING {COLUMNS}", now, lock_until, limit)
 
 
+async def hand_back(tx: Tx, ids: list[UUID], lock_until: datetime) -> int:
+    """Clear this worker's lease on messages it claimed but did not finish (it is stopping):
+    another worker takes them at once, and the claim's attempt is not counted."""
+    status = await tx.execute(
+        "UPDATE email_outbox SET locked_until = NULL, attempts = greatest(0, attempts - 1)"
+        " WHERE id = ANY ($1) AND status = 'pending' AND locked_until = $2", ids, lock_until)
+    return int(status.split()[-1])
+
+
 async def mark_done(tx: Tx, email_id: UUID, status: str, now: datetime) -> None:
     await tx.execute(
         "UPDATE email_outbox SET status = $2, sent_at = $3, locked_until = NULL,"

@@ -7,12 +7,14 @@ written to the log and kept in the outbox with status `logged`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
 import aiosmtplib
 
@@ -108,35 +110,53 @@ async def run_once(rt: Runtime, *, limit: int = 20) -> int:
     for tenant_id in await repository.tenants_with_due_email(rt.db, now):
         async with own_tx(rt.db, tenant_id, ctx) as tx:
             claimed = await repository.claim_due(tx, now, now + LEASE, limit)
-        for email in claimed:
-            # one bad message never stops the others
-            permanent: str | None = None
-            try:
-                error = await send_one(rt, email)
-            except PermanentFailure as exc:
-                error, permanent = str(exc), str(exc)
-            except Exception as exc:
-                log.exception("sending email %s failed unexpectedly", email["id"])
-                error = f"{type(exc).__name__}: {exc}"
-            status = "logged" if not rt.settings.smtp_url else "sent"
+        try:
+            done += await _send_claimed(rt, ctx, tenant_id, claimed)
+        except asyncio.CancelledError:  # the worker is stopping: hand back what is not done
+            pending = [e["id"] for e in claimed]
             async with own_tx(rt.db, tenant_id, ctx) as tx:
-                if error is None:
-                    await repository.mark_done(tx, email["id"], status, clock.now())
-                    outcome = status
-                elif permanent is not None:
-                    outcome = "failed"
-                    log.warning("email %s to %s failed for good: %s", email["id"],
-                                email["to_address"], permanent)
-                    await repository.mark_retry(tx, email["id"], permanent, None)
-                else:
-                    schedule = rt.settings.email_retry_schedule
-                    attempt = int(email["attempts"])
-                    nxt = (clock.now() + timedelta(seconds=schedule[attempt - 1])
-                           if attempt <= len(schedule) else None)
-                    outcome = "retry" if nxt is not None else "failed"
-                    log.warning("email %s to %s failed (attempt %d): %s", email["id"],
-                                email["to_address"], attempt, error)
-                    await repository.mark_retry(tx, email["id"], error, nxt)
-            EMAIL_ATTEMPTS.labels(outcome).inc()
-            done += 1
+                handed = await asyncio.shield(repository.hand_back(tx, pending, now + LEASE))
+            log.info("email: handed back %d claimed message(s) on shutdown", handed)
+            raise
+    return done
+
+
+async def _send_claimed(rt: Runtime, ctx: RequestContext, tenant_id: UUID,
+                        claimed: list[Any]) -> int:
+    """Send claimed messages; each one finished is dropped from `claimed`, so a cancelled
+    run leaves exactly the unfinished ones there."""
+    done = 0
+    while claimed:
+        email = claimed[0]
+        # one bad message never stops the others
+        permanent: str | None = None
+        try:
+            error = await send_one(rt, email)
+        except PermanentFailure as exc:
+            error, permanent = str(exc), str(exc)
+        except Exception as exc:
+            log.exception("sending email %s failed unexpectedly", email["id"])
+            error = f"{type(exc).__name__}: {exc}"
+        status = "logged" if not rt.settings.smtp_url else "sent"
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
+            if error is None:
+                await repository.mark_done(tx, email["id"], status, clock.now())
+                outcome = status
+            elif permanent is not None:
+                outcome = "failed"
+                log.warning("email %s to %s failed for good: %s", email["id"],
+                            email["to_address"], permanent)
+                await repository.mark_retry(tx, email["id"], permanent, None)
+            else:
+                schedule = rt.settings.email_retry_schedule
+                attempt = int(email["attempts"])
+                nxt = (clock.now() + timedelta(seconds=schedule[attempt - 1])
+                       if attempt <= len(schedule) else None)
+                outcome = "retry" if nxt is not None else "failed"
+                log.warning("email %s to %s failed (attempt %d): %s", email["id"],
+                            email["to_address"], attempt, error)
+                await repository.mark_retry(tx, email["id"], error, nxt)
+        EMAIL_ATTEMPTS.labels(outcome).inc()
+        claimed.pop(0)
+        done += 1
     return done

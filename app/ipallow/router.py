@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from app.auth import repository as auth_repo
+from app.auth import throttle
 from app.core.access import (
     AdminPrincipal,
     OwnerPrincipal,
@@ -102,10 +103,12 @@ async def reset_token_tx(request: Request, token: TokenParam) -> tuple[Tx, UUID,
     middleware iff the response is < 400). Unknown tokens are a 404."""
     digest = recovery.parse_token(token)
     rt = get_runtime(request)
+    ctx = get_ctx(request)
+    await throttle.check_token_guesses(rt, ctx, "ip_reset")  # 429 after too many bad tokens
     found = await auth_repo.token_tenant(rt.db, digest, "ip_reset") if digest else None
     if digest is None or found is None:
+        await throttle.token_guess_failed(rt, ctx, "ip_reset")
         raise NotFound("This reset link is not valid.", code="reset_token_invalid")
-    ctx = get_ctx(request)
     conn = await get_request_connection(request).begin(
         begin_tenant_sql(found["tenant_id"]))
     return Tx(conn, found["tenant_id"], ctx), found["ref_id"], digest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -98,7 +99,9 @@ async def test_concurrent_writers_every_event_once_in_order(live_server: LiveSer
 
 
 async def test_revoked_key_ends_the_stream(live_server: LiveServer, tenant: Tenant,
-                                           client: httpx.AsyncClient) -> None:
+                                           client: httpx.AsyncClient,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
     admin = await tenant.add_user("admin")
     async with sse(live_server, admin, action="project.*") as reader:
         await record_events(tenant, 1, action="project.create")
@@ -113,6 +116,8 @@ async def test_revoked_key_ends_the_stream(live_server: LiveServer, tenant: Tena
         assert ev is not None and ev.event == "error"
         assert json.loads(ev.data)["code"] == "credential_revoked"
         assert await reader.next() is None  # and the stream is over
+    # the refused read's transaction was ended, not left for the pool to reset
+    assert "Resetting connection with an active transaction" not in caplog.text
 
 
 async def test_allowlist_that_refuses_the_client_ends_the_stream(

@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from app.auth import throttle
 from app.core.access import (
     AdminPrincipal,
     CtxDep,
@@ -13,6 +14,7 @@ from app.core.access import (
     TenantTx,
     run_tenant_checks,
 )
+from app.core.errors import NotFound
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -89,7 +91,12 @@ async def resend_invitation(invitation_id: UUID, principal: AdminPrincipal, tx: 
                         402: {"description": "seat_limit_exceeded"}})
 async def accept_invitation(token: Token, request: Request, rt: RuntimeDep, ctx: CtxDep,
                             body: InvitationAccept | None = None) -> Response:
-    match = await service.resolve_token(rt, token)
+    await throttle.check_token_guesses(rt, ctx, "invitation")  # 429 after too many bad tokens
+    try:
+        match = await service.resolve_token(rt, token)
+    except NotFound:
+        await throttle.token_guess_failed(rt, ctx, "invitation")
+        raise
     # the tenant is known now: its gates (IP allowlist) run before anything else happens
     await run_tenant_checks(request, rt, match.tenant_id)
     return json_response(await service.accept_invitation(rt, ctx, match, body))

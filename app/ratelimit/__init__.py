@@ -1,0 +1,2 @@
+"""Rate limits: login and token throttling, per-tenant request budgets (docs/operations.md,
+"Rate limits")."""

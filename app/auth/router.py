@@ -24,6 +24,7 @@ from app.auth.schemas import (
     TokenOut,
 )
 from app.core.errors import Unauthorized
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -80,6 +81,7 @@ async def me(principal: CurrentPrincipal, tx: TenantTx) -> Response:
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["api keys"],
              summary="Create an API key for yourself (the key is shown once)")
+@idempotent
 async def create_api_key(body: ApiKeyCreate, principal: CurrentPrincipal, tx: TenantTx
                          ) -> Response:
     assert principal.user_id is not None

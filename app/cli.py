@@ -185,6 +185,9 @@ def serve(host: str | None, port: int | None, workers: int, no_worker: bool,
         os.environ["DRIFT_MIGRATION_DATABASE_URL"] = prepared.urls.owner_url
     os.environ["DRIFT_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["DRIFT_RUN_WORKER"] = "false" if no_worker else "true"
+    # the API processes derive the default DRIFT_PUBLIC_URL from the address really bound
+    os.environ["DRIFT_HOST"] = host
+    os.environ["DRIFT_PORT"] = str(port)
     get_settings.cache_clear()
     _multiprocess_metrics(settings, workers)
     from app.core.logs import config_dict
@@ -329,6 +332,9 @@ def tenants() -> None:
 @tenants.command("create")
 @click.option("--name", required=True)
 @click.option("--owner-email", required=True)
+@click.option("--owner-name", default=None,
+              help="The owner's full name, e.g. 'Ada Lovelace' (SCIM name.givenName/"
+                   "familyName; derived from the email's local part when omitted)")
 @click.option("--owner-password", default=None, help="Lets the owner log in with a password")
 @click.option("--plan", type=click.Choice(["free", "pro", "team", "enterprise"]),
               default="free", show_default=True)
@@ -336,7 +342,8 @@ def tenants() -> None:
               help="Seats (omit for unlimited)")
 @click.option("--slug", default=None, help="URL name (derived from --name when omitted)")
 @json_option
-def tenants_create(name: str, owner_email: str, owner_password: str | None, plan: str,
+def tenants_create(name: str, owner_email: str, owner_name: str | None,
+                   owner_password: str | None, plan: str,
                    seat_limit: int | None, slug: str | None, as_json: bool) -> None:
     """Create a tenant with its owner; prints the owner's API key (shown once)."""
     from app.tenants.service import create_tenant
@@ -348,7 +355,8 @@ def tenants_create(name: str, owner_email: str, owner_password: str | None, plan
         try:
             return await create_tenant(rt.db, name=name, owner_email=owner_email,
                                        owner_password=owner_password, plan=plan,
-                                       seat_limit=seat_limit, slug=slug)
+                                       seat_limit=seat_limit, slug=slug,
+                                       owner_name=owner_name)
         finally:
             await rt.close()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     secret_key: SecretStr | None = None
 
-    public_url: str = "http://127.0.0.1:8000"
+    # Base of absolute URLs (SCIM Location/meta.location, links in emails). Unset: derived from
+    # host and port (see _derive_public_url), and per request from X-Forwarded-Proto/-Host
+    # sent by a trusted proxy (app.core.urls).
+    public_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -257,6 +260,30 @@ class Settings(BaseSettings):
         if scheme not in ("postgresql", "postgres"):
             raise ValueError("must be a plain postgresql://user:password@host:port/db URL")
         return value
+
+    _public_url_derived: bool = PrivateAttr(False)
+
+    @model_validator(mode="after")
+    def _derive_public_url(self) -> Settings:
+        """DRIFT_PUBLIC_URL unset: the address the server binds (DRIFT_HOST, DRIFT_PORT); a
+        wildcard bind (0.0.0.0, ::) is reached on loopback."""
+        if self.public_url.strip():
+            self.public_url = self.public_url.strip().rstrip("/")
+            return self
+        host = self.host.strip() or "127.0.0.1"
+        if host in ("0.0.0.0", "::", "[::]"):  # noqa: S104 - reading a bind address
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        self.public_url = f"http://{host}:{self.port}"
+        self._public_url_derived = True
+        return self
+
+    @property
+    def public_url_derived(self) -> bool:
+        """True when DRIFT_PUBLIC_URL was not set (a trusted proxy's X-Forwarded-Proto/-Host
+        may then name the public address per request)."""
+        return self._public_url_derived
 
     @property
     def embedded(self) -> bool:

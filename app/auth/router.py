@@ -23,6 +23,7 @@ from app.core.access import (
     run_tenant_checks,
 )
 from app.core.errors import Unauthorized
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -71,6 +72,7 @@ async def logout(principal: CurrentPrincipal, tx: TenantTx) -> Response:
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["api keys"],
              summary="Create an API key for yourself (the key is shown once)")
+@idempotent
 async def create_api_key(body: ApiKeyCreate, principal: CurrentPrincipal, tx: TenantTx
                          ) -> Response:
     if principal.user_id is None:

@@ -28,8 +28,11 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, ma
                   WithJsonSchema({"type": "string", "format": "email", "maxLength": 320})]
 # Login only compares what was typed with what is stored (app.auth.service.login brings it to
 # the stored form first).
+# Whitespace is stripped first, so the document asks for a non-space character.
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=320)]
+                                              max_length=320),
+                       WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 320,
+                                       "pattern": "\\S"})]
 
 
 class LoginIn(RequestModel):

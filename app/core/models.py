@@ -17,8 +17,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKeyConstraint, MetaData, text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
 
 metadata = MetaData()
 
@@ -62,3 +72,23 @@ def tenant_ref(columns: list[str], table: str, *, ondelete: str = "CASCADE",
     return ForeignKeyConstraint(["tenant_id", *columns],
                                 [f"{table}.tenant_id", f"{table}.id"], ondelete=ondelete,
                                 name=name)
+
+
+
+# Stored first responses of POSTs sent with an Idempotency-Key (0760_i15_idempotency;
+# app.core.idempotency).
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    tenant_key(),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", BYTEA, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("headers", JSONB, nullable=False),
+    Column("body", BYTEA, nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("expires_at", nullable=False),
+    tenant_fk(),
+    Index("idempotency_keys_expiry_idx", "tenant_id", "expires_at"),
+)

@@ -14,6 +14,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.core.inputs import document_nul_free
+from app.core.openapi_contract import (
+    AUDIT_STREAMS,
+    REQUEST_ID,
+    SCIM_SCHEMAS,
+    scim_operation,
+    webhooks_section,
+)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -85,6 +92,9 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
         components["schemas"].pop("HTTPValidationError", None)
         components["schemas"].pop("ValidationError", None)
         components["schemas"]["ScimError"] = SCIM_ERROR_SCHEMA
+        components["schemas"].update(SCIM_SCHEMAS)
+        schema["servers"] = [{"url": "/", "description": "This server (DRIFT_PUBLIC_URL)"}]
+        schema["info"]["license"] = {"name": "Proprietary", "identifier": "LicenseRef-Drift"}
         schemes = components.setdefault("securitySchemes", {})
         schemes["bearer"] = {
             "type": "http", "scheme": "bearer",
@@ -102,9 +112,14 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                 responses = op["responses"]
                 if path.startswith("/scim/"):
                     _scim_responses(method, path, op)
+                    scim_operation(method, path, op)
                     continue
+                if path in AUDIT_STREAMS and "200" in responses:
+                    responses["200"] = AUDIT_STREAMS[path]
                 statuses = [422, 503]
-                if (method, path) not in public:
+                if (method, path) in public:
+                    op["security"] = []
+                else:
                     op.setdefault("security", [{"bearer": []}])
                     statuses += [401, 403, 404]
                 if method in ("post", "put", "patch", "delete"):
@@ -122,6 +137,11 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                                           "content": _problem_ref()}
                     elif "content" not in responses[key]:
                         responses[key]["content"] = _problem_ref()
+        for operations in schema.get("paths", {}).values():
+            for op in operations.values():
+                for response in op.get("responses", {}).values():
+                    response.setdefault("headers", {})["X-Request-ID"] = REQUEST_ID
+        schema["webhooks"] = webhooks_section(components["schemas"])
         app.openapi_schema = schema
         return schema
 
@@ -153,3 +173,5 @@ def _scim_responses(method: str, path: str, op: dict[str, Any]) -> None:
         elif key not in responses:
             responses[key] = {"description": _DESCRIPTIONS.get(status, "Error"),
                               "content": _scim_error_ref()}
+        elif "content" not in responses[key]:  # described by the route, body not yet
+            responses[key]["content"] = _scim_error_ref()

@@ -21,6 +21,7 @@ from app.core.access import (
     get_runtime,
 )
 from app.core.errors import NotFound
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -59,6 +60,7 @@ def _bypass(rt: Runtime) -> CompiledList:
 
 @router.post("", status_code=201, response_model=EntryOut, responses=LOCKOUT,
              summary="Add a network to the allowlist (admin+)")
+@idempotent
 async def create_entry(body: EntryCreate, _: AdminPrincipal, tx: TenantTx, rt: RuntimeDep
                        ) -> Response:
     if tx.principal is None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, CurrentPrincipal, MemberPrincipal, TenantTx
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 @router.post("", status_code=201, response_model=ProjectOut,
              summary="Create a project (admin+)")
+@idempotent
 async def create_project(body: ProjectCreate, _: AdminPrincipal, tx: TenantTx) -> Response:
     row = await service.create_project(tx, body)
     return json_response(schemas.project_out(row), 201,

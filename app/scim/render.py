@@ -5,6 +5,7 @@ else in the representation, so it changes exactly when the resource does."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -46,12 +47,35 @@ def _finish(resource: dict[str, Any], rtype: str, created: datetime, modified: d
 _GROUP_VERSION_EXCLUDES = frozenset({"members"})
 
 
+_NAME_SEPARATORS = str.maketrans("._+-", "    ")
+_SPACES = re.compile(r"\s+")
+
+
+def derived_name(display_name: str | None, email: str | None) -> dict[str, str] | None:
+    """name.givenName/familyName of a user Drift created itself (an owner, an invited
+    member), which Okta's SCIM checks require of every listed user (docs/scim.md, "Names of
+    users Drift created"): the display name, or else the email's local part with . _ + -
+    read as spaces; its first word is the given name, the rest the family name (the one word
+    again when there is only one). Mirrors the SQL in app.scim.repository.search.USER_DOC."""
+    source = (display_name or "").strip()
+    if not source and email:
+        source = email.rsplit("@", 1)[0].translate(_NAME_SEPARATORS)
+    source = _SPACES.sub(" ", source).strip()
+    if not source:
+        return None
+    given, _, family = source.partition(" ")
+    return {"formatted": source, "givenName": given, "familyName": family or given}
+
+
 def fallback_doc(display_name: str | None, email: str | None) -> dict[str, Any]:
     """The SCIM view of a user Drift created itself (no SCIM document yet). Mirrors
     app.scim.repository.search.USER_DOC."""
     doc: dict[str, Any] = {}
     if display_name is not None:
         doc["displayName"] = display_name
+    name = derived_name(display_name, email)
+    if name is not None:
+        doc["name"] = name
     if email is not None:
         doc["emails"] = [{"value": email, "primary": True}]
     return doc

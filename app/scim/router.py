@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.core.access import get_runtime
+from app.core.urls import public_url
 from app.scim.attributes import GROUP, USER
 from app.scim.auth import ScimTx
 from app.scim.discovery import discovery
@@ -55,8 +56,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _public(request: Request) -> str:
+    return public_url(get_runtime(request).settings, request.scope)
+
+
 def _base(request: Request) -> str:
-    return base_url(get_runtime(request).settings.public_url)
+    return base_url(_public(request))
 
 
 def _projection(request: Request) -> Projection:
@@ -68,19 +73,19 @@ def _projection(request: Request) -> Projection:
 
 @scim.get("/ServiceProviderConfig", summary="What this SCIM service supports")
 async def service_provider_config(request: Request, tx: ScimTx) -> Response:
-    return scim_response(discovery(get_runtime(request).settings.public_url)
+    return scim_response(discovery(_public(request))
                          .service_provider_config)
 
 
 @scim.get("/ResourceTypes", summary="User and Group")
 async def resource_types(request: Request, tx: ScimTx) -> Response:
-    docs = list(discovery(get_runtime(request).settings.public_url).resource_types.values())
+    docs = list(discovery(_public(request)).resource_types.values())
     return scim_response(query.list_response(docs, len(docs), 1))
 
 
 @scim.get("/ResourceTypes/{resource_type_id}", summary="One resource type", responses=_ERRORS)
 async def resource_type(resource_type_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = discovery(get_runtime(request).settings.public_url).resource_type(resource_type_id)
+    doc = discovery(_public(request)).resource_type(resource_type_id)
     if doc is None:
         raise not_found(f"No resource type {resource_type_id!r}; there are User and Group.")
     return scim_response(doc)
@@ -88,13 +93,13 @@ async def resource_type(resource_type_id: str, request: Request, tx: ScimTx) -> 
 
 @scim.get("/Schemas", summary="The User, EnterpriseUser and Group schemas")
 async def schemas(request: Request, tx: ScimTx) -> Response:
-    docs = list(discovery(get_runtime(request).settings.public_url).schemas.values())
+    docs = list(discovery(_public(request)).schemas.values())
     return scim_response(query.list_response(docs, len(docs), 1))
 
 
 @scim.get("/Schemas/{schema_id}", summary="One schema", responses=_ERRORS)
 async def schema(schema_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = discovery(get_runtime(request).settings.public_url).schema(schema_id)
+    doc = discovery(_public(request)).schema(schema_id)
     if doc is None:
         raise not_found(f"No schema {schema_id!r}.")
     return scim_response(doc)

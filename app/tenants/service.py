@@ -48,6 +48,9 @@ async def create_tenant(db: Database, *, name: str, owner_email: str,
     if "@" not in owner_email:
         raise BadRequest("owner email is not an email address.", code="invalid_email")
     owner_email = canonical_address(owner_email.strip())
+    owner_name = " ".join((owner_name or "").split()) or None
+    if owner_name is not None and len(owner_name) > 200:
+        raise BadRequest("owner name must be at most 200 characters.")
     tenant_id = uuid.uuid4()
     pw_hash = await hash_password_async(owner_password) if owner_password else None
     ctx = RequestContext(actor=Actor.system())

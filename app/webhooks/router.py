@@ -13,6 +13,7 @@ from app.core.access import (
     TenantTx,
 )
 from app.core.events import ENVELOPE_SCHEMA, EventTypeName, catalog
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -57,6 +58,7 @@ async def event_types(_: CurrentPrincipal) -> Response:
 @router.post("", status_code=201, response_model=WebhookCreated,
              summary="Register an endpoint (admin+); the signing secret is shown only here",
              responses={400: {"description": "The URL is not allowed (reason in detail)"}})
+@idempotent
 async def register_webhook(body: WebhookCreate, _: AdminPrincipal, tx: TenantTx,
                            rt: RuntimeDep) -> Response:
     out = await service.register(rt, tx, body)

@@ -23,8 +23,17 @@ from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
 # The SCIM document of a user; users Drift created itself have none yet, and are shown with
 # what Drift knows (mirrors app.scim.render.fallback_doc).
+_NAME_SRC = ("btrim(regexp_replace(coalesce(nullif(btrim(regexp_replace(u.display_name, "
+             "'\\s+', ' ', 'g')), ''), translate(regexp_replace(u.email, '@[^@]*$', ''), "
+             "'._+-', '    ')), '\\s+', ' ', 'g'))")
+_S = _NAME_SRC
+_NAME = (f"CASE WHEN coalesce({_S}, '') = '' THEN NULL ELSE jsonb_build_object("
+         f"'formatted', {_S}, 'givenName', split_part({_S}, ' ', 1), 'familyName', "
+         f"CASE WHEN strpos({_S}, ' ') > 0 THEN substr({_S}, strpos({_S}, ' ') + 1) "
+         f"ELSE {_S} END) END")
 USER_DOC = ("coalesce(u.scim_resource, jsonb_strip_nulls(jsonb_build_object("
-            "'displayName', u.display_name, 'emails', CASE WHEN u.email IS NULL THEN NULL ELSE "
+            "'displayName', u.display_name, 'name', " + _NAME + ", 'emails', CASE WHEN "
+            "u.email IS NULL THEN NULL ELSE "
             "jsonb_build_array(jsonb_build_object('value', u.email, 'primary', true)) END)))")
 
 USER_COLUMNS = ("u.id, u.user_name, u.external_id, u.display_name, u.email, u.active, u.role,"

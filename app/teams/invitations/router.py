@@ -15,6 +15,7 @@ from app.core.access import (
     run_tenant_checks,
 )
 from app.core.errors import NotFound
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -44,6 +45,7 @@ Token = Annotated[str, Path(min_length=1, max_length=service.MAX_TOKEN_LENGTH,
              responses={402: {"description": "seat_limit_exceeded"},
                         409: {"description": "invitation_exists, already_member, "
                                              "managed_by_scim"}})
+@idempotent
 async def create_invitation(body: InvitationCreate, principal: AdminPrincipal, tx: TenantTx,
                             rt: RuntimeDep) -> Response:
     row = await service.create_invitation(rt, tx, principal, body)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, CurrentPrincipal, TenantTx
+from app.core.idempotency import idempotent
 from app.core.pagination import (
     DEFAULT_LIMIT,
     Cursor,
@@ -38,6 +39,7 @@ SCIM_409: dict[int | str, dict[str, Any]] = {
 
 @router.post("", status_code=201, response_model=TeamOut, summary="Create a team (admin+)",
              responses={409: {"description": "team_name_taken"}})
+@idempotent
 async def create_team(body: TeamCreate, _: AdminPrincipal, tx: TenantTx) -> Response:
     row = await service.create_team(tx, body)
     return json_response(schemas.team_out(row), 201,
@@ -75,6 +77,7 @@ async def delete_team(team_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Respons
 
 @router.post("/{team_id}/members", status_code=201, response_model=TeamMemberOut,
              summary="Add a member of the tenant to the team (admin+)", responses=SCIM_409)
+@idempotent
 async def add_member(team_id: UUID, body: TeamMemberAdd, _: AdminPrincipal, tx: TenantTx
                      ) -> Response:
     row = await service.add_member(tx, team_id, body)
@@ -109,6 +112,7 @@ async def remove_member(team_id: UUID, user_id: UUID, _: AdminPrincipal, tx: Ten
 @router.post("/{team_id}/projects", status_code=201, response_model=TeamProjectOut,
              summary="Assign a project to the team (admin+)",
              responses={409: {"description": "project_already_assigned"}})
+@idempotent
 async def assign_project(team_id: UUID, body: TeamProjectAdd, _: AdminPrincipal, tx: TenantTx
                          ) -> Response:
     row = await service.assign_project(tx, team_id, body.project_id)

@@ -91,6 +91,6 @@ async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: s
                        ip: str | None, user_agent: str | None, request_id: str | None,
                        metadata: dict[str, Any]) -> None:
     """seq, prev_hash and hash are assigned by the chain trigger."""
-    await tx.execute(_INSERT, tx.tenant_id, id_, created_at, actor_type, actor_id, actor_email,
+    await tx.defer(_INSERT, tx.tenant_id, id_, created_at, actor_type, actor_id, actor_email,
                      action, resource_type, resource_id, outcome, ip, user_agent, request_id,
                      metadata)

@@ -223,35 +223,36 @@ class RequestContextMiddleware:
             nonlocal replaced
             if message["type"] == "http.response.start":
                 stat[0] = message["status"]
-                if rconn is not None and message["status"] < 400 and rconn.tx is not None \
-                        and rconn.tx.pending:
-                    # a handler that ran no statement: its credential is verified now
+                if rconn is not None and message["status"] < 400:
                     try:
-                        await rconn.tx.verify()
+                        # a read request writes what it deferred, or has its credential
+                        # verified if it ran no statement; an open transaction commits
+                        # (with its deferred statements, in the same round trip)
+                        if rconn.tx is not None:
+                            await rconn.tx.finish()
+                        if rconn.in_tx:
+                            await rconn.commit()
                     except ProblemError as exc:
                         replaced = True
                         stat[0] = exc.status
                         await rconn.release()
                         await _send_problem(scope, send, exc, header)
                         return
-                if rconn is not None and rconn.in_tx:
-                    if message["status"] < 400:
-                        try:
-                            await rconn.commit()
-                        except Exception:
-                            log.exception("COMMIT failed for request %s", rid)
-                            await rconn.rollback()
-                            replaced = True
-                            stat[0] = 503
-                            body = _commit_failed_body(rid)
-                            await send({"type": "http.response.start", "status": 503,
-                                        "headers": [(b"content-type", b"application/problem+json"),
-                                                    (b"content-length", str(len(body)).encode()),
-                                                    (b"retry-after", b"2"), header]})
-                            await send({"type": "http.response.body", "body": body})
-                            return
-                    else:
+                    except Exception:
+                        log.exception("COMMIT failed for request %s", rid)
                         await rconn.rollback()
+                        await rconn.release()
+                        replaced = True
+                        stat[0] = 503
+                        body = _commit_failed_body(rid)
+                        await send({"type": "http.response.start", "status": 503,
+                                    "headers": [(b"content-type", b"application/problem+json"),
+                                                (b"content-length", str(len(body)).encode()),
+                                                (b"retry-after", b"2"), header]})
+                        await send({"type": "http.response.body", "body": body})
+                        return
+                elif rconn is not None and rconn.in_tx:
+                    await rconn.rollback()
                 if rconn is not None:  # back to the pool as soon as the work is done
                     await rconn.release()
                 message["headers"] = [*message.get("headers", []), header]

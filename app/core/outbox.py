@@ -46,7 +46,8 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
     ids = [uuid.uuid4() for _ in items]
     # the emitting request's trace context (None when tracing is off), for the delivery span
     traceparent = tracing.current_traceparent() if tracing.tracer is not None else None
-    await tx.execute(
+    # Append-only: sent with COMMIT where the transaction allows (app.core.tx.Tx.defer)
+    await tx.defer(
         "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data,"
         " traceparent)"
         " SELECT $1, i, $3, $4, d, $6 FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"

@@ -23,13 +23,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from app.core.context import RequestContext
 from app.core.db import Database, connection_gone, discard
@@ -37,20 +41,90 @@ from app.core.metrics import DB_ACQUIRE
 
 log = logging.getLogger("drift.db")
 
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _dollar(text: str) -> str:
+    """A dollar-quoted literal whose random tag the text does not contain."""
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot be sent as a literal")
+    while True:
+        tag = f"$v{secrets.token_hex(6)}$"
+        if tag not in text:
+            return f"{tag}{text}{tag}"
+
+
+def literal(value: Any) -> str:
+    """A PostgreSQL literal for a typed value (None, bool, int, UUID, aware datetime, str,
+    dict/list as jsonb, list of UUIDs)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, UUID):
+        return f"'{UUID(str(value))}'::uuid"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime cannot be sent as a timestamptz literal")
+        return f"'{value.isoformat()}'::timestamptz"
+    if isinstance(value, str):
+        return _dollar(value)
+    if isinstance(value, dict):
+        return _dollar(orjson.dumps(value, default=str).decode()) + "::jsonb"
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, UUID) for v in value):
+            return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::uuid[]"
+        if all(isinstance(v, dict) for v in value):
+            return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::jsonb[]"
+    raise ValueError(f"no literal form for {type(value).__name__}")
+
+
+def inline(sql: str, args: Sequence[Any]) -> str:
+    """`sql` with $1..$n replaced by literals of `args` (values, never SQL text)."""
+    rendered = [literal(a) for a in args]
+    return _PARAM.sub(lambda m: rendered[int(m.group(1)) - 1], sql)
+
 
 class Tx:
     """A transaction with the tenant set. Repositories receive this; services pass it on.
 
     `principal` is the verified caller when the transaction belongs to a request."""
 
-    __slots__ = ("conn", "ctx", "principal", "tenant_id")
+    __slots__ = ("conn", "ctx", "deferred", "principal", "tenant_id")
 
     def __init__(self, conn: asyncpg.Connection, tenant_id: UUID, ctx: RequestContext,
-                 principal: Any = None) -> None:
+                 principal: Any = None, *, deferrable: bool = False) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
         self.ctx = ctx
         self.principal = principal
+        # Statements that only append (audit events, outbox rows) and that nothing in the
+        # transaction reads back: sent in the same flight as COMMIT (see `defer`). None: this
+        # transaction's owner cannot flush them, so they run at once.
+        self.deferred: list[str] | None = [] if deferrable else None
+
+    async def defer(self, sql: str, *args: Any) -> None:
+        """Run an append-only statement now, or, where the transaction's owner sends COMMIT
+        (the request's transaction, `own_tx`), in the same round trip as COMMIT. The values
+        are inlined as literals (`literal`), which is exactly as safe as binding them; a value
+        that cannot be a literal (a NUL character) makes the statement run at once instead."""
+        if self.deferred is not None:
+            try:
+                self.deferred.append(inline(sql, args))
+                return
+            except ValueError:
+                pass
+        await self.execute(sql, *args)
+
+    def take_deferred(self) -> str:
+        """The deferred statements as a script prefix (`...; `), emptied."""
+        if not self.deferred:
+            return ""
+        script = "; ".join(self.deferred) + "; "
+        self.deferred.clear()
+        return script
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         return await self.conn.fetch(sql, *args)  # type: ignore[no-any-return]
@@ -144,7 +218,7 @@ class RequestTx(Tx):
     def __init__(self, rconn: RequestConnection, tenant_id: UUID, ctx: RequestContext,
                  principal: Any, enter: Enter, on_refused: RefusedHandler, *,
                  read_only: bool) -> None:
-        super().__init__(None, tenant_id, ctx, principal)
+        super().__init__(None, tenant_id, ctx, principal, deferrable=True)
         self._rconn = rconn
         self._on_refused = on_refused
         self._state = self.PENDING
@@ -168,12 +242,32 @@ class RequestTx(Tx):
         self._state = self.OPEN
 
     async def detach(self) -> None:
-        """Finish the request's transaction now (COMMIT if one is open) and give the
-        connection back, so the handler can do slow I/O; nothing may use this Tx after it."""
+        """Finish the request's transaction now (COMMIT if one is open, with what was
+        deferred) and give the connection back, so the handler can do slow I/O; nothing may
+        use this Tx after it."""
         if self._state == self.OPEN:
             await self._rconn.commit()
+        else:
+            await self.finish()
         await self._rconn.release()
         self._state = self.DETACHED
+
+    async def finish(self) -> None:
+        """Before a successful response: a read request writes what it deferred (an audit
+        event) in one script that enters, writes and commits; a request that ran no statement
+        has its credential verified. An open transaction is left to the middleware's COMMIT,
+        which carries the deferred statements itself."""
+        if self._state in (self.OPEN, self.DETACHED):
+            return
+        deferred = self.take_deferred()
+        if deferred:
+            try:
+                await self._rconn.run(f"{self.enter.script}; {deferred}COMMIT")
+            except asyncpg.PostgresError as exc:
+                await self._refused_or_raise(exc)
+            self._state = self.READING
+        elif self._state == self.PENDING:
+            await self.verify()
 
     async def verify(self) -> None:
         """Re-verify the credential when no statement has done it yet (one round trip)."""
@@ -278,10 +372,29 @@ class RequestConnection:
             raise
         return conn
 
+    async def run(self, script: str) -> None:
+        """A whole transaction as one simple-protocol script (BEGIN ... COMMIT)."""
+        conn = await self.get()
+        try:
+            await conn.execute(script)
+        except BaseException:
+            if not connection_gone(conn) and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
+
     async def commit(self) -> None:
+        """COMMIT, in the same round trip as the transaction's deferred statements."""
         if self.in_tx and self.conn is not None:
             self.in_tx = False
-            await self.conn.execute("COMMIT")
+            script = (self.tx.take_deferred() if self.tx is not None else "") + "COMMIT"
+            try:
+                await self.conn.execute(script)
+            except BaseException:
+                if not connection_gone(self.conn) and self.conn.is_in_transaction():
+                    with contextlib.suppress(Exception):
+                        await self.conn.execute("ROLLBACK")
+                raise
 
     async def rollback(self) -> None:
         if self.conn is not None and self.in_tx:
@@ -327,13 +440,19 @@ async def own_tx(db: Database, tenant_id: UUID, ctx: RequestContext | None = Non
                     await asyncio.shield(conn.execute("ROLLBACK"))
             raise
         try:
-            yield Tx(conn, tenant_id, ctx or RequestContext())
+            tx = Tx(conn, tenant_id, ctx or RequestContext(), deferrable=True)
+            yield tx
         except BaseException:
             if not connection_gone(conn):
                 await conn.execute("ROLLBACK")
             raise
-        else:
-            await conn.execute("COMMIT")
+        try:
+            await conn.execute(tx.take_deferred() + "COMMIT")  # one round trip
+        except BaseException:
+            if not connection_gone(conn) and conn.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.execute("ROLLBACK"))
+            raise
 
 
 class OwnTx:

@@ -221,6 +221,7 @@ async def test_migration_chains_the_events_that_already_exist(test_db: DbInfo) -
                         "SELECT action FROM audit_events ORDER BY seq")]
                     assert actions == ["tenant.create", "apikey.create"]
                     await record_events_on(tx)
+                async with own_tx(db, tid) as tx:  # the event is written with COMMIT
                     assert (await verify_range(tx, after=None, before=None))["checked"] == 3
         finally:
             await db.close()

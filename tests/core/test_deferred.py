@@ -1,0 +1,73 @@
+"""Append-only writes (audit events, outbox rows) ride in the same round trip as COMMIT,
+inlined as literals: every value survives exactly, nothing is written when the request
+fails, and an audited read writes its event in one script."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from app.core.tx import inline, literal, own_tx
+from tests.conftest import Tenant
+
+HOSTILE = [
+    "plain", "it's", "back\\slash", "$$", "$v0$", "$v1234567890ab$", "'; DROP TABLE users; --",
+    "ünïcødé ✓ 漢字", "line\nbreak\ttab", "\\x00 is not a NUL", "\"quoted\"", "",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_a_text_literal_is_the_text(tenant: Tenant, text: str) -> None:
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
+        assert await tx.fetchval(inline("SELECT $1::text", [text])) == text
+        doc = {"k": text, text: [text, 1, None]}
+        assert await tx.fetchval(inline("SELECT $1::jsonb", [doc])) == doc
+
+
+def test_values_that_cannot_be_literals_are_refused() -> None:
+    with pytest.raises(ValueError, match="NUL"):
+        literal("a\x00b")
+    with pytest.raises(ValueError, match="naive"):
+        literal(datetime(2030, 1, 1))
+    assert literal(None) == "NULL"
+    assert literal(True) == "true"
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    assert literal(when) == "'2030-01-01T00:00:00+00:00'::timestamptz"
+    u = uuid.uuid4()
+    assert literal([u]) == f"ARRAY['{u}'::uuid]::uuid[]"
+
+
+async def test_a_refused_write_leaves_no_audit_event_or_outbox_row(
+        client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """The project insert succeeds but the request ends 409 (duplicate slug on the second):
+    the deferred audit event and outbox row of the failed request are never sent."""
+    assert (await client.post("/api/v1/projects", headers=tenant.headers,
+                              json={"name": "once", "slug": "once"})).status_code == 201
+    r = await client.post("/api/v1/projects", headers=tenant.headers,
+                          json={"name": "twice", "slug": "once"})
+    assert r.status_code == 409 and r.json()["code"]
+    creates = await tenant.sql("SELECT count(*) FROM audit_events WHERE action = 'project.create'")
+    events = await tenant.sql("SELECT count(*) FROM outbox_events WHERE type = 'project.created'")
+    assert creates[0][0] == 1 and events[0][0] == 1
+
+
+async def test_a_scim_create_sends_its_events_with_commit(
+        client: httpx.AsyncClient, tenant: Tenant, round_trips: list[str]) -> None:
+    token = (await client.post("/api/v1/settings/scim", headers=tenant.headers,
+                               json={"name": "idp"})).json()["token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "deferred@example.com"}
+    assert (await client.post("/scim/v2/Users", headers=headers, json=body)).status_code == 201
+    round_trips.clear()
+    body["userName"] = "deferred2@example.com"
+    assert (await client.post("/scim/v2/Users", headers=headers, json=body)).status_code == 201
+    own = [q for q in round_trips if "ip_allowlist_entries" not in q]
+    assert own[0].startswith("BEGIN; SELECT drift_api.enter_scim_token(")
+    assert "INSERT INTO audit_events" in own[-1] and own[-1].endswith("; COMMIT")
+    assert not any("INSERT INTO audit_events" in q for q in own[:-1])
+    rows = await tenant.sql("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'")
+    assert rows[0][0] == 2

@@ -10,6 +10,7 @@ from app.email import models as email_models
 from app.ipallow import models as ipallow_models
 from app.projects import models as projects_models
 from app.scim import models as scim_models
+from app.sso import models as sso_models
 from app.sync import models as sync_models
 from app.teams import models as teams_models
 from app.tenants import models as tenants_models
@@ -18,4 +19,4 @@ from app.webhooks import models as webhooks_models
 __all__ = ["metadata"]
 
 DOMAINS = (audit_models, auth_models, email_models, ipallow_models, projects_models,
-           scim_models, sync_models, teams_models, tenants_models, webhooks_models)
+           scim_models, sso_models, sync_models, teams_models, tenants_models, webhooks_models)

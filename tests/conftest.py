@@ -124,6 +124,7 @@ def settings(test_db: DbInfo, tmp_path_factory: pytest.TempPathFactory) -> Setti
         run_worker=False,
         public_url="https://drift.test",
         webhook_allowed_cidrs="127.0.0.0/8,::1/128",  # type: ignore[arg-type]
+        sso_allowed_cidrs="127.0.0.0/8,::1/128",  # type: ignore[arg-type]  # the test IdP
         email_retry_schedule="1,2",  # type: ignore[arg-type]
         db_pool_max=20,
     )

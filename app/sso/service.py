@@ -385,7 +385,9 @@ async def check_password_credential(rt: Runtime, tx: Tx, user_id: UUID,
         return
     await record_denial(rt.db, tx.tenant_id, tx.ctx, "sso.password_refused",
                         reason="sso_enforced", resource_type="user", resource_id=user_id,
-                        metadata={"kind": kind})
+                        metadata={"kind": kind},
+                        dedupe_key=(tx.tenant_id, "sso.password_refused", kind, str(tx.ctx.ip),
+                                    user_id))
     raise Forbidden("This organisation requires single sign-on: sign in through your identity "
                     "provider (GET /sso/start?tenant=<slug>).", code="sso_required")
 

@@ -68,7 +68,6 @@ SECRET_PURPOSE = "sso-client-secret"  # noqa: S105 - an HKDF purpose label
 BROWSER_COOKIE = "drift_sso"
 SUPERSEDED_BY_SSO = "superseded_by_sso"
 DEFAULT_SCOPES = ["openid", "email", "profile"]
-LOGIN_FAILED = "Single sign-on failed."
 
 
 # ---- tokens that carry their tenant ----

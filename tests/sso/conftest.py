@@ -43,7 +43,8 @@ def idp(settings: Any) -> Iterator[Idp]:
     line = proc.stdout.readline()
     if not line.startswith("ready "):
         proc.kill()
-        raise RuntimeError(f"the test IdP did not start: {line} {proc.stderr.read() if proc.stderr else ''}")
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"the test IdP did not start: {line} {err}")
     yield Idp(issuer=line.split()[1])
     proc.terminate()
     proc.wait(10)
@@ -57,9 +58,10 @@ async def browser(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def add_connection(t: Tenant, client: httpx.AsyncClient, idp: Idp, client_id: str = "drift-rs",
-                         **extra: Any) -> dict[str, Any]:
-    body = {"protocol": "oidc", "name": f"IdP {client_id}", "issuer": extra.pop("issuer", idp.issuer),
+async def add_connection(t: Tenant, client: httpx.AsyncClient, idp: Idp,
+                         client_id: str = "drift-rs", **extra: Any) -> dict[str, Any]:
+    body = {"protocol": "oidc", "name": f"IdP {client_id}",
+            "issuer": extra.pop("issuer", idp.issuer),
             "client_id": client_id, "client_secret": idp.secret(client_id),
             "scopes": ["openid", "email", "profile", "groups"], **extra}
     r = await client.post("/api/v1/settings/sso/connections", json=body, headers=t.headers)

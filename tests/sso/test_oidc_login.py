@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 
 from tests.conftest import Tenant, audit_events, bearer
@@ -13,7 +11,6 @@ from tests.sso.conftest import (
     exchange,
     sso_callback,
     sso_code,
-    sso_login,
 )
 
 

@@ -26,6 +26,7 @@ from app.projects.router import router as projects_router
 from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
 from app.scim.constants import PREFIX as SCIM_PREFIX
 from app.scim.router import router as scim_router
+from app.sso.router import PUBLIC_OPERATIONS as SSO_PUBLIC
 from app.sso.router import browser as sso_browser_router
 from app.sso.router import router as sso_router
 from app.sync.router import router as sync_router
@@ -109,5 +110,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(sync_router)
     app.include_router(sso_router)
     app.include_router(sso_browser_router)
-    install_openapi(app)
+    install_openapi(app, extra_public=SSO_PUBLIC)
     return app

@@ -44,6 +44,9 @@ if service.check_password_credential not in password_checks:
     password_checks.append(service.check_password_credential)
 
 CONNECTIONS = "/settings/sso/connections"
+# Called without credentials (the browser flow, and the code exchange that yields them).
+PUBLIC_OPERATIONS = {("get", "/sso/start"), ("get", "/sso/oidc/callback"),
+                     ("post", "/api/v1/auth/sso/exchange")}
 
 
 async def _out(request: Request, tx: TenantTx, row: asyncpg.Record) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048)]
@@ -35,8 +35,8 @@ class ConnectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protocol: Literal["oidc", "saml"]
     name: Name
-    enabled: bool = True
-    jit_provisioning: bool = Field(False, description="Create unknown users at their first "
+    enabled: StrictBool = True
+    jit_provisioning: StrictBool = Field(False, description="Create unknown users at their first "
                                                       "login (seat limit applies)")
     default_role: DefaultRole = "member"
     claim_mapping: ClaimMapping | None = None
@@ -62,8 +62,8 @@ class ConnectionPatch(BaseModel):
     stored one."""
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    enabled: bool | None = None
-    jit_provisioning: bool | None = None
+    enabled: StrictBool | None = None
+    jit_provisioning: StrictBool | None = None
     default_role: DefaultRole | None = None
     claim_mapping: ClaimMapping | None = None
     issuer: Url | None = None
@@ -110,9 +110,9 @@ class ConnectionList(BaseModel):
 
 class SsoSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enforced: bool = Field(description="Refuse password login and refresh of password "
+    enforced: StrictBool = Field(description="Refuse password login and refresh of password "
                                        "sessions for everyone but a break-glass owner")
-    owner_break_glass: bool = Field(True, description="The owner may still use a password "
+    owner_break_glass: StrictBool = Field(True, description="The owner may still use a password "
                                                       "(audited on every use as "
                                                       "sso.break_glass)")
 

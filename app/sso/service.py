@@ -294,6 +294,8 @@ async def update_connection(rt: Runtime, tx: Tx, connection_id: UUID, body: Conn
     if row is None:
         raise NotFound("No SSO connection with that id.")
     _oidc_only(body, row["protocol"])
+    if body.enabled is False:
+        await _keep_one_enabled(tx, row)
     cfg = dict(row["config"])
     secret_enc = row["secret_enc"]
     if row["protocol"] == "oidc":
@@ -322,19 +324,24 @@ async def update_connection(rt: Runtime, tx: Tx, connection_id: UUID, body: Conn
     return new
 
 
+async def _keep_one_enabled(tx: Tx, row: asyncpg.Record) -> None:
+    """While SSO is enforced, the last enabled connection may not go away or be disabled."""
+    settings = await repo.get_settings(tx)
+    if settings is not None and settings["enforced"] and row["enabled"]:
+        others = [c for c in await repo.list_connections(tx)
+                  if c["enabled"] and c["id"] != row["id"]]
+        if not others:
+            raise Conflict("SSO is enforced and this is the last enabled connection: turn "
+                           "enforcement off first, or nobody but a break-glass owner could "
+                           "sign in.", code="sso_enforced")
+
+
 async def delete_connection(tx: Tx, connection_id: UUID) -> None:
     """Deleting a connection ends the sessions it started (its users must sign in again)."""
     row = await repo.get_connection(tx, connection_id, for_update=True)
     if row is None:
         raise NotFound("No SSO connection with that id.")
-    settings = await repo.get_settings(tx)
-    if settings is not None and settings["enforced"] and row["enabled"]:
-        others = [c for c in await repo.list_connections(tx)
-                  if c["enabled"] and c["id"] != connection_id]
-        if not others:
-            raise Conflict("SSO is enforced and this is the last enabled connection: turn "
-                           "enforcement off first, or nobody but a break-glass owner could "
-                           "sign in.", code="sso_enforced")
+    await _keep_one_enabled(tx, row)
     ended = await repo.revoke_connection_sessions(tx, connection_id, clock.now())
     await repo.delete_connection(tx, connection_id)
     await record(tx, "sso.connection_deleted", resource_type="sso_connection",

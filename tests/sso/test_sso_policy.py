@@ -132,3 +132,16 @@ async def test_a_tenants_connection_never_signs_into_another_tenant(
     r = await client.get(f"/api/v1/settings/sso/connections/{conn_a['id']}",
                          headers=other_tenant.headers)
     assert r.status_code == 404
+
+
+async def test_the_last_connection_cannot_go_while_enforced(
+        client: httpx.AsyncClient, idp: Idp, tenant: Tenant) -> None:
+    conn = await add_connection(tenant, client, idp)
+    assert (await _enforce(client, tenant)).status_code == 200
+    url = f"/api/v1/settings/sso/connections/{conn['id']}"
+    r = await client.patch(url, headers=tenant.headers, json={"enabled": False})
+    assert r.status_code == 409 and r.json()["code"] == "sso_enforced"
+    r = await client.delete(url, headers=tenant.headers)
+    assert r.status_code == 409 and r.json()["code"] == "sso_enforced"
+    [row] = await tenant.sql("SELECT enabled FROM sso_connections")
+    assert row["enabled"] is True

@@ -145,3 +145,29 @@ async def test_the_last_connection_cannot_go_while_enforced(
     assert r.status_code == 409 and r.json()["code"] == "sso_enforced"
     [row] = await tenant.sql("SELECT enabled FROM sso_connections")
     assert row["enabled"] is True
+
+
+async def test_scim_user_matches_by_external_id_and_scim_deprovisioning_ends_sso_session(
+        client: httpx.AsyncClient, browser: httpx.AsyncClient, idp: Idp, tenant: Tenant) -> None:
+    from tests.scim.conftest import create_token
+
+    scim = bearer((await create_token(client, tenant))["token"])
+    scim["Content-Type"] = "application/scim+json"
+    # the IdP's subject for login "ext-7@corp.test" is that string; SCIM sent it as externalId
+    # with a different userName and email, so only the externalId can match
+    r = await client.post("/scim/v2/Users", headers=scim, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada.l",
+        "externalId": "ext-7@corp.test", "emails": [{"value": "ada@corp.test",
+                                                     "primary": True}]})
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+    await add_connection(tenant, client, idp)
+    tokens = await sso_login(browser, tenant, "ext-7@corp.test")
+    me = await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200 and me.json()["user"]["id"] == user_id
+    r = await client.patch(f"/scim/v2/Users/{user_id}", headers=scim, json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": False}]})
+    assert r.status_code == 200, r.text
+    me = await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 401

@@ -171,3 +171,25 @@ async def test_scim_user_matches_by_external_id_and_scim_deprovisioning_ends_sso
     assert r.status_code == 200, r.text
     me = await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 401
+
+
+async def test_ip_allowlist_applies_to_the_callback(
+        app: object, client: httpx.AsyncClient, browser: httpx.AsyncClient, idp: Idp,
+        tenant: Tenant) -> None:
+    from urllib.parse import urlsplit
+
+    from tests.sso.conftest import PUBLIC, through_idp
+
+    await add_connection(tenant, client, idp)
+    user = await tenant.add_user()
+    r = await start(browser, tenant)
+    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    r = await client.post("/api/v1/settings/ip-allowlist", headers=tenant.headers,
+                          json={"cidr": "127.0.0.1/32"})
+    assert r.status_code == 201, r.text
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC,
+                                 cookies=browser.cookies) as outside:
+        resp = await outside.get(back.path + "?" + back.query)
+    assert resp.status_code == 403 and resp.json()["code"] == "ip_not_allowed"
+    assert await tenant.sql("SELECT 1 FROM sessions WHERE sso_connection_id IS NOT NULL") == []

@@ -21,7 +21,20 @@ $(STAMP):
 
 # the browser tests (tests/browser) drive Debian's headless Chromium over the DevTools protocol
 CHROMIUM_APT := apt-get install -y -q --no-install-recommends chromium >/dev/null
-install: $(STAMP)
+
+# the OpenID Provider the SSO tests run against (tests/sso/idp: oidc-provider, pinned by its lock)
+IDP    := tests/sso/idp
+IDP_OK := $(IDP)/node_modules/.installed-$(shell cat $(IDP)/package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
+
+$(IDP_OK):
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null) || \
+		(sudo apt-get update -q >/dev/null && sudo apt-get install -y -q nodejs npm >/dev/null)
+	cd $(IDP) && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f $(IDP)/node_modules/.installed-*
+	@touch $@
+
+install: $(STAMP) $(IDP_OK)
 	@command -v chromium >/dev/null || $(CHROMIUM_APT) 2>/dev/null || \
 		(apt-get update -q >/dev/null && $(CHROMIUM_APT)) || sudo $(CHROMIUM_APT)
 

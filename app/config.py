@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[Network], NoDecode] = Field(default_factory=list)
     webhook_allowed_cidrs: Annotated[list[Network], NoDecode] = Field(default_factory=list)
     ip_allowlist_bypass_cidrs: Annotated[list[Network], NoDecode] = Field(default_factory=list)
+    # Identity providers (OIDC discovery, JWKS, token endpoint) on these networks may be
+    # reached although they are not public, also over plain http (docs/sso.md, "Outbound
+    # HTTP"): an on-premises IdP. Separate from the webhook list on purpose.
+    sso_allowed_cidrs: Annotated[list[Network], NoDecode] = Field(default_factory=list)
 
     smtp_url: str | None = None
     smtp_from: str = "Drift Cloud <no-reply@drift.localhost>"
@@ -237,7 +241,7 @@ class Settings(BaseSettings):
         return out
 
     @field_validator("trusted_proxies", "webhook_allowed_cidrs", "ip_allowlist_bypass_cidrs",
-                     mode="before")
+                     "sso_allowed_cidrs", mode="before")
     @classmethod
     def _networks(cls, value: object) -> list[Network]:
         return parse_networks(value)

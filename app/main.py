@@ -36,6 +36,9 @@ from app.scim import errors as scim_errors
 from app.scim.constants import MAX_PAYLOAD_SIZE as SCIM_MAX_PAYLOAD_SIZE
 from app.scim.constants import PREFIX as SCIM_PREFIX
 from app.scim.router import router as scim_router
+from app.sso.router import PUBLIC_OPERATIONS as SSO_PUBLIC
+from app.sso.router import browser as sso_browser_router
+from app.sso.router import router as sso_router
 from app.sync.router import router as sync_router
 from app.teams.router import router as teams_router
 from app.tenants.router import router as tenants_router
@@ -161,6 +164,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(scim_router)
     app.include_router(webhooks_router)
     app.include_router(sync_router)
+    app.include_router(sso_router)
+    app.include_router(sso_browser_router)
     install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
-    install_openapi(app)
+    install_openapi(app, extra_public=SSO_PUBLIC)
     return app

@@ -12,6 +12,7 @@ from app.ipallow import models as ipallow_models
 from app.projects import models as projects_models
 from app.ratelimit import models as ratelimit_models
 from app.scim import models as scim_models
+from app.sso import models as sso_models
 from app.sso import saml_replay as sso_saml_models
 from app.sync import models as sync_models
 from app.teams import models as teams_models
@@ -21,5 +22,5 @@ from app.webhooks import models as webhooks_models
 __all__ = ["metadata"]
 
 DOMAINS = (audit_models, auth_models, domains_models, email_models, ipallow_models,
-           projects_models, ratelimit_models, scim_models, sso_saml_models, sync_models,
-           teams_models, tenants_models, webhooks_models)
+           projects_models, ratelimit_models, scim_models, sso_models, sso_saml_models,
+           sync_models, teams_models, tenants_models, webhooks_models)

@@ -125,12 +125,18 @@ def settings(test_db: DbInfo, tmp_path_factory: pytest.TempPathFactory) -> Setti
         run_worker=False,
         public_url="https://drift.test",
         webhook_allowed_cidrs="127.0.0.0/8,::1/128",  # type: ignore[arg-type]
+        sso_allowed_cidrs="127.0.0.0/8,::1/128",  # type: ignore[arg-type]  # the test IdP
         email_retry_schedule="1,2",  # type: ignore[arg-type]
         db_pool_max=20,
         # every test client comes from 127.0.0.1: per-address throttles are tested with their
         # own limits and addresses (tests/ratelimit), not tripped by the rest of the suite
         login_ip_max_failures=1_000_000,
         token_ip_max_failures=1_000_000,
+        # the suite drives many requests per tenant (the fuzzer, the input walk): tenant
+        # budgets are tested with their own limits (tests/ratelimit); plans not named are
+        # unlimited
+        api_rate_limits={},  # type: ignore[arg-type]
+        scim_rate_limits={},  # type: ignore[arg-type]
     )
 
 

@@ -145,6 +145,10 @@ Case = tuple[str, str, int, Path]  # method, url, body root index, path
 def body_cases(kind: str) -> list[Case]:
     out: list[Case] = []
     for method, url, op in operations():
+        if url.startswith("/scim/"):
+            # SCIM bodies are read by the SCIM parser (400 with a scimType; `meta` is
+            # read-only and ignored): tests/e2e/test_scim_malformed.py sends them NUL and junk
+            continue
         for i, root in enumerate(body_roots(op)):
             seen: set[Path] = set()
             for path, leaf in leaves(root):

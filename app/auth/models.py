@@ -83,6 +83,7 @@ sessions = Table(
     timestamp("revoked_at"),
     Column("ip", INET),
     Column("user_agent", Text),
+    Column("sso_connection_id", UUID),  # 0770_i13_sso: NULL for a password session
     UniqueConstraint("refresh_hash", name="sessions_refresh_hash_key"),
     tenant_ref(["user_id"], "users"),
 )

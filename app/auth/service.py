@@ -63,6 +63,12 @@ async def start_session(rt: Runtime, tx: Tx, user_id: UUID) -> tuple[UUID, Token
 
 TenantGate = Callable[[UUID], Awaitable[None]]
 
+# Checks on a password credential, run in the tenant transaction after the password is verified
+# (session None) and before a refresh token rotates (its session): each raises a ProblemError
+# to refuse. SSO enforcement registers here (app.sso.router), so auth never imports sso.
+PasswordCheck = Callable[[Runtime, Tx, UUID, UUID | None], Awaitable[None]]
+password_checks: list[PasswordCheck] = []
+
 
 async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: str,
                 password: str, gate: TenantGate) -> TokenPair:
@@ -94,6 +100,8 @@ async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: st
         raise Unauthorized(INVALID_LOGIN, code="invalid_login")
     ctx.actor = Actor(type="user", id=user["id"], email=user["email"])
     async with own_tx(rt.db, tenant_id, ctx) as tx:
+        for check in password_checks:
+            await check(rt, tx, user["id"], None)
         session_id, pair = await start_session(rt, tx, user["id"])
         ctx.actor.credential_id = session_id
         await record(tx, "auth.login", resource_type="session", resource_id=session_id)
@@ -132,6 +140,8 @@ async def refresh(rt: Runtime, ctx: RequestContext, refresh_token: str, *, gate:
               or not session["active"]):
             raise invalid
         else:
+            for check in password_checks:
+                await check(rt, tx, session["user_id"], session_id)
             new_refresh = new_token(REFRESH_TOKEN_PREFIX)
             await repository.rotate_session(tx, session_id, token_hash(new_refresh), now)
             access, ttl = issue_access_token(
@@ -219,5 +229,6 @@ async def deprovision_user(tx: Tx, user_id: UUID, *, source: str) -> dict[str, A
     return meta
 
 
-__all__ = ["TokenPair", "create_api_key", "deprovision_user", "list_api_keys", "login",
-           "logout", "record_denial", "refresh", "revoke_api_key", "start_session"]
+__all__ = ["PasswordCheck", "TokenPair", "create_api_key", "deprovision_user", "list_api_keys",
+           "login", "logout", "password_checks", "record_denial", "refresh", "revoke_api_key",
+           "start_session"]

@@ -130,13 +130,13 @@ class UserDeprovisioned(EventData):
 
 
 class UserProvisioning(EventData):
-    """user.provisioned and user.reactivated (SCIM)."""
+    """user.provisioned (SCIM, or SSO just-in-time provisioning) and user.reactivated (SCIM)."""
     user_id: UUID
     user_name: str
     email: str | None
     external_id: str | None = Field(description="The identity provider's id for the user")
     active: bool
-    source: str = Field(description="What changed the user; today always scim")
+    source: str = Field(description="What changed the user: scim, or sso (just-in-time)")
 
 
 class Ping(EventData):
@@ -189,7 +189,8 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
               {"project_id": _PROJECT, "name": "Core", "slug": "core"}),
     EventType("project.deleted", "A project was deleted.", ProjectEvent,
               {"project_id": _PROJECT, "name": "Core", "slug": "core"}),
-    EventType("user.provisioned", "A user was created by the identity provider (SCIM).",
+    EventType("user.provisioned", "A user was created by the identity provider (SCIM, or "
+              "just-in-time at their first SSO login).",
               UserProvisioning, {"user_id": _USER, "user_name": "ada@example.com",
                                  "email": "ada@example.com", "external_id": "00u1a2b3c4",
                                  "active": True, "source": "scim"}),

@@ -129,7 +129,7 @@ def scim_operation(method: str, path: str, op: dict[str, Any]) -> None:
         # a SCIM token acts for a tenant, not a user: /Me never succeeds. What it can answer
         # is 501, or what any SCIM request gets first (credentials, body size, database).
         op["responses"] = {k: v for k, v in responses.items()
-                           if k in ("401", "403", "413", "501", "503")}
+                           if k in ("401", "403", "413", "429", "501", "503")}
         op["responses"]["501"]["description"] = ("Not implemented: a SCIM token "
                                                  "authenticates a tenant, not a user")
         return

@@ -7,6 +7,8 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
 from app.core.emails import InvalidDomain, canonical_domain
+from app.core.inputs import RequestModel
+from app.core.pagination import Page
 
 
 def _valid_domain(value: str) -> str:
@@ -22,7 +24,7 @@ Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
                                    "maxLength": 253})]
 
 
-class DomainCreate(BaseModel):
+class DomainCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     domain: Domain
 
@@ -46,12 +48,6 @@ class DomainOut(BaseModel):
     created_at: datetime
 
 
-class Pagination(BaseModel):
-    cursor: str | None
-    has_more: bool
-    total: int
 
-
-class DomainList(BaseModel):
-    data: list[DomainOut]
-    pagination: Pagination
+class DomainList(Page[DomainOut]):
+    """A page of DomainOut."""

@@ -14,6 +14,7 @@ from app.core import clock
 from app.core.runtime import Runtime
 from app.ipallow.enforcement import check_ip_allowlist
 from app.main import create_app
+from app.ratelimit.budget import check_budget
 from tests.conftest import Tenant, app_with, asgi_client, audit_events, bearer
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry
 
@@ -38,7 +39,7 @@ async def test_every_app_create_app_builds_enforces_the_allowlist(runtime: Runti
                     secret_key=runtime.secret_key)
     assert fresh.tenant_checks == []
     for app in (create_app(runtime.settings, runtime=fresh), app_with(runtime)):
-        assert app.state.runtime.tenant_checks == [check_ip_allowlist]
+        assert app.state.runtime.tenant_checks == [check_ip_allowlist, check_budget]
         async with asgi_client(app, "192.168.1.1") as c:
             _refused(await c.get(ME, headers=tenant.headers), "192.168.1.1")
 

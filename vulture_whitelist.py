@@ -12,10 +12,8 @@ from vulture.whitelists.whitelist_utils import Whitelist
 
 from app.audit import live
 from app.core import clock, errors, metrics
-from app.domains import service as domains_service
 from app.ipallow import cache
 from app.main import create_app
-from app.sso import saml
 from app.teams.invitations import service as invitations
 
 _ = Whitelist()  # for instance attributes, which a class does not have until __init__ runs
@@ -35,17 +33,11 @@ invitations.revoke_pending_for_address  # wired by the SCIM invitation-supersede
 live.AuditHub.listening  # TODO(audit): nothing reads it; use it or delete it
 errors.Unprocessable  # TODO(error mapping): unused since 422s come from pydantic; delete
 
-# SAML 2.0 SP protocol (issue 13): the SSO core's routes (GET /sso/saml/{id}/metadata, the login
-# redirect, POST /sso/saml/{id}/acs -> complete_login) call these; built on a parallel branch.
-# Remove these lines once those routes are merged.
-saml.sp_metadata, saml.authn_request, saml.accept_response
-_.metadata_url  # saml.SpUrls.metadata_url
-_.connection_id, _.name_id_format, _.session_index  # saml.SamlIdentity
-
 # dnspython's resolver settings, assigned in app.domains.service.resolver
 _.nameservers, _.lifetime
-# Home-realm discovery (issue 13): the SSO core's login start calls it (parallel branch).
-# Remove once that is merged.
-domains_service.tenant_for_email
 # prometheus-client calls collect().
 metrics._Families.collect
+
+# SAML identity fields kept for single logout (SLO) and support tickets: the NameID format
+# and session index the IdP asserted (docs/sso.md); nothing reads them until SLO exists.
+_.name_id_format, _.session_index  # saml.SamlIdentity

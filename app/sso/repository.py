@@ -10,8 +10,8 @@ import asyncpg
 
 from app.core.tx import Tx
 
-CONNECTION_COLUMNS = ("id, protocol, name, enabled, config, secret_enc, jit_provisioning,"
-                      " default_role, created_at, updated_at")
+CONNECTION_COLUMNS = ("id, tenant_id, protocol, name, enabled, config, secret_enc,"
+                      " jit_provisioning, default_role, created_at, updated_at")
 
 
 # ---- connections ----

@@ -5,6 +5,7 @@ one-time code exchange. Importing this module registers the password-credential 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 from uuid import UUID
 
 import asyncpg
@@ -24,6 +25,7 @@ from app.core.access import (
 )
 from app.core.errors import BadRequest, NotFound
 from app.core.responses import json_response
+from app.domains.service import tenant_for_email
 from app.sso import repository as repo
 from app.sso import service
 from app.sso.schemas import (
@@ -46,7 +48,9 @@ if service.check_password_credential not in password_checks:
 CONNECTIONS = "/settings/sso/connections"
 # Called without credentials (the browser flow, and the code exchange that yields them).
 PUBLIC_OPERATIONS = {("get", "/sso/start"), ("get", "/sso/oidc/callback"),
-                     ("post", "/api/v1/auth/sso/exchange")}
+                     ("post", "/api/v1/auth/sso/exchange"),
+                     ("get", "/sso/saml/{connection_id}/metadata"),
+                     ("post", "/sso/saml/{connection_id}/acs")}
 
 
 async def _out(request: Request, tx: TenantTx, row: asyncpg.Record) -> dict[str, Any]:
@@ -137,22 +141,27 @@ async def start(request: Request, rt: RuntimeDep, ctx: CtxDep,
                 tenant: Annotated[str | None, Query(max_length=63,
                                                     description="The tenant's slug")] = None,
                 email: Annotated[str | None, Query(max_length=320, description=(
-                    "Home-realm discovery by verified domain (not available yet)"))] = None,
+                    "Home-realm discovery: the organisation that verified this address's "
+                    "domain"))] = None,
                 connection: Annotated[UUID | None, Query(
                     description="Which connection, when the tenant has several")] = None,
                 return_to: Annotated[str | None, Query(max_length=1024, description=(
                     "A path on this site to return to after signing in"))] = None,
                 ) -> Response:
     path = service.safe_return_path(return_to)
-    if tenant is None:
-        # TODO(i13 domains): ?email= finds the tenant by verified domain through
-        # app.domains.service.tenant_for_email(db, email) once that module exists.
-        raise BadRequest("Pass tenant=<slug>." + (" Sign-in by email address is not "
-                                                  "available yet." if email else ""),
+    if tenant is not None:
+        tenant_id = await auth_repo.tenant_id_for_slug(rt.db, tenant)
+        if tenant_id is None:
+            raise NotFound("No organisation with that slug.", code="unknown_tenant")
+    elif email is not None:
+        # home-realm discovery: only a domain the tenant verified over DNS (docs/sso.md)
+        tenant_id = await tenant_for_email(rt.db, email)
+        if tenant_id is None:
+            raise NotFound("No organisation signs in with that email domain; ask your admin "
+                           "for your organisation's sign-in link.", code="unknown_domain")
+    else:
+        raise BadRequest("Pass tenant=<slug> or email=<your work address>.",
                          code="tenant_required")
-    tenant_id = await auth_repo.tenant_id_for_slug(rt.db, tenant)
-    if tenant_id is None:
-        raise NotFound("No organisation with that slug.", code="unknown_tenant")
     await run_tenant_checks(request, rt, tenant_id)
     url, cookie = await service.start_login(rt, ctx, tenant_id, connection_id=connection,
                                             return_to=path)
@@ -181,5 +190,41 @@ async def oidc_callback(request: Request, rt: RuntimeDep, ctx: CtxDep,
     url = await service.oidc_callback(rt, ctx, tenant_id, state=state, code=code, error=error,
                                       browser=drift_sso)
     resp = RedirectResponse(url, status_code=302)
+    resp.delete_cookie(service.BROWSER_COOKIE, path="/sso")
+    return resp
+
+
+@browser.get("/saml/{connection_id}/metadata", response_class=Response,
+             summary="This connection's SAML service-provider metadata (for the IdP admin)",
+             responses={200: {"content": {"application/samlmetadata+xml": {}}},
+                        404: {"description": "unknown_tenant, no_sso_connection"}})
+async def saml_metadata(connection_id: UUID, rt: RuntimeDep, ctx: CtxDep,
+                        tenant: Annotated[str, Query(min_length=1, max_length=63,
+                                                     description="The tenant's slug")],
+                        ) -> Response:
+    tenant_id = await auth_repo.tenant_id_for_slug(rt.db, tenant)
+    if tenant_id is None:
+        raise NotFound("No organisation with that slug.", code="unknown_tenant")
+    xml = await service.saml_sp_metadata(rt, ctx, tenant_id, connection_id)
+    return Response(xml, media_type="application/samlmetadata+xml")
+
+
+@browser.post("/saml/{connection_id}/acs", status_code=303, response_class=RedirectResponse,
+              summary="The identity provider's SAML response (HTTP-POST binding)",
+              responses={303: {"description": "To the return path, with sso_code"},
+                         400: {"description": "sso_invalid_state and other state failures"},
+                         401: {"description": "sso_* (the reason), audited"}})
+async def saml_acs(connection_id: UUID, request: Request, rt: RuntimeDep, ctx: CtxDep
+                   ) -> Response:
+    form = parse_qs((await request.body()).decode("latin-1"), max_num_fields=10)
+    relay, response = form.get("RelayState", [""])[0], form.get("SAMLResponse", [""])[0]
+    tenant_id = service.token_tenant(relay) if relay else None
+    if tenant_id is None or not response:
+        raise service.LoginFailed("This sign-in is not valid; start again.",
+                                  code="sso_invalid_state", status=400)
+    await run_tenant_checks(request, rt, tenant_id)
+    url = await service.saml_acs(rt, ctx, tenant_id, connection_id, relay_state=relay,
+                                 saml_response=response)
+    resp = RedirectResponse(url, status_code=303)
     resp.delete_cookie(service.BROWSER_COOKIE, path="/sso")
     return resp

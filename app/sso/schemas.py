@@ -103,6 +103,7 @@ class ConnectionOut(BaseModel):
     idp_metadata_xml_set: bool = False
     sp_entity_id: str | None = Field(None, description="SAML: our entity id, for the IdP")
     acs_url: str | None = Field(None, description="SAML: our Assertion Consumer Service URL")
+    sp_metadata_url: str | None = Field(None, description="SAML: our metadata, for the IdP")
     login_url: str = Field(description="Where a user starts signing in with this connection")
 
 

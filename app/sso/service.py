@@ -55,7 +55,7 @@ from app.core.security import (
     token_hash,
 )
 from app.core.tx import Tx, own_tx
-from app.sso import oidc
+from app.sso import oidc, saml
 from app.sso import repository as repo
 from app.sso.schemas import ClaimMapping, ConnectionIn, ConnectionPatch
 from app.teams.invitations.service import supersede_invitations
@@ -136,8 +136,10 @@ def connection_out(rt: Runtime, row: asyncpg.Record, tenant_slug: str) -> dict[s
         out.update(idp_entity_id=cfg.get("idp_entity_id"), idp_sso_url=cfg.get("idp_sso_url"),
                    idp_certificate_sha256=cfg.get("idp_certificate_sha256"),
                    idp_metadata_xml_set=bool(cfg.get("idp_metadata_xml")),
-                   sp_entity_id=f"{_public(rt)}/sso/saml/{row['id']}/metadata",
-                   acs_url=f"{_public(rt)}/sso/saml/{row['id']}/acs")
+                   sp_entity_id=saml.sp_urls(row["id"], _public(rt)).entity_id,
+                   acs_url=saml.sp_urls(row["id"], _public(rt)).acs_url,
+                   sp_metadata_url=f"{saml.sp_urls(row['id'], _public(rt)).metadata_url}?"
+                                   + urlencode({"tenant": tenant_slug}))
     return out
 
 
@@ -456,17 +458,24 @@ async def start_login(rt: Runtime, ctx: RequestContext, tenant_id: UUID, *,
                          "connection=<id> (each connection's login_url has it).",
                          code="connection_required")
     conn = conns[0]
-    if conn["protocol"] != "oidc":
-        # TODO(i13 SAML): app.sso.saml builds the AuthnRequest; this state row is its RelayState
-        raise BadRequest("SAML sign-in is not available yet for this connection.",
-                         code="saml_unavailable")
+    state, browser = tenant_token(tenant_id), secrets.token_urlsafe(32)
+    if conn["protocol"] == "saml":
+        # The state token is the RelayState; the AuthnRequest's id is kept in the state row
+        # (as its nonce) and must come back as the response's InResponseTo.
+        redirect = saml.authn_request(saml_connection(conn), _public(rt), relay_state=state)
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
+            await repo.delete_expired_states(tx, now - timedelta(days=1))
+            await repo.insert_state(tx, state_hash=token_hash(state), connection_id=conn["id"],
+                                    browser_hash=token_hash(browser),
+                                    nonce=redirect.request_id, code_verifier="",
+                                    return_to=return_to, now=now, expires_at=now + STATE_TTL)
+        return redirect.url, browser
     cfg = conn["config"]
     try:
         provider = await oidc.discover(cfg["issuer"], rt.settings.sso_allowed_cidrs)
     except oidc.OidcError as exc:
         raise await fail(rt, ctx, tenant_id, exc.reason, exc.detail,
                          connection_id=conn["id"], status=502) from None
-    state, browser = tenant_token(tenant_id), secrets.token_urlsafe(32)
     nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     url = await oidc.authorization_url(
         provider, rt.settings.sso_allowed_cidrs, client_id=cfg["client_id"],
@@ -538,6 +547,68 @@ async def oidc_callback(rt: Runtime, ctx: RequestContext, tenant_id: UUID, *, st
         display_name=_str(claims.get(mapping.name)),
         email_verified=claims.get("email_verified") is not False,
         groups=_groups(claims.get(mapping.groups)))
+    sso_code = await complete_login(rt, ctx, tenant_id, identity)
+    sep = "&" if "?" in st["return_to"] else "?"
+    return f"{_public(rt)}{st['return_to']}{sep}{urlencode({'sso_code': sso_code})}"
+
+
+def saml_connection(row: asyncpg.Record) -> saml.SamlConnection:
+    """The SAML module's view of a stored connection. The IdP's NameID is the email unless
+    the claim mapping names an attribute other than the OIDC default (`email`)."""
+    cfg, mapping = row["config"], _mapping(row)
+    return saml.SamlConnection(
+        id=row["id"], tenant_id=row["tenant_id"], idp_entity_id=cfg["idp_entity_id"],
+        idp_sso_url=cfg["idp_sso_url"], idp_certificate=cfg["idp_certificate"],
+        email_attribute=mapping.email if mapping.email != "email" else None,
+        groups_attribute=mapping.groups, display_name_attribute=mapping.name,
+        external_id_attribute=(mapping.external_id if mapping.external_id != "sub" else None))
+
+
+async def saml_sp_metadata(rt: Runtime, ctx: RequestContext, tenant_id: UUID,
+                           connection_id: UUID) -> str:
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
+        row = await repo.get_connection(tx, connection_id)
+    if row is None or row["protocol"] != "saml":
+        raise NotFound("No SAML connection with that id.", code="no_sso_connection")
+    return saml.sp_metadata(saml_connection(row), _public(rt))
+
+
+async def saml_acs(rt: Runtime, ctx: RequestContext, tenant_id: UUID, connection_id: UUID, *,
+                   relay_state: str, saml_response: str) -> str:
+    """Validate the IdP's POSTed response (RelayState = our state token) and finish the login;
+    the URL to send the browser to. The POST comes cross-site from the IdP, so the browser
+    cookie (SameSite=Lax) is not sent: the state is single use and the response must answer
+    the request id kept in it (InResponseTo), which binds it to this login."""
+    now = clock.now()
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
+        st = await repo.take_state(tx, token_hash(relay_state))
+        if st is not None and st["used_at"] is None:
+            await repo.use_state(tx, st["id"], now)
+    if st is None or st["connection_id"] != connection_id:
+        raise await fail(rt, ctx, tenant_id, "invalid_state",
+                         "This sign-in is not valid; start again.", status=400)
+    if st["used_at"] is not None:
+        raise await fail(rt, ctx, tenant_id, "state_reused", "This sign-in was already used; "
+                         "start again.", connection_id=connection_id, status=400)
+    if st["expires_at"] <= now:
+        raise await fail(rt, ctx, tenant_id, "state_expired", "This sign-in took too long; "
+                         "start again.", connection_id=connection_id, status=400)
+    async with own_tx(rt.db, tenant_id, ctx) as tx:
+        row = await repo.get_connection(tx, connection_id)
+    if row is None or not row["enabled"] or row["protocol"] != "saml":
+        raise await fail(rt, ctx, tenant_id, "connection_disabled",
+                         "This SSO connection is disabled.", connection_id=connection_id)
+    try:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:  # the assertion id is remembered
+            verified = await saml.accept_response(tx, saml_connection(row), _public(rt),
+                                                  saml_response, st["nonce"])
+    except saml.SamlError as exc:
+        raise await fail(rt, ctx, tenant_id, exc.reason, f"The SAML response was refused: "
+                         f"{exc.message}.", connection_id=connection_id) from None
+    identity = SsoIdentity(
+        connection_id=connection_id, subject=verified.name_id, email=verified.email,
+        external_id=verified.external_id, user_name=verified.email,
+        display_name=verified.display_name, groups=tuple(verified.groups) or None)
     sso_code = await complete_login(rt, ctx, tenant_id, identity)
     sep = "&" if "?" in st["return_to"] else "?"
     return f"{_public(rt)}{st['return_to']}{sep}{urlencode({'sso_code': sso_code})}"

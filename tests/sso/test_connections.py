@@ -83,8 +83,10 @@ async def test_saml_connection_checks_its_certificate(client: httpx.AsyncClient,
     r = await client.post(URL, headers=tenant.headers, json={**body, "idp_certificate": _pem()})
     assert r.status_code == 201, r.text
     out = r.json()
-    assert out["sp_entity_id"] == f"https://drift.test/sso/saml/{out['id']}/metadata"
+    assert out["sp_entity_id"] == f"https://drift.test/sso/saml/{out['id']}"
     assert out["acs_url"] == f"https://drift.test/sso/saml/{out['id']}/acs"
+    assert out["sp_metadata_url"].startswith(
+        f"https://drift.test/sso/saml/{out['id']}/metadata?tenant=")
     assert len(out["idp_certificate_sha256"]) == 64
 
 

@@ -1,9 +1,10 @@
 """projects_get with 1 and 2 API processes, straight to PostgreSQL and through pgbouncer.
 
-Four API servers run side by side over the same database: {1, 2} processes x {direct,
+Five API servers run side by side over the same database: {1, 2} processes x {direct,
 pgbouncer in transaction pooling mode (DRIFT_DATABASE_POOLER=pgbouncer, statement cache off,
-LISTEN on DRIFT_DIRECT_DATABASE_URL)}. Each round runs wrk against each of them in turn (the
-same load as projects_get), so the machine's noise hits all four alike. docs/scaling.md.
+LISTEN on DRIFT_DIRECT_DATABASE_URL)}, and 1 process direct with the statement cache off (the
+cache's share of pgbouncer's cost). Each round runs wrk against each of them in turn (the same
+load as projects_get), so the machine's noise hits all alike. docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -60,8 +61,13 @@ async def run(env: Env) -> ScenarioResult:
     pooled_vars = {**base_vars, "DRIFT_DATABASE_URL": bouncer.url,
                    "DRIFT_DATABASE_POOLER": "pgbouncer",
                    "DRIFT_DIRECT_DATABASE_URL": env.app_url}
+    # direct but with the pooler setting (statement cache off): splits pgbouncer's cost into
+    # the cache's and the extra hop's
+    nocache_vars = {**base_vars, "DRIFT_DATABASE_POOLER": "pgbouncer",
+                    "DRIFT_DIRECT_DATABASE_URL": env.app_url}
     variants = {f"{via}_{n}p": (pooled_vars if via == "pgbouncer" else base_vars, n)
                 for n in (1, 2) for via in ("direct", "pgbouncer")}
+    variants["direct_nocache_1p"] = (nocache_vars, 1)
     servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
         for name, (env_vars, n) in variants.items():
@@ -88,6 +94,8 @@ async def run(env: Env) -> ScenarioResult:
     for n in (1, 2):
         metrics[f"pgbouncer_vs_direct_{n}p"] = round(
             med(r[f"pgbouncer_{n}p"]["rps"] / r[f"direct_{n}p"]["rps"] for r in rounds), 3)
+    metrics["direct_nocache_vs_direct_1p"] = round(
+        med(r["direct_nocache_1p"]["rps"] / r["direct_1p"]["rps"] for r in rounds), 3)
     for via in ("direct", "pgbouncer"):
         metrics[f"{via}_2p_vs_1p"] = round(
             med(r[f"{via}_2p"]["rps"] / r[f"{via}_1p"]["rps"] for r in rounds), 3)

@@ -34,9 +34,14 @@ $(IDP_OK):
 	@rm -f $(IDP)/node_modules/.installed-*
 	@touch $@
 
+# the scale-out tests (tests/scale) run their own pgbouncer binary in transaction pooling mode
+# with their own ini on a free loopback port; they never use the package's system service
+PGBOUNCER_APT := apt-get install -y -q --no-install-recommends pgbouncer >/dev/null
 install: $(STAMP) $(IDP_OK)
 	@command -v chromium >/dev/null || $(CHROMIUM_APT) 2>/dev/null || \
 		(apt-get update -q >/dev/null && $(CHROMIUM_APT)) || sudo $(CHROMIUM_APT)
+	@test -x /usr/sbin/pgbouncer || command -v pgbouncer >/dev/null || $(PGBOUNCER_APT) 2>/dev/null || \
+		(apt-get update -q >/dev/null && $(PGBOUNCER_APT)) || sudo $(PGBOUNCER_APT)
 
 ## run: the whole service (embedded PostgreSQL, migrations, worker, demo tenant) on :8000
 run: install

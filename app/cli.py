@@ -253,6 +253,7 @@ def worker(metrics_port: int | None, metrics_host: str | None, as_json: bool) ->
             metrics_host or settings.metrics_host, metrics_port,
             settings.metrics_token.get_secret_value() if settings.metrics_token else "")
         ) if metrics_port else None
+        rt.log_session_features()
         w = Worker(rt)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

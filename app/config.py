@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
     db_connect_timeout: float = 5.0
+    # Scale-out (docs/scaling.md): `pgbouncer` when DRIFT_DATABASE_URL points at a pgbouncer in
+    # transaction pooling mode (asyncpg's statement cache off), and the direct (unpooled) URL
+    # for what needs a session: LISTEN/NOTIFY (IP allowlist cache, audit live stream, worker
+    # wakeups). Unset with a pooler: those features degrade and say so at start and in /readyz.
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    direct_database_url: str | None = None
 
     # Secrets: generated once and kept in data_dir when unset.
     jwt_secret: SecretStr | None = None
@@ -255,7 +261,7 @@ class Settings(BaseSettings):
             return [float(v) for v in value]
         raise ValueError("expected a comma-separated list of seconds")
 
-    @field_validator("database_url", "migration_database_url")
+    @field_validator("database_url", "migration_database_url", "direct_database_url")
     @classmethod
     def _plain_postgres_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

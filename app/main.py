@@ -83,8 +83,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifecycle = Lifecycle()
         rt.extras["lifecycle"] = lifecycle
         lifecycle.on_drain(lambda: drain_audit_hub(rt))  # SSE streams end with a final event
+        rt.log_session_features()
         allowlist = cache_for(rt.db)  # the process's LISTEN connection for allowlist changes
-        if not await allowlist.wait_ready():
+        if not await allowlist.wait_ready() and rt.db.listen_url is not None:
             log.warning("IP allowlist listener not connected yet; checks read the database "
                         "until it is")
         worker = Worker(rt) if with_worker else None

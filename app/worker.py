@@ -19,7 +19,6 @@ import asyncpg
 
 from app.audit import retention as audit_retention
 from app.core import clock
-from app.core.db import connect
 from app.core.runtime import Runtime
 from app.email import sender
 from app.webhooks import dispatcher, expiring
@@ -69,14 +68,13 @@ class Worker:
 
     async def _listen(self) -> None:
         channels = sorted({c for job in self.jobs for c in job.channels})
-        if not channels:
+        if not channels or self.rt.db.listen_url is None:  # no direct URL: poll (intervals)
             return
         while not self.stopping.is_set():
             conn: asyncpg.Connection | None = None
             lost = asyncio.Event()
             try:
-                conn = await connect(self.rt.db.url,
-                                     connect_timeout=self.rt.settings.db_connect_timeout)
+                conn = await self.rt.db.connect_listener()
                 # reconnect as soon as the connection closes (a database restart), not at the
                 # next probe: notifications sent meanwhile would reach nobody
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())

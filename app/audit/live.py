@@ -38,7 +38,7 @@ from app.audit.long_reads import ManagedStream
 from app.core.access import CREDENTIAL_SQLSTATE, enter_for
 from app.core.audit_record import record
 from app.core.context import RequestContext
-from app.core.db import Database, connect
+from app.core.db import Database
 from app.core.errors import DB_UNAVAILABLE, ProblemError, ServiceUnavailable
 from app.core.metrics import AUDIT_STREAM_SUBSCRIBERS
 from app.core.principal import Principal
@@ -81,7 +81,7 @@ class _Listener:
             conn: asyncpg.Connection | None = None
             lost = asyncio.Event()
             try:
-                conn = await connect(hub.db.url, connect_timeout=hub.connect_timeout)
+                conn = await hub.db.connect_listener()
                 # A closed LISTEN connection (a database restart) is noticed at once, not at
                 # the next renewal: until then `ready` would claim notifications that nobody
                 # receives, and live events would wait for the renewal.
@@ -139,6 +139,11 @@ class AuditHub:
         if self.draining:
             raise ServiceUnavailable("The server is shutting down; reconnect shortly.",
                                      code="server_shutting_down", headers={"Retry-After": "1"})
+        if self.db.listen_url is None:  # behind a transaction pooler with no direct URL
+            raise ServiceUnavailable(
+                "The live audit stream needs a direct database connection for LISTEN, which a "
+                "transaction pooler cannot carry: set DRIFT_DIRECT_DATABASE_URL. Query "
+                "GET /api/v1/audit meanwhile.", code="direct_database_required")
         sub = Subscriber(tenant_id)
         key = str(tenant_id)
         self._subs.setdefault(key, set()).add(sub)

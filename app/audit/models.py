@@ -122,7 +122,8 @@ audit_stream_tickets = Table(
     timestamp("used_at"),
     Column("used_ip", INET),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    UniqueConstraint("ticket_hash", name="audit_stream_tickets_ticket_hash_key"),
+    UniqueConstraint("tenant_id", "ticket_hash",
+                     name="audit_stream_tickets_tenant_id_ticket_hash_key"),
     tenant_fk(),
     tenant_ref(["user_id"], "users"),
 )

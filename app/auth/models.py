@@ -63,7 +63,7 @@ api_keys = Table(
     timestamp("last_used_at"),
     timestamp("revoked_at"),
     timestamp("expiry_notified_at"),
-    UniqueConstraint("sha256", name="api_keys_sha256_key"),
+    UniqueConstraint("tenant_id", "sha256", name="api_keys_tenant_id_sha256_key"),
     tenant_ref(["user_id"], "users"),
 )
 Index("api_keys_user", api_keys.c.tenant_id, api_keys.c.user_id)
@@ -84,7 +84,7 @@ sessions = Table(
     Column("ip", INET),
     Column("user_agent", Text),
     Column("sso_connection_id", UUID),  # 0770_i13_sso: NULL for a password session
-    UniqueConstraint("refresh_hash", name="sessions_refresh_hash_key"),
+    UniqueConstraint("tenant_id", "refresh_hash", name="sessions_tenant_id_refresh_hash_key"),
     tenant_ref(["user_id"], "users"),
 )
 Index("sessions_user", sessions.c.tenant_id, sessions.c.user_id)

@@ -75,20 +75,60 @@ def discard(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
-async def connect(url: str, connect_timeout: float = 5.0) -> asyncpg.Connection:
-    conn = await asyncpg.connect(timeout=connect_timeout, **asyncpg_connect_kwargs(url))
+async def connect(url: str, connect_timeout: float = 5.0, *, statement_cache_size: int = 100
+                  ) -> asyncpg.Connection:
+    conn = await asyncpg.connect(timeout=connect_timeout, statement_cache_size=statement_cache_size,
+                                 **asyncpg_connect_kwargs(url))
     await _init_connection(conn)
     return conn
 
 
+# What needs a session of its own (LISTEN/NOTIFY), so cannot run through a transaction pooler:
+# feature -> what happens without DRIFT_DIRECT_DATABASE_URL (docs/scaling.md).
+SESSION_FEATURES = {
+    "ip_allowlist_cache": "IP allowlist checks read the database on every request (correct, "
+                          "slower)",
+    "audit_live_stream": "the audit live stream (GET /api/v1/audit/stream) answers 503",
+    "worker_wakeups": "worker jobs start on their polling interval instead of at once",
+}
+
+
 class Database:
+    """The runtime role's pool. `pooled`: `url` is a transaction pooler (pgbouncer), so no
+    named prepared statements; `direct_url`: the same database without the pooler, for the
+    session-level LISTEN connections (`listen_url`)."""
+
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
-                 connect_timeout: float = 5.0) -> None:
+                 connect_timeout: float = 5.0, pooled: bool = False,
+                 direct_url: str | None = None) -> None:
         self.url = url
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
+        self.pooled = pooled
+        self.direct_url = direct_url
         self._pool: asyncpg.Pool | None = None
+
+    @property
+    def statement_cache_size(self) -> int:
+        # A transaction pooler hands each transaction any server connection: a statement
+        # prepared by name on one is unknown on the next (pgbouncer < 1.21 has no
+        # max_prepared_statements; docs/scaling.md has the measurement).
+        return 0 if self.pooled else 100
+
+    @property
+    def listen_url(self) -> str | None:
+        """Where a LISTEN connection may go, or None when only a transaction pooler is known."""
+        if self.direct_url:
+            return self.direct_url
+        return None if self.pooled else self.url
+
+    async def connect_listener(self) -> asyncpg.Connection:
+        """A session of its own for LISTEN (never through a transaction pooler)."""
+        url = self.listen_url
+        if url is None:
+            raise RuntimeError("LISTEN needs DRIFT_DIRECT_DATABASE_URL behind a pooler")
+        return await connect(url, connect_timeout=self.connect_timeout)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -101,6 +141,7 @@ class Database:
             min_size=self.min_size, max_size=self.max_size, init=_init_connection,
             reset=_reset_connection, timeout=self.connect_timeout,
             max_inactive_connection_lifetime=300.0,
+            statement_cache_size=self.statement_cache_size,
             **asyncpg_connect_kwargs(self.url),
         )
 

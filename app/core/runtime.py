@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.config import Settings
-from app.core.db import Database, check_runtime_role, connect
+from app.core.db import SESSION_FEATURES, Database, check_runtime_role, connect
 from app.core.embedded import DatabaseUrls, EmbeddedPostgres
 from app.core.migrate import run_migrations, script_heads
 from app.core.principal import PrincipalCache
@@ -62,18 +62,32 @@ class Runtime:
     @classmethod
     def create(cls, settings: Settings, app_url: str) -> Runtime:
         db = Database(app_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-                      connect_timeout=settings.db_connect_timeout)
+                      connect_timeout=settings.db_connect_timeout,
+                      pooled=settings.database_pooler == "pgbouncer",
+                      direct_url=settings.direct_database_url)
         return cls(settings=settings, db=db,
                    jwt_secret=settings.resolved_secret("jwt_secret"),
                    secret_key=settings.resolved_secret("secret_key"))
 
     async def start(self) -> None:
-        conn = await connect(self.db.url, connect_timeout=self.settings.db_connect_timeout)
+        conn = await connect(self.db.url, connect_timeout=self.settings.db_connect_timeout,
+                             statement_cache_size=self.db.statement_cache_size)
         try:
             await check_runtime_role(conn)
         finally:
             await conn.close()
         await self.db.start()
+
+    def without_session(self) -> dict[str, str]:
+        """The features that need a session of their own (LISTEN) and have none: behind a
+        transaction pooler with no DRIFT_DIRECT_DATABASE_URL. Feature -> what happens instead."""
+        return {} if self.db.listen_url is not None else dict(SESSION_FEATURES)
+
+    def log_session_features(self) -> None:
+        """Say at start which features a transaction pooler without a direct URL degrades."""
+        for feature, effect in self.without_session().items():
+            log.warning("%s needs DRIFT_DIRECT_DATABASE_URL (LISTEN/NOTIFY cannot pass the "
+                        "transaction pooler at DRIFT_DATABASE_URL): %s", feature, effect)
 
     async def close(self) -> None:
         """Close what capabilities keep in `extras` (anything with an async `aclose`, such as
@@ -90,5 +104,10 @@ class Runtime:
         except Exception as exc:  # reported, not raised: this is a health probe
             return {"ready": False, "database": "unreachable", "error": type(exc).__name__}
         current = {r["version_num"] for r in rows}
-        return {"ready": current == heads, "database": "ok",
-                "migrations": {"current": sorted(current), "head": sorted(heads)}}
+        status: dict[str, Any] = {"ready": current == heads, "database": "ok",
+                                  "migrations": {"current": sorted(current),
+                                                 "head": sorted(heads)}}
+        degraded = self.without_session()
+        if degraded:  # still ready: every request is served, these features run degraded
+            status["degraded"] = {"needs": "DRIFT_DIRECT_DATABASE_URL", "features": degraded}
+        return status

@@ -39,7 +39,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.db import Database, connect
+from app.core.db import Database
 from app.ipallow import repository
 from app.ipallow.networks import CompiledList, Entry
 
@@ -146,6 +146,8 @@ class AllowlistCache:
         """Start the listener task (idempotent). Until it is connected, checks read the DB."""
         if self._task is not None and not self._task.done():
             return
+        if self.db.listen_url is None:  # behind a transaction pooler with no direct URL:
+            return  # never trusted, every check reads the database (docs/scaling.md)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._ready_event = asyncio.Event()
@@ -156,7 +158,7 @@ class AllowlistCache:
         """Start the listener and wait (bounded) until the cache can be trusted."""
         self.start()
         if self._ready_event is None:
-            raise RuntimeError("expected self._ready_event is not None")
+            return False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready_event.wait(), within)
         return self.ready
@@ -190,7 +192,7 @@ class AllowlistCache:
             conn: asyncpg.Connection | None = None
             try:
                 self._connecting, self._seen_while_connecting = True, 0
-                conn = await connect(self.db.url, connect_timeout=self.db.connect_timeout)
+                conn = await self.db.connect_listener()
                 await conn.add_listener(CHANNEL, self._on_notify)
                 conn.add_termination_listener(self._on_terminate)
                 # LISTEN is active: everything committed from now on is notified; everything

@@ -47,7 +47,8 @@ ip_allowlist_resets = Table(
     Column("used_ip", INET),
     timestamp("superseded_at"),
     created_at(),
-    UniqueConstraint("token_hash", name="ip_allowlist_resets_token_hash_key"),
+    UniqueConstraint("tenant_id", "token_hash",
+                     name="ip_allowlist_resets_tenant_id_token_hash_key"),
     tenant_fk(),
     tenant_ref(["requested_by"], "users"),
 )

@@ -21,7 +21,7 @@ scim_tokens = Table(
     created_at(),
     timestamp("last_used_at"),
     timestamp("revoked_at"),
-    UniqueConstraint("token_hash", name="scim_tokens_token_hash_key"),
+    UniqueConstraint("tenant_id", "token_hash", name="scim_tokens_tenant_id_token_hash_key"),
     tenant_fk(),
 )
 Index("scim_tokens_created", scim_tokens.c.tenant_id, scim_tokens.c.created_at,

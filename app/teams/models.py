@@ -96,7 +96,7 @@ invitations = Table(
     Column("sent_count", Integer, nullable=False, server_default=text("1")),
     timestamp("last_sent_at"),
     Column("email_key", Text, Computed("lower(email)", persisted=True)),
-    UniqueConstraint("token_hash", name="invitations_token_hash_key"),
+    UniqueConstraint("tenant_id", "token_hash", name="invitations_tenant_id_token_hash_key"),
     tenant_fk(),
     ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"],
                          ondelete="SET NULL (team_id)"),

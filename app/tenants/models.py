@@ -30,7 +30,7 @@ tenants = Table(
     Column("owner_managed_by_idp", Boolean, nullable=False, server_default=text("false")),
     created_at(),
     updated_at(),
-    UniqueConstraint("slug", name="tenants_slug_key"),
+    UniqueConstraint("tenant_id", "slug", name="tenants_tenant_id_slug_key"),
     ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"],
                          name="tenants_owner_fk", deferrable=True, initially="DEFERRED",
                          use_alter=True),

@@ -41,7 +41,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.ipallow import repository
-from app.ipallow.networks import CompiledList, Entry
+from app.ipallow.networks import Entry, TenantLists
 
 log = logging.getLogger("drift.ipallow")
 
@@ -121,7 +121,7 @@ class AllowlistCache:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.entries: OrderedDict[UUID, tuple[int, CompiledList]] = OrderedDict()
+        self.entries: OrderedDict[UUID, tuple[int, TenantLists]] = OrderedDict()
         self.applied = 0
         self.floor = 0  # loads reflecting a counter below this are never stored
         self.changed: dict[UUID, int] = {}  # tenant -> counter of its last notification
@@ -137,8 +137,10 @@ class AllowlistCache:
         self._seen_while_connecting = 0
         self._ready_event: asyncio.Event | None = None
         self._failures = 0  # consecutive failed (re)connects, to keep the log quiet
-        self._inflight: dict[UUID, asyncio.Future[tuple[int, CompiledList]]] = {}
+        self._inflight: dict[UUID, asyncio.Future[tuple[int, TenantLists]]] = {}
         self.denials: dict[tuple[Any, ...], int] = {}  # (tenant, ip) -> minute (dedupe)
+        # (tenant, credential type, ip, user) -> (minute last written, hits not yet written)
+        self.would_deny: dict[tuple[Any, ...], tuple[int, int]] = {}
 
     # ---- lifecycle ----
 
@@ -298,7 +300,7 @@ class AllowlistCache:
 
     # ---- lookups ----
 
-    async def get(self, tenant_id: UUID, conn: ConnGetter) -> CompiledList:
+    async def get(self, tenant_id: UUID, conn: ConnGetter) -> TenantLists:
         """The tenant's current entries: from the cache when the barrier proves it current,
         else from the database."""
         if self._task is None or self._task.done():
@@ -333,7 +335,7 @@ class AllowlistCache:
         has been notified of (so, after the barrier, every change committed before now)."""
         return seq >= self.floor and seq >= self.changed.get(tenant_id, 0)
 
-    async def _shared_load(self, tenant_id: UUID, conn: ConnGetter) -> tuple[int, CompiledList]:
+    async def _shared_load(self, tenant_id: UUID, conn: ConnGetter) -> tuple[int, TenantLists]:
         """One database read per tenant at a time; concurrent misses wait for it (the caller
         then checks `_current`, since the read may have started before its barrier)."""
         fut = self._inflight.get(tenant_id)
@@ -357,10 +359,11 @@ class AllowlistCache:
                 del self._inflight[tenant_id]
 
     async def _load(self, tenant_id: UUID, conn: ConnGetter, *, store: bool
-                    ) -> tuple[int, CompiledList]:
+                    ) -> tuple[int, TenantLists]:
         self.stats.loads += 1
         seq, rows = await repository.load_entries(await conn(), tenant_id)
-        compiled = CompiledList(Entry(r["id"], r["cidr"], r["expires_at"]) for r in rows)
+        compiled = TenantLists(Entry(r["id"], r["cidr"], r["expires_at"], r["scope"], r["mode"])
+                               for r in rows)
         if store and self.ready and self._current(tenant_id, seq):
             self.entries[tenant_id] = (seq, compiled)
             self.entries.move_to_end(tenant_id)

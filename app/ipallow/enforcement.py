@@ -32,7 +32,7 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.ipallow import repository
 from app.ipallow.cache import cache_for
-from app.ipallow.networks import bypass_list, decide
+from app.ipallow.networks import CredentialScope, bypass_list, decide
 
 log = logging.getLogger("drift.ipallow")
 
@@ -66,17 +66,36 @@ def _refusal(ip: IPAddress | None) -> IpNotAllowed:
                         ip=str(ip))
 
 
+def credential_of(ctx: RequestContext) -> tuple[CredentialScope, str]:
+    """Which kind of credential the request carries: the entry scope it is checked against and
+    the credential type the report names. Every caller of run_tenant_checks sets `ctx.actor`
+    from the authenticated principal first (SCIM: a `scim` actor); a request without an
+    actor (password login, refresh) is a user's."""
+    actor = ctx.actor
+    if actor is None:
+        return "users", "login"
+    if actor.type == "scim":
+        return "scim", "scim_token"
+    return "users", "api_key" if actor.type == "api_key" else "session"
+
+
 async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID) -> None:
-    """Refuse (403 ip_not_allowed, audited) unless the tenant's allowlist admits the client."""
+    """Refuse (403 ip_not_allowed, audited) unless the tenant's allowlist, for the kind of
+    credential the request carries, admits the client. A report-only (candidate) list is
+    evaluated too: its would-be refusals go to the report, nothing is refused."""
     if is_exempt(request):
         return
-    cache = cache_for(rt.db)
-    entries = await cache.get(tenant_id, get_request_connection(request).get)
-    if entries.empty:
+    lists = await cache_for(rt.db).get(tenant_id, get_request_connection(request).get)
+    if lists.empty:
         return
     ctx = get_ctx(request)
-    if decide(entries, ctx.ip, clock.now(), bypass_list(rt.settings.ip_allowlist_bypass_cidrs)
-              ).allowed:
+    scope, credential = credential_of(ctx)
+    now = clock.now()
+    bypass = bypass_list(rt.settings.ip_allowlist_bypass_cidrs)
+    candidate = lists.candidate[scope]
+    if not candidate.empty and not decide(candidate, ctx.ip, now, bypass).allowed:
+        await record_would_deny(rt, tenant_id, ctx, credential)
+    if decide(lists.enforced[scope], ctx.ip, now, bypass).allowed:
         return
     await record_ip_denial(rt, tenant_id, ctx)
     raise _refusal(ctx.ip)
@@ -92,9 +111,10 @@ async def recheck_ip_allowlist(rt: Runtime, tenant_id: UUID, ctx: RequestContext
     async def get_conn() -> asyncpg.Connection:
         return conn
 
-    entries = await cache_for(rt.db).get(tenant_id, get_conn)
-    if entries.empty or decide(entries, ctx.ip, clock.now(),
-                               bypass_list(rt.settings.ip_allowlist_bypass_cidrs)).allowed:
+    lists = await cache_for(rt.db).get(tenant_id, get_conn)
+    scope, _ = credential_of(ctx)
+    if lists.empty or decide(lists.enforced[scope], ctx.ip, clock.now(),
+                             bypass_list(rt.settings.ip_allowlist_bypass_cidrs)).allowed:
         return None
     await record_ip_denial(rt, tenant_id, ctx)
     return _refusal(ctx.ip)
@@ -127,3 +147,28 @@ async def record_ip_denial(rt: Runtime, tenant_id: UUID, ctx: RequestContext) ->
         log.exception("could not record ip_allowlist.denied for tenant %s", tenant_id)
 
 
+async def record_would_deny(rt: Runtime, tenant_id: UUID, ctx: RequestContext,
+                            credential: str) -> None:
+    """Count a would-be refusal of the candidate (report-only) list in ip_allowlist_report.
+    Hits are counted in memory; the row is upserted (adding the hits counted so far) at most
+    once per (tenant, credential type, address, user) and minute per process, in its own
+    transaction. Best effort: a failure is logged, never raised."""
+    now = clock.now()
+    minute = int(now.timestamp()) // 60
+    user_id = ctx.actor.id if ctx.actor is not None and credential != "scim_token" else None
+    key = (tenant_id, credential, str(ctx.ip), user_id)
+    pending = cache_for(rt.db).would_deny
+    last_minute, hits = pending.get(key, (-1, 0))
+    hits += 1
+    if last_minute == minute:
+        pending[key] = (minute, hits)
+        return
+    if len(pending) > 10_000:
+        pending.clear()
+    pending[key] = (minute, 0)
+    try:
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
+            await repository.upsert_report(tx, credential=credential, ip=ctx.ip,
+                                           user_id=user_id, hits=hits, now=now)
+    except Exception:
+        log.exception("could not record a report-only denial for tenant %s", tenant_id)

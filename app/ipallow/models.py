@@ -1,7 +1,8 @@
-"""Table metadata for the IP allowlist (built by 0500_ip_allowlist; see app.core.models).
+"""Table metadata for the IP allowlist (built by 0500_ip_allowlist and 0790_i18_idp; see
+app.core.models).
 The change counter `drift_private.ip_allowlist_seq` is private and stays in the migration."""
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import BYTEA, CIDR, INET, UUID
 
 from app.core.models import (
@@ -25,7 +26,9 @@ ip_allowlist = Table(
     Column("created_by", UUID),
     created_at(),
     updated_at(),
-    UniqueConstraint("tenant_id", "cidr", name="ip_allowlist_cidr_uq"),
+    Column("scope", Text, nullable=False, server_default=text("'all'::text")),
+    Column("mode", Text, nullable=False, server_default=text("'enforce'::text")),
+    UniqueConstraint("tenant_id", "mode", "cidr", name="ip_allowlist_cidr_uq"),
     tenant_fk(),
     tenant_ref(["created_by"], "users", ondelete="SET NULL (created_by)"),
 )
@@ -54,3 +57,21 @@ ip_allowlist_resets = Table(
 )
 Index("ip_allowlist_resets_created", ip_allowlist_resets.c.tenant_id,
       ip_allowlist_resets.c.created_at)
+
+ip_allowlist_report = Table(
+    "ip_allowlist_report", metadata,
+    tenant_key(),
+    id_key(),
+    Column("credential_type", Text, nullable=False),
+    Column("ip", INET),
+    Column("user_id", UUID),
+    Column("count", BigInteger, nullable=False, server_default=text("0")),
+    timestamp("first_seen", nullable=False),
+    timestamp("last_seen", nullable=False),
+    UniqueConstraint("tenant_id", "credential_type", "ip", "user_id",
+                     name="ip_allowlist_report_key", postgresql_nulls_not_distinct=True),
+    tenant_fk(),
+    tenant_ref(["user_id"], "users"),
+)
+Index("ip_allowlist_report_seen", ip_allowlist_report.c.tenant_id,
+      ip_allowlist_report.c.last_seen, ip_allowlist_report.c.id)

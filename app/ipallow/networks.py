@@ -59,11 +59,18 @@ def parse_address(value: str) -> IPAddress:
                          code="invalid_ip") from exc
 
 
+Scope = Literal["all", "users", "scim"]  # which credentials an entry applies to
+CredentialScope = Literal["users", "scim"]  # which kind of credential a request carries
+Mode = Literal["enforce", "report_only"]
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     id: UUID | None
     network: Network
     expires_at: datetime | None = None
+    scope: Scope = "all"
+    mode: Mode = "enforce"
 
 
 _Table = tuple[int, dict[int, Entry]]  # (mask, network int -> entry)
@@ -102,6 +109,30 @@ class CompiledList:
 
 
 EMPTY = CompiledList(())
+
+
+class TenantLists:
+    """A tenant's entries split the way the check needs them: for each kind of credential, the
+    enforced list (mode enforce) and the candidate list (mode report_only) that applies to it
+    (entries of scope `all` apply to both kinds)."""
+
+    __slots__ = ("candidate", "enforced", "entries")
+
+    def __init__(self, entries: Iterable[Entry]) -> None:
+        self.entries: tuple[Entry, ...] = tuple(entries)
+
+        def pick(kind: CredentialScope, mode: Mode) -> CompiledList:
+            chosen = [e for e in self.entries if e.mode == mode and e.scope in ("all", kind)]
+            return CompiledList(chosen) if chosen else EMPTY
+
+        self.enforced: dict[str, CompiledList] = {k: pick(k, "enforce") for k in ("users", "scim")}
+        self.candidate: dict[str, CompiledList] = {k: pick(k, "report_only")
+                                                   for k in ("users", "scim")}
+
+    @property
+    def empty(self) -> bool:
+        return not self.entries
+
 
 
 @lru_cache(maxsize=32)

@@ -120,7 +120,8 @@ async def describe_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> 
     """What the link would do (GET: shows a confirmation, changes nothing)."""
     row = await _usable_reset(rt, tx, reset_id, digest, lock=False)
     return {"tenant": await repository.tenant_slug(tx) or str(tx.tenant_id),
-            "entries": await repository.count(tx), "expires_at": row["expires_at"]}
+            "entries": await repository.count(tx, repository.USERS_ENFORCED),
+            "expires_at": row["expires_at"]}
 
 
 async def complete_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> dict[str, Any]:
@@ -128,7 +129,9 @@ async def complete_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> 
     row = await _usable_reset(rt, tx, reset_id, digest, lock=True)
     now = clock.now()
     await repository.lock_tenant_list(tx)
-    removed = await repository.delete_all(tx)
+    # Only what refuses users: entries scoped to SCIM (the IdP's ranges) and candidate entries
+    # stay, so the IdP's restriction survives an owner's recovery.
+    removed = await repository.delete_all(tx, repository.USERS_ENFORCED)
     await repository.mark_reset_used(tx, reset_id, tx.ctx.ip, now)
     tx.ctx.actor = Actor(type="user", id=row["requested_by"], email=row["email"])
     await record(tx, "ip_allowlist.emergency_reset", resource_type="ip_allowlist",

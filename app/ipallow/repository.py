@@ -13,14 +13,15 @@ from app.core.keyset import keyset_page
 from app.core.net import IPAddress
 from app.core.tx import Tx
 
-COLUMNS = "id, cidr, description, expires_at, created_by, created_at, updated_at"
+COLUMNS = "id, cidr, description, expires_at, scope, mode, created_by, created_at, updated_at"
 RESET_COLUMNS = ("id, token_hash, requested_by, email, requested_ip, expires_at, used_at,"
                  " used_ip, superseded_at, created_at")
 
 # ---- before the tenant transaction (definer functions; see the 0500 migration) ----
 
 SEQ_SQL = "SELECT drift_api.ip_allowlist_seq()"
-ENTRIES_SQL = "SELECT seq, id, cidr, expires_at FROM drift_api.ip_allowlist_entries($1)"
+ENTRIES_SQL = ("SELECT seq, id, cidr, expires_at, scope, mode"
+               " FROM drift_api.ip_allowlist_entries($1)")
 
 
 async def current_seq(conn: asyncpg.Connection) -> int:
@@ -44,18 +45,23 @@ async def lock_tenant_list(tx: Tx) -> None:
                      f"drift.ipallow:{tx.tenant_id}")
 
 
-async def count(tx: Tx) -> int:
-    return int(await tx.fetchval("SELECT count(*) FROM ip_allowlist"))
+# The entries that refuse user credentials (sessions, API keys): the ones lock-out protection
+# and the emailed emergency reset are about.
+USERS_ENFORCED = "mode = 'enforce' AND scope IN ('all', 'users')"
+
+
+async def count(tx: Tx, where: str = "true") -> int:
+    return int(await tx.fetchval(f"SELECT count(*) FROM ip_allowlist WHERE {where}"))
 
 
 async def insert(tx: Tx, *, cidr: Network, description: str | None,
-                 expires_at: datetime | None, created_by: UUID | None, now: datetime
-                 ) -> asyncpg.Record:
+                 expires_at: datetime | None, scope: str, mode: str, created_by: UUID | None,
+                 now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
-        "INSERT INTO ip_allowlist (tenant_id, cidr, description, expires_at, created_by,"
-        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        "INSERT INTO ip_allowlist (tenant_id, cidr, description, expires_at, scope, mode,"
+        " created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
         f" RETURNING {COLUMNS}",
-        tx.tenant_id, cidr, description, expires_at, created_by, now)
+        tx.tenant_id, cidr, description, expires_at, scope, mode, created_by, now)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
@@ -70,7 +76,7 @@ async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Re
 async def update(tx: Tx, entry_id: UUID, fields: dict[str, Any], now: datetime
                  ) -> asyncpg.Record | None:
     sets, args = ["updated_at = $2"], [entry_id, now]
-    for column in ("description", "expires_at"):
+    for column in ("description", "expires_at", "scope", "mode"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")
@@ -83,8 +89,19 @@ async def delete(tx: Tx, entry_id: UUID) -> asyncpg.Record | None:
                              entry_id)
 
 
-async def delete_all(tx: Tx) -> list[asyncpg.Record]:
-    return await tx.fetch(f"DELETE FROM ip_allowlist RETURNING {COLUMNS}")
+async def delete_all(tx: Tx, where: str = "true") -> list[asyncpg.Record]:
+    return await tx.fetch(f"DELETE FROM ip_allowlist WHERE {where} RETURNING {COLUMNS}")
+
+
+async def promote_candidates(tx: Tx, now: datetime) -> tuple[list[asyncpg.Record],
+                                                              list[asyncpg.Record]]:
+    """Replace the enforced entries with the report-only ones: (removed, promoted)."""
+    removed = await tx.fetch(
+        f"DELETE FROM ip_allowlist WHERE mode = 'enforce' RETURNING {COLUMNS}")
+    promoted = await tx.fetch(
+        "UPDATE ip_allowlist SET mode = 'enforce', updated_at = $1"
+        f" WHERE mode = 'report_only' RETURNING {COLUMNS}", now)
+    return removed, promoted
 
 
 async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
@@ -94,16 +111,29 @@ async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
 
 
 async def match(tx: Tx, ip: IPAddress | None, now: datetime) -> tuple[int, asyncpg.Record | None]:
-    """(number of entries, the most specific live entry containing `ip`), in the database:
-    `cidr >>= ip` is served by the GiST inet_ops index."""
-    total = await count(tx)
+    """(number of enforced entries that apply to user credentials, the most specific live one
+    containing `ip`), in the database: `cidr >>= ip` is served by the GiST inet_ops index."""
+    return await match_in(tx, ip, now, USERS_ENFORCED)
+
+
+async def match_in(tx: Tx, ip: IPAddress | None, now: datetime, where: str
+                   ) -> tuple[int, asyncpg.Record | None]:
+    """`match` over the entries `where` selects (a constant predicate of this module)."""
+    total = await count(tx, where)
     if ip is None or total == 0:
         return total, None
     row = await tx.fetchrow(
         f"SELECT {COLUMNS} FROM ip_allowlist"
-        " WHERE cidr >>= $1::inet AND (expires_at IS NULL OR expires_at > $2)"
+        f" WHERE {where} AND cidr >>= $1::inet AND (expires_at IS NULL OR expires_at > $2)"
         " ORDER BY masklen(cidr) DESC LIMIT 1", ip, now)
     return total, row
+
+
+def list_filter(scope: str, mode: str) -> str:
+    """The predicate for one (credential kind, mode) list; both values come from Literals."""
+    kinds = {"users": "('all', 'users')", "scim": "('all', 'scim')"}[scope]
+    modes = {"enforce": "'enforce'", "report_only": "'report_only'"}[mode]
+    return f"mode = {modes} AND scope IN {kinds}"
 
 
 # ---- emergency-reset tokens ----
@@ -168,3 +198,31 @@ async def lock_and_check_denial(tx: Tx, ip: IPAddress | None, minute_start: date
         "SELECT EXISTS (SELECT 1 FROM audit_events WHERE action = 'ip_allowlist.denied'"
         " AND created_at >= $1 AND created_at < $2 AND ip IS NOT DISTINCT FROM $3::inet)",
         minute_start, minute_end, ip))
+
+
+# ---- the report of the candidate (report-only) list ----
+
+REPORT_COLUMNS = "id, credential_type, ip, user_id, count, first_seen, last_seen"
+
+
+async def upsert_report(tx: Tx, *, credential: str, ip: IPAddress | None, user_id: UUID | None,
+                        hits: int, now: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO ip_allowlist_report (tenant_id, credential_type, ip, user_id, count,"
+        " first_seen, last_seen) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        " ON CONFLICT ON CONSTRAINT ip_allowlist_report_key DO UPDATE"
+        " SET count = ip_allowlist_report.count + EXCLUDED.count,"
+        " last_seen = greatest(ip_allowlist_report.last_seen, EXCLUDED.last_seen)",
+        tx.tenant_id, credential, ip, user_id, hits, now)
+
+
+async def report_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                      ) -> tuple[list[asyncpg.Record], int]:
+    return await keyset_page(tx, columns=REPORT_COLUMNS, source="ip_allowlist_report",
+                             key=("last_seen", "id"), newest_first=True, after=after,
+                             limit=limit)
+
+
+async def clear_report(tx: Tx) -> int:
+    status = await tx.execute("DELETE FROM ip_allowlist_report")
+    return int(status.split()[-1])

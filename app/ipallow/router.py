@@ -43,6 +43,9 @@ from app.ipallow.schemas import (
     EntryList,
     EntryOut,
     EntryUpdate,
+    PromoteIn,
+    PromoteOut,
+    ReportList,
     ResetDone,
     ResetRequested,
 )
@@ -82,7 +85,26 @@ async def list_entries(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_L
 @router.post("/check", response_model=CheckOut,
              summary="Would an address be allowed right now, and by which entry? (admin+)")
 async def check(body: CheckIn, _: AdminPrincipal, tx: TenantTx, rt: RuntimeDep) -> Response:
-    return json_response(await service.check_address(tx, body.ip, _bypass(rt)))
+    return json_response(await service.check_address(tx, body.ip, _bypass(rt),
+                                                     credential=body.credential,
+                                                     mode=body.mode))
+
+
+@router.get("/report", response_model=ReportList,
+            summary="Requests the report-only (candidate) entries would have refused (admin+)")
+async def report(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
+                 cursor: Cursor = None) -> Response:
+    rows, total = await service.report(tx, after=parse_time_id_cursor(cursor), limit=limit)
+    return page_response(rows, total, limit, schemas.report_out, time_col="last_seen")
+
+
+@router.post("/promote", response_model=PromoteOut, responses={
+                 409: {"description": "no_candidate_entries or would_lock_out_caller"}},
+             summary="Make the report-only entries the enforced list (admin+)")
+async def promote(_: AdminPrincipal, tx: TenantTx, rt: RuntimeDep,
+                  body: Annotated[PromoteIn | None, Body()] = None) -> Response:
+    force = body is not None and body.force
+    return json_response(await service.promote(tx, force=force, bypass=_bypass(rt)))
 
 
 # ---- emergency reset (declared before /{entry_id} so the paths read clearly) ----

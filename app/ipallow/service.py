@@ -48,6 +48,12 @@ async def _lock_out_check(tx: Tx, bypass: CompiledList, force: bool) -> bool:
         code="would_lock_out_caller", ip=str(ip) if ip is not None else None)
 
 
+def _duplicate(cidr: str, mode: str) -> Conflict:
+    which = "candidate (report_only) list" if mode == "report_only" else "allowlist"
+    return Conflict(f"{cidr} is already on the {which}; change that entry instead.",
+                    code="duplicate_cidr")
+
+
 async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: CompiledList
                        ) -> asyncpg.Record:
     network = parse_cidr(body.cidr)
@@ -61,14 +67,14 @@ async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: 
     try:
         row = await repository.insert(tx, cidr=network,
                                       description=_clean_description(body.description),
-                                      expires_at=body.expires_at, created_by=principal.user_id,
-                                      now=now)
+                                      expires_at=body.expires_at, scope=body.scope,
+                                      mode=body.mode, created_by=principal.user_id, now=now)
     except asyncpg.UniqueViolationError as exc:
-        raise Conflict(f"{network} is already on the allowlist.",
-                       code="duplicate_cidr") from exc
+        raise _duplicate(str(network), body.mode) from exc
     locked_out = await _lock_out_check(tx, bypass, body.force)
     meta: dict[str, Any] = {"cidr": str(network), "description": row["description"],
-                            "expires_at": row["expires_at"]}
+                            "expires_at": row["expires_at"], "scope": row["scope"],
+                            "mode": row["mode"]}
     if locked_out:
         meta["forced_lock_out"] = True
     await record(tx, "ip_allowlist.add", resource_id=row["id"], metadata=meta)
@@ -90,13 +96,20 @@ async def list_entries(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: in
 async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: CompiledList
                        ) -> asyncpg.Record:
     fields = body.model_dump(exclude_unset=True, exclude={"force"})
+    for name in ("scope", "mode"):
+        if name in fields and fields[name] is None:
+            raise BadRequest(f"{name} cannot be null; leave it out to keep it.",
+                             code=f"invalid_{name}")
     if "description" in fields:
         fields["description"] = _clean_description(fields["description"])
     await repository.lock_tenant_list(tx)
     before = await repository.get(tx, entry_id, for_update=True)
     if before is None:
         raise NotFound("No allowlist entry with that id.")
-    row = await repository.update(tx, entry_id, fields, clock.now())
+    try:
+        row = await repository.update(tx, entry_id, fields, clock.now())
+    except asyncpg.UniqueViolationError as exc:
+        raise _duplicate(str(before["cidr"]), fields.get("mode", before["mode"])) from exc
     if row is None:
         raise RuntimeError("expected row is not None")
     locked_out = await _lock_out_check(tx, bypass, body.force)
@@ -121,11 +134,40 @@ async def delete_entry(tx: Tx, entry_id: UUID, *, force: bool, bypass: CompiledL
     await record(tx, "ip_allowlist.remove", resource_id=entry_id, metadata=meta)
 
 
-async def check_address(tx: Tx, ip_text: str, bypass: CompiledList) -> dict[str, Any]:
-    """Would `ip` be allowed right now, and by which entry (read-only)."""
+async def promote(tx: Tx, *, force: bool, bypass: CompiledList) -> dict[str, Any]:
+    """End a trial: the report-only (candidate) entries become the enforced list, the entries
+    enforced until now are removed, the report is cleared. Lock-out protected and audited."""
+    await repository.lock_tenant_list(tx)
+    if await repository.count(tx, "mode = 'report_only'") == 0:
+        raise Conflict("There are no report_only entries to promote; add the candidate list "
+                       "first (POST with \"mode\": \"report_only\").",
+                       code="no_candidate_entries")
+    removed, promoted = await repository.promote_candidates(tx, clock.now())
+    locked_out = await _lock_out_check(tx, bypass, force)
+    cleared = await repository.clear_report(tx)
+    meta: dict[str, Any] = {
+        "promoted": [{"cidr": str(r["cidr"]), "scope": r["scope"]} for r in promoted],
+        "removed": [{"cidr": str(r["cidr"]), "scope": r["scope"]} for r in removed],
+        "report_rows_cleared": cleared}
+    if locked_out:
+        meta["forced_lock_out"] = True
+    await record(tx, "ip_allowlist.promote", resource_type="ip_allowlist", metadata=meta)
+    return {"status": "promoted", "promoted": len(promoted), "removed": len(removed)}
+
+
+async def report(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                 ) -> tuple[list[asyncpg.Record], int]:
+    return await repository.report_page(tx, after=after, limit=limit)
+
+
+async def check_address(tx: Tx, ip_text: str, bypass: CompiledList, *,
+                        credential: str = "users", mode: str = "enforce") -> dict[str, Any]:
+    """Would `ip` be allowed right now for that kind of credential by that list (the enforced
+    one by default), and by which entry (read-only)."""
     ip = parse_address(ip_text)
     now = clock.now()
-    total, row = await repository.match(tx, ip, now)
+    total, row = await repository.match_in(tx, ip, now,
+                                           repository.list_filter(credential, mode))
     if total == 0:
         allowed, reason = True, "no_entries"
     elif row is not None:

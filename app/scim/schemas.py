@@ -67,6 +67,26 @@ class GroupMappingList(Page[GroupMappingOut]):
     """A page of GroupMappingOut."""
 
 
+class RoleChange(BaseModel):
+    user_id: UUID
+    user_name: str | None = Field(description="The user's userName")
+    from_: Role = Field(alias="from")
+    to: Role
+
+
+class GroupMappingPreview(BaseModel):
+    dry_run: Literal[True]
+    mappings: list[GroupMapping] = Field(description="The mappings as sent (not saved)")
+    role_changes: list[RoleChange] = Field(description="What saving them would change now")
+
+
+def preview_out(items: list[GroupMapping], rows: list[Row]) -> dict[str, Any]:
+    return {"dry_run": True,
+            "mappings": [{"group": i.group, "role": i.role.value} for i in items],
+            "role_changes": [{"user_id": r["id"], "user_name": r["user_name"],
+                              "from": r["old_role"], "to": r["new_role"]} for r in rows]}
+
+
 def token_out(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "prefix": row["prefix"],
             "created_by": row["created_by"], "created_at": row["created_at"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, TenantTx
@@ -20,6 +20,7 @@ from app.core.responses import json_response
 from app.scim import schemas
 from app.scim.schemas import (
     GroupMappingList,
+    GroupMappingPreview,
     GroupMappingsIn,
     ScimTokenCreate,
     ScimTokenCreated,
@@ -55,10 +56,16 @@ async def get_group_mappings(_: AdminPrincipal, tx: TenantTx) -> Response:
                                   has_more=False, total=len(rows)))
 
 
-@router.put("/group-mappings", response_model=GroupMappingList,
-            summary="Replace the group -> role mappings and apply them (admin+)")
-async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: TenantTx
-                             ) -> Response:
+@router.put("/group-mappings", response_model=GroupMappingList | GroupMappingPreview,
+            summary="Replace the group -> role mappings and apply them (admin+); with "
+                    "?dry_run=true only report the role changes they would make")
+async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: TenantTx,
+                             dry_run: bool = Query(False, description=(
+                                 "Change nothing; answer with the role changes (user, from, "
+                                 "to) saving these mappings would make now"))) -> Response:
+    if dry_run:
+        changes = await mappings.preview(tx, body.mappings)
+        return json_response(schemas.preview_out(body.mappings, changes))
     rows = await mappings.replace(tx, body.mappings)
     return json_response(envelope([schemas.mapping_out(r) for r in rows], cursor=None,
                                   has_more=False, total=len(rows)))

@@ -6,11 +6,17 @@ Half of the seeded tenants get the 100 entries, the other half none, so both loa
 the same server in interleaved rounds (alternating which goes first) with no changes between
 them. The entries are removed again at the end, so other scenarios (and later runs reusing
 .drift-bench) see tenants without allowlists.
+
+With DRIFT_BENCH_IPALLOW_TRIAL=1 the listed tenants also get the same 100 networks as a
+report-only candidate list (a trial in progress, docs/ipallow.md): every request evaluates
+both lists. 127.0.0.1 is on both, so the load makes no report writes; this measures the hot
+path's evaluation cost.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import urllib.request
 from dataclasses import asdict
@@ -29,6 +35,7 @@ DESCRIPTION = ("GET /api/v1/projects/{id}: tenants with 100 IP allowlist entries
 TARGET = "overhead < 5% (requests/s, 100 entries vs none)"
 
 ENTRIES = 100
+TRIAL = os.environ.get("DRIFT_BENCH_IPALLOW_TRIAL") == "1"
 
 
 def allowlist_networks() -> list[str]:
@@ -48,10 +55,11 @@ async def set_allowlists(env: Env, tenants: list[dict[str, Any]], nets: list[str
         async with own_tx(env.rt.db, t["tenant_id"]) as tx:
             await tx.execute("DELETE FROM ip_allowlist")
             if nets:
+                modes = ["enforce", "report_only"] if TRIAL else ["enforce"]
                 await tx.executemany(
-                    "INSERT INTO ip_allowlist (tenant_id, cidr, description)"
-                    " VALUES ($1, $2::cidr, 'bench')",
-                    [(tx.tenant_id, n) for n in nets])
+                    "INSERT INTO ip_allowlist (tenant_id, cidr, description, mode)"
+                    " VALUES ($1, $2::cidr, 'bench', $3)",
+                    [(tx.tenant_id, n, m) for n in nets for m in modes])
 
 
 def _listed_total(env: Env, tenant: dict[str, Any]) -> int:
@@ -73,7 +81,8 @@ async def run(env: Env) -> ScenarioResult:
     listed, unlisted = env.tenants[:half], env.tenants[half:]
     await set_allowlists(env, listed, allowlist_networks())
     try:
-        assert _listed_total(env, listed[0]) == ENTRIES, "allowlist not in place"
+        assert _listed_total(env, listed[0]) == ENTRIES * (2 if TRIAL else 1), \
+            "allowlist not in place"
         load_listed, load_none = _load(listed, projects), _load(unlisted, projects)
         args = env.args
         conns = args.connections

@@ -40,11 +40,13 @@ async def client_from(app: Any) -> AsyncIterator[ClientFactory]:
 
 
 async def add_entry(t: Tenant, cidr: str, *, expires_at: datetime | None = None,
-                    description: str | None = None) -> uuid.UUID:
+                    description: str | None = None, scope: str = "all", mode: str = "enforce"
+                    ) -> uuid.UUID:
     """An entry written straight into the database (as the runtime role, in the tenant)."""
     rows = await t.sql(
-        "INSERT INTO ip_allowlist (tenant_id, cidr, description, expires_at)"
-        " VALUES ($1, $2::cidr, $3, $4) RETURNING id", t.id, cidr, description, expires_at)
+        "INSERT INTO ip_allowlist (tenant_id, cidr, description, expires_at, scope, mode)"
+        " VALUES ($1, $2::cidr, $3, $4, $5, $6) RETURNING id", t.id, cidr, description,
+        expires_at, scope, mode)
     entry_id: uuid.UUID = rows[0]["id"]
     return entry_id
 

@@ -86,3 +86,11 @@ async def cross(env: Env) -> list[Call]:
     url = f"{PREFIX}/{e['id']}"
     return [("GET", url, {}), ("PATCH", url, {"json": {"description": "x", "force": True}}),
             ("DELETE", f"{url}?force=true", {})]
+
+
+@audited("POST", f"{PREFIX}/promote")
+async def promote(env: Env) -> httpx.Response:
+    r = await env.client.post(PREFIX, headers=env.tenant.headers,
+                              json={"cidr": "127.0.0.0/8", "mode": "report_only"})
+    assert r.status_code == 201, r.text
+    return await env.client.post(f"{PREFIX}/promote", headers=env.tenant.headers)

@@ -142,3 +142,44 @@ async def test_concurrent_group_changes_for_the_same_people(
     results = await asyncio.gather(*patches)
     assert [r.status_code for r in results] == [204] * 6
     assert {await _role(tenant, p) for p in people} == {"admin"}
+
+
+async def test_dry_run_reports_role_changes_and_changes_nothing(
+        client: httpx.AsyncClient, tenant: Tenant, scim: Scim) -> None:
+    """Issue 18: PUT ?dry_run=true answers with who would change (user, from, to); no mapping
+    is saved, no role changes, nothing is audited."""
+    a = await scim.create_user("a@example.com")
+    b = await scim.create_user("b@example.com")
+    await _put(client, tenant, [{"group": "Leads", "role": "admin"}])
+    await scim.create_group("Leads", [a["id"]])
+    await scim.create_group("Contractors", [b["id"]])
+    await scim.create_group("Founders", [tenant.owner.id])
+    saved = (await client.get(URL, headers=tenant.headers)).json()["data"]
+    events = len(await audit_events(tenant))
+    proposed = [{"group": "contractors", "role": "viewer"},
+                {"group": "Founders", "role": "owner"}]
+    r = await client.put(f"{URL}?dry_run=true", headers=tenant.headers,
+                         json={"mappings": proposed})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dry_run"] is True and body["mappings"] == proposed
+    # a loses Leads' admin (no longer mapped), b becomes viewer; the owner is never touched
+    assert body["role_changes"] == [
+        {"user_id": a["id"], "user_name": "a@example.com", "from": "admin", "to": "member"},
+        {"user_id": b["id"], "user_name": "b@example.com", "from": "member", "to": "viewer"}]
+    assert await _role(tenant, a["id"]) == "admin" and await _role(tenant, b["id"]) == "member"
+    assert (await client.get(URL, headers=tenant.headers)).json()["data"] == saved
+    assert len(await audit_events(tenant)) == events
+    # the dry run predicts exactly what saving does
+    r = await _put(client, tenant, proposed)
+    assert r.status_code == 200
+    changes = await audit_events(tenant, action="user.role_changed")
+    assert {(c["resource_id"], c["metadata"]["from"], c["metadata"]["to"])
+            for c in changes[-2:]} == {(a["id"], "admin", "member"),
+                                        (b["id"], "member", "viewer")}
+    # an empty mapping set changes nobody's role; bad input is refused as for a real save
+    r = await client.put(f"{URL}?dry_run=true", headers=tenant.headers, json={"mappings": []})
+    assert r.json()["role_changes"] == []
+    dup = await client.put(f"{URL}?dry_run=true", headers=tenant.headers, json={
+        "mappings": [{"group": "A", "role": "admin"}, {"group": "a", "role": "member"}]})
+    assert dup.status_code == 400 and dup.json()["code"] == "duplicate_group_mapping"

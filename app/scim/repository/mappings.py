@@ -73,3 +73,32 @@ async def recompute_roles(tx: Tx, user_ids: list[UUID] | None) -> list[asyncpg.R
     if not locked:
         return []
     return await tx.fetch(_RECOMPUTE, [r["id"] for r in locked])
+
+
+# The same rule as _RECOMPUTE, read-only, over a proposed set of mappings instead of the saved
+# one (the dry run): who would change, from what, to what. Nothing is locked or written.
+_PREVIEW = """
+WITH proposed AS (
+    SELECT lower(g) AS group_key, r AS role FROM unnest($1::text[], $2::text[]) AS x(g, r)
+), computed AS (
+    SELECT u.id, u.user_name, u.role AS old_role, coalesce((
+        SELECT CASE max(CASE g.role WHEN 'owner' THEN 2 WHEN 'admin' THEN 2
+                                    WHEN 'member' THEN 1 ELSE 0 END)
+                    WHEN 2 THEN 'admin' WHEN 1 THEN 'member' WHEN 0 THEN 'viewer' END
+          FROM team_memberships m
+          JOIN teams t ON t.tenant_id = m.tenant_id AND t.id = m.team_id AND t.scim_managed
+          JOIN proposed g ON g.group_key = lower(t.name)
+         WHERE m.user_id = u.id), 'member') AS new_role
+      FROM users u
+     WHERE u.scim_deleted_at IS NULL AND u.role <> 'owner' AND cardinality($1::text[]) > 0
+       AND EXISTS (SELECT 1 FROM team_memberships m JOIN teams t ON t.tenant_id = m.tenant_id
+                    AND t.id = m.team_id WHERE m.user_id = u.id AND t.scim_managed)
+)
+SELECT id, user_name, old_role, new_role FROM computed WHERE old_role <> new_role
+ ORDER BY user_name, id
+"""
+
+
+async def preview_roles(tx: Tx, items: list[tuple[str, str]]) -> list[asyncpg.Record]:
+    """The role changes saving `items` as the mappings would make (read-only)."""
+    return await tx.fetch(_PREVIEW, [g for g, _ in items], [r for _, r in items])

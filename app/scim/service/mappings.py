@@ -18,7 +18,7 @@ async def list_mappings(tx: Tx) -> list[asyncpg.Record]:
     return await repo.list_all(tx)
 
 
-async def replace(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:
+def _check_unique(items: list[GroupMapping]) -> None:
     seen: dict[str, str] = {}
     for item in items:
         key = item.group.lower()
@@ -27,6 +27,17 @@ async def replace(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:
                              f"compared case-insensitively: {seen[key]!r}).",
                              code="duplicate_group_mapping")
         seen[key] = item.group
+
+
+async def preview(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:
+    """The dry run: the role changes `replace(items)` would make, computed read-only (nothing
+    saved, nothing audited)."""
+    _check_unique(items)
+    return await repo.preview_roles(tx, [(i.group, i.role.value) for i in items])
+
+
+async def replace(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:
+    _check_unique(items)
     before = [{"group": r["group_name"], "role": r["role"]} for r in await repo.list_all(tx)]
     await repo.replace_all(tx, [(i.group, i.role.value) for i in items], clock.now())
     after = [{"group": i.group, "role": i.role.value} for i in items]

@@ -61,7 +61,7 @@ def upgrade() -> None:
             expires_at timestamptz NOT NULL,
             used_at timestamptz,
             PRIMARY KEY (tenant_id, id),
-            CONSTRAINT sso_login_states_state_hash_key UNIQUE (state_hash),
+            CONSTRAINT sso_login_states_tenant_id_state_hash_key UNIQUE (tenant_id, state_hash),
             FOREIGN KEY (tenant_id, connection_id) REFERENCES sso_connections (tenant_id, id)
                 ON DELETE CASCADE
         )""",
@@ -77,7 +77,7 @@ def upgrade() -> None:
             expires_at timestamptz NOT NULL,
             used_at timestamptz,
             PRIMARY KEY (tenant_id, id),
-            CONSTRAINT sso_login_codes_code_hash_key UNIQUE (code_hash),
+            CONSTRAINT sso_login_codes_tenant_id_code_hash_key UNIQUE (tenant_id, code_hash),
             FOREIGN KEY (tenant_id, session_id) REFERENCES sessions (tenant_id, id)
                 ON DELETE CASCADE
         )""",

@@ -47,7 +47,7 @@ sso_login_states = Table(
     created_at(),
     timestamp("expires_at", nullable=False),
     timestamp("used_at"),
-    UniqueConstraint("state_hash", name="sso_login_states_state_hash_key"),
+    UniqueConstraint("tenant_id", "state_hash", name="sso_login_states_tenant_id_state_hash_key"),
     tenant_fk(),
     tenant_ref(["connection_id"], "sso_connections"),
 )
@@ -62,7 +62,7 @@ sso_login_codes = Table(
     created_at(),
     timestamp("expires_at", nullable=False),
     timestamp("used_at"),
-    UniqueConstraint("code_hash", name="sso_login_codes_code_hash_key"),
+    UniqueConstraint("tenant_id", "code_hash", name="sso_login_codes_tenant_id_code_hash_key"),
     tenant_fk(),
     tenant_ref(["session_id"], "sessions"),
 )

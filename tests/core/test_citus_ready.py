@@ -34,6 +34,8 @@ REFERENCE_TABLES: dict[str, str] = {
     "drift_private.ip_allowlist_seq": "one counter behind the allowlist caches' NOTIFY order",
     "drift_private.audit_stream_listeners": "which processes stream which tenant's audit "
                                             "events (leases), read by the NOTIFY trigger",
+    "drift_private.auth_throttle": "failed sign-ins and token guesses by hashed key, counted "
+                                   "before any tenant is known (docs/operations.md)",
 }
 
 # Definer functions that read drift_private.tenant_index: the only query paths that cross

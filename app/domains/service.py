@@ -20,7 +20,7 @@ from app.config import Settings, parse_nameserver
 from app.core import clock
 from app.core.audit_record import record
 from app.core.db import Database
-from app.core.emails import email_domain
+from app.core.emails import InvalidDomain, canonical_domain, email_domain
 from app.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from app.core.principal import Principal
 from app.core.tx import Tx
@@ -52,6 +52,10 @@ def _claimed() -> Conflict:
 
 
 async def add_domain(tx: Tx, principal: Principal, domain: str) -> asyncpg.Record:
+    try:
+        domain = canonical_domain(domain)
+    except InvalidDomain as exc:
+        raise BadRequest(str(exc), code="invalid_domain") from None
     holder = await repository.domain_tenant(tx, domain)
     if holder is not None and holder != tx.tenant_id:
         raise _claimed()

@@ -154,10 +154,13 @@ async def test_another_tenants_domain_is_not_found(dns_client: httpx.AsyncClient
 
 
 async def test_input_rules_and_roles(dns_client: httpx.AsyncClient, tenant: Tenant) -> None:
-    for bad in ("com", "not a domain", "192.0.2.1", "-x.example", "a" * 64 + ".example", ""):
+    for bad in ("com", "not a domain", "192.0.2.1", "-x.example", "a" * 64 + ".example", "00"):
         r = await dns_client.post(PREFIX, headers=tenant.headers, json={"domain": bad})
-        assert r.status_code == 422, (bad, r.text)
-        assert r.json()["code"] == "validation_error"
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["code"] == "invalid_domain"
+    r = await dns_client.post(PREFIX, headers=tenant.headers, json={"domain": "  "})
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert (await dns_client.get(PREFIX, headers=tenant.headers)).json()["data"] == []
     await add(dns_client, tenant, "dup.example")
     r = await dns_client.post(PREFIX, headers=tenant.headers, json={"domain": "DUP.example."})
     assert r.status_code == 409 and r.json()["code"] == "domain_exists"

@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from app.core.context import RequestContext
 from app.sso.service import SsoIdentity, complete_login
-from tests.recipes import Call, Env, audited, cross_tenant
+from tests.recipes import AUDIT_EXEMPT, CROSS_TENANT_EXEMPT, Call, Env, audited, cross_tenant
 
 URL = "/api/v1/settings/sso/connections"
 ONE = URL + "/{connection_id}"
@@ -85,3 +85,18 @@ async def other_tenants_connection(env: Env) -> list[Call]:
     url = f"{URL}/{conn['id']}"
     return [("GET", url, {}), ("PATCH", url, {"json": {"name": "Mine now"}}),
             ("DELETE", url, {})]
+
+
+ACS = "/sso/saml/{connection_id}/acs"
+AUDIT_EXEMPT[("POST", ACS)] = (
+    "the IdP's POST needs a signed response to a live AuthnRequest; tests/sso/"
+    "test_saml_login.py drives it end to end and checks sso.login and sso.login_failed")
+CROSS_TENANT_EXEMPT[("POST", ACS)] = (
+    "the tenant comes from the RelayState token, not the credential; a connection id that is "
+    "not the state's is refused (test_saml_login.py)")
+
+
+@cross_tenant("GET", "/sso/saml/{connection_id}/metadata")
+async def other_tenants_saml_metadata(env: Env) -> list[Call]:
+    conn = await _connection(env)
+    return [("GET", f"/sso/saml/{conn['id']}/metadata", {"params": {"tenant": env.other.slug}})]

@@ -145,7 +145,7 @@ class StreamOptions(RequestModel):
 
 
 class _StartFrom(RequestModel):
-    from_seq: StrictInt | None = Field(None, ge=1, le=2**62, description=(
+    from_seq: Annotated[int, Field(ge=1, le=10**15)] | None = Field(None, description=(
         "Backfill: push every event from this position on (within retention). Without "
         "from_seq/from_time a new stream starts after the newest event"))
     from_time: Timestamp | None = Field(None, description=(

@@ -291,6 +291,34 @@ async def test_killing_the_worker_mid_stream_and_starting_another_loses_nothing(
     assert_in_order_without_gaps(accepted_seqs(hook), list(range(1, await head(tenant) + 1)))
 
 
+async def test_two_workers_never_push_the_same_stream_at_once(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+        ) -> None:
+    hook = receiver.hook(Reply(200, delay=0.02))
+    await create(client, tenant, type="splunk_hec", url=hook.url, token="t", from_seq=1)
+
+    async def run(rt: Runtime) -> int:
+        return await siem_push.run_once(rt, tenants={tenant.id})
+
+    workers = [Worker(runtime, jobs=[Job("audit-streams", run, interval=0.05,
+                                         channels=("drift_audit",))]) for _ in range(2)]
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        for _ in range(6):
+            await record_events(tenant, 700)
+        n = await head(tenant)
+        for _ in range(600):
+            if accepted_seqs(hook) and max(accepted_seqs(hook)) >= n:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
+    seqs = accepted_seqs(hook)
+    assert seqs == list(range(1, n + 1))  # every event once: no batch pushed by both
+
+
 async def test_pause_stops_pushing_and_resume_continues_from_the_cursor(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
         ) -> None:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from app.audit.live import close_hub as close_audit_hub
 from app.audit.live import drain_hub as drain_audit_hub
 from app.audit.router import router as audit_router
+from app.audit.siem_router import router as audit_streams_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core import metrics, tracing
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(teams_router)
     app.include_router(ipallow_router)
     app.include_router(domains_router)
+    app.include_router(audit_streams_router)
     app.include_router(audit_router)
     app.include_router(scim_router)
     app.include_router(webhooks_router)

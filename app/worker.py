@@ -1,4 +1,4 @@
-"""The worker: delivers webhooks, sends email and runs scheduled jobs.
+"""The worker: delivers webhooks, sends email, pushes audit streams and runs scheduled jobs.
 
 Each job runs in its own task, so a slow one never delays another. A job is woken by
 PostgreSQL NOTIFY on its channels (one listening connection per worker, not per job) and in
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.audit import retention as audit_retention
+from app.audit import siem_push
 from app.core import clock
 from app.core.runtime import Runtime
 from app.email import sender
@@ -50,6 +51,8 @@ JOBS: list[Job] = [
     Job("audit-partitions", ensure_audit_partitions, interval=6 * 3600.0),
     Job("audit-retention", audit_retention.run_once, interval=24 * 3600.0),
     Job("webhooks", dispatcher.run_once, interval=1.0, channels=("drift_webhooks",)),
+    # audit log streams to SIEMs: woken by the audit trigger's NOTIFY, else every second
+    Job("audit-streams", siem_push.run_once, interval=1.0, channels=("drift_audit",)),
     Job("apikey-expiring", expiring.run_once, interval=expiring.INTERVAL),
 ]
 

@@ -129,3 +129,31 @@ audit_stream_tickets = Table(
 )
 Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
       audit_stream_tickets.c.expires_at)
+
+# destinations that the worker pushes the tenant's log to (0750_i16_siem; app.audit.siem_*)
+audit_streams = Table(
+    "audit_streams", metadata,
+    tenant_key(),
+    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+    Column("name", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("token_encrypted", BYTEA, nullable=False),
+    Column("filters", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("options", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("status", Text, nullable=False, server_default=text("'active'::text")),
+    Column("delivered_through_seq", BigInteger, nullable=False, server_default=text("0")),
+    Column("delivered_events", BigInteger, nullable=False, server_default=text("0")),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    timestamp("locked_until"),
+    Column("lease_id", UUID),
+    timestamp("last_success_at"),
+    Column("last_error", Text),
+    timestamp("last_error_at"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    tenant_fk(),
+)
+Index("audit_streams_created", audit_streams.c.tenant_id, audit_streams.c.created_at,
+      audit_streams.c.id)

@@ -393,3 +393,23 @@ async def use_stream_ticket(tx: Tx, ticket_id: UUID, ticket_hash: bytes, now: da
              FROM t JOIN audit_stream_tickets s ON s.tenant_id = $1 AND s.id = t.id
              JOIN users us ON us.tenant_id = $1 AND us.id = s.user_id""",
         tx.tenant_id, ticket_id, ticket_hash, now, ip, credential_id)
+
+
+# ---- SIEM streams (app.audit.siem_service) ----
+
+async def read_for_push(tx: Tx, f: AuditFilters, *, after_seq: int, limit: int
+                        ) -> tuple[int, list[asyncpg.Record]]:
+    """The newest committed position and up to `limit` matching events after `after_seq`,
+    oldest first, from one snapshot: (seq, epoch seconds as text, event JSON bytes)."""
+    args: list[object] = [tx.tenant_id]
+    where = _where(tx, f, args, after_seq=after_seq)
+    args.append(limit)
+    rows = await tx.fetch(
+        "WITH h AS (SELECT coalesce((SELECT last_seq FROM audit_chain WHERE tenant_id = $1),"
+        " 0) AS head),"
+        f" p AS (SELECT seq, to_char(extract(epoch FROM created_at), 'FM9999999999990.000000')"
+        f" AS ts, {_JSON_BYTES} AS j FROM audit_events WHERE {where}"
+        f" ORDER BY seq LIMIT ${len(args)})"
+        " SELECT h.head, p.seq, p.ts, p.j FROM h LEFT JOIN p ON true ORDER BY p.seq", *args)
+    head = int(rows[0]["head"]) if rows else 0
+    return head, [r for r in rows if r["seq"] is not None]

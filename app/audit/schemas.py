@@ -7,12 +7,13 @@ and the live stream emit byte-for-byte the same object; AuditEventOut documents 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from app.core.inputs import RequestModel
+from app.core.inputs import RequestModel, Timestamp
+from app.core.pagination import Page
 
 
 class ActorOut(BaseModel):
@@ -106,3 +107,115 @@ class RetentionUpdate(RequestModel):
 class StreamTicketOut(BaseModel):
     ticket: str = Field(description="Pass as `?ticket=` to GET /api/v1/audit/stream; shown once")
     expires_at: datetime = Field(description="The ticket works once, until this time")
+
+
+# ---- streams to SIEMs (POST/GET/PATCH/DELETE /api/v1/audit/streams) ----
+
+StreamType = Literal["splunk_hec", "datadog", "https_ndjson"]
+StreamStatus = Literal["active", "paused"]
+_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+_Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+_Opt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=r"^[A-Za-z0-9_.:,/=\- ]+$")]
+
+
+class StreamFilters(RequestModel):
+    """Which events the stream carries (the query API's filters; all of them when empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+    actor: Annotated[str, StringConstraints(max_length=320)] | None = None
+    action: Annotated[str, StringConstraints(max_length=100)] | None = None
+    resource_type: Annotated[str, StringConstraints(max_length=200)] | None = None
+    resource_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    outcome: Literal["success", "failure", "denied"] | None = None
+
+
+class StreamOptions(RequestModel):
+    """Destination options. splunk_hec: sourcetype (default drift:audit), index, source.
+    datadog: service (default drift-cloud), source (ddsource, default drift), tags
+    (ddtags, e.g. env:prod,team:sec)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sourcetype: _Opt | None = None
+    index: _Opt | None = None
+    source: _Opt | None = None
+    service: _Opt | None = None
+    tags: _Opt | None = None
+
+
+class _StartFrom(RequestModel):
+    from_seq: Annotated[int, Field(ge=1, le=10**15)] | None = Field(None, description=(
+        "Backfill: push every event from this position on (within retention). Without "
+        "from_seq/from_time a new stream starts after the newest event"))
+    from_time: Timestamp | None = Field(None, description=(
+        "Backfill: push every event recorded at or after this time"))
+
+
+class StreamCreate(_StartFrom):
+    model_config = ConfigDict(extra="forbid")
+    name: _Name
+    type: StreamType
+    url: _Url = Field(description="splunk_hec: the HEC event endpoint (https://host:8088/"
+                                  "services/collector/event); datadog: the logs intake "
+                                  "(https://http-intake.logs.datadoghq.com/api/v2/logs); "
+                                  "https_ndjson: your receiver")
+    token: _Token | None = Field(None, description=(
+        "splunk_hec: the HEC token; datadog: the API key. Stored encrypted, never shown. "
+        "Not accepted for https_ndjson (requests are signed with a secret we generate)"))
+    filters: StreamFilters = Field(default_factory=StreamFilters)
+    options: StreamOptions = Field(default_factory=StreamOptions)
+    status: StreamStatus = "active"
+
+
+class StreamUpdate(_StartFrom):
+    model_config = ConfigDict(extra="forbid")
+    name: _Name | None = None
+    url: _Url | None = None
+    token: _Token | None = Field(None, description="Replace the HEC token / Datadog API key")
+    filters: StreamFilters | None = None
+    options: StreamOptions | None = None
+    status: StreamStatus | None = Field(None, description="paused stops pushing (the cursor "
+                                        "stays); active resumes from the cursor")
+
+
+class StreamOut(BaseModel):
+    id: UUID
+    name: str
+    type: StreamType
+    url: str
+    filters: dict[str, str]
+    options: dict[str, str]
+    status: StreamStatus
+    delivered_through_seq: int = Field(description="Every matching event up to this position "
+                                                   "was accepted (2xx) by the destination")
+    head_seq: int = Field(description="The newest position of the tenant's log")
+    lag: int = Field(description="head_seq - delivered_through_seq (an upper bound for a "
+                                 "filtered stream)")
+    delivered_events: int
+    consecutive_failures: int
+    next_attempt_at: datetime
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StreamCreated(StreamOut):
+    signing_secret: str | None = Field(None, description="https_ndjson only, shown only here: "
+                                       "the whsec_ secret requests are signed with "
+                                       "(Standard Webhooks headers)")
+
+
+class StreamList(Page[StreamOut]):
+    pass
+
+
+def stream_out(row: Any) -> dict[str, Any]:
+    out = {k: row[k] for k in (
+        "id", "name", "type", "url", "filters", "options", "status", "delivered_through_seq",
+        "head_seq", "delivered_events", "consecutive_failures", "next_attempt_at",
+        "last_success_at", "last_error", "last_error_at", "created_at", "updated_at")}
+    out["lag"] = max(0, int(row["head_seq"]) - int(row["delivered_through_seq"]))
+    return out

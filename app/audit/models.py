@@ -130,7 +130,7 @@ audit_stream_tickets = Table(
 Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
       audit_stream_tickets.c.expires_at)
 
-# destinations that the worker pushes the tenant's log to (0750_i16_siem; app.audit.siem_*)
+# destinations that the worker pushes the tenant's log to (0800_i16_siem; app.audit.siem_*)
 audit_streams = Table(
     "audit_streams", metadata,
     tenant_key(),

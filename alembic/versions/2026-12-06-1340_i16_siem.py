@@ -1,7 +1,7 @@
 """i16-siem: audit log streams to SIEMs (Splunk HEC, Datadog logs, signed NDJSON)
 
-Revision ID: 0750_i16_siem
-Revises: 0740_i14_observe
+Revision ID: 0800_i16_siem
+Revises: 0790_i18_idp
 Create Date: 2026-12-08 10:00
 
 One row per destination. The worker pushes the tenant's audit events in `seq` order and
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from alembic import op
 from app.core.migrate import app_role, tenant_rls
 
-revision: str = "0750_i16_siem"
-down_revision: str | Sequence[str] | None = "0740_i14_observe"
+revision: str = "0800_i16_siem"
+down_revision: str | Sequence[str] | None = "0790_i18_idp"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -50,6 +50,8 @@ CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_api.queue_stats": "GET /metrics: queue depth summed over tenants (aggregates only)",
     "drift_api.audit_drop_expired_partitions": "audit retention: partitions span tenants",
     "drift_private.index_tenant": "the trigger that keeps tenant_index in step with tenants",
+    "drift_api.tenants_with_audit_streams": "the SIEM push job: tenants with active streams "
+                                            "(tenant ids only)",
 }
 
 

@@ -188,28 +188,39 @@ class Sender:
 
 # ---- the retry policy ----
 
-def next_delay(schedule: Sequence[float], retries_done: int, retry_after: float | None
-               ) -> float | None:
+RETRY_AFTER_STATUSES = (429, 503)
+
+
+def next_delay(schedule: Sequence[float], retries_done: int, retry_after: float | None,
+               retry_after_max: float = 3600.0) -> float | None:
     """Seconds until the next attempt after `retries_done` retries, or None (dead letter).
-    Retry-After is honoured between the scheduled step and twice that step."""
+    A Retry-After is honoured between the scheduled step and `retry_after_max` (never below
+    the step: a receiver cannot make us retry faster than the schedule)."""
     if retries_done >= len(schedule):
         return None
     step = schedule[retries_done]
     if retry_after is None:
         return step
-    return min(max(retry_after, step), 2 * step)
+    return min(max(retry_after, step), max(step, retry_after_max))
 
 
-def outcome(attempt: Attempt, tries_in_run: int, schedule: Sequence[float]
-            ) -> tuple[str, float | None]:
-    """(status, seconds until the next attempt) for an attempt result."""
+def retryable(attempt: Attempt) -> bool:
+    """A failure worth another attempt: no answer, 429 or 5xx (not one refused by policy)."""
+    code = attempt.status_code
+    return not attempt.ok and not attempt.blocked and (code is None or code == 429
+                                                       or code >= 500)
+
+
+def outcome(attempt: Attempt, tries_in_run: int, schedule: Sequence[float],
+            retry_after_max: float = 3600.0) -> tuple[str, float | None]:
+    """(status, seconds until the next attempt) for an attempt result. Retry-After counts on
+    429 and 503 only."""
     if attempt.ok:
         return "delivered", None
-    code = attempt.status_code
-    retryable = not attempt.blocked and (code is None or code == 429 or code >= 500)
-    if not retryable:
+    if not retryable(attempt):
         return "failed", None  # 3xx (not followed), 4xx other than 429, refused by policy
-    delay = next_delay(schedule, tries_in_run - 1, attempt.retry_after)
+    retry_after = attempt.retry_after if attempt.status_code in RETRY_AFTER_STATUSES else None
+    delay = next_delay(schedule, tries_in_run - 1, retry_after, retry_after_max)
     return ("pending", delay) if delay is not None else ("failed", None)
 
 
@@ -223,7 +234,10 @@ class _Run:
         self.sender = sender
         self.capacity = s.webhook_concurrency
         self.per_endpoint = s.webhook_endpoint_concurrency
-        self.schedule = list(s.webhook_retry_schedule)
+        fast = list(s.webhook_retry_schedule)
+        # per endpoint (webhook_endpoints.retry_policy): the fast schedule, then maybe more
+        self.schedules = {"fast": fast, "extended": fast + list(s.webhook_extended_retry_schedule)}
+        self.retry_after_max = s.webhook_retry_after_max
         self.threshold = s.webhook_disable_after_failures
         self.lease = timedelta(seconds=max(60.0, 6 * s.webhook_timeout))
         self.ctx = RequestContext(actor=Actor.system())
@@ -384,14 +398,17 @@ class _Run:
             attempt = await (self.sender.send(row["url"], headers, body)
                              if tracing.tracer is None
                              else self._traced_send(tenant_id, row, headers, body))
-        status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), self.schedule)
+        schedule = self.schedules.get(row["retry_policy"], self.schedules["fast"])
+        status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), schedule,
+                                self.retry_after_max)
         now = clock.now()
         return {"tenant_id": tenant_id, "endpoint_id": row["endpoint_id"], "id": row["id"],
                 "attempt": attempt_no, "status": status, "status_code": attempt.status_code,
                 "response_body": attempt.response_body, "latency_ms": attempt.latency_ms,
                 "error": attempt.error, "attempted_at": now,
                 "next_attempt_at": now + timedelta(seconds=delay) if delay is not None else None,
-                "gone": attempt.status_code == 410, "interrupted": False}
+                "gone": attempt.status_code == 410, "interrupted": False,
+                "exhausted": status == "failed" and retryable(attempt)}
 
     async def _traced_send(self, tenant_id: UUID, row: asyncpg.Record,
                            headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:

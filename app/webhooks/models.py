@@ -52,6 +52,9 @@ webhook_endpoints = Table(
     timestamp("disabled_at"),
     created_at(),
     updated_at(),
+    # 0750_i16_webhooks: fast or extended retries; when the tenant was told it is failing
+    Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
+    timestamp("failing_since"),
     tenant_fk(),
 )
 Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,

@@ -14,7 +14,8 @@ from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
-                    " disabled_reason, disabled_at, created_at, updated_at")
+                    " disabled_reason, disabled_at, retry_policy, failing_since, created_at,"
+                    " updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
                     " next_attempt_at, created_at")
@@ -27,11 +28,12 @@ async def count_endpoints(tx: Tx) -> int:
 
 
 async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: list[str],
-                          now: datetime) -> asyncpg.Record:
+                          retry_policy: str, now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
-        "INSERT INTO webhook_endpoints (tenant_id, url, description, events, created_at,"
-        f" updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
-        tx.tenant_id, url, description, events, now)
+        "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $5, $5)"
+        f" RETURNING {ENDPOINT_COLUMNS}",
+        tx.tenant_id, url, description, events, now, retry_policy)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
@@ -54,7 +56,7 @@ async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now
                           ) -> asyncpg.Record | None:
     sets, args = ["updated_at = $2"], [endpoint_id, now]
     for column in ("url", "description", "events", "active", "consecutive_failures",
-                   "disabled_reason", "disabled_at"):
+                   "disabled_reason", "disabled_at", "retry_policy", "failing_since"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")
@@ -231,7 +233,7 @@ WITH picked AS (
     RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base
 )
 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
-       ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url,
+       ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url, e.retry_policy,
        (SELECT array_agg(s.secret_encrypted ORDER BY s.created_at DESC, s.id)
           FROM webhook_secrets s
          WHERE s.endpoint_id = c.endpoint_id

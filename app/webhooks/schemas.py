@@ -15,6 +15,10 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Description = Annotated[str, StringConstraints(max_length=500)]
 Events = Annotated[list[EventTypeName], Field(min_length=1, max_length=20)]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
+RetryPolicy = Literal["fast", "extended"]
+RETRY_POLICY_HELP = ("fast: retries after 1, 2, 4, 8, 16 s, then the delivery fails; extended "
+                     "(the default): after those, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about "
+                     "a day) before it fails")
 
 MAX_GRACE = 7 * 24 * 3600
 
@@ -28,6 +32,7 @@ class WebhookCreate(RequestModel):
     url: Url = Field(description="https URL that receives the events")
     events: Events = Field(description="Event types to receive (see /webhooks/event-types)")
     description: Description | None = None
+    retry_policy: RetryPolicy = Field("extended", description=RETRY_POLICY_HELP)
 
     _dedupe = field_validator("events")(_unique)
 
@@ -40,6 +45,8 @@ class WebhookUpdate(RequestModel):
     active: bool | None = Field(None, description="false pauses deliveries (pending ones "
                                 "fail, recoverable later); true re-enables and resets the "
                                 "failure count")
+    retry_policy: RetryPolicy | None = Field(None, description=RETRY_POLICY_HELP + "; applies "
+                                             "to the next retry of pending deliveries too")
 
     _dedupe = field_validator("events")(_unique)
 
@@ -53,6 +60,10 @@ class WebhookOut(BaseModel):
     consecutive_failures: int
     disabled_reason: str | None = Field(description="manual, circuit_breaker or gone")
     disabled_at: datetime | None
+    retry_policy: RetryPolicy = Field(description=RETRY_POLICY_HELP)
+    failing_since: datetime | None = Field(description="Set when the tenant's admins were "
+                                           "told the endpoint is failing; cleared when it "
+                                           "recovers")
     created_at: datetime
     updated_at: datetime
 
@@ -148,6 +159,7 @@ def endpoint_out(row: Row) -> dict[str, Any]:
             "description": row["description"], "active": row["active"],
             "consecutive_failures": row["consecutive_failures"],
             "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
+            "retry_policy": row["retry_policy"], "failing_since": row["failing_since"],
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 

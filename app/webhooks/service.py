@@ -62,11 +62,13 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
                        "delete one first.", code="webhook_limit_reached")
     now = clock.now()
     row = await repository.insert_endpoint(tx, url=url, description=body.description,
-                                           events=list(body.events), now=now)
+                                           events=list(body.events),
+                                           retry_policy=body.retry_policy, now=now)
     secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
-                           "description": body.description})
+                           "description": body.description,
+                           "retry_policy": body.retry_policy})
     return {**endpoint_out(row), "secret": secret}
 
 
@@ -78,7 +80,7 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
 async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
                  ) -> asyncpg.Record:
     fields = body.model_dump(exclude_unset=True)
-    for key in ("url", "events", "active"):  # null means "leave as is" for these
+    for key in ("url", "events", "active", "retry_policy"):  # null means "leave as is" for these
         if key in fields and fields[key] is None:
             del fields[key]
     before = await get_endpoint(tx, endpoint_id, for_update=True)

@@ -1,0 +1,37 @@
+"""i16 webhooks: per-endpoint retry policy and the alert state
+
+Revision ID: 0750_i16_webhooks
+Revises: 0740_i14_observe
+Create Date: 2026-12-08 10:00
+
+- webhook_endpoints.retry_policy: `fast` (only DRIFT_WEBHOOK_RETRY_SCHEDULE) or `extended`
+  (then DRIFT_WEBHOOK_EXTENDED_RETRY_SCHEDULE, about a day). Endpoints that exist when this
+  runs keep `fast`, the behaviour they were registered under; new ones default to `extended`.
+- webhook_endpoints.failing_since: set when the tenant was told that the endpoint is failing
+  (a delivery exhausted its retries, or the endpoint was disabled by the system); cleared,
+  with a `webhook.endpoint.recovered` alert, by the next successful delivery or re-enable.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0750_i16_webhooks"
+down_revision: str | Sequence[str] | None = "0740_i14_observe"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    for stmt in [
+        "ALTER TABLE webhook_endpoints ADD COLUMN retry_policy text NOT NULL DEFAULT 'fast'"
+        " CHECK (retry_policy IN ('fast', 'extended'))",
+        "ALTER TABLE webhook_endpoints ALTER COLUMN retry_policy SET DEFAULT 'extended'",
+        "ALTER TABLE webhook_endpoints ADD COLUMN failing_since timestamptz",
+    ]:
+        op.execute(stmt)
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS failing_since")
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS retry_policy")

@@ -139,6 +139,42 @@ class UserProvisioning(EventData):
     source: str = Field(description="What changed the user; today always scim")
 
 
+class WebhookEndpointDisabled(EventData):
+    """An endpoint was turned off by the system (never sent to that endpoint)."""
+    endpoint_id: UUID
+    url: str
+    reason: Literal["circuit_breaker", "gone"] = Field(
+        description="circuit_breaker: too many consecutive failed deliveries; gone: the "
+                    "receiver answered 410")
+    detail: str
+    consecutive_failures: int = Field(ge=0)
+    pending_deliveries_failed: int = Field(ge=0, description="Pending deliveries failed with "
+                                           "it (recoverable once it is re-enabled)")
+    disabled_at: datetime
+
+
+class WebhookDeliveryExhausted(EventData):
+    """A delivery used up its retries (never sent to the endpoint it failed for)."""
+    endpoint_id: UUID
+    url: str
+    delivery_id: UUID
+    event_id: UUID
+    event_type: str
+    attempts: int = Field(ge=1)
+    last_status_code: int | None = Field(description="None: no HTTP answer (see last_error)")
+    last_error: str | None
+
+
+class WebhookEndpointRecovered(EventData):
+    """An endpoint that was failing works again."""
+    endpoint_id: UUID
+    url: str
+    reason: Literal["delivered", "re_enabled"] = Field(
+        description="delivered: a delivery succeeded; re_enabled: a user re-enabled it")
+    failing_since: datetime
+    recovered_at: datetime
+
+
 class Ping(EventData):
     endpoint_id: UUID
     message: str
@@ -155,6 +191,7 @@ class EventType:
 
 _PROJECT = "3f0c1a52-7a8e-4e0b-9d0e-2b6f4a1c9e11"
 _USER = "8b1e6f0a-52c4-4d8e-a1f3-0c9d7e6b5a42"
+_ENDPOINT = "c7a9e2f1-3b4d-4e5f-8a6b-9c0d1e2f3a4b"
 
 EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
     EventType("scan.completed", "A scan was synced (POST /api/v1/sync).", ScanCompleted, {
@@ -202,6 +239,26 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
                   "user_id": _USER, "email": "ada@example.com", "user_name": "ada@example.com",
                   "deprovisioned_at": "2026-11-21T10:00:00Z", "source": "scim",
                   "api_keys_revoked": 2, "sessions_revoked": 1}),
+    EventType("webhook.endpoint.disabled", "A webhook endpoint was disabled by the circuit "
+              "breaker or because it answered 410 Gone. Not sent to that endpoint.",
+              WebhookEndpointDisabled, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "reason": "circuit_breaker", "detail": "50 consecutive failed deliveries",
+                  "consecutive_failures": 50, "pending_deliveries_failed": 3,
+                  "disabled_at": "2026-11-21T10:00:00Z"}),
+    EventType("webhook.delivery.exhausted", "A delivery failed its last retry and was "
+              "dead-lettered. Not sent to the endpoint it is about; not emitted for the "
+              "webhook.* alerts themselves.", WebhookDeliveryExhausted, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "delivery_id": "0b6f3c2a-9d1e-4f7a-8b5c-2e4d6f8a0c1e",
+                  "event_id": "6a1d9e3b-2c4f-4a8e-b7d1-5f3e9c2a4b6d",
+                  "event_type": "scan.completed", "attempts": 12, "last_status_code": 503,
+                  "last_error": None}),
+    EventType("webhook.endpoint.recovered", "A failing webhook endpoint delivered again, or "
+              "a user re-enabled it. Not sent to that endpoint.", WebhookEndpointRecovered, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "reason": "delivered", "failing_since": "2026-11-21T10:00:00Z",
+                  "recovered_at": "2026-11-21T14:30:00Z"}),
     EventType("ping", "A test event sent by POST /api/v1/webhooks/{id}/test.", Ping,
               {"endpoint_id": "c7a9e2f1-3b4d-4e5f-8a6b-9c0d1e2f3a4b",
                "message": "Test event from Drift Cloud"}),
@@ -209,7 +266,9 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
 
 EventTypeName = Literal["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
                         "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-                        "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
+                        "user.provisioned", "user.reactivated", "user.deprovisioned",
+                        "webhook.endpoint.disabled", "webhook.delivery.exhausted",
+                        "webhook.endpoint.recovered", "ping"]
 SubmittableType = Literal["grounding.degraded", "sync.failed"]
 
 ENVELOPE_SCHEMA: dict[str, Any] = {

@@ -20,7 +20,7 @@ _FAN_OUT = (
     " next_attempt_at, created_at, updated_at)"
     " SELECT ev.tenant_id, e.id, ev.id, ev.type, ev.created_at, ev.created_at, ev.created_at"
     " FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
-    " WHERE e.active AND ev.type = ANY (e.events)"
+    " WHERE e.active AND ev.type = ANY (e.events) AND e.id IS DISTINCT FROM $7"
 )
 
 
@@ -31,14 +31,19 @@ def envelope(*, event_id: UUID, type_: str, created_at: str, tenant_id: UUID,
 
 
 async def emit(tx: Tx, type_: str, data: dict[str, Any], *,
-               created_at: datetime | None = None) -> UUID:
+               created_at: datetime | None = None, exclude_endpoint: UUID | None = None
+               ) -> UUID:
     """One event, and a delivery for every endpoint that wants it (one round trip)."""
-    return (await emit_many(tx, type_, [data], created_at=created_at))[0]
+    return (await emit_many(tx, type_, [data], created_at=created_at,
+                            exclude_endpoint=exclude_endpoint))[0]
 
 
 async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
-                    created_at: datetime | None = None) -> list[UUID]:
-    """Many events of one type (e.g. violation.new for a whole sync) in one statement."""
+                    created_at: datetime | None = None, exclude_endpoint: UUID | None = None
+                    ) -> list[UUID]:
+    """Many events of one type (e.g. violation.new for a whole sync) in one statement.
+    `exclude_endpoint`: a webhook endpoint that gets no delivery (the endpoint an alert is
+    about)."""
     if type_ not in EVENT_TYPES:  # no endpoint could subscribe: the rows would be dead
         raise ValueError(f"event type {type_!r} is not in app/core/events.py")
     if not items:
@@ -51,5 +56,6 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
         " traceparent)"
         " SELECT $1, i, $3, $4, d, $6 FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
         " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
-        tx.tenant_id, ids, type_, created_at or clock.now(), list(items), traceparent)
+        tx.tenant_id, ids, type_, created_at or clock.now(), list(items), traceparent,
+        exclude_endpoint)
     return ids

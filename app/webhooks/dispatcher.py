@@ -47,7 +47,7 @@ from app.core.outbox import envelope
 from app.core.responses import dumps
 from app.core.runtime import Runtime
 from app.core.tx import Tx, own_tx
-from app.webhooks import repository, ssrf, transport
+from app.webhooks import alerts, repository, ssrf, transport
 from app.webhooks.signing import secret_key, signature_headers
 
 log = logging.getLogger("drift.webhooks")
@@ -438,7 +438,8 @@ class _Run:
             while by_tenant:
                 tenant_id, results = next(iter(by_tenant.items()))
                 async with own_tx(self.rt.db, tenant_id, self.ctx) as tx:
-                    disabled = await apply_results(tx, results, self.threshold)
+                    disabled = await apply_results(tx, results, self.threshold,
+                                                   self.rt.secret_key)
                 del by_tenant[tenant_id]
                 count_results(results, disabled)  # committed: now they count
         except BaseException:
@@ -463,11 +464,14 @@ def count_results(results: list[dict[str, Any]], disabled: list[tuple[str, int]]
             metrics.WEBHOOK_DEAD_LETTERED.labels("endpoint_disabled").inc(failed)
 
 
-async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
-                        ) -> list[tuple[str, int]]:
-    """Record attempt results of one tenant; run the circuit breaker and the 410 rule.
-    Returns (reason, pending deliveries failed) for each endpoint it disabled."""
-    applied = {r["id"] for r in await repository.record_results(tx, results)}
+async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int,
+                        secret_key: str) -> list[tuple[str, int]]:
+    """Record attempt results of one tenant; run the circuit breaker and the 410 rule, and
+    raise the operational alerts (app.webhooks.alerts). Returns (reason, pending deliveries
+    failed) for each endpoint it disabled."""
+    updated = await repository.record_results(tx, results)
+    applied = {r["id"] for r in updated}
+    now = clock.now()
     changes: dict[UUID, tuple[bool, int]] = {}
     gone: set[UUID] = set()
     for r in results:  # in completion order: a success resets the failures before it
@@ -485,11 +489,18 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
         e: {"reason": "gone", "detail": "the receiver answered 410 Gone"} for e in gone}
     if changes:
         for row in await repository.count_failures(tx, changes):
+            if row["was_failing_since"] is not None and changes[row["id"]][0]:
+                await alerts.endpoint_recovered(
+                    tx, secret_key, endpoint_id=row["id"], url=row["url"],
+                    failing_since=row["was_failing_since"], reason="delivered", now=now)
             if row["active"] and row["consecutive_failures"] >= threshold:
                 disable.setdefault(row["id"], {
                     "reason": "circuit_breaker",
                     "detail": f"{row['consecutive_failures']} consecutive failed deliveries"})
-    now = clock.now()
+    exhausted = {r["id"] for r in results if r.get("exhausted")}
+    if exhausted:
+        await alerts.deliveries_exhausted(
+            tx, secret_key, [u for u in updated if u["id"] in exhausted], now)
     disabled: list[tuple[str, int]] = []
     for endpoint, why in disable.items():
         row = await repository.disable_endpoint(tx, endpoint, why["reason"], now)
@@ -499,6 +510,8 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
             tx, endpoint, f"endpoint disabled: {why['detail']}", now)
         disabled.append((why["reason"], int(failed or 0)))
         log.warning("webhook endpoint %s disabled: %s", endpoint, why["detail"])
+        await alerts.endpoint_disabled(tx, secret_key, row, reason=why["reason"],
+                                       detail=why["detail"], failed=int(failed or 0), now=now)
         await record(tx, "webhook.disabled", resource_type="webhook", resource_id=endpoint,
                      actor=Actor.system(),
                      metadata={"reason": why["reason"], "detail": why["detail"],

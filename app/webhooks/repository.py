@@ -76,6 +76,7 @@ async def disable_endpoint(tx: Tx, endpoint_id: UUID, reason: str, now: datetime
     """Turn an active endpoint off (circuit breaker, 410 Gone); None if it already was."""
     return await tx.fetchrow(
         "UPDATE webhook_endpoints SET active = false, disabled_reason = $2, disabled_at = $3,"
+        " failing_since = coalesce(failing_since, $3),"
         f" updated_at = $3 WHERE id = $1 AND active RETURNING {ENDPOINT_COLUMNS}",
         endpoint_id, reason, now)
 
@@ -276,7 +277,8 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
         "        attempted_at, next_attempt_at, interrupted)"
         " WHERE d.id = ANY ($1::uuid[]) AND d.id = r.id AND d.attempt = r.attempt"
         "   AND d.status = 'pending'"
-        " RETURNING d.id, d.endpoint_id, d.status", *arrays,
+        " RETURNING d.id, d.endpoint_id, d.status, d.event_id, d.event_type, d.attempt,"
+        " d.status_code, d.error", *arrays,
         [bool(r.get("interrupted")) for r in results])
     # The log keeps every attempt that was made, including one whose claim had expired;
     # KEY SHARE keeps a concurrently deleted endpoint from breaking the foreign key.
@@ -299,15 +301,46 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
 async def count_failures(tx: Tx, changes: dict[UUID, tuple[bool, int]]
                          ) -> list[asyncpg.Record]:
     """Circuit-breaker bookkeeping: per endpoint (reset?, failed deliveries to add after the
-    reset). Returns the endpoints whose count changed."""
+    reset). A reset (a delivery succeeded) also ends the endpoint's failing state. Returns the
+    endpoints that changed, with `was_failing_since` (the failing state before, from the
+    self-join's snapshot) so that the caller can announce the recovery."""
     ids = list(changes)
     return await tx.fetch(
         "UPDATE webhook_endpoints e SET consecutive_failures = CASE WHEN u.reset THEN u.n"
-        "       ELSE e.consecutive_failures + u.n END"
-        " FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, n)"
-        " WHERE e.id = u.id AND (u.n > 0 OR e.consecutive_failures <> 0)"
-        " RETURNING e.id, e.url, e.consecutive_failures, e.active",
+        "       ELSE e.consecutive_failures + u.n END,"
+        " failing_since = CASE WHEN u.reset THEN NULL ELSE e.failing_since END"
+        " FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, n),"
+        "      webhook_endpoints o"
+        " WHERE e.id = u.id AND o.tenant_id = e.tenant_id AND o.id = e.id"
+        "   AND (u.n > 0 OR e.consecutive_failures <> 0"
+        "        OR (u.reset AND e.failing_since IS NOT NULL))"
+        " RETURNING e.id, e.url, e.consecutive_failures, e.active,"
+        "           o.failing_since AS was_failing_since",
         ids, [changes[i][0] for i in ids], [changes[i][1] for i in ids])
+
+
+async def mark_failing(tx: Tx, endpoint_ids: Sequence[UUID], now: datetime) -> list[UUID]:
+    """Endpoints that start failing now (a delivery exhausted its retries); the ones already
+    failing are left as they are. Returns those that changed."""
+    rows = await tx.fetch(
+        "UPDATE webhook_endpoints SET failing_since = $2"
+        " WHERE id = ANY ($1::uuid[]) AND failing_since IS NULL RETURNING id",
+        list(endpoint_ids), now)
+    return [r[0] for r in rows]
+
+
+async def endpoint_urls(tx: Tx, endpoint_ids: Sequence[UUID]) -> dict[UUID, str]:
+    rows = await tx.fetch("SELECT id, url FROM webhook_endpoints WHERE id = ANY ($1::uuid[])",
+                          list(endpoint_ids))
+    return {r[0]: r[1] for r in rows}
+
+
+async def alert_recipients(tx: Tx) -> list[str]:
+    """Email addresses of the tenant's active owner and admins."""
+    rows = await tx.fetch(
+        "SELECT email FROM users WHERE tenant_id = $1 AND active AND email IS NOT NULL"
+        " AND role IN ('owner', 'admin') ORDER BY role DESC, email", tx.tenant_id)
+    return [str(r[0]) for r in rows]
 
 
 # ---- apikey.expiring ----

@@ -18,7 +18,7 @@ from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.events import build_data
 from app.core.runtime import Runtime
 from app.core.tx import Tx
-from app.webhooks import repository, ssrf
+from app.webhooks import alerts, repository, ssrf
 from app.webhooks.dispatcher import (
     SECRET_PURPOSE,
     Attempt,
@@ -79,6 +79,8 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
 
 async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
                  ) -> asyncpg.Record:
+    """Change an endpoint. Re-enabling a failing one announces its recovery (before the audit
+    record: docs/audit.md, "Ordering")."""
     fields = body.model_dump(exclude_unset=True)
     for key in ("url", "events", "active", "retry_policy"):  # null means "leave as is" for these
         if key in fields and fields[key] is None:
@@ -93,6 +95,12 @@ async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
     if fields.get("active") is True:
         # re-enabling (or confirming) resets the circuit breaker
         fields.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
+        if not before["active"] and before["failing_since"] is not None:
+            fields["failing_since"] = None
+            await alerts.endpoint_recovered(
+                tx, rt.secret_key, endpoint_id=endpoint_id,
+                url=fields.get("url", before["url"]), failing_since=before["failing_since"],
+                reason="re_enabled", now=now)
     elif fields.get("active") is False and before["active"]:
         fields.update(disabled_reason="manual", disabled_at=now)
         failed = await repository.fail_pending(tx, endpoint_id, "endpoint disabled by a user",

@@ -23,7 +23,9 @@ from tests.webhooks.conftest import Received
 
 ALL_EVENTS = ["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
               "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-              "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
+              "user.provisioned", "user.reactivated", "user.deprovisioned",
+              "webhook.endpoint.disabled", "webhook.delivery.exhausted",
+              "webhook.endpoint.recovered", "ping"]
 
 
 async def register(client: httpx.AsyncClient, t: Tenant, url: str,

@@ -1,6 +1,8 @@
 """Domain events: inserted into outbox_events in the transaction that caused them, so an event
 exists if and only if its change committed. The same statement fans the event out into one
-webhook_deliveries row per active endpoint subscribed to its type; a trigger on that table
+webhook_deliveries row per active endpoint subscribed to its type (the type itself or a
+wildcard `prefix.*` matching it: `events && [type, wildcards...]`, an array overlap that a GIN
+index on `events` could serve); a trigger on that table
 NOTIFYs the worker, which delivers after commit."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from app.core import clock, tracing
-from app.core.events import EVENT_TYPES
+from app.core.events import EVENT_TYPES, subscription_keys
 from app.core.tx import Tx
 
 _FAN_OUT = (
@@ -20,7 +22,7 @@ _FAN_OUT = (
     " next_attempt_at, created_at, updated_at)"
     " SELECT ev.tenant_id, e.id, ev.id, ev.type, ev.created_at, ev.created_at, ev.created_at"
     " FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
-    " WHERE e.active AND ev.type = ANY (e.events) AND e.id IS DISTINCT FROM $7"
+    " WHERE e.active AND e.events && $8::text[] AND e.id IS DISTINCT FROM $7"
 )
 
 
@@ -57,5 +59,5 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
         " SELECT $1, i, $3, $4, d, $6 FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
         " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
         tx.tenant_id, ids, type_, created_at or clock.now(), list(items), traceparent,
-        exclude_endpoint)
+        exclude_endpoint, subscription_keys(type_))
     return ids

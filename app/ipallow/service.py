@@ -18,6 +18,8 @@ import asyncpg
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.tx import Tx
 from app.ipallow import repository
@@ -48,6 +50,13 @@ async def _lock_out_check(tx: Tx, bypass: CompiledList, force: bool) -> bool:
         code="would_lock_out_caller", ip=str(ip) if ip is not None else None)
 
 
+async def _changed(tx: Tx, action: str, row: asyncpg.Record) -> None:
+    """The ip_allowlist.changed event (before the audit record: docs/audit.md, "Ordering")."""
+    await emit(tx, "ip_allowlist.changed", build_data(
+        "ip_allowlist.changed", action=action, entry_id=row["id"], cidr=str(row["cidr"]),
+        description=row["description"]))
+
+
 async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: CompiledList
                        ) -> asyncpg.Record:
     network = parse_cidr(body.cidr)
@@ -71,6 +80,7 @@ async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: 
                             "expires_at": row["expires_at"]}
     if locked_out:
         meta["forced_lock_out"] = True
+    await _changed(tx, "added", row)
     await record(tx, "ip_allowlist.add", resource_id=row["id"], metadata=meta)
     return row
 
@@ -104,6 +114,8 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}
     if locked_out:
         meta["forced_lock_out"] = True
+    if changes:
+        await _changed(tx, "updated", row)
     await record(tx, "ip_allowlist.update", resource_id=entry_id, metadata=meta)
     return row
 
@@ -118,6 +130,7 @@ async def delete_entry(tx: Tx, entry_id: UUID, *, force: bool, bypass: CompiledL
                             "expires_at": row["expires_at"]}
     if locked_out:
         meta["forced_lock_out"] = True
+    await _changed(tx, "removed", row)
     await record(tx, "ip_allowlist.remove", resource_id=entry_id, metadata=meta)
 
 

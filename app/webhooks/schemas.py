@@ -4,16 +4,30 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
-from app.core.events import EventTypeName
+from app.core.events import EVENT_TYPES, WILDCARDS, check_subscription
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, StringConstraints(max_length=500)]
-Events = Annotated[list[EventTypeName], Field(min_length=1, max_length=20)]
+Subscription = Annotated[str, AfterValidator(check_subscription), WithJsonSchema({
+    "type": "string", "enum": [*EVENT_TYPES, *sorted(WILDCARDS)],
+    "description": "An event type, or a wildcard `prefix.*` matching at least one"})]
+Events = Annotated[list[Subscription], Field(
+    min_length=1, max_length=50,
+    description="Event types to receive (see /webhooks/event-types), or wildcards `prefix.*` "
+                "(e.g. `team.*`: every team.created, team.member.added, ...)")]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 RetryPolicy = Literal["fast", "extended"]
 RETRY_POLICY_HELP = ("fast: retries after 1, 2, 4, 8, 16 s, then the delivery fails; extended "
@@ -30,7 +44,7 @@ def _unique(events: list[str] | None) -> list[str] | None:
 class WebhookCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="https URL that receives the events")
-    events: Events = Field(description="Event types to receive (see /webhooks/event-types)")
+    events: Events
     description: Description | None = None
     retry_policy: RetryPolicy = Field("extended", description=RETRY_POLICY_HELP)
 

@@ -10,6 +10,9 @@ Create Date: 2026-12-08 10:00
 - webhook_endpoints.failing_since: set when the tenant was told that the endpoint is failing
   (a delivery exhausted its retries, or the endpoint was disabled by the system); cleared,
   with a `webhook.endpoint.recovered` alert, by the next successful delivery or re-enable.
+- webhook_endpoints.project_ids / min_severity: filters applied by the fan-out statement
+  (NULL: no filter): events about other projects, and violation.new / scan.completed below
+  the severity, are not queued for the endpoint.
 """
 
 from collections.abc import Sequence
@@ -28,10 +31,16 @@ def upgrade() -> None:
         " CHECK (retry_policy IN ('fast', 'extended'))",
         "ALTER TABLE webhook_endpoints ALTER COLUMN retry_policy SET DEFAULT 'extended'",
         "ALTER TABLE webhook_endpoints ADD COLUMN failing_since timestamptz",
+        "ALTER TABLE webhook_endpoints ADD COLUMN project_ids uuid[]"
+        " CHECK (project_ids IS NULL OR cardinality(project_ids) BETWEEN 1 AND 20)",
+        "ALTER TABLE webhook_endpoints ADD COLUMN min_severity text"
+        " CHECK (min_severity IN ('info', 'low', 'medium', 'high', 'critical'))",
     ]:
         op.execute(stmt)
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS min_severity")
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS project_ids")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS failing_since")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS retry_policy")

@@ -17,12 +17,25 @@ from app.core import clock, tracing
 from app.core.events import EVENT_TYPES, subscription_keys
 from app.core.tx import Tx
 
+_SEVERITIES = "ARRAY['info', 'low', 'medium', 'high', 'critical']"  # ascending
 _FAN_OUT = (
     " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type,"
     " next_attempt_at, created_at, updated_at)"
     " SELECT ev.tenant_id, e.id, ev.id, ev.type, ev.created_at, ev.created_at, ev.created_at"
     " FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
     " WHERE e.active AND e.events && $8::text[] AND e.id IS DISTINCT FROM $7"
+    # per-endpoint filters (NULL: none); events without a project_id pass the project filter
+    " AND (e.project_ids IS NULL OR NOT ev.data ? 'project_id'"
+    "      OR (ev.data->>'project_id')::uuid = ANY (e.project_ids))"
+    " AND (e.min_severity IS NULL OR CASE ev.type"
+    "      WHEN 'violation.new' THEN array_position(" + _SEVERITIES + ", ev.data->>'severity')"
+    "           >= array_position(" + _SEVERITIES + ", e.min_severity)"
+    "      WHEN 'scan.completed' THEN EXISTS ("
+    "           SELECT 1 FROM jsonb_each_text(ev.data->'scan'->'counts') c"
+    "            WHERE array_position(" + _SEVERITIES + ", c.key)"
+    "                  >= array_position(" + _SEVERITIES + ", e.min_severity)"
+    "              AND c.value::numeric > 0)"
+    "      ELSE true END)"
 )
 
 
@@ -57,7 +70,7 @@ async def emit_many(tx: Tx, type_: str, items: Sequence[dict[str, Any]], *,
         "WITH ev AS (INSERT INTO outbox_events (tenant_id, id, type, created_at, data,"
         " traceparent)"
         " SELECT $1, i, $3, $4, d, $6 FROM unnest($2::uuid[], $5::jsonb[]) AS u(i, d)"
-        " RETURNING tenant_id, id, type, created_at)" + _FAN_OUT,
+        " RETURNING tenant_id, id, type, created_at, data)" + _FAN_OUT,
         tx.tenant_id, ids, type_, created_at or clock.now(), list(items), traceparent,
         exclude_endpoint, subscription_keys(type_))
     return ids

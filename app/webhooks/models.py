@@ -55,6 +55,9 @@ webhook_endpoints = Table(
     # 0750_i16_webhooks: fast or extended retries; when the tenant was told it is failing
     Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
     timestamp("failing_since"),
+    # 0750_i16_webhooks: fan-out filters (NULL: none)
+    Column("project_ids", ARRAY(UUID)),
+    Column("min_severity", Text),
     tenant_fk(),
 )
 Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,

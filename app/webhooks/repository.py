@@ -14,8 +14,8 @@ from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
-                    " disabled_reason, disabled_at, retry_policy, failing_since, created_at,"
-                    " updated_at")
+                    " disabled_reason, disabled_at, retry_policy, failing_since, project_ids,"
+                    " min_severity, created_at, updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
                     " next_attempt_at, created_at")
@@ -28,12 +28,13 @@ async def count_endpoints(tx: Tx) -> int:
 
 
 async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: list[str],
-                          retry_policy: str, now: datetime) -> asyncpg.Record:
+                          retry_policy: str, project_ids: list[UUID] | None,
+                          min_severity: str | None, now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
         "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
-        " created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $5, $5)"
-        f" RETURNING {ENDPOINT_COLUMNS}",
-        tx.tenant_id, url, description, events, now, retry_policy)
+        " project_ids, min_severity, created_at, updated_at)"
+        f" VALUES ($1, $2, $3, $4, $6, $7, $8, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
+        tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
@@ -56,7 +57,8 @@ async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now
                           ) -> asyncpg.Record | None:
     sets, args = ["updated_at = $2"], [endpoint_id, now]
     for column in ("url", "description", "events", "active", "consecutive_failures",
-                   "disabled_reason", "disabled_at", "retry_policy", "failing_since"):
+                   "disabled_reason", "disabled_at", "retry_policy", "failing_since",
+                   "project_ids", "min_severity"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")

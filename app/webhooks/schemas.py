@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.events import EVENT_TYPES, WILDCARDS, check_subscription
+from app.core.events import EVENT_TYPES, WILDCARDS, Severity, check_subscription
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
@@ -41,14 +41,28 @@ def _unique(events: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(events)) if events is not None else None
 
 
+ProjectIds = Annotated[list[UUID], Field(min_length=1, max_length=20)]
+PROJECTS_HELP = ("Only events about these projects (events that carry a project_id); null: "
+                 "every project")
+SEVERITY_HELP = ("Only violation.new of at least this severity, and scan.completed with at "
+                 "least one violation of at least this severity; null: no filter")
+
+
+def _unique_ids(ids: list[UUID] | None) -> list[UUID] | None:
+    return list(dict.fromkeys(ids)) if ids is not None else None
+
+
 class WebhookCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="https URL that receives the events")
     events: Events
     description: Description | None = None
     retry_policy: RetryPolicy = Field("extended", description=RETRY_POLICY_HELP)
+    project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP)
+    min_severity: Severity | None = Field(None, description=SEVERITY_HELP)
 
     _dedupe = field_validator("events")(_unique)
+    _dedupe_ids = field_validator("project_ids")(_unique_ids)
 
 
 class WebhookUpdate(RequestModel):
@@ -61,6 +75,12 @@ class WebhookUpdate(RequestModel):
                                 "failure count")
     retry_policy: RetryPolicy | None = Field(None, description=RETRY_POLICY_HELP + "; applies "
                                              "to the next retry of pending deliveries too")
+    project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP + " (send null "
+                                           "to remove the filter)")
+    min_severity: Severity | None = Field(None, description=SEVERITY_HELP + " (send null to "
+                                          "remove the filter)")
+
+    _dedupe_ids = field_validator("project_ids")(_unique_ids)
 
     _dedupe = field_validator("events")(_unique)
 
@@ -78,6 +98,8 @@ class WebhookOut(BaseModel):
     failing_since: datetime | None = Field(description="Set when the tenant's admins were "
                                            "told the endpoint is failing; cleared when it "
                                            "recovers")
+    project_ids: list[UUID] | None = Field(description=PROJECTS_HELP)
+    min_severity: Severity | None = Field(description=SEVERITY_HELP)
     created_at: datetime
     updated_at: datetime
 
@@ -174,6 +196,8 @@ def endpoint_out(row: Row) -> dict[str, Any]:
             "consecutive_failures": row["consecutive_failures"],
             "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
             "retry_policy": row["retry_policy"], "failing_since": row["failing_since"],
+            "project_ids": list(row["project_ids"]) if row["project_ids"] is not None
+            else None, "min_severity": row["min_severity"],
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 

@@ -18,6 +18,7 @@ from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.events import build_data
 from app.core.runtime import Runtime
 from app.core.tx import Tx
+from app.projects import service as projects
 from app.webhooks import alerts, repository, ssrf
 from app.webhooks.dispatcher import (
     SECRET_PURPOSE,
@@ -47,6 +48,25 @@ async def _store_secret(rt: Runtime, tx: Tx, endpoint_id: UUID, now: datetime) -
     return secret
 
 
+async def _checked_projects(tx: Tx, ids: list[UUID] | None) -> list[UUID] | None:
+    """A project filter may name only this tenant's projects (another tenant's look absent)."""
+    for project_id in ids or []:
+        try:
+            await projects.get_project(tx, project_id)
+        except NotFound:
+            raise BadRequest(f"No project {project_id} in this tenant; project_ids may name "
+                             "only existing projects.", code="unknown_project",
+                             project_id=str(project_id)) from None
+    return ids
+
+
+def _plain(value: Any) -> Any:
+    """A column value as the audit metadata keeps it (arrays as lists, ids as text)."""
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, UUID) else v for v in value]
+    return value
+
+
 async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
                        ) -> asyncpg.Record:
     row = await repository.get_endpoint(tx, endpoint_id, for_update=for_update)
@@ -60,15 +80,20 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
     if await repository.count_endpoints(tx) >= MAX_ENDPOINTS:
         raise Conflict(f"A tenant can register at most {MAX_ENDPOINTS} webhook endpoints; "
                        "delete one first.", code="webhook_limit_reached")
+    project_ids = await _checked_projects(tx, body.project_ids)
     now = clock.now()
     row = await repository.insert_endpoint(tx, url=url, description=body.description,
                                            events=list(body.events),
-                                           retry_policy=body.retry_policy, now=now)
+                                           retry_policy=body.retry_policy,
+                                           project_ids=project_ids,
+                                           min_severity=body.min_severity, now=now)
     secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
                            "description": body.description,
-                           "retry_policy": body.retry_policy})
+                           "retry_policy": body.retry_policy,
+                           "project_ids": [str(p) for p in project_ids or []] or None,
+                           "min_severity": body.min_severity})
     return {**endpoint_out(row), "secret": secret}
 
 
@@ -88,10 +113,12 @@ async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
     before = await get_endpoint(tx, endpoint_id, for_update=True)
     if "url" in fields:
         fields["url"] = await _checked_url(rt, fields["url"])
+    if fields.get("project_ids") is not None:
+        await _checked_projects(tx, fields["project_ids"])
     now = clock.now()
-    old = {k: list(before[k]) if k == "events" else before[k] for k in fields}
-    changes: dict[str, Any] = {k: {"from": old[k], "to": v} for k, v in fields.items()
-                               if old[k] != v}
+    old = {k: _plain(before[k]) for k in fields}
+    changes: dict[str, Any] = {k: {"from": old[k], "to": _plain(v)} for k, v in fields.items()
+                               if old[k] != _plain(v)}
     if fields.get("active") is True:
         # re-enabling (or confirming) resets the circuit breaker
         fields.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)

@@ -13,6 +13,8 @@ Create Date: 2026-12-08 10:00
 - webhook_endpoints.project_ids / min_severity: filters applied by the fan-out statement
   (NULL: no filter): events about other projects, and violation.new / scan.completed below
   the severity, are not queued for the endpoint.
+- webhook_endpoints.header_names / headers_encrypted: custom request headers; the names in
+  clear (shown by the API), the name/value pairs encrypted like the signing secrets.
 """
 
 from collections.abc import Sequence
@@ -35,11 +37,15 @@ def upgrade() -> None:
         " CHECK (project_ids IS NULL OR cardinality(project_ids) BETWEEN 1 AND 20)",
         "ALTER TABLE webhook_endpoints ADD COLUMN min_severity text"
         " CHECK (min_severity IN ('info', 'low', 'medium', 'high', 'critical'))",
+        "ALTER TABLE webhook_endpoints ADD COLUMN header_names text[]",
+        "ALTER TABLE webhook_endpoints ADD COLUMN headers_encrypted bytea",
     ]:
         op.execute(stmt)
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS headers_encrypted")
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS header_names")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS min_severity")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS project_ids")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS failing_since")

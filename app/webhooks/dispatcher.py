@@ -36,6 +36,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import orjson
 
 from app.config import Settings
 from app.core import clock, metrics, tracing
@@ -53,6 +54,7 @@ from app.webhooks.signing import secret_key, signature_headers
 log = logging.getLogger("drift.webhooks")
 
 SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
+HEADERS_PURPOSE = "webhook-headers"  # custom request headers (their values may be credentials)
 USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
 BODY_LIMIT = 1024
 SENDER_KEY = "webhook_sender"  # Runtime.extras
@@ -89,6 +91,15 @@ def _hmac_key(app_secret: str, secret_encrypted: bytes) -> bytes:
 
 def hmac_keys(app_secret: str, encrypted: Sequence[bytes] | None) -> list[bytes]:
     return [_hmac_key(app_secret, bytes(e)) for e in encrypted or []]
+
+
+@lru_cache(maxsize=4096)
+def custom_headers(app_secret: str, encrypted: bytes | None) -> tuple[tuple[bytes, bytes], ...]:
+    """An endpoint's custom headers (webhook_endpoints.headers_encrypted: JSON pairs)."""
+    if encrypted is None:
+        return ()
+    pairs = orjson.loads(decrypt(app_secret, HEADERS_PURPOSE, encrypted))
+    return tuple((str(n).encode(), str(v).encode()) for n, v in pairs)
 
 
 def event_body(*, event_id: UUID, type_: str, created_at: datetime, tenant_id: UUID,
@@ -391,6 +402,9 @@ class _Run:
             headers = request_headers(keys, event_id=row["event_id"],
                                       event_type=row["event_type"], attempt=attempt_no,
                                       body=body)
+            encrypted = row["headers_encrypted"]
+            headers += custom_headers(self.rt.secret_key,
+                                      bytes(encrypted) if encrypted is not None else None)
         except Exception as exc:  # undecryptable secret (DRIFT_SECRET_KEY changed), no secret
             log.error("webhook %s: cannot sign (%s)", row["id"], exc)
             attempt = Attempt(error=f"signing: {type(exc).__name__}", blocked=True)

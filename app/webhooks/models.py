@@ -58,6 +58,9 @@ webhook_endpoints = Table(
     # 0750_i16_webhooks: fan-out filters (NULL: none)
     Column("project_ids", ARRAY(UUID)),
     Column("min_severity", Text),
+    # 0750_i16_webhooks: custom request headers (names in clear, pairs encrypted)
+    Column("header_names", ARRAY(Text)),
+    Column("headers_encrypted", BYTEA),
     tenant_fk(),
 )
 Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,

@@ -15,7 +15,7 @@ from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
                     " disabled_reason, disabled_at, retry_policy, failing_since, project_ids,"
-                    " min_severity, created_at, updated_at")
+                    " min_severity, header_names, created_at, updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
                     " next_attempt_at, created_at")
@@ -29,15 +29,23 @@ async def count_endpoints(tx: Tx) -> int:
 
 async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: list[str],
                           retry_policy: str, project_ids: list[UUID] | None,
-                          min_severity: str | None, now: datetime) -> asyncpg.Record:
+                          min_severity: str | None, header_names: list[str] | None,
+                          headers_encrypted: bytes | None, now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
         "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
-        " project_ids, min_severity, created_at, updated_at)"
-        f" VALUES ($1, $2, $3, $4, $6, $7, $8, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
-        tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity)
+        " project_ids, min_severity, header_names, headers_encrypted, created_at, updated_at)"
+        f" VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
+        tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity,
+        header_names, headers_encrypted)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
+
+
+async def endpoint_headers(tx: Tx, endpoint_id: UUID) -> bytes | None:
+    value = await tx.fetchval("SELECT headers_encrypted FROM webhook_endpoints WHERE id = $1",
+                              endpoint_id)
+    return bytes(value) if value is not None else None
 
 
 async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
@@ -58,7 +66,7 @@ async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now
     sets, args = ["updated_at = $2"], [endpoint_id, now]
     for column in ("url", "description", "events", "active", "consecutive_failures",
                    "disabled_reason", "disabled_at", "retry_policy", "failing_since",
-                   "project_ids", "min_severity"):
+                   "project_ids", "min_severity", "header_names", "headers_encrypted"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")
@@ -237,6 +245,7 @@ WITH picked AS (
 )
 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
        ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url, e.retry_policy,
+       e.headers_encrypted,
        (SELECT array_agg(s.secret_encrypted ORDER BY s.created_at DESC, s.id)
           FROM webhook_secrets s
          WHERE s.endpoint_id = c.endpoint_id

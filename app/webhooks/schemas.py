@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -48,6 +49,46 @@ SEVERITY_HELP = ("Only violation.new of at least this severity, and scan.complet
                  "least one violation of at least this severity; null: no filter")
 
 
+# Headers a customer may not set: the signature families, what the transport owns, and hop-by-hop
+RESERVED_HEADERS = frozenset({
+    "webhook-id", "webhook-signature", "webhook-timestamp", "webhook-sequence",
+    "content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+    "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-authorization",
+    "user-agent", "expect"})
+RESERVED_PREFIX = "x-drift-"
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+MAX_HEADERS = 20
+
+
+def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} custom headers")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        low = name.lower()
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (letters, digits and "
+                             "!#$%&'*+.^_`|~-, up to 100)")
+        if low in RESERVED_HEADERS or low.startswith(RESERVED_PREFIX):
+            raise ValueError(f"{name!r} is set by Drift (signatures, content and transport "
+                             f"headers and X-Drift-*) and cannot be overridden")
+        if low in seen:
+            raise ValueError(f"{name!r} is given twice (header names are case-insensitive)")
+        seen.add(low)
+        if len(value) > 1000 or any(c in value for c in "\r\n\x00") or not value.isascii() \
+                or not value.isprintable():
+            raise ValueError(f"the value of {name!r} must be printable ASCII without line "
+                             "breaks, up to 1000 characters")
+    return headers
+
+
+HEADERS_HELP = ("Extra request headers (name: value), e.g. an Authorization for a gateway; "
+                "the values are stored encrypted and never returned. The signature headers, "
+                "Content-Type, Host, transport headers and X-Drift-* cannot be set")
+
+
 def _unique_ids(ids: list[UUID] | None) -> list[UUID] | None:
     return list(dict.fromkeys(ids)) if ids is not None else None
 
@@ -61,8 +102,11 @@ class WebhookCreate(RequestModel):
     project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP)
     min_severity: Severity | None = Field(None, description=SEVERITY_HELP)
 
+    headers: dict[str, str] | None = Field(None, description=HEADERS_HELP)
+
     _dedupe = field_validator("events")(_unique)
     _dedupe_ids = field_validator("project_ids")(_unique_ids)
+    _headers = field_validator("headers")(_check_headers)
 
 
 class WebhookUpdate(RequestModel):
@@ -80,8 +124,11 @@ class WebhookUpdate(RequestModel):
     min_severity: Severity | None = Field(None, description=SEVERITY_HELP + " (send null to "
                                           "remove the filter)")
 
-    _dedupe_ids = field_validator("project_ids")(_unique_ids)
+    headers: dict[str, str] | None = Field(None, description=HEADERS_HELP + "; {} or null "
+                                           "removes them all, a new object replaces them")
 
+    _dedupe_ids = field_validator("project_ids")(_unique_ids)
+    _headers = field_validator("headers")(_check_headers)
     _dedupe = field_validator("events")(_unique)
 
 
@@ -100,6 +147,8 @@ class WebhookOut(BaseModel):
                                            "recovers")
     project_ids: list[UUID] | None = Field(description=PROJECTS_HELP)
     min_severity: Severity | None = Field(description=SEVERITY_HELP)
+    header_names: list[str] = Field(description="Names of the custom headers (values are "
+                                                "never returned)")
     created_at: datetime
     updated_at: datetime
 
@@ -198,6 +247,7 @@ def endpoint_out(row: Row) -> dict[str, Any]:
             "retry_policy": row["retry_policy"], "failing_since": row["failing_since"],
             "project_ids": list(row["project_ids"]) if row["project_ids"] is not None
             else None, "min_severity": row["min_severity"],
+            "header_names": list(row["header_names"] or []),
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 

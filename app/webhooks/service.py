@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from app.core import clock
 from app.core.audit_record import record
@@ -21,9 +22,11 @@ from app.core.tx import Tx
 from app.projects import service as projects
 from app.webhooks import alerts, repository, ssrf
 from app.webhooks.dispatcher import (
+    HEADERS_PURPOSE,
     SECRET_PURPOSE,
     Attempt,
     Sender,
+    custom_headers,
     event_body,
     hmac_keys,
     request_headers,
@@ -60,6 +63,15 @@ async def _checked_projects(tx: Tx, ids: list[UUID] | None) -> list[UUID] | None
     return ids
 
 
+def _sealed_headers(rt: Runtime, headers: dict[str, str] | None
+                    ) -> tuple[list[str] | None, bytes | None]:
+    """(names in clear, the pairs encrypted) for the endpoint's columns; (None, None): none."""
+    if not headers:
+        return None, None
+    pairs = list(headers.items())
+    return [n for n, _ in pairs], encrypt(rt.secret_key, HEADERS_PURPOSE, orjson.dumps(pairs))
+
+
 def _plain(value: Any) -> Any:
     """A column value as the audit metadata keeps it (arrays as lists, ids as text)."""
     if isinstance(value, list | tuple):
@@ -81,19 +93,23 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
         raise Conflict(f"A tenant can register at most {MAX_ENDPOINTS} webhook endpoints; "
                        "delete one first.", code="webhook_limit_reached")
     project_ids = await _checked_projects(tx, body.project_ids)
+    header_names, headers_encrypted = _sealed_headers(rt, body.headers)
     now = clock.now()
     row = await repository.insert_endpoint(tx, url=url, description=body.description,
                                            events=list(body.events),
                                            retry_policy=body.retry_policy,
                                            project_ids=project_ids,
-                                           min_severity=body.min_severity, now=now)
+                                           min_severity=body.min_severity,
+                                           header_names=header_names,
+                                           headers_encrypted=headers_encrypted, now=now)
     secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
                            "description": body.description,
                            "retry_policy": body.retry_policy,
                            "project_ids": [str(p) for p in project_ids or []] or None,
-                           "min_severity": body.min_severity})
+                           "min_severity": body.min_severity,
+                           "header_names": header_names})
     return {**endpoint_out(row), "secret": secret}
 
 
@@ -115,10 +131,15 @@ async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
         fields["url"] = await _checked_url(rt, fields["url"])
     if fields.get("project_ids") is not None:
         await _checked_projects(tx, fields["project_ids"])
+    if "headers" in fields:  # values never reach the audit log: names only
+        fields["header_names"], fields["headers_encrypted"] = _sealed_headers(
+            rt, fields.pop("headers"))
     now = clock.now()
-    old = {k: _plain(before[k]) for k in fields}
+    old = {k: _plain(before[k]) for k in fields if k != "headers_encrypted"}
     changes: dict[str, Any] = {k: {"from": old[k], "to": _plain(v)} for k, v in fields.items()
-                               if old[k] != _plain(v)}
+                               if k in old and old[k] != _plain(v)}
+    if "headers_encrypted" in fields and "header_names" not in changes:
+        changes["header_values"] = "replaced"  # same names; values are never logged
     if fields.get("active") is True:
         # re-enabling (or confirming) resets the circuit breaker
         fields.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
@@ -187,6 +208,8 @@ async def prepare_ping(rt: Runtime, tx: Tx, endpoint_id: UUID) -> Ping:
     body = event_body(event_id=event_id, type_="ping", created_at=now, tenant_id=tx.tenant_id,
                       data=data)
     headers = request_headers(keys, event_id=event_id, event_type="ping", attempt=1, body=body)
+    headers += custom_headers(rt.secret_key,
+                              await repository.endpoint_headers(tx, endpoint_id))
     return Ping(endpoint_id=endpoint_id, url=row["url"], event_id=event_id, created_at=now,
                 data=data, body=body, headers=headers)
 

@@ -15,6 +15,9 @@ Create Date: 2026-12-08 10:00
   the severity, are not queued for the endpoint.
 - webhook_endpoints.header_names / headers_encrypted: custom request headers; the names in
   clear (shown by the API), the name/value pairs encrypted like the signing secrets.
+- webhook_endpoints.rate_limit / next_send_at: at most `rate_limit` deliveries per second to
+  the endpoint, across workers: the claim statement reserves capacity by moving next_send_at
+  (under the endpoint's row lock) and claims only what it reserved.
 """
 
 from collections.abc import Sequence
@@ -39,11 +42,16 @@ def upgrade() -> None:
         " CHECK (min_severity IN ('info', 'low', 'medium', 'high', 'critical'))",
         "ALTER TABLE webhook_endpoints ADD COLUMN header_names text[]",
         "ALTER TABLE webhook_endpoints ADD COLUMN headers_encrypted bytea",
+        "ALTER TABLE webhook_endpoints ADD COLUMN rate_limit integer"
+        " CHECK (rate_limit BETWEEN 1 AND 10000)",
+        "ALTER TABLE webhook_endpoints ADD COLUMN next_send_at timestamptz",
     ]:
         op.execute(stmt)
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS next_send_at")
+    op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS rate_limit")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS headers_encrypted")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS header_names")
     op.execute("ALTER TABLE webhook_endpoints DROP COLUMN IF EXISTS min_severity")

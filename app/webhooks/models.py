@@ -61,6 +61,9 @@ webhook_endpoints = Table(
     # 0750_i16_webhooks: custom request headers (names in clear, pairs encrypted)
     Column("header_names", ARRAY(Text)),
     Column("headers_encrypted", BYTEA),
+    # 0750_i16_webhooks: deliveries per second (NULL: no limit); when the next may start
+    Column("rate_limit", Integer),
+    timestamp("next_send_at"),
     tenant_fk(),
 )
 Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,

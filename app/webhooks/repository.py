@@ -15,7 +15,7 @@ from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
                     " disabled_reason, disabled_at, retry_policy, failing_since, project_ids,"
-                    " min_severity, header_names, created_at, updated_at")
+                    " min_severity, header_names, rate_limit, created_at, updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
                     " next_attempt_at, created_at")
@@ -30,13 +30,15 @@ async def count_endpoints(tx: Tx) -> int:
 async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: list[str],
                           retry_policy: str, project_ids: list[UUID] | None,
                           min_severity: str | None, header_names: list[str] | None,
-                          headers_encrypted: bytes | None, now: datetime) -> asyncpg.Record:
+                          headers_encrypted: bytes | None, rate_limit: int | None,
+                          now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
         "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
-        " project_ids, min_severity, header_names, headers_encrypted, created_at, updated_at)"
-        f" VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
+        " project_ids, min_severity, header_names, headers_encrypted, rate_limit, created_at,"
+        " updated_at) VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $5, $5)"
+        f" RETURNING {ENDPOINT_COLUMNS}",
         tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity,
-        header_names, headers_encrypted)
+        header_names, headers_encrypted, rate_limit)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
@@ -66,7 +68,8 @@ async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now
     sets, args = ["updated_at = $2"], [endpoint_id, now]
     for column in ("url", "description", "events", "active", "consecutive_failures",
                    "disabled_reason", "disabled_at", "retry_policy", "failing_since",
-                   "project_ids", "min_severity", "header_names", "headers_encrypted"):
+                   "project_ids", "min_severity", "header_names", "headers_encrypted",
+                   "rate_limit"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")
@@ -220,14 +223,40 @@ async def tenants_with_due_webhooks(db: Database, now: datetime) -> list[UUID]:
     return [r[0] for r in await db.fetch("SELECT drift_api.tenants_with_due_webhooks($1)", now)]
 
 
+# Rate-limited endpoints (rate_limit deliveries/s) first reserve what this claim may send: k =
+# min(rate, free slots, due rows), and next_send_at moves k/rate seconds on. The UPDATE takes
+# the endpoint's row lock and re-checks next_send_at after a concurrent reservation commits,
+# so two workers never reserve the same time: across workers the rate holds, with bursts of
+# at most one second's worth. Endpoints without a limit are not touched.
 _CLAIM = """
-WITH picked AS (
+WITH reserved AS (
+    UPDATE webhook_endpoints e
+       SET next_send_at = GREATEST(coalesce(e.next_send_at, $1), $1)
+                          + make_interval(secs => r.k::float8 / e.rate_limit)
+      FROM (SELECT e2.id, LEAST(e2.rate_limit, coalesce(b.slots, $5), (
+                       SELECT count(*) FROM (
+                           SELECT 1 FROM webhook_deliveries d
+                            WHERE d.endpoint_id = e2.id AND d.status = 'pending'
+                              AND d.next_attempt_at <= $1
+                              AND (d.locked_until IS NULL OR d.locked_until <= $1)
+                            LIMIT e2.rate_limit) due)) AS k
+              FROM webhook_endpoints e2
+              LEFT JOIN unnest($3::uuid[], $4::int[]) AS b(endpoint_id, slots)
+                ON b.endpoint_id = e2.id
+             WHERE e2.active AND e2.rate_limit IS NOT NULL
+               AND (e2.next_send_at IS NULL OR e2.next_send_at <= $1)) r
+     WHERE e.id = r.id AND r.k > 0 AND (e.next_send_at IS NULL OR e.next_send_at <= $1)
+    RETURNING e.id, r.k
+), picked AS (
     SELECT x.id
-      FROM (SELECT e.id, coalesce(b.slots, $5) AS slots
+      FROM (SELECT e.id, CASE WHEN e.rate_limit IS NULL THEN coalesce(b.slots, $5)
+                              ELSE coalesce(rv.k, 0) END AS slots
               FROM webhook_endpoints e
               LEFT JOIN unnest($3::uuid[], $4::int[]) AS b(endpoint_id, slots)
                 ON b.endpoint_id = e.id
-             WHERE e.active AND coalesce(b.slots, $5) > 0
+              LEFT JOIN reserved rv ON rv.id = e.id
+             WHERE e.active AND CASE WHEN e.rate_limit IS NULL THEN coalesce(b.slots, $5)
+                                     ELSE coalesce(rv.k, 0) END > 0
              ORDER BY random()) ep
      CROSS JOIN LATERAL (
             SELECT d.id FROM webhook_deliveries d

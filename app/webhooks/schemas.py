@@ -65,7 +65,6 @@ def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
         return None
     if len(headers) > MAX_HEADERS:
         raise ValueError(f"at most {MAX_HEADERS} custom headers")
-    seen: set[str] = set()
     for name, value in headers.items():
         low = name.lower()
         if not _TOKEN.match(name):
@@ -74,9 +73,6 @@ def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
         if low in RESERVED_HEADERS or low.startswith(RESERVED_PREFIX):
             raise ValueError(f"{name!r} is set by Drift (signatures, content and transport "
                              f"headers and X-Drift-*) and cannot be overridden")
-        if low in seen:
-            raise ValueError(f"{name!r} is given twice (header names are case-insensitive)")
-        seen.add(low)
         if len(value) > 1000 or any(c in value for c in "\r\n\x00") or not value.isascii() \
                 or not value.isprintable():
             raise ValueError(f"the value of {name!r} must be printable ASCII without line "
@@ -84,6 +80,23 @@ def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
     return headers
 
 
+RateLimit = Annotated[int, Field(ge=1, le=10000)]
+RATE_HELP = ("At most this many deliveries per second to the endpoint, across all workers "
+             "(bursts of up to one second's worth); null: no limit")
+def _ci(text: str) -> str:
+    """`text` (letters and `-`) as a case-insensitive regex fragment (for the published JSON
+    Schema)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+
+_RESERVED_RE = "|".join([*(_ci(n) + "$" for n in sorted(RESERVED_HEADERS)),
+                         _ci(RESERVED_PREFIX)])
+# What _check_headers accepts, for clients and fuzzers (validation itself is _check_headers)
+HEADERS_SCHEMA: dict[str, Any] = {
+    "type": "object", "maxProperties": MAX_HEADERS,
+    "propertyNames": {"pattern": f"^(?!(?:{_RESERVED_RE}))[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,100}}$"},
+    "additionalProperties": {"type": "string", "pattern": "^[ -~]{0,1000}$"}}
+Headers = Annotated[dict[str, str], WithJsonSchema(HEADERS_SCHEMA)]
 HEADERS_HELP = ("Extra request headers (name: value), e.g. an Authorization for a gateway; "
                 "the values are stored encrypted and never returned. The signature headers, "
                 "Content-Type, Host, transport headers and X-Drift-* cannot be set")
@@ -102,7 +115,8 @@ class WebhookCreate(RequestModel):
     project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP)
     min_severity: Severity | None = Field(None, description=SEVERITY_HELP)
 
-    headers: dict[str, str] | None = Field(None, description=HEADERS_HELP)
+    headers: Headers | None = Field(None, description=HEADERS_HELP)
+    rate_limit: RateLimit | None = Field(None, description=RATE_HELP)
 
     _dedupe = field_validator("events")(_unique)
     _dedupe_ids = field_validator("project_ids")(_unique_ids)
@@ -124,8 +138,9 @@ class WebhookUpdate(RequestModel):
     min_severity: Severity | None = Field(None, description=SEVERITY_HELP + " (send null to "
                                           "remove the filter)")
 
-    headers: dict[str, str] | None = Field(None, description=HEADERS_HELP + "; {} or null "
+    headers: Headers | None = Field(None, description=HEADERS_HELP + "; {} or null "
                                            "removes them all, a new object replaces them")
+    rate_limit: RateLimit | None = Field(None, description=RATE_HELP + " (null removes it)")
 
     _dedupe_ids = field_validator("project_ids")(_unique_ids)
     _headers = field_validator("headers")(_check_headers)
@@ -147,6 +162,7 @@ class WebhookOut(BaseModel):
                                            "recovers")
     project_ids: list[UUID] | None = Field(description=PROJECTS_HELP)
     min_severity: Severity | None = Field(description=SEVERITY_HELP)
+    rate_limit: int | None = Field(description=RATE_HELP)
     header_names: list[str] = Field(description="Names of the custom headers (values are "
                                                 "never returned)")
     created_at: datetime
@@ -247,7 +263,7 @@ def endpoint_out(row: Row) -> dict[str, Any]:
             "retry_policy": row["retry_policy"], "failing_since": row["failing_since"],
             "project_ids": list(row["project_ids"]) if row["project_ids"] is not None
             else None, "min_severity": row["min_severity"],
-            "header_names": list(row["header_names"] or []),
+            "header_names": list(row["header_names"] or []), "rate_limit": row["rate_limit"],
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 

@@ -101,7 +101,8 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
                                            project_ids=project_ids,
                                            min_severity=body.min_severity,
                                            header_names=header_names,
-                                           headers_encrypted=headers_encrypted, now=now)
+                                           headers_encrypted=headers_encrypted,
+                                           rate_limit=body.rate_limit, now=now)
     secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
@@ -109,7 +110,7 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
                            "retry_policy": body.retry_policy,
                            "project_ids": [str(p) for p in project_ids or []] or None,
                            "min_severity": body.min_severity,
-                           "header_names": header_names})
+                           "header_names": header_names, "rate_limit": body.rate_limit})
     return {**endpoint_out(row), "secret": secret}
 
 

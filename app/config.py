@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0]
     )
+    # Endpoints with retry_policy `extended` (the default) go on with these after the fast
+    # schedule (5 min, 30 min, 2 h, 5 h, 10 h, 10 h: about a day), then dead-letter.
+    webhook_extended_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    # A Retry-After on 429/503 is honoured up to this many seconds (never below the step).
+    webhook_retry_after_max: float = Field(3600.0, ge=0)
     webhook_timeout: float = 10.0
     webhook_concurrency: int = Field(256, ge=1)
     webhook_endpoint_concurrency: int = Field(32, ge=1)
@@ -252,7 +259,8 @@ class Settings(BaseSettings):
     def _networks(cls, value: object) -> list[Network]:
         return parse_networks(value)
 
-    @field_validator("email_retry_schedule", "webhook_retry_schedule", mode="before")
+    @field_validator("email_retry_schedule", "webhook_retry_schedule",
+                     "webhook_extended_retry_schedule", mode="before")
     @classmethod
     def _schedule(cls, value: object) -> list[float]:
         if isinstance(value, str):

@@ -139,6 +139,103 @@ class UserProvisioning(EventData):
     source: str = Field(description="What changed the user: scim, or sso (just-in-time)")
 
 
+class UserUpdated(EventData):
+    """A user's attributes changed (today through SCIM)."""
+    user_id: UUID
+    user_name: str
+    email: str | None
+    attributes: list[str] = Field(description="The SCIM attributes that changed")
+    source: str = Field(description="What changed the user; today always scim")
+
+
+class MemberEvent(EventData):
+    """member.added / member.removed."""
+    user_id: UUID
+    email: str | None
+    role: str = Field(description="owner, admin, member or viewer")
+    source: str = Field(description="invitation (added), members_api (removed)")
+
+
+class MemberRoleChanged(EventData):
+    user_id: UUID
+    email: str | None
+    old_role: str
+    new_role: str
+
+
+class TeamEvent(EventData):
+    """team.created / team.updated / team.deleted."""
+    team_id: UUID
+    name: str
+    description: str | None
+    changed: list[str] = Field(default_factory=list,
+                               description="team.updated: the fields that changed")
+
+
+class TeamMemberEvent(EventData):
+    """team.member.added / team.member.removed."""
+    team_id: UUID
+    team_name: str
+    user_id: UUID
+    email: str | None
+    role: str = Field(description="The member's role in the team: lead or member")
+    source: str = Field(description="teams_api or invitation")
+
+
+class InvitationEvent(EventData):
+    """invitation.created / invitation.accepted / invitation.revoked."""
+    invitation_id: UUID
+    email: str
+    role: str
+    team_id: UUID | None
+    user_id: UUID | None = Field(None, description="invitation.accepted: the member")
+    reason: str | None = Field(None, description="invitation.revoked: why (admin, or "
+                                                 "superseded by SCIM)")
+
+
+class IpAllowlistChanged(EventData):
+    action: Literal["added", "updated", "removed", "emergency_reset"]
+    entry_id: UUID | None = Field(description="None for emergency_reset (every entry)")
+    cidr: str | None
+    description: str | None = None
+
+
+class WebhookEndpointDisabled(EventData):
+    """An endpoint was turned off by the system (never sent to that endpoint)."""
+    endpoint_id: UUID
+    url: str
+    reason: Literal["circuit_breaker", "gone"] = Field(
+        description="circuit_breaker: too many consecutive failed deliveries; gone: the "
+                    "receiver answered 410")
+    detail: str
+    consecutive_failures: int = Field(ge=0)
+    pending_deliveries_failed: int = Field(ge=0, description="Pending deliveries failed with "
+                                           "it (recoverable once it is re-enabled)")
+    disabled_at: datetime
+
+
+class WebhookDeliveryExhausted(EventData):
+    """A delivery used up its retries (never sent to the endpoint it failed for)."""
+    endpoint_id: UUID
+    url: str
+    delivery_id: UUID
+    event_id: UUID
+    event_type: str
+    attempts: int = Field(ge=1)
+    last_status_code: int | None = Field(description="None: no HTTP answer (see last_error)")
+    last_error: str | None
+
+
+class WebhookEndpointRecovered(EventData):
+    """An endpoint that was failing works again."""
+    endpoint_id: UUID
+    url: str
+    reason: Literal["delivered", "re_enabled"] = Field(
+        description="delivered: a delivery succeeded; re_enabled: a user re-enabled it")
+    failing_since: datetime
+    recovered_at: datetime
+
+
 class Ping(EventData):
     endpoint_id: UUID
     message: str
@@ -155,6 +252,9 @@ class EventType:
 
 _PROJECT = "3f0c1a52-7a8e-4e0b-9d0e-2b6f4a1c9e11"
 _USER = "8b1e6f0a-52c4-4d8e-a1f3-0c9d7e6b5a42"
+_ENDPOINT = "c7a9e2f1-3b4d-4e5f-8a6b-9c0d1e2f3a4b"
+_TEAM = "4d8a2c6e-0f1b-4a3d-8e5c-7b9d1f3a5c7e"
+_INVITATION = "9e1c3a5b-7d2f-4b6a-8c0e-1f3b5d7a9c2e"
 
 EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
     EventType("scan.completed", "A scan was synced (POST /api/v1/sync).", ScanCompleted, {
@@ -203,6 +303,70 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
                   "user_id": _USER, "email": "ada@example.com", "user_name": "ada@example.com",
                   "deprovisioned_at": "2026-11-21T10:00:00Z", "source": "scim",
                   "api_keys_revoked": 2, "sessions_revoked": 1}),
+    EventType("user.updated", "A user's attributes (name, email, ...) changed through SCIM.",
+              UserUpdated, {"user_id": _USER, "user_name": "ada@example.com",
+                            "email": "ada@example.com", "attributes": ["displayName"],
+                            "source": "scim"}),
+    EventType("member.added", "Someone became an active member of the tenant by accepting an "
+              "invitation (SCIM sends user.provisioned).", MemberEvent,
+              {"user_id": _USER, "email": "ada@example.com", "role": "member",
+               "source": "invitation"}),
+    EventType("member.removed", "A member was removed (deactivated) through the members API "
+              "(also sent as user.deprovisioned).", MemberEvent,
+              {"user_id": _USER, "email": "ada@example.com", "role": "member",
+               "source": "members_api"}),
+    EventType("member.role_changed", "A member's tenant role changed.", MemberRoleChanged,
+              {"user_id": _USER, "email": "ada@example.com", "old_role": "member",
+               "new_role": "admin"}),
+    EventType("team.created", "A team was created.", TeamEvent,
+              {"team_id": _TEAM, "name": "Platform", "description": None, "changed": []}),
+    EventType("team.updated", "A team's name or description changed.", TeamEvent,
+              {"team_id": _TEAM, "name": "Platform", "description": "Infra",
+               "changed": ["description"]}),
+    EventType("team.deleted", "A team was deleted.", TeamEvent,
+              {"team_id": _TEAM, "name": "Platform", "description": None, "changed": []}),
+    EventType("team.member.added", "A user was added to a team (teams API or an invitation "
+              "with a team).", TeamMemberEvent,
+              {"team_id": _TEAM, "team_name": "Platform", "user_id": _USER,
+               "email": "ada@example.com", "role": "member", "source": "teams_api"}),
+    EventType("team.member.removed", "A user was removed from a team (teams API).",
+              TeamMemberEvent,
+              {"team_id": _TEAM, "team_name": "Platform", "user_id": _USER,
+               "email": "ada@example.com", "role": "member", "source": "teams_api"}),
+    EventType("invitation.created", "An invitation was sent.", InvitationEvent,
+              {"invitation_id": _INVITATION, "email": "ada@example.com", "role": "member",
+               "team_id": None, "user_id": None, "reason": None}),
+    EventType("invitation.accepted", "An invitation was accepted.", InvitationEvent,
+              {"invitation_id": _INVITATION, "email": "ada@example.com", "role": "member",
+               "team_id": None, "user_id": _USER, "reason": None}),
+    EventType("invitation.revoked", "A pending invitation was revoked by an admin.",
+              InvitationEvent,
+              {"invitation_id": _INVITATION, "email": "ada@example.com", "role": "member",
+               "team_id": None, "user_id": None, "reason": "admin"}),
+    EventType("ip_allowlist.changed", "The tenant's IP allowlist changed (an entry added, "
+              "updated or removed, or the emergency reset).", IpAllowlistChanged,
+              {"action": "added", "entry_id": "2f4e6a8c-1b3d-4f5a-9c7e-0d2b4f6a8c1e",
+               "cidr": "203.0.113.0/24", "description": "office"}),
+    EventType("webhook.endpoint.disabled", "A webhook endpoint was disabled by the circuit "
+              "breaker or because it answered 410 Gone. Not sent to that endpoint.",
+              WebhookEndpointDisabled, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "reason": "circuit_breaker", "detail": "50 consecutive failed deliveries",
+                  "consecutive_failures": 50, "pending_deliveries_failed": 3,
+                  "disabled_at": "2026-11-21T10:00:00Z"}),
+    EventType("webhook.delivery.exhausted", "A delivery failed its last retry and was "
+              "dead-lettered. Not sent to the endpoint it is about; not emitted for the "
+              "webhook.* alerts themselves.", WebhookDeliveryExhausted, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "delivery_id": "0b6f3c2a-9d1e-4f7a-8b5c-2e4d6f8a0c1e",
+                  "event_id": "6a1d9e3b-2c4f-4a8e-b7d1-5f3e9c2a4b6d",
+                  "event_type": "scan.completed", "attempts": 12, "last_status_code": 503,
+                  "last_error": None}),
+    EventType("webhook.endpoint.recovered", "A failing webhook endpoint delivered again, or "
+              "a user re-enabled it. Not sent to that endpoint.", WebhookEndpointRecovered, {
+                  "endpoint_id": _ENDPOINT, "url": "https://hooks.example.com/drift",
+                  "reason": "delivered", "failing_since": "2026-11-21T10:00:00Z",
+                  "recovered_at": "2026-11-21T14:30:00Z"}),
     EventType("ping", "A test event sent by POST /api/v1/webhooks/{id}/test.", Ping,
               {"endpoint_id": "c7a9e2f1-3b4d-4e5f-8a6b-9c0d1e2f3a4b",
                "message": "Test event from Drift Cloud"}),
@@ -210,7 +374,13 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
 
 EventTypeName = Literal["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
                         "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-                        "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
+                        "user.provisioned", "user.reactivated", "user.deprovisioned",
+                        "user.updated", "member.added", "member.removed",
+                        "member.role_changed", "team.created", "team.updated", "team.deleted",
+                        "team.member.added", "team.member.removed", "invitation.created",
+                        "invitation.accepted", "invitation.revoked", "ip_allowlist.changed",
+                        "webhook.endpoint.disabled", "webhook.delivery.exhausted",
+                        "webhook.endpoint.recovered", "ping"]
 SubmittableType = Literal["grounding.degraded", "sync.failed"]
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
@@ -229,6 +399,30 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
         "data": {"type": "object"},
     },
 }
+
+
+def wildcards(type_: str) -> list[str]:
+    """The wildcard subscriptions that match a type: `team.member.added` -> `team.*`,
+    `team.member.*`."""
+    parts = type_.split(".")
+    return [".".join(parts[:i]) + ".*" for i in range(1, len(parts))]
+
+
+def subscription_keys(type_: str) -> list[str]:
+    """What an endpoint's `events` must contain (any one) to receive this type."""
+    return [type_, *wildcards(type_)]
+
+
+WILDCARDS: frozenset[str] = frozenset(w for t in EVENT_TYPES for w in wildcards(t))
+
+
+def check_subscription(value: str) -> str:
+    """An endpoint's `events` item: a catalog type or a wildcard `prefix.*` that matches at
+    least one (pydantic validator)."""
+    if value in EVENT_TYPES or value in WILDCARDS:
+        return value
+    raise ValueError(f"{value!r} is neither an event type nor a wildcard matching one "
+                     f"(`prefix.*`, e.g. `team.*`); see GET /api/v1/webhooks/event-types")
 
 
 @cache

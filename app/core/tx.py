@@ -56,7 +56,7 @@ def _dollar(text: str) -> str:
 
 def literal(value: Any) -> str:
     """A PostgreSQL literal for a typed value (None, bool, int, UUID, aware datetime, str,
-    dict/list as jsonb, list of UUIDs)."""
+    dict as jsonb, a list of UUIDs, dicts or strings)."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -74,10 +74,14 @@ def literal(value: Any) -> str:
     if isinstance(value, dict):
         return _dollar(orjson.dumps(value, default=str).decode()) + "::jsonb"
     if isinstance(value, list | tuple):
+        if not value:
+            raise ValueError("no literal form for an empty array (its type is unknown)")
         if all(isinstance(v, UUID) for v in value):
             return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::uuid[]"
         if all(isinstance(v, dict) for v in value):
             return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::jsonb[]"
+        if all(isinstance(v, str) for v in value):
+            return "ARRAY[" + ", ".join(literal(v) for v in value) + "]::text[]"
     raise ValueError(f"no literal form for {type(value).__name__}")
 
 

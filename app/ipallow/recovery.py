@@ -20,6 +20,8 @@ from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
 from app.core.db import Database
 from app.core.errors import Conflict, Gone, NotFound, ProblemError
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import RESET_TOKEN_PREFIX, new_token, token_hash
@@ -124,6 +126,11 @@ async def describe_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> 
             "expires_at": row["expires_at"]}
 
 
+async def _reset_event(tx: Tx) -> None:
+    await emit(tx, "ip_allowlist.changed", build_data(
+        "ip_allowlist.changed", action="emergency_reset", entry_id=None, cidr=None))
+
+
 async def complete_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> dict[str, Any]:
     """Clear the allowlist with a one-time emailed token (no credentials needed)."""
     row = await _usable_reset(rt, tx, reset_id, digest, lock=True)
@@ -134,6 +141,7 @@ async def complete_reset(rt: Runtime, tx: Tx, reset_id: UUID, digest: bytes) -> 
     removed = await repository.delete_all(tx, repository.USERS_ENFORCED)
     await repository.mark_reset_used(tx, reset_id, tx.ctx.ip, now)
     tx.ctx.actor = Actor(type="user", id=row["requested_by"], email=row["email"])
+    await _reset_event(tx)
     await record(tx, "ip_allowlist.emergency_reset", resource_type="ip_allowlist",
                  resource_id=reset_id,
                  metadata={"via": "email_link", "cleared": len(removed),
@@ -152,6 +160,7 @@ async def operator_reset(db: Database, tenant_id: UUID, *, operator: str, host: 
             raise NotFound(f"No tenant {tenant_id}.", code="tenant_not_found")
         await repository.lock_tenant_list(tx)
         removed = await repository.delete_all(tx)
+        await _reset_event(tx)
         await record(tx, "ip_allowlist.emergency_reset", resource_type="ip_allowlist",
                      metadata={"via": "cli", "operator": operator, "host": host,
                                "cleared": len(removed),

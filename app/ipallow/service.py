@@ -18,6 +18,8 @@ import asyncpg
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.tx import Tx
 from app.ipallow import repository
@@ -52,6 +54,11 @@ def _duplicate(cidr: str, mode: str) -> Conflict:
     which = "candidate (report_only) list" if mode == "report_only" else "allowlist"
     return Conflict(f"{cidr} is already on the {which}; change that entry instead.",
                     code="duplicate_cidr")
+async def _changed(tx: Tx, action: str, row: asyncpg.Record) -> None:
+    """The ip_allowlist.changed event (before the audit record: docs/audit.md, "Ordering")."""
+    await emit(tx, "ip_allowlist.changed", build_data(
+        "ip_allowlist.changed", action=action, entry_id=row["id"], cidr=str(row["cidr"]),
+        description=row["description"]))
 
 
 async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: CompiledList
@@ -77,6 +84,7 @@ async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: 
                             "mode": row["mode"]}
     if locked_out:
         meta["forced_lock_out"] = True
+    await _changed(tx, "added", row)
     await record(tx, "ip_allowlist.add", resource_id=row["id"], metadata=meta)
     return row
 
@@ -117,6 +125,8 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}
     if locked_out:
         meta["forced_lock_out"] = True
+    if changes:
+        await _changed(tx, "updated", row)
     await record(tx, "ip_allowlist.update", resource_id=entry_id, metadata=meta)
     return row
 
@@ -131,6 +141,7 @@ async def delete_entry(tx: Tx, entry_id: UUID, *, force: bool, bypass: CompiledL
                             "expires_at": row["expires_at"]}
     if locked_out:
         meta["forced_lock_out"] = True
+    await _changed(tx, "removed", row)
     await record(tx, "ip_allowlist.remove", resource_id=entry_id, metadata=meta)
 
 

@@ -36,6 +36,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import orjson
 
 from app.config import Settings
 from app.core import clock, metrics, tracing
@@ -47,12 +48,13 @@ from app.core.outbox import envelope
 from app.core.responses import dumps
 from app.core.runtime import Runtime
 from app.core.tx import Tx, own_tx
-from app.webhooks import repository, ssrf, transport
+from app.webhooks import alerts, repository, ssrf, transport
 from app.webhooks.signing import secret_key, signature_headers
 
 log = logging.getLogger("drift.webhooks")
 
 SECRET_PURPOSE = "webhook-secret"  # noqa: S105 - an HKDF label, not a secret
+HEADERS_PURPOSE = "webhook-headers"  # custom request headers (their values may be credentials)
 USER_AGENT = "Drift-Webhooks/1.0 (+https://docs.drift.dev/webhooks)"
 BODY_LIMIT = 1024
 SENDER_KEY = "webhook_sender"  # Runtime.extras
@@ -89,6 +91,15 @@ def _hmac_key(app_secret: str, secret_encrypted: bytes) -> bytes:
 
 def hmac_keys(app_secret: str, encrypted: Sequence[bytes] | None) -> list[bytes]:
     return [_hmac_key(app_secret, bytes(e)) for e in encrypted or []]
+
+
+@lru_cache(maxsize=4096)
+def custom_headers(app_secret: str, encrypted: bytes | None) -> tuple[tuple[bytes, bytes], ...]:
+    """An endpoint's custom headers (webhook_endpoints.headers_encrypted: JSON pairs)."""
+    if encrypted is None:
+        return ()
+    pairs = orjson.loads(decrypt(app_secret, HEADERS_PURPOSE, encrypted))
+    return tuple((str(n).encode(), str(v).encode()) for n, v in pairs)
 
 
 def event_body(*, event_id: UUID, type_: str, created_at: datetime, tenant_id: UUID,
@@ -188,28 +199,39 @@ class Sender:
 
 # ---- the retry policy ----
 
-def next_delay(schedule: Sequence[float], retries_done: int, retry_after: float | None
-               ) -> float | None:
+RETRY_AFTER_STATUSES = (429, 503)
+
+
+def next_delay(schedule: Sequence[float], retries_done: int, retry_after: float | None,
+               retry_after_max: float = 3600.0) -> float | None:
     """Seconds until the next attempt after `retries_done` retries, or None (dead letter).
-    Retry-After is honoured between the scheduled step and twice that step."""
+    A Retry-After is honoured between the scheduled step and `retry_after_max` (never below
+    the step: a receiver cannot make us retry faster than the schedule)."""
     if retries_done >= len(schedule):
         return None
     step = schedule[retries_done]
     if retry_after is None:
         return step
-    return min(max(retry_after, step), 2 * step)
+    return min(max(retry_after, step), max(step, retry_after_max))
 
 
-def outcome(attempt: Attempt, tries_in_run: int, schedule: Sequence[float]
-            ) -> tuple[str, float | None]:
-    """(status, seconds until the next attempt) for an attempt result."""
+def retryable(attempt: Attempt) -> bool:
+    """A failure worth another attempt: no answer, 429 or 5xx (not one refused by policy)."""
+    code = attempt.status_code
+    return not attempt.ok and not attempt.blocked and (code is None or code == 429
+                                                       or code >= 500)
+
+
+def outcome(attempt: Attempt, tries_in_run: int, schedule: Sequence[float],
+            retry_after_max: float = 3600.0) -> tuple[str, float | None]:
+    """(status, seconds until the next attempt) for an attempt result. Retry-After counts on
+    429 and 503 only."""
     if attempt.ok:
         return "delivered", None
-    code = attempt.status_code
-    retryable = not attempt.blocked and (code is None or code == 429 or code >= 500)
-    if not retryable:
+    if not retryable(attempt):
         return "failed", None  # 3xx (not followed), 4xx other than 429, refused by policy
-    delay = next_delay(schedule, tries_in_run - 1, attempt.retry_after)
+    retry_after = attempt.retry_after if attempt.status_code in RETRY_AFTER_STATUSES else None
+    delay = next_delay(schedule, tries_in_run - 1, retry_after, retry_after_max)
     return ("pending", delay) if delay is not None else ("failed", None)
 
 
@@ -223,7 +245,10 @@ class _Run:
         self.sender = sender
         self.capacity = s.webhook_concurrency
         self.per_endpoint = s.webhook_endpoint_concurrency
-        self.schedule = list(s.webhook_retry_schedule)
+        fast = list(s.webhook_retry_schedule)
+        # per endpoint (webhook_endpoints.retry_policy): the fast schedule, then maybe more
+        self.schedules = {"fast": fast, "extended": fast + list(s.webhook_extended_retry_schedule)}
+        self.retry_after_max = s.webhook_retry_after_max
         self.threshold = s.webhook_disable_after_failures
         self.lease = timedelta(seconds=max(60.0, 6 * s.webhook_timeout))
         self.ctx = RequestContext(actor=Actor.system())
@@ -377,6 +402,9 @@ class _Run:
             headers = request_headers(keys, event_id=row["event_id"],
                                       event_type=row["event_type"], attempt=attempt_no,
                                       body=body)
+            encrypted = row["headers_encrypted"]
+            headers += custom_headers(self.rt.secret_key,
+                                      bytes(encrypted) if encrypted is not None else None)
         except Exception as exc:  # undecryptable secret (DRIFT_SECRET_KEY changed), no secret
             log.error("webhook %s: cannot sign (%s)", row["id"], exc)
             attempt = Attempt(error=f"signing: {type(exc).__name__}", blocked=True)
@@ -384,14 +412,17 @@ class _Run:
             attempt = await (self.sender.send(row["url"], headers, body)
                              if tracing.tracer is None
                              else self._traced_send(tenant_id, row, headers, body))
-        status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), self.schedule)
+        schedule = self.schedules.get(row["retry_policy"], self.schedules["fast"])
+        status, delay = outcome(attempt, attempt_no - int(row["retry_base"]), schedule,
+                                self.retry_after_max)
         now = clock.now()
         return {"tenant_id": tenant_id, "endpoint_id": row["endpoint_id"], "id": row["id"],
                 "attempt": attempt_no, "status": status, "status_code": attempt.status_code,
                 "response_body": attempt.response_body, "latency_ms": attempt.latency_ms,
                 "error": attempt.error, "attempted_at": now,
                 "next_attempt_at": now + timedelta(seconds=delay) if delay is not None else None,
-                "gone": attempt.status_code == 410, "interrupted": False}
+                "gone": attempt.status_code == 410, "interrupted": False,
+                "exhausted": status == "failed" and retryable(attempt)}
 
     async def _traced_send(self, tenant_id: UUID, row: asyncpg.Record,
                            headers: list[tuple[bytes, bytes]], body: bytes) -> Attempt:
@@ -421,7 +452,8 @@ class _Run:
             while by_tenant:
                 tenant_id, results = next(iter(by_tenant.items()))
                 async with own_tx(self.rt.db, tenant_id, self.ctx) as tx:
-                    disabled = await apply_results(tx, results, self.threshold)
+                    disabled = await apply_results(tx, results, self.threshold,
+                                                   self.rt.secret_key)
                 del by_tenant[tenant_id]
                 count_results(results, disabled)  # committed: now they count
         except BaseException:
@@ -446,11 +478,14 @@ def count_results(results: list[dict[str, Any]], disabled: list[tuple[str, int]]
             metrics.WEBHOOK_DEAD_LETTERED.labels("endpoint_disabled").inc(failed)
 
 
-async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
-                        ) -> list[tuple[str, int]]:
-    """Record attempt results of one tenant; run the circuit breaker and the 410 rule.
-    Returns (reason, pending deliveries failed) for each endpoint it disabled."""
-    applied = {r["id"] for r in await repository.record_results(tx, results)}
+async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int,
+                        secret_key: str) -> list[tuple[str, int]]:
+    """Record attempt results of one tenant; run the circuit breaker and the 410 rule, and
+    raise the operational alerts (app.webhooks.alerts). Returns (reason, pending deliveries
+    failed) for each endpoint it disabled."""
+    updated = await repository.record_results(tx, results)
+    applied = {r["id"] for r in updated}
+    now = clock.now()
     changes: dict[UUID, tuple[bool, int]] = {}
     gone: set[UUID] = set()
     for r in results:  # in completion order: a success resets the failures before it
@@ -468,11 +503,18 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
         e: {"reason": "gone", "detail": "the receiver answered 410 Gone"} for e in gone}
     if changes:
         for row in await repository.count_failures(tx, changes):
+            if row["was_failing_since"] is not None and changes[row["id"]][0]:
+                await alerts.endpoint_recovered(
+                    tx, secret_key, endpoint_id=row["id"], url=row["url"],
+                    failing_since=row["was_failing_since"], reason="delivered", now=now)
             if row["active"] and row["consecutive_failures"] >= threshold:
                 disable.setdefault(row["id"], {
                     "reason": "circuit_breaker",
                     "detail": f"{row['consecutive_failures']} consecutive failed deliveries"})
-    now = clock.now()
+    exhausted = {r["id"] for r in results if r.get("exhausted")}
+    if exhausted:
+        await alerts.deliveries_exhausted(
+            tx, secret_key, [u for u in updated if u["id"] in exhausted], now)
     disabled: list[tuple[str, int]] = []
     for endpoint, why in disable.items():
         row = await repository.disable_endpoint(tx, endpoint, why["reason"], now)
@@ -482,6 +524,8 @@ async def apply_results(tx: Tx, results: list[dict[str, Any]], threshold: int
             tx, endpoint, f"endpoint disabled: {why['detail']}", now)
         disabled.append((why["reason"], int(failed or 0)))
         log.warning("webhook endpoint %s disabled: %s", endpoint, why["detail"])
+        await alerts.endpoint_disabled(tx, secret_key, row, reason=why["reason"],
+                                       detail=why["detail"], failed=int(failed or 0), now=now)
         await record(tx, "webhook.disabled", resource_type="webhook", resource_id=endpoint,
                      actor=Actor.system(),
                      metadata={"reason": why["reason"], "detail": why["detail"],

@@ -52,6 +52,18 @@ webhook_endpoints = Table(
     timestamp("disabled_at"),
     created_at(),
     updated_at(),
+    # 0810_i16_webhooks: fast or extended retries; when the tenant was told it is failing
+    Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
+    timestamp("failing_since"),
+    # 0810_i16_webhooks: fan-out filters (NULL: none)
+    Column("project_ids", ARRAY(UUID)),
+    Column("min_severity", Text),
+    # 0810_i16_webhooks: custom request headers (names in clear, pairs encrypted)
+    Column("header_names", ARRAY(Text)),
+    Column("headers_encrypted", BYTEA),
+    # 0810_i16_webhooks: deliveries per second (NULL: no limit); when the next may start
+    Column("rate_limit", Integer),
+    timestamp("next_send_at"),
     tenant_fk(),
 )
 Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,

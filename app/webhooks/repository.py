@@ -14,7 +14,8 @@ from app.core.keyset import Params, keyset_page
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
-                    " disabled_reason, disabled_at, created_at, updated_at")
+                    " disabled_reason, disabled_at, retry_policy, failing_since, project_ids,"
+                    " min_severity, header_names, rate_limit, created_at, updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
                     " next_attempt_at, created_at")
@@ -27,14 +28,26 @@ async def count_endpoints(tx: Tx) -> int:
 
 
 async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: list[str],
+                          retry_policy: str, project_ids: list[UUID] | None,
+                          min_severity: str | None, header_names: list[str] | None,
+                          headers_encrypted: bytes | None, rate_limit: int | None,
                           now: datetime) -> asyncpg.Record:
     row = await tx.fetchrow(
-        "INSERT INTO webhook_endpoints (tenant_id, url, description, events, created_at,"
-        f" updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING {ENDPOINT_COLUMNS}",
-        tx.tenant_id, url, description, events, now)
+        "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
+        " project_ids, min_severity, header_names, headers_encrypted, rate_limit, created_at,"
+        " updated_at) VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $5, $5)"
+        f" RETURNING {ENDPOINT_COLUMNS}",
+        tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity,
+        header_names, headers_encrypted, rate_limit)
     if row is None:
         raise RuntimeError("expected row is not None")
     return row
+
+
+async def endpoint_headers(tx: Tx, endpoint_id: UUID) -> bytes | None:
+    value = await tx.fetchval("SELECT headers_encrypted FROM webhook_endpoints WHERE id = $1",
+                              endpoint_id)
+    return bytes(value) if value is not None else None
 
 
 async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
@@ -54,7 +67,9 @@ async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now
                           ) -> asyncpg.Record | None:
     sets, args = ["updated_at = $2"], [endpoint_id, now]
     for column in ("url", "description", "events", "active", "consecutive_failures",
-                   "disabled_reason", "disabled_at"):
+                   "disabled_reason", "disabled_at", "retry_policy", "failing_since",
+                   "project_ids", "min_severity", "header_names", "headers_encrypted",
+                   "rate_limit"):
         if column in fields:
             args.append(fields[column])
             sets.append(f"{column} = ${len(args)}")
@@ -74,6 +89,7 @@ async def disable_endpoint(tx: Tx, endpoint_id: UUID, reason: str, now: datetime
     """Turn an active endpoint off (circuit breaker, 410 Gone); None if it already was."""
     return await tx.fetchrow(
         "UPDATE webhook_endpoints SET active = false, disabled_reason = $2, disabled_at = $3,"
+        " failing_since = coalesce(failing_since, $3),"
         f" updated_at = $3 WHERE id = $1 AND active RETURNING {ENDPOINT_COLUMNS}",
         endpoint_id, reason, now)
 
@@ -207,14 +223,40 @@ async def tenants_with_due_webhooks(db: Database, now: datetime) -> list[UUID]:
     return [r[0] for r in await db.fetch("SELECT drift_api.tenants_with_due_webhooks($1)", now)]
 
 
+# Rate-limited endpoints (rate_limit deliveries/s) first reserve what this claim may send: k =
+# min(rate, free slots, due rows), and next_send_at moves k/rate seconds on. The UPDATE takes
+# the endpoint's row lock and re-checks next_send_at after a concurrent reservation commits,
+# so two workers never reserve the same time: across workers the rate holds, with bursts of
+# at most one second's worth. Endpoints without a limit are not touched.
 _CLAIM = """
-WITH picked AS (
+WITH reserved AS (
+    UPDATE webhook_endpoints e
+       SET next_send_at = GREATEST(coalesce(e.next_send_at, $1), $1)
+                          + make_interval(secs => r.k::float8 / e.rate_limit)
+      FROM (SELECT e2.id, LEAST(e2.rate_limit, coalesce(b.slots, $5), (
+                       SELECT count(*) FROM (
+                           SELECT 1 FROM webhook_deliveries d
+                            WHERE d.endpoint_id = e2.id AND d.status = 'pending'
+                              AND d.next_attempt_at <= $1
+                              AND (d.locked_until IS NULL OR d.locked_until <= $1)
+                            LIMIT e2.rate_limit) due)) AS k
+              FROM webhook_endpoints e2
+              LEFT JOIN unnest($3::uuid[], $4::int[]) AS b(endpoint_id, slots)
+                ON b.endpoint_id = e2.id
+             WHERE e2.active AND e2.rate_limit IS NOT NULL
+               AND (e2.next_send_at IS NULL OR e2.next_send_at <= $1)) r
+     WHERE e.id = r.id AND r.k > 0 AND (e.next_send_at IS NULL OR e.next_send_at <= $1)
+    RETURNING e.id, r.k
+), picked AS (
     SELECT x.id
-      FROM (SELECT e.id, coalesce(b.slots, $5) AS slots
+      FROM (SELECT e.id, CASE WHEN e.rate_limit IS NULL THEN coalesce(b.slots, $5)
+                              ELSE coalesce(rv.k, 0) END AS slots
               FROM webhook_endpoints e
               LEFT JOIN unnest($3::uuid[], $4::int[]) AS b(endpoint_id, slots)
                 ON b.endpoint_id = e.id
-             WHERE e.active AND coalesce(b.slots, $5) > 0
+              LEFT JOIN reserved rv ON rv.id = e.id
+             WHERE e.active AND CASE WHEN e.rate_limit IS NULL THEN coalesce(b.slots, $5)
+                                     ELSE coalesce(rv.k, 0) END > 0
              ORDER BY random()) ep
      CROSS JOIN LATERAL (
             SELECT d.id FROM webhook_deliveries d
@@ -231,7 +273,8 @@ WITH picked AS (
     RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base
 )
 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
-       ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url,
+       ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url, e.retry_policy,
+       e.headers_encrypted,
        (SELECT array_agg(s.secret_encrypted ORDER BY s.created_at DESC, s.id)
           FROM webhook_secrets s
          WHERE s.endpoint_id = c.endpoint_id
@@ -274,7 +317,8 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
         "        attempted_at, next_attempt_at, interrupted)"
         " WHERE d.id = ANY ($1::uuid[]) AND d.id = r.id AND d.attempt = r.attempt"
         "   AND d.status = 'pending'"
-        " RETURNING d.id, d.endpoint_id, d.status", *arrays,
+        " RETURNING d.id, d.endpoint_id, d.status, d.event_id, d.event_type, d.attempt,"
+        " d.status_code, d.error", *arrays,
         [bool(r.get("interrupted")) for r in results])
     # The log keeps every attempt that was made, including one whose claim had expired;
     # KEY SHARE keeps a concurrently deleted endpoint from breaking the foreign key.
@@ -297,15 +341,46 @@ async def record_results(tx: Tx, results: Sequence[dict[str, Any]]) -> list[asyn
 async def count_failures(tx: Tx, changes: dict[UUID, tuple[bool, int]]
                          ) -> list[asyncpg.Record]:
     """Circuit-breaker bookkeeping: per endpoint (reset?, failed deliveries to add after the
-    reset). Returns the endpoints whose count changed."""
+    reset). A reset (a delivery succeeded) also ends the endpoint's failing state. Returns the
+    endpoints that changed, with `was_failing_since` (the failing state before, from the
+    self-join's snapshot) so that the caller can announce the recovery."""
     ids = list(changes)
     return await tx.fetch(
         "UPDATE webhook_endpoints e SET consecutive_failures = CASE WHEN u.reset THEN u.n"
-        "       ELSE e.consecutive_failures + u.n END"
-        " FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, n)"
-        " WHERE e.id = u.id AND (u.n > 0 OR e.consecutive_failures <> 0)"
-        " RETURNING e.id, e.url, e.consecutive_failures, e.active",
+        "       ELSE e.consecutive_failures + u.n END,"
+        " failing_since = CASE WHEN u.reset THEN NULL ELSE e.failing_since END"
+        " FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, n),"
+        "      webhook_endpoints o"
+        " WHERE e.id = u.id AND o.tenant_id = e.tenant_id AND o.id = e.id"
+        "   AND (u.n > 0 OR e.consecutive_failures <> 0"
+        "        OR (u.reset AND e.failing_since IS NOT NULL))"
+        " RETURNING e.id, e.url, e.consecutive_failures, e.active,"
+        "           o.failing_since AS was_failing_since",
         ids, [changes[i][0] for i in ids], [changes[i][1] for i in ids])
+
+
+async def mark_failing(tx: Tx, endpoint_ids: Sequence[UUID], now: datetime) -> list[UUID]:
+    """Endpoints that start failing now (a delivery exhausted its retries); the ones already
+    failing are left as they are. Returns those that changed."""
+    rows = await tx.fetch(
+        "UPDATE webhook_endpoints SET failing_since = $2"
+        " WHERE id = ANY ($1::uuid[]) AND failing_since IS NULL RETURNING id",
+        list(endpoint_ids), now)
+    return [r[0] for r in rows]
+
+
+async def endpoint_urls(tx: Tx, endpoint_ids: Sequence[UUID]) -> dict[UUID, str]:
+    rows = await tx.fetch("SELECT id, url FROM webhook_endpoints WHERE id = ANY ($1::uuid[])",
+                          list(endpoint_ids))
+    return {r[0]: r[1] for r in rows}
+
+
+async def alert_recipients(tx: Tx) -> list[str]:
+    """Email addresses of the tenant's active owner and admins."""
+    rows = await tx.fetch(
+        "SELECT email FROM users WHERE tenant_id = $1 AND active AND email IS NOT NULL"
+        " AND role IN ('owner', 'admin') ORDER BY role DESC, email", tx.tenant_id)
+    return [str(r[0]) for r in rows]
 
 
 # ---- apikey.expiring ----

@@ -1,20 +1,39 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
-from app.core.events import EventTypeName
+from app.core.events import EVENT_TYPES, WILDCARDS, Severity, check_subscription
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, StringConstraints(max_length=500)]
-Events = Annotated[list[EventTypeName], Field(min_length=1, max_length=20)]
+Subscription = Annotated[str, AfterValidator(check_subscription), WithJsonSchema({
+    "type": "string", "enum": [*EVENT_TYPES, *sorted(WILDCARDS)],
+    "description": "An event type, or a wildcard `prefix.*` matching at least one"})]
+Events = Annotated[list[Subscription], Field(
+    min_length=1, max_length=50,
+    description="Event types to receive (see /webhooks/event-types), or wildcards `prefix.*` "
+                "(e.g. `team.*`: every team.created, team.member.added, ...)")]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
+RetryPolicy = Literal["fast", "extended"]
+RETRY_POLICY_HELP = ("fast: retries after 1, 2, 4, 8, 16 s, then the delivery fails; extended "
+                     "(the default): after those, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about "
+                     "a day) before it fails")
 
 MAX_GRACE = 7 * 24 * 3600
 
@@ -23,13 +42,85 @@ def _unique(events: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(events)) if events is not None else None
 
 
+ProjectIds = Annotated[list[UUID], Field(min_length=1, max_length=20)]
+PROJECTS_HELP = ("Only events about these projects (events that carry a project_id); null: "
+                 "every project")
+SEVERITY_HELP = ("Only violation.new of at least this severity, and scan.completed with at "
+                 "least one violation of at least this severity; null: no filter")
+
+
+# Headers a customer may not set: the signature families, what the transport owns, and hop-by-hop
+RESERVED_HEADERS = frozenset({
+    "webhook-id", "webhook-signature", "webhook-timestamp", "webhook-sequence",
+    "content-type", "content-length", "content-encoding", "transfer-encoding", "host",
+    "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-authorization",
+    "user-agent", "expect"})
+RESERVED_PREFIX = "x-drift-"
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+MAX_HEADERS = 20
+
+
+def _check_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    if headers is None:
+        return None
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} custom headers")
+    for name, value in headers.items():
+        low = name.lower()
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (letters, digits and "
+                             "!#$%&'*+.^_`|~-, up to 100)")
+        if low in RESERVED_HEADERS or low.startswith(RESERVED_PREFIX):
+            raise ValueError(f"{name!r} is set by Drift (signatures, content and transport "
+                             f"headers and X-Drift-*) and cannot be overridden")
+        if len(value) > 1000 or any(c in value for c in "\r\n\x00") or not value.isascii() \
+                or not value.isprintable():
+            raise ValueError(f"the value of {name!r} must be printable ASCII without line "
+                             "breaks, up to 1000 characters")
+    return headers
+
+
+RateLimit = Annotated[int, Field(ge=1, le=10000)]
+RATE_HELP = ("At most this many deliveries per second to the endpoint, across all workers "
+             "(bursts of up to one second's worth); null: no limit")
+def _ci(text: str) -> str:
+    """`text` (letters and `-`) as a case-insensitive regex fragment (for the published JSON
+    Schema)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+
+_RESERVED_RE = "|".join([*(_ci(n) + "$" for n in sorted(RESERVED_HEADERS)),
+                         _ci(RESERVED_PREFIX)])
+# What _check_headers accepts, for clients and fuzzers (validation itself is _check_headers)
+HEADERS_SCHEMA: dict[str, Any] = {
+    "type": "object", "maxProperties": MAX_HEADERS,
+    "propertyNames": {"pattern": f"^(?!(?:{_RESERVED_RE}))[A-Za-z0-9!#$%&'*+.^_`|~-]{{1,100}}$"},
+    "additionalProperties": {"type": "string", "pattern": "^[ -~]{0,1000}$"}}
+Headers = Annotated[dict[str, str], WithJsonSchema(HEADERS_SCHEMA)]
+HEADERS_HELP = ("Extra request headers (name: value), e.g. an Authorization for a gateway; "
+                "the values are stored encrypted and never returned. The signature headers, "
+                "Content-Type, Host, transport headers and X-Drift-* cannot be set")
+
+
+def _unique_ids(ids: list[UUID] | None) -> list[UUID] | None:
+    return list(dict.fromkeys(ids)) if ids is not None else None
+
+
 class WebhookCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
     url: Url = Field(description="https URL that receives the events")
-    events: Events = Field(description="Event types to receive (see /webhooks/event-types)")
+    events: Events
     description: Description | None = None
+    retry_policy: RetryPolicy = Field("extended", description=RETRY_POLICY_HELP)
+    project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP)
+    min_severity: Severity | None = Field(None, description=SEVERITY_HELP)
+
+    headers: Headers | None = Field(None, description=HEADERS_HELP)
+    rate_limit: RateLimit | None = Field(None, description=RATE_HELP)
 
     _dedupe = field_validator("events")(_unique)
+    _dedupe_ids = field_validator("project_ids")(_unique_ids)
+    _headers = field_validator("headers")(_check_headers)
 
 
 class WebhookUpdate(RequestModel):
@@ -40,7 +131,19 @@ class WebhookUpdate(RequestModel):
     active: bool | None = Field(None, description="false pauses deliveries (pending ones "
                                 "fail, recoverable later); true re-enables and resets the "
                                 "failure count")
+    retry_policy: RetryPolicy | None = Field(None, description=RETRY_POLICY_HELP + "; applies "
+                                             "to the next retry of pending deliveries too")
+    project_ids: ProjectIds | None = Field(None, description=PROJECTS_HELP + " (send null "
+                                           "to remove the filter)")
+    min_severity: Severity | None = Field(None, description=SEVERITY_HELP + " (send null to "
+                                          "remove the filter)")
 
+    headers: Headers | None = Field(None, description=HEADERS_HELP + "; {} or null "
+                                           "removes them all, a new object replaces them")
+    rate_limit: RateLimit | None = Field(None, description=RATE_HELP + " (null removes it)")
+
+    _dedupe_ids = field_validator("project_ids")(_unique_ids)
+    _headers = field_validator("headers")(_check_headers)
     _dedupe = field_validator("events")(_unique)
 
 
@@ -53,6 +156,15 @@ class WebhookOut(BaseModel):
     consecutive_failures: int
     disabled_reason: str | None = Field(description="manual, circuit_breaker or gone")
     disabled_at: datetime | None
+    retry_policy: RetryPolicy = Field(description=RETRY_POLICY_HELP)
+    failing_since: datetime | None = Field(description="Set when the tenant's admins were "
+                                           "told the endpoint is failing; cleared when it "
+                                           "recovers")
+    project_ids: list[UUID] | None = Field(description=PROJECTS_HELP)
+    min_severity: Severity | None = Field(description=SEVERITY_HELP)
+    rate_limit: int | None = Field(description=RATE_HELP)
+    header_names: list[str] = Field(description="Names of the custom headers (values are "
+                                                "never returned)")
     created_at: datetime
     updated_at: datetime
 
@@ -148,6 +260,10 @@ def endpoint_out(row: Row) -> dict[str, Any]:
             "description": row["description"], "active": row["active"],
             "consecutive_failures": row["consecutive_failures"],
             "disabled_reason": row["disabled_reason"], "disabled_at": row["disabled_at"],
+            "retry_policy": row["retry_policy"], "failing_since": row["failing_since"],
+            "project_ids": list(row["project_ids"]) if row["project_ids"] is not None
+            else None, "min_severity": row["min_severity"],
+            "header_names": list(row["header_names"] or []), "rate_limit": row["rate_limit"],
             "created_at": row["created_at"], "updated_at": row["updated_at"]}
 
 

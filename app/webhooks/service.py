@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 from app.core import clock
 from app.core.audit_record import record
@@ -18,11 +19,14 @@ from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.events import build_data
 from app.core.runtime import Runtime
 from app.core.tx import Tx
-from app.webhooks import repository, ssrf
+from app.projects import service as projects
+from app.webhooks import alerts, repository, ssrf
 from app.webhooks.dispatcher import (
+    HEADERS_PURPOSE,
     SECRET_PURPOSE,
     Attempt,
     Sender,
+    custom_headers,
     event_body,
     hmac_keys,
     request_headers,
@@ -47,6 +51,34 @@ async def _store_secret(rt: Runtime, tx: Tx, endpoint_id: UUID, now: datetime) -
     return secret
 
 
+async def _checked_projects(tx: Tx, ids: list[UUID] | None) -> list[UUID] | None:
+    """A project filter may name only this tenant's projects (another tenant's look absent)."""
+    for project_id in ids or []:
+        try:
+            await projects.get_project(tx, project_id)
+        except NotFound:
+            raise BadRequest(f"No project {project_id} in this tenant; project_ids may name "
+                             "only existing projects.", code="unknown_project",
+                             project_id=str(project_id)) from None
+    return ids
+
+
+def _sealed_headers(rt: Runtime, headers: dict[str, str] | None
+                    ) -> tuple[list[str] | None, bytes | None]:
+    """(names in clear, the pairs encrypted) for the endpoint's columns; (None, None): none."""
+    if not headers:
+        return None, None
+    pairs = list(headers.items())
+    return [n for n, _ in pairs], encrypt(rt.secret_key, HEADERS_PURPOSE, orjson.dumps(pairs))
+
+
+def _plain(value: Any) -> Any:
+    """A column value as the audit metadata keeps it (arrays as lists, ids as text)."""
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, UUID) else v for v in value]
+    return value
+
+
 async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
                        ) -> asyncpg.Record:
     row = await repository.get_endpoint(tx, endpoint_id, for_update=for_update)
@@ -60,13 +92,25 @@ async def register(rt: Runtime, tx: Tx, body: WebhookCreate) -> dict[str, Any]:
     if await repository.count_endpoints(tx) >= MAX_ENDPOINTS:
         raise Conflict(f"A tenant can register at most {MAX_ENDPOINTS} webhook endpoints; "
                        "delete one first.", code="webhook_limit_reached")
+    project_ids = await _checked_projects(tx, body.project_ids)
+    header_names, headers_encrypted = _sealed_headers(rt, body.headers)
     now = clock.now()
     row = await repository.insert_endpoint(tx, url=url, description=body.description,
-                                           events=list(body.events), now=now)
+                                           events=list(body.events),
+                                           retry_policy=body.retry_policy,
+                                           project_ids=project_ids,
+                                           min_severity=body.min_severity,
+                                           header_names=header_names,
+                                           headers_encrypted=headers_encrypted,
+                                           rate_limit=body.rate_limit, now=now)
     secret = await _store_secret(rt, tx, row["id"], now)
     await record(tx, "webhook.register", resource_type="webhook", resource_id=row["id"],
                  metadata={"url": url, "events": list(body.events),
-                           "description": body.description})
+                           "description": body.description,
+                           "retry_policy": body.retry_policy,
+                           "project_ids": [str(p) for p in project_ids or []] or None,
+                           "min_severity": body.min_severity,
+                           "header_names": header_names, "rate_limit": body.rate_limit})
     return {**endpoint_out(row), "secret": secret}
 
 
@@ -77,20 +121,35 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
 
 async def update(rt: Runtime, tx: Tx, endpoint_id: UUID, body: WebhookUpdate
                  ) -> asyncpg.Record:
+    """Change an endpoint. Re-enabling a failing one announces its recovery (before the audit
+    record: docs/audit.md, "Ordering")."""
     fields = body.model_dump(exclude_unset=True)
-    for key in ("url", "events", "active"):  # null means "leave as is" for these
+    for key in ("url", "events", "active", "retry_policy"):  # null means "leave as is" for these
         if key in fields and fields[key] is None:
             del fields[key]
     before = await get_endpoint(tx, endpoint_id, for_update=True)
     if "url" in fields:
         fields["url"] = await _checked_url(rt, fields["url"])
+    if fields.get("project_ids") is not None:
+        await _checked_projects(tx, fields["project_ids"])
+    if "headers" in fields:  # values never reach the audit log: names only
+        fields["header_names"], fields["headers_encrypted"] = _sealed_headers(
+            rt, fields.pop("headers"))
     now = clock.now()
-    old = {k: list(before[k]) if k == "events" else before[k] for k in fields}
-    changes: dict[str, Any] = {k: {"from": old[k], "to": v} for k, v in fields.items()
-                               if old[k] != v}
+    old = {k: _plain(before[k]) for k in fields if k != "headers_encrypted"}
+    changes: dict[str, Any] = {k: {"from": old[k], "to": _plain(v)} for k, v in fields.items()
+                               if k in old and old[k] != _plain(v)}
+    if "headers_encrypted" in fields and "header_names" not in changes:
+        changes["header_values"] = "replaced"  # same names; values are never logged
     if fields.get("active") is True:
         # re-enabling (or confirming) resets the circuit breaker
         fields.update(consecutive_failures=0, disabled_reason=None, disabled_at=None)
+        if not before["active"] and before["failing_since"] is not None:
+            fields["failing_since"] = None
+            await alerts.endpoint_recovered(
+                tx, rt.secret_key, endpoint_id=endpoint_id,
+                url=fields.get("url", before["url"]), failing_since=before["failing_since"],
+                reason="re_enabled", now=now)
     elif fields.get("active") is False and before["active"]:
         fields.update(disabled_reason="manual", disabled_at=now)
         failed = await repository.fail_pending(tx, endpoint_id, "endpoint disabled by a user",
@@ -150,6 +209,8 @@ async def prepare_ping(rt: Runtime, tx: Tx, endpoint_id: UUID) -> Ping:
     body = event_body(event_id=event_id, type_="ping", created_at=now, tenant_id=tx.tenant_id,
                       data=data)
     headers = request_headers(keys, event_id=event_id, event_type="ping", attempt=1, body=body)
+    headers += custom_headers(rt.secret_key,
+                              await repository.endpoint_headers(tx, endpoint_id))
     return Ping(endpoint_id=endpoint_id, url=row["url"], event_id=event_id, created_at=now,
                 data=data, body=body, headers=headers)
 

@@ -99,7 +99,7 @@ async def run(env: Env) -> ScenarioResult:
         wait_http(receiver_url + "/_stats")
         await _quiet_old_runs(rt, tenant_id)
         async with own_tx(rt.db, tenant_id) as tx:
-            await service.register(tx, rt, WebhookCreate(
+            await service.register(rt, tx, WebhookCreate(
                 url=receiver_url + "/hook", events=["sync.failed"], description="bench"))
         worker_env = {**os.environ, **env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",
                       "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8"}

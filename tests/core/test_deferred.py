@@ -38,6 +38,9 @@ def test_values_that_cannot_be_literals_are_refused() -> None:
     assert literal(when) == "'2030-01-01T00:00:00+00:00'::timestamptz"
     u = uuid.uuid4()
     assert literal([u]) == f"ARRAY['{u}'::uuid]::uuid[]"
+    assert literal(["a"]).endswith("]::text[]")
+    with pytest.raises(ValueError, match="no literal"):
+        literal([])  # an empty array has no type to write
 
 
 async def test_a_refused_write_leaves_no_audit_event_or_outbox_row(

@@ -23,7 +23,13 @@ from tests.webhooks.conftest import Received
 
 ALL_EVENTS = ["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
               "apikey.expiring", "sync.failed", "project.created", "project.deleted",
-              "user.provisioned", "user.reactivated", "user.deprovisioned", "ping"]
+              "user.provisioned", "user.reactivated", "user.deprovisioned",
+              "user.updated", "member.added", "member.removed", "member.role_changed",
+              "team.created", "team.updated", "team.deleted", "team.member.added",
+              "team.member.removed", "invitation.created", "invitation.accepted",
+              "invitation.revoked", "ip_allowlist.changed",
+              "webhook.endpoint.disabled", "webhook.delivery.exhausted",
+              "webhook.endpoint.recovered", "ping"]
 
 
 async def register(client: httpx.AsyncClient, t: Tenant, url: str,

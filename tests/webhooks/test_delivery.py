@@ -117,7 +117,7 @@ async def test_retries_on_500_follow_the_schedule_then_dead_letter(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
     hook = receiver.hook(Reply(500, b"upstream down"))
-    await register(client, tenant, hook.url, ["sync.failed"])
+    await register(client, tenant, hook.url, ["sync.failed"], retry_policy="fast")
     clock.freeze()
     (event_id,) = await emit_events(tenant, 1)
     rt = runtime_with(runtime, webhook_retry_schedule=SCHEDULE)
@@ -171,33 +171,98 @@ async def test_backoff_observed_on_the_wall_clock_with_a_short_schedule(
     assert row["status"] == "delivered" and row["attempt"] == 3
 
 
-async def test_retry_after_is_honoured_up_to_twice_the_step(
+EXTENDED = [300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+async def test_extended_policy_retries_for_about_a_day_then_dead_letters(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    hook = receiver.hook(Reply(503))
+    endpoint = await register(client, tenant, hook.url, ["sync.failed"])
+    assert endpoint["retry_policy"] == "extended"  # the default for a new endpoint
+    clock.freeze()
+    await emit_events(tenant, 1)
+    for n, step in enumerate(SCHEDULE + EXTENDED, start=1):
+        await deliver(runtime, tenant)
+        await hook.wait_for(n)
+        (row,) = await deliveries(tenant)
+        assert row["status"] == "pending" and row["attempt"] == n
+        assert row["next_attempt_at"] == clock.now() + timedelta(seconds=step)
+        clock.advance(timedelta(seconds=step) - timedelta(milliseconds=1))
+        await deliver(runtime, tenant)  # not due yet
+        assert len(hook.requests) == n
+        clock.advance(timedelta(milliseconds=1))
+    await deliver(runtime, tenant)  # the 12th attempt, ~27.6 h after the first: the last
+    await hook.wait_for(12)
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "failed" and row["attempt"] == 12
+    clock.advance(timedelta(days=3))
+    await deliver(runtime, tenant)
+    assert len(hook.requests) == 12
+
+
+async def test_retry_policy_is_set_and_changed_through_the_api(
+        client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
+) -> None:
+    hook = receiver.hook(Reply(500))
+    endpoint = await register(client, tenant, hook.url, ["sync.failed"], retry_policy="fast")
+    assert endpoint["retry_policy"] == "fast"
+    url = f"/api/v1/webhooks/{endpoint['id']}"
+    r = await client.patch(url, headers=tenant.headers, json={"retry_policy": "forever"})
+    assert r.status_code == 422, r.text
+    assert (await client.get(url, headers=tenant.headers)).json()["retry_policy"] == "fast"
+    clock.freeze()
+    await emit_events(tenant, 1)
+    for step in SCHEDULE:
+        await deliver(runtime, tenant)
+        clock.advance(timedelta(seconds=step))
+    # switched before the last fast attempt: it goes on with the extended schedule
+    r = await client.patch(url, headers=tenant.headers, json={"retry_policy": "extended"})
+    assert r.status_code == 200 and r.json()["retry_policy"] == "extended"
+    await deliver(runtime, tenant)
+    await hook.wait_for(6)
+    (row,) = await deliveries(tenant)
+    assert row["status"] == "pending"
+    assert row["next_attempt_at"] == clock.now() + timedelta(minutes=5)
+    (event,) = await audit_events(tenant, action="webhook.update")
+    assert event["metadata"]["changes"]["retry_policy"] == {"from": "fast", "to": "extended"}
+
+
+async def test_retry_after_on_429_and_503_is_honoured_within_bounds(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
     hook = receiver.hook(Reply(429, headers=(("Retry-After", "100"),)),
-                         Reply(503, headers=(("Retry-After", "5"),)),
-                         Reply(503, headers=(("Retry-After", "1"),)))
+                         Reply(503, headers=(("Retry-After", "86400"),)),
+                         Reply(503, headers=(("Retry-After", "1"),)),
+                         Reply(500, headers=(("Retry-After", "600"),)))
     await register(client, tenant, hook.url, ["sync.failed"])
-    rt = runtime_with(runtime, webhook_retry_schedule=[1.0, 4.0, 8.0])
+    rt = runtime_with(runtime, webhook_retry_schedule=[1.0, 4.0, 8.0, 2.0])
     clock.freeze()
     await emit_events(tenant, 1)
     await deliver(rt, tenant)
     (row,) = await deliveries(tenant)
-    assert row["status_code"] == 429  # asked for 100 s; capped at twice the 1 s step
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=2)
-    clock.advance(timedelta(seconds=2))
+    assert row["status_code"] == 429  # asked for 100 s (more than the 1 s step): honoured
+    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=100)
+    clock.advance(timedelta(seconds=100))
     await deliver(rt, tenant)
-    (row,) = await deliveries(tenant)  # asked for 5 s, within [4, 8]: honoured
-    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=5)
-    clock.advance(timedelta(seconds=5))
+    (row,) = await deliveries(tenant)  # asked for a day: capped at one hour
+    assert row["next_attempt_at"] == clock.now() + timedelta(hours=1)
+    clock.advance(timedelta(hours=1))
     await deliver(rt, tenant)
     (row,) = await deliveries(tenant)  # asked for 1 s: never sooner than the 8 s step
     assert row["next_attempt_at"] == clock.now() + timedelta(seconds=8)
+    clock.advance(timedelta(seconds=8))
+    await deliver(rt, tenant)
+    (row,) = await deliveries(tenant)  # a 500's Retry-After is not honoured: the 2 s step
+    assert row["status_code"] == 500
+    assert row["next_attempt_at"] == clock.now() + timedelta(seconds=2)
 
 
 def test_retry_policy_units() -> None:
     assert dispatcher.next_delay([1, 2], 0, None) == 1
-    assert dispatcher.next_delay([1, 2], 1, 30) == 4
+    assert dispatcher.next_delay([1, 2], 1, 30) == 30
+    assert dispatcher.next_delay([1, 2], 1, 30, retry_after_max=10) == 10
+    assert dispatcher.next_delay([100], 0, 30, retry_after_max=10) == 100
     assert dispatcher.next_delay([1, 2], 2, None) is None
     clock.freeze()
     later = clock.now() + timedelta(seconds=90)

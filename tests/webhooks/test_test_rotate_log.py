@@ -218,7 +218,8 @@ async def test_retry_and_recover_requeue_failed_deliveries(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
     hook = receiver.hook(Reply(500))
-    endpoint = await register(client, tenant, hook.url, ["sync.failed"])
+    endpoint = await register(client, tenant, hook.url, ["sync.failed"],
+                              retry_policy="fast")
     base = f"/api/v1/webhooks/{endpoint['id']}"
     clock.freeze()
     await emit_events(tenant, 3)

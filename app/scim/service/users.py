@@ -16,6 +16,7 @@ from app.core import clock
 from app.core.audit_record import record
 from app.core.emails import canonical_address
 from app.core.errors import ProblemError
+from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.tx import Tx
 from app.scim import render
@@ -226,6 +227,10 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
             reactivated = True
         else:
             await _deprovision(tx, user_id)
+    if changed:
+        await emit(tx, "user.updated", build_data(
+            "user.updated", user_id=user_id, user_name=user_name, email=email,
+            attributes=changed, source="scim"))
     # audit last: record() takes the tenant's audit chain lock (docs/audit.md, "Ordering")
     if changed:
         meta: dict[str, Any] = {"source": "scim", "attributes": changed,

@@ -32,6 +32,8 @@ from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.emails import canonical_address
 from app.core.errors import Conflict, Gone, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import (
@@ -153,6 +155,9 @@ async def create_invitation(rt: Runtime, tx: Tx, principal: Principal, body: Inv
         invited_by=principal.user_id, now=now)
     await _send(rt, tx, tenant_name=tenant["name"], inviter=principal.email, email=body.email,
                 role=body.role, team_name=team_name, token=token, expires_at=expires_at)
+    await emit(tx, "invitation.created", build_data(
+        "invitation.created", invitation_id=invitation_id, email=body.email, role=body.role,
+        team_id=body.team_id))
     await record(tx, "invitation.create", resource_id=invitation_id,
                  metadata={"email": body.email, "role": body.role,
                            "team_id": str(body.team_id) if body.team_id else None,
@@ -177,6 +182,9 @@ async def revoke_invitation(tx: Tx, invitation_id: UUID) -> None:
         raise refused
     now = clock.now()
     await repository.revoke(tx, invitation_id, now, REVOKED_BY_ADMIN)
+    await emit(tx, "invitation.revoked", build_data(
+        "invitation.revoked", invitation_id=invitation_id, email=row["email"], role=row["role"],
+        team_id=row["team_id"], reason=REVOKED_BY_ADMIN))
     await record(tx, "invitation.revoke", resource_id=invitation_id,
                  metadata={"email": row["email"], "role": row["role"],
                            "reason": REVOKED_BY_ADMIN, "was_expired": row["expires_at"] <= now})
@@ -337,6 +345,16 @@ async def accept_invitation(rt: Runtime, ctx: RequestContext, match: TokenMatch,
         await repository.mark_accepted(tx, inv["id"], user_id, now)
         session_id, pair = await start_session(rt, tx, user_id)
         ctx.actor.credential_id = session_id
+        await emit(tx, "invitation.accepted", build_data(
+            "invitation.accepted", invitation_id=inv["id"], email=inv["email"],
+            role=inv["role"], team_id=team_id, user_id=user_id))
+        await emit(tx, "member.added", build_data(
+            "member.added", user_id=user_id, email=inv["email"], role=inv["role"],
+            source="invitation"))
+        if joined:
+            await emit(tx, "team.member.added", build_data(
+                "team.member.added", team_id=team_id, team_name=inv["team_name"],
+                user_id=user_id, email=inv["email"], role="member", source="invitation"))
         await record(tx, "invitation.accept", resource_id=inv["id"],
                      metadata={"email": inv["email"], "role": inv["role"],
                                "user_id": str(user_id), "reactivated": existing is not None,

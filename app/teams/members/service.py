@@ -19,6 +19,8 @@ from app.auth.service import deprovision_user
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import Conflict, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Role
 from app.core.tx import Tx
 from app.teams.members import repository
@@ -61,6 +63,9 @@ async def change_role(tx: Tx, user_id: UUID, role: Role) -> asyncpg.Record:
                        code="owner_protected")
     if user["role"] != role.value:
         await repository.set_role(tx, user_id, role.value, clock.now())
+        await emit(tx, "member.role_changed", build_data(
+            "member.role_changed", user_id=user_id, email=user["email"],
+            old_role=user["role"], new_role=role.value))
         await record(tx, "member.role_change", resource_type="user", resource_id=user_id,
                      metadata={"email": user["email"],
                                "role": {"from": user["role"], "to": role.value}})
@@ -69,6 +74,12 @@ async def change_role(tx: Tx, user_id: UUID, role: Role) -> asyncpg.Record:
 
 async def remove_member(tx: Tx, user_id: UUID) -> None:
     """Deactivate a member (owner refused with 409 owner_protected)."""
+    user = await repository.lock_user(tx, user_id)
+    if user is not None and user["active"]:  # emit before the audit records (docs/audit.md);
+        # deprovision_user refusing (the owner) rolls the event back with everything else
+        await emit(tx, "member.removed", build_data(
+            "member.removed", user_id=user_id, email=user["email"], role=user["role"],
+            source="members_api"))
     meta = await deprovision_user(tx, user_id, source="members_api")
     await record(tx, "member.remove", resource_type="user", resource_id=user_id,
                  metadata={"email": meta["email"], "was_active": meta["was_active"],

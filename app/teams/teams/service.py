@@ -17,6 +17,8 @@ import asyncpg
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.core.events import build_data
+from app.core.outbox import emit
 from app.core.principal import Principal, Role
 from app.core.tx import Tx
 from app.projects import service as projects
@@ -60,6 +62,9 @@ async def create_team(tx: Tx, body: TeamCreate) -> asyncpg.Record:
                                            now=clock.now())
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(body.name) from exc
+    await emit(tx, "team.created", build_data("team.created", team_id=row["id"],
+                                               name=row["name"],
+                                               description=row["description"]))
     await record(tx, "team.create", resource_id=row["id"],
                  metadata={"name": row["name"], "description": row["description"]})
     return row
@@ -94,6 +99,10 @@ async def update_team(tx: Tx, team_id: UUID, body: TeamUpdate) -> asyncpg.Record
     if row is None:
         raise RuntimeError("expected row is not None")
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
+    if changes:
+        await emit(tx, "team.updated", build_data(
+            "team.updated", team_id=team_id, name=row["name"], description=row["description"],
+            changed=sorted(changes)))
     await record(tx, "team.update", resource_id=team_id, metadata={"changes": changes})
     return row
 
@@ -103,6 +112,9 @@ async def delete_team(tx: Tx, team_id: UUID) -> None:
     if team["scim_managed"]:
         raise managed_by_scim(team, "whether the team exists")
     await repository.delete_team(tx, team_id)
+    await emit(tx, "team.deleted", build_data("team.deleted", team_id=team_id,
+                                               name=team["name"],
+                                               description=team["description"]))
     await record(tx, "team.delete", resource_id=team_id,
                  metadata={"name": team["name"], "members_removed": int(team["member_count"]),
                            "projects_unassigned": int(team["project_count"])})
@@ -124,6 +136,9 @@ async def add_member(tx: Tx, team_id: UUID, body: TeamMemberAdd) -> asyncpg.Reco
     if not await repository.insert_membership(tx, team_id, user["id"], body.role, clock.now()):
         raise Conflict("That user is already a member of this team; change their role with "
                        "PATCH.", code="already_team_member")
+    await emit(tx, "team.member.added", build_data(
+        "team.member.added", team_id=team_id, team_name=team["name"], user_id=user["id"],
+        email=user["email"], role=body.role, source="teams_api"))
     await record(tx, "team.member_add", resource_id=team_id,
                  metadata={"user_id": str(user["id"]), "email": user["email"],
                            "role": body.role, "team_name": team["name"]})
@@ -166,6 +181,9 @@ async def remove_member(tx: Tx, team_id: UUID, user_id: UUID) -> None:
     member = await repository.get_membership(tx, team_id, user_id, for_update=True)
     if member is None or not await repository.delete_membership(tx, team_id, user_id):
         raise NotFound("That user is not a member of this team.", code="team_member_not_found")
+    await emit(tx, "team.member.removed", build_data(
+        "team.member.removed", team_id=team_id, team_name=team["name"], user_id=user_id,
+        email=member["email"], role=member["role"], source="teams_api"))
     await record(tx, "team.member_remove", resource_id=team_id,
                  metadata={"user_id": str(user_id), "email": member["email"],
                            "role": member["role"], "team_name": team["name"]})

@@ -113,9 +113,13 @@ class StreamTicketOut(BaseModel):
 
 StreamType = Literal["splunk_hec", "datadog", "https_ndjson"]
 StreamStatus = Literal["active", "paused"]
-_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-_Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
-_Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+# `\S`: not blank (what strip_whitespace then min_length=1 require, stated in the schema too)
+_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                         pattern=r"\S")]
+_Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048,
+                                        pattern=r"\S")]
+_Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512,
+                                          pattern=r"\S")]
 _Opt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
                                         pattern=r"^[A-Za-z0-9_.:,/=\- ]+$")]
 

@@ -113,13 +113,15 @@ class StreamTicketOut(BaseModel):
 
 StreamType = Literal["splunk_hec", "datadog", "https_ndjson"]
 StreamStatus = Literal["active", "paused"]
-# `\S`: not blank (what strip_whitespace then min_length=1 require, stated in the schema too)
+# Not blank (what strip_whitespace then min_length=1 require, stated in the schema too) and,
+# as every request text, no NUL character (app.core.inputs)
+_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
-                                         pattern=r"\S")]
+                                         pattern=_NOT_BLANK)]
 _Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048,
-                                        pattern=r"\S")]
+                                        pattern=_NOT_BLANK)]
 _Token = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512,
-                                          pattern=r"\S")]
+                                          pattern=_NOT_BLANK)]
 _Opt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
                                         pattern=r"^[A-Za-z0-9_.:,/=\- ]+$")]
 

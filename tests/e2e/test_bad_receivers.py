@@ -35,7 +35,9 @@ async def test_bad_receivers_do_not_hold_up_a_healthy_one(
             "reset": bad_server.url("reset"), "trickle": bad_server.url("trickle")}
     endpoint = {}
     for name, url in urls.items():
-        endpoint[(await register(client, tenant, url, ["sync.failed"]))["id"]] = name
+        # the fast schedule: these attempts must end (failed) within the test
+        endpoint[(await register(client, tenant, url, ["sync.failed"],
+                                 retry_policy="fast"))["id"]] = name
     event_ids = {str(e) for e in await emit_events(tenant, EVENTS)}
 
     async def state() -> dict[str, list[dict[str, object]]]:

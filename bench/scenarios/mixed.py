@@ -253,7 +253,7 @@ async def _register_endpoints(env: Env, receiver: str) -> int:
     n = 0
     for t in env.tenants[::WEBHOOK_EVERY]:
         async with own_tx(rt.db, uuid.UUID(t["tenant_id"])) as tx:
-            await webhooks.register(tx, rt, WebhookCreate(
+            await webhooks.register(rt, tx, WebhookCreate(
                 url=f"{receiver}/hook/{t['slug']}", events=WEBHOOK_EVENTS,
                 description=WEBHOOK_DESCRIPTION))
         n += 1

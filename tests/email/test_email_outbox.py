@@ -96,3 +96,33 @@ async def test_an_unsendable_message_fails_alone(runtime: Runtime, tenant: Tenan
         ("victim@example.com\nBcc: attacker@example.com", "failed"), ("fine@example.com", "sent")]
     assert not any("attacker" in str(m["To"]) + str(m.get("Bcc")) for m in smtp_sink.messages)
     assert "invalid" in rows[0]["last_error"]
+
+
+async def test_a_stopping_worker_hands_back_the_messages_it_claimed(
+        runtime: Runtime, tenant: Tenant) -> None:
+    """The worker is cancelled (SIGTERM) while an SMTP server keeps it waiting: the message it
+    claimed goes back at once (lease cleared, the claim's attempt not counted), so another
+    worker sends it now instead of after the 2-minute lease."""
+    await sender.run_once(runtime_with(runtime, smtp_url=None))  # everything due: logged
+    stuck = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stuck.set()  # connected, and never says hello
+        await asyncio.sleep(60)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        rt = runtime_with(runtime, smtp_url=f"smtp://127.0.0.1:{port}?starttls=false")
+        await _queue(rt, tenant, "late@example.com")
+        run = asyncio.create_task(sender.run_once(rt))
+        await asyncio.wait_for(stuck.wait(), 10)
+        claimed = (await tenant.sql("SELECT locked_until, attempts FROM email_outbox"))[0]
+        assert claimed["locked_until"] is not None and claimed["attempts"] == 1
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+    finally:
+        server.close()
+    row = (await tenant.sql("SELECT status, locked_until, attempts FROM email_outbox"))[0]
+    assert (row["status"], row["locked_until"], row["attempts"]) == ("pending", None, 0)

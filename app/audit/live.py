@@ -131,6 +131,7 @@ class AuditHub:
 
     @property
     def listening(self) -> bool:
+        """The LISTEN connection is up (what /readyz-style checks and operators look at)."""
         return self._listener is not None and self._listener.ready.is_set()
 
     async def subscribe(self, tenant_id: UUID) -> Subscriber:

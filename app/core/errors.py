@@ -85,10 +85,6 @@ class PaymentRequired(ProblemError):
     status, code, title = 402, "payment_required", "Payment required"
 
 
-class Unprocessable(ProblemError):
-    status, code, title = 422, "validation_error", "Invalid request"
-
-
 class TooManyRequests(ProblemError):
     status, code, title = 429, "rate_limited", "Too many requests"
 

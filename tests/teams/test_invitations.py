@@ -17,7 +17,7 @@ from app.core.errors import Forbidden, ProblemError
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.email import sender
-from app.teams.invitations.service import revoke_pending_for_address
+from app.teams.invitations.service import supersede_invitations
 from app.teams.seats import ensure_seat_available
 from tests.conftest import SmtpSink, Tenant, audit_events, bearer, runtime_with
 from tests.teams.conftest import (
@@ -350,10 +350,13 @@ async def test_scim_provisioning_releases_a_pending_invitation(
             await ensure_seat_available(tx)
         assert exc.value.code == "seat_limit_exceeded"
     async with own_tx(t.rt.db, t.id) as tx:
-        assert await revoke_pending_for_address(tx, inv["email"].upper(),
-                                                reason="provisioned_by_scim") == 1
+        done = await supersede_invitations(tx, [inv["email"].upper()],
+                                           reason="provisioned_by_scim")
+        await done.audit(tx)
+        assert len(done.rows) == 1
         await ensure_seat_available(tx)  # the seat is free now
-        assert await revoke_pending_for_address(tx, inv["email"], reason="again") == 0
+        again = await supersede_invitations(tx, [inv["email"]], reason="again")
+        assert again.rows == []
     r = await client.post(_accept_url(token), json={})
     assert r.status_code == 410 and r.json()["code"] == "invitation_revoked"
     event = (await audit_events(t, action="invitation.revoke"))[0]

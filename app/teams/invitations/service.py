@@ -264,14 +264,6 @@ async def supersede_invitations(tx: Tx, addresses: Iterable[str | None], *, reas
     return Superseded(list(rows), reason, tenant_locked=True)
 
 
-async def revoke_pending_for_address(tx: Tx, email: str, *, reason: str) -> int:
-    """`supersede_invitations` for one address, audited at once (for callers with nothing
-    else to do in the transaction). Returns the number revoked."""
-    done = await supersede_invitations(tx, [email], reason=reason)
-    await done.audit(tx)
-    return len(done.rows)
-
-
 # ---- acceptance (no credentials: the token is the credential) ----
 
 def _unknown() -> NotFound:

@@ -15,6 +15,9 @@
    survive the request's rollback, and logins/acceptances that know their tenant only from a
    token.
 
+Append-only writes (audit events, outbox rows) go through `Tx.defer`: in both verbs they are
+sent in the same round trip as COMMIT (docs/ARCHITECTURE.md, "Transactions").
+
 Services never commit; repositories take a `Tx` and never know which verb opened it.
 """
 

@@ -94,22 +94,16 @@ def enter_for(principal: Principal) -> Enter:
     """How this principal's credential enters its tenant: the BEGIN script (one round trip)
     and the gate a read-only statement carries instead (app.core.db.RequestTx).
 
-    Every value inlined into the script is produced here from typed values (UUIDs, a Role, a
-    hex digest, an ISO timestamp), never from request text; the gate takes them as bound
-    parameters."""
+    The arguments are typed values (UUIDs, a Role, a hex digest, a timestamp), never request
+    text; the script inlines them as literals, the gate binds them."""
     now = clock.now()
     email = _email_md5(principal.email)
     role = Role(principal.role).value if principal.role else ""
     cred, tenant = UUID(str(principal.credential_id)), UUID(str(principal.tenant_id))
     if principal.credential_type == "api_key":
-        return Enter(f"BEGIN; SELECT drift_api.enter_api_key('{cred}', '{tenant}', '{role}', "
-                     f"'{email}', '{now.isoformat()}')",
-                     "drift_api.gate_api_key", (cred, tenant, role, email, now))
+        return Enter("api_key", (cred, tenant, role, email, now))
     if principal.credential_type == "session":
-        user = UUID(str(principal.user_id))
-        return Enter(f"BEGIN; SELECT drift_api.enter_session('{cred}', '{tenant}', '{user}', "
-                     f"'{role}', '{email}', '{now.isoformat()}')",
-                     "drift_api.gate_session", (cred, tenant, user, role, email, now))
+        return Enter("session", (cred, tenant, UUID(str(principal.user_id)), role, email, now))
     raise ValueError(f"no enter function for {principal.credential_type}")
 
 

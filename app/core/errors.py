@@ -155,13 +155,11 @@ def _render(request: Request, status: int, code: str, title: str, detail: str,
 
 
 def error_response(request: Request, status: int, code: str, title: str, detail: str,
-                   headers: Mapping[str, str] | None = None) -> Response:
+                   headers: Mapping[str, str] | None = None, **extra: Any) -> Response:
     """An error in the format the path calls for (problem+json, or the registered renderer's),
-    for code outside FastAPI's exception handlers (the pure ASGI middleware)."""
-    return _render(request, status, code, title, detail, headers=headers)
-
-
-render_error = _render  # for pure ASGI checks that answer before routing (app.core.inputs)
+    for code outside FastAPI's exception handlers (the pure ASGI middleware and checks that
+    answer before routing)."""
+    return _render(request, status, code, title, detail, headers=headers, **extra)
 
 
 DB_UNAVAILABLE = (

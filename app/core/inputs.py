@@ -31,7 +31,7 @@ from pydantic_core import CoreSchema, PydanticCustomError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.errors import NUL_FREE_PATTERN, NUL_MESSAGE, render_error
+from app.core.errors import NUL_FREE_PATTERN, NUL_MESSAGE, error_response
 
 
 def document_nul_free(schema: dict[str, Any]) -> None:
@@ -124,7 +124,7 @@ class QueryTextGuard:
                      if "\x00" in k or "\x00" in v]
             if names:
                 field = "query." + names[0].replace("\x00", "\\u0000")[:64]
-                response = render_error(
+                response = error_response(
                     Request(scope), 422, "validation_error", "Invalid request",
                     f"{field}: {NUL_MESSAGE}",
                     errors=[{"field": field, "message": NUL_MESSAGE}],

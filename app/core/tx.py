@@ -155,20 +155,29 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 class Enter:
-    """How a request's credential enters its tenant, two ways:
+    """How a request's credential enters its tenant: `drift_api.enter_<kind>(args)`, two ways:
 
-    - `script`: `BEGIN; SELECT drift_api.enter_*(...)`, one simple-protocol round trip that
-      opens the request's transaction (every value inlined is produced from typed values);
-    - `gate(args)`: the STABLE `drift_api.gate_*` function, appended as a pseudo-constant
-      condition to a read so that the read itself enters (docs/ARCHITECTURE.md, "One-flight
-      reads")."""
+    - `script`: `BEGIN; SELECT drift_api.enter_<kind>(...)`, one simple-protocol round trip that
+      opens the request's transaction, the typed arguments inlined as literals (`literal`);
+      built only when a write needs it;
+    - `gate` with `args` bound: the STABLE `drift_api.gate_<kind>` function, appended as a
+      pseudo-constant condition to a read so that the read itself enters
+      (docs/adr/0003-one-flight-reads.md)."""
 
-    __slots__ = ("args", "gate", "script")
+    __slots__ = ("args", "kind")
 
-    def __init__(self, script: str, gate: str, args: tuple[Any, ...]) -> None:
-        self.script = script
-        self.gate = gate
+    def __init__(self, kind: str, args: tuple[Any, ...]) -> None:
+        self.kind = kind
         self.args = args
+
+    @property
+    def gate(self) -> str:
+        return f"drift_api.gate_{self.kind}"
+
+    @property
+    def script(self) -> str:
+        values = ", ".join(literal(a) for a in self.args)
+        return f"BEGIN; SELECT drift_api.enter_{self.kind}({values})"
 
 
 class PrincipalChanged(Exception):

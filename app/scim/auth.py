@@ -96,12 +96,9 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
 
 
 def enter_for(principal: Principal) -> Enter:
-    # Every value inlined is produced here from typed values (two UUIDs and an ISO timestamp);
-    # the gate takes the same values as bound parameters.
-    token, tenant, now = UUID(str(principal.credential_id)), UUID(str(principal.tenant_id)), \
-        clock.now()
-    return Enter(f"BEGIN; SELECT drift_api.enter_scim_token('{token}', '{tenant}', "
-                 f"'{now.isoformat()}')", "drift_api.gate_scim_token", (token, tenant, now))
+    """The SCIM token's way into its tenant (`drift_api.enter_scim_token` / `gate_scim_token`)."""
+    return Enter("scim_token", (UUID(str(principal.credential_id)),
+                                UUID(str(principal.tenant_id)), clock.now()))
 
 
 async def scim_tx(request: Request) -> RequestTx:

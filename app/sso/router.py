@@ -26,8 +26,8 @@ from app.core.access import (
 from app.core.errors import BadRequest, NotFound
 from app.core.responses import json_response
 from app.domains.service import tenant_for_email
+from app.sso import connections, service
 from app.sso import repository as repo
-from app.sso import service
 from app.sso.schemas import (
     ConnectionIn,
     ConnectionList,
@@ -42,8 +42,8 @@ from app.tenants.service import current_tenant
 router = APIRouter(prefix="/api/v1", tags=["sso"])
 browser = APIRouter(prefix="/sso", tags=["sso"])
 
-if service.check_password_credential not in password_checks:
-    password_checks.append(service.check_password_credential)
+if connections.check_password_credential not in password_checks:
+    password_checks.append(connections.check_password_credential)
 
 CONNECTIONS = "/settings/sso/connections"
 # Called without credentials (the browser flow, and the code exchange that yields them).
@@ -55,7 +55,7 @@ PUBLIC_OPERATIONS = {("get", "/sso/start"), ("get", "/sso/oidc/callback"),
 
 async def _out(request: Request, tx: TenantTx, row: asyncpg.Record) -> dict[str, Any]:
     tenant = await current_tenant(tx)
-    return service.connection_out(request.app.state.runtime, row, tenant["slug"])
+    return connections.connection_out(request.app.state.runtime, row, tenant["slug"])
 
 
 @router.post(CONNECTIONS, status_code=201, response_model=ConnectionOut,
@@ -65,7 +65,7 @@ async def _out(request: Request, tx: TenantTx, row: asyncpg.Record) -> dict[str,
                         409: {"description": "connection_limit"}})
 async def create_connection(body: ConnectionIn, request: Request, rt: RuntimeDep,
                             _: AdminPrincipal, tx: TenantTx) -> Response:
-    row = await service.create_connection(rt, tx, body)
+    row = await connections.create_connection(rt, tx, body)
     out = await _out(request, tx, row)
     return json_response(out, 201, headers={"Location": f"/api/v1{CONNECTIONS}/{row['id']}"})
 
@@ -90,7 +90,7 @@ async def get_connection(connection_id: UUID, request: Request, _: AdminPrincipa
               summary="Change an SSO connection")
 async def update_connection(connection_id: UUID, body: ConnectionPatch, request: Request,
                             rt: RuntimeDep, _: AdminPrincipal, tx: TenantTx) -> Response:
-    row = await service.update_connection(rt, tx, connection_id, body)
+    row = await connections.update_connection(rt, tx, connection_id, body)
     return json_response(await _out(request, tx, row))
 
 
@@ -98,21 +98,21 @@ async def update_connection(connection_id: UUID, body: ConnectionPatch, request:
                summary="Delete an SSO connection (ends the sessions it started)",
                responses={409: {"description": "sso_enforced: the last enabled connection"}})
 async def delete_connection(connection_id: UUID, _: AdminPrincipal, tx: TenantTx) -> Response:
-    await service.delete_connection(tx, connection_id)
+    await connections.delete_connection(tx, connection_id)
     return Response(status_code=204)
 
 
 @router.get("/settings/sso", response_model=SsoSettingsOut,
             summary="Whether SSO is enforced for this tenant")
 async def get_sso_settings(_: AdminPrincipal, tx: TenantTx) -> Response:
-    return json_response(await service.get_sso_settings(tx))
+    return json_response(await connections.get_sso_settings(tx))
 
 
 @router.put("/settings/sso", response_model=SsoSettingsOut,
             summary="Enforce SSO (owner only): password login is then refused",
             responses={409: {"description": "no_sso_connection"}})
 async def put_sso_settings(body: SsoSettingsIn, _: OwnerPrincipal, tx: TenantTx) -> Response:
-    return json_response(await service.put_sso_settings(
+    return json_response(await connections.put_sso_settings(
         tx, enforced=body.enforced, owner_break_glass=body.owner_break_glass))
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.main import create_app
 from app.tenants.service import create_tenant
+from app.worker import Worker
 
 JWT_SECRET = "test-jwt-secret-" + "x" * 32
 SECRET_KEY = "test-secret-key-" + "y" * 32
@@ -167,6 +169,19 @@ def _reset_clock() -> Iterator[None]:
     clock.reset()
 
 
+@asynccontextmanager
+async def running(workers: list[Worker]) -> AsyncIterator[None]:
+    """These workers run for the block, and are stopped and awaited after it (also when the
+    block fails)."""
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        yield
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*tasks)
+
+
 def runtime_with(rt: Runtime, **overrides: Any) -> Runtime:
     """A runtime sharing `rt`'s database pool, with some settings changed."""
     settings = rt.settings.model_copy(update=overrides)
@@ -192,6 +207,19 @@ def asgi_client(app: Any, ip: str = "127.0.0.1", *, raise_app_exceptions: bool =
     transport = httpx.ASGITransport(app=app, client=(ip, 40000),
                                     raise_app_exceptions=raise_app_exceptions)
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def assert_problem(r: httpx.Response, status: int, code: str, context: object = None
+                   ) -> dict[str, Any]:
+    """An error answer as a client sees it: this status and an RFC 9457 problem document
+    (application/problem+json) whose machine `code` is this one. `context` (what was sent)
+    goes into the failure message. Returns the document."""
+    assert r.status_code == status, (context, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json"), (context, r.headers)
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code, (context, body)
+    assert body["status"] == status, (context, body)
+    return body
 
 
 # ---- tenants and users ----

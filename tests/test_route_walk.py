@@ -15,7 +15,8 @@ from app.config import Settings
 from app.core.runtime import Runtime
 from app.main import create_app
 from tests import recipes
-from tests.conftest import Tenant
+from tests.conftest import Tenant, assert_problem
+from tests.scim.conftest import assert_scim_error
 
 recipes.load_all()
 
@@ -72,4 +73,9 @@ async def test_other_tenant_gets_404(env: recipes.Env, route: tuple[str, str]) -
     for method, url, kwargs in calls:
         headers = {**admin.headers, **kwargs.pop("headers", {})}
         r = await env.client.request(method, url, headers=headers, **kwargs)
-        assert r.status_code == 404, f"{method} {url} as another tenant: {r.status_code} {r.text}"
+        if url.startswith("/scim/v2/"):
+            assert_scim_error(r, 404)
+        else:  # `not_found` or the resource's own `<resource>_not_found`
+            code = r.json().get("code", "") if r.status_code == 404 else ""
+            assert code.endswith("not_found") or code == "no_sso_connection", (method, url, r.text)
+            assert_problem(r, 404, code, context=f"{method} {url} as another tenant")

@@ -16,7 +16,7 @@ from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.tx import own_tx
 from tests.audit.conftest import query, query_all, record_events
-from tests.conftest import Tenant, User, audit_events
+from tests.conftest import Tenant, User, assert_problem, audit_events
 
 ACTIONS = ["project.create", "project.update", "project.delete", "apikey.create", "auth.login"]
 OUTCOMES = ["success", "failure", "denied"]
@@ -299,7 +299,7 @@ async def test_members_and_viewers_get_403(client: httpx.AsyncClient, tenant: Te
 
 async def test_no_credentials_get_401(client: httpx.AsyncClient) -> None:
     for path in ("/api/v1/audit", "/api/v1/audit/export", "/api/v1/audit/stream"):
-        assert (await client.get(path)).status_code == 401
+        assert_problem(await client.get(path), 401, "missing_credentials")
 
 
 async def test_total_is_exact_up_to_the_cap_then_flagged(client: httpx.AsyncClient,

@@ -22,7 +22,7 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.worker import Job, Worker
 from tests.audit.conftest import record_events
-from tests.conftest import Tenant
+from tests.conftest import Tenant, running
 from tests.webhooks.conftest import Hook, Receiver, Reply
 
 STREAMS = "/api/v1/audit/streams"
@@ -302,8 +302,7 @@ async def test_two_workers_never_push_the_same_stream_at_once(
 
     workers = [Worker(runtime, jobs=[Job("audit-streams", run, interval=0.05,
                                          channels=("drift_audit",))]) for _ in range(2)]
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    try:
+    async with running(workers):
         for _ in range(6):
             await record_events(tenant, 700)
         n = await head(tenant)
@@ -311,10 +310,6 @@ async def test_two_workers_never_push_the_same_stream_at_once(
             if accepted_seqs(hook) and max(accepted_seqs(hook)) >= n:
                 break
             await asyncio.sleep(0.05)
-    finally:
-        for w in workers:
-            w.stop()
-        await asyncio.gather(*tasks)
     seqs = accepted_seqs(hook)
     assert seqs == list(range(1, n + 1))  # every event once: no batch pushed by both
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +45,11 @@ async def take(reader: SseReader, n: int) -> list[dict[str, Any]]:
     return out
 
 
+async def expect_ids(reader: SseReader, ids: list[uuid.UUID]) -> None:
+    """The next events on the stream are exactly these, in this order."""
+    assert [e["id"] for e in await take(reader, len(ids))] == [str(i) for i in ids]
+
+
 @pytest.mark.isolation
 async def test_live_events_of_the_own_tenant_only(live_server: LiveServer, tenant: Tenant,
                                                   other_tenant: Tenant) -> None:
@@ -55,24 +61,19 @@ async def test_live_events_of_the_own_tenant_only(live_server: LiveServer, tenan
         mine = await record_events(tenant, 2, action="project.create")
         await record_events(other_tenant, 2, action="project.delete")
         more = await record_events(tenant, 1, action="project.delete")
-        got = await take(reader, 3)
-        assert [e["id"] for e in got] == [str(i) for i in [*mine, *more]]
+        await expect_ids(reader, [*mine, *more])
         assert reader.last_id is not None
     # and the other tenant's stream sees none of this tenant's events
     async with sse(live_server, other_tenant, action="project.*") as reader:
         await record_events(tenant, 2, action="project.update")
-        theirs = await record_events(other_tenant, 1, action="project.update")
-        [e] = await take(reader, 1)
-        assert e["id"] == str(theirs[0])
+        await expect_ids(reader, await record_events(other_tenant, 1, action="project.update"))
 
 
 async def test_filters_and_resume_with_last_event_id(live_server: LiveServer,
                                                      tenant: Tenant) -> None:
     async with sse(live_server, tenant, action="project.delete") as reader:
         await record_events(tenant, 2, action="project.update")  # filtered out
-        first = await record_events(tenant, 2, action="project.delete")
-        got = await take(reader, 2)
-        assert [e["id"] for e in got] == [str(i) for i in first]
+        await expect_ids(reader, await record_events(tenant, 2, action="project.delete"))
         resume_from = reader.last_id
     assert resume_from is not None
     # while disconnected: more events, matching and not
@@ -80,11 +81,8 @@ async def test_filters_and_resume_with_last_event_id(live_server: LiveServer,
     await record_events(tenant, 3, action="project.update")
     async with sse(live_server, tenant, action="project.delete",
                    last_event_id=resume_from) as reader:
-        got = await take(reader, 3)
-        assert [e["id"] for e in got] == [str(i) for i in missed]
-        live = await record_events(tenant, 1, action="project.delete")
-        [e] = await take(reader, 1)
-        assert e["id"] == str(live[0])
+        await expect_ids(reader, missed)
+        await expect_ids(reader, await record_events(tenant, 1, action="project.delete"))
 
 
 async def test_concurrent_writers_every_event_once_in_order(live_server: LiveServer,

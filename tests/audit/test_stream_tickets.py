@@ -16,7 +16,7 @@ import pytest
 from app.config import Settings
 from app.core import clock
 from tests.audit.conftest import SseReader, record_events
-from tests.conftest import LiveServer, Tenant, audit_events
+from tests.conftest import LiveServer, Tenant, assert_problem, audit_events
 
 STREAM = "/api/v1/audit/stream"
 TICKETS = "/api/v1/audit/stream/tickets"
@@ -119,23 +119,17 @@ async def test_another_tenant_cannot_use_the_ticket(live_server: LiveServer, ten
 async def test_the_ticket_needs_an_admin_and_stays_bound_to_its_credential(
         client: httpx.AsyncClient, tenant: Tenant) -> None:
     member = await tenant.add_user("member")
-    r = await client.post(TICKETS, headers=member.headers)
-    assert r.status_code == 403
-    assert r.json()["code"] == "insufficient_role"
+    assert_problem(await client.post(TICKETS, headers=member.headers), 403, "insufficient_role")
 
     admin = await tenant.add_user("admin")
     ticket = (await _ticket(client, admin.headers))["ticket"]
     await tenant.sql("UPDATE api_keys SET revoked_at = now() WHERE user_id = $1", admin.id)
-    r = await client.get(STREAM, params={"ticket": ticket})
-    assert r.status_code == 401
-    assert r.json()["code"] == "credential_revoked"
+    assert_problem(await client.get(STREAM, params={"ticket": ticket}), 401, "credential_revoked")
 
     demoted = await tenant.add_user("admin")
     ticket = (await _ticket(client, demoted.headers))["ticket"]
     await tenant.sql("UPDATE users SET role = 'member' WHERE id = $1", demoted.id)
-    r = await client.get(STREAM, params={"ticket": ticket})
-    assert r.status_code == 403
-    assert r.json()["code"] == "insufficient_role"
+    assert_problem(await client.get(STREAM, params={"ticket": ticket}), 403, "insufficient_role")
 
 
 async def test_two_processes_racing_for_one_ticket_open_one_stream(

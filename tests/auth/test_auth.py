@@ -12,7 +12,7 @@ import pytest
 from jose import jwt
 
 from app.core import clock
-from tests.conftest import JWT_SECRET, Tenant, audit_events, bearer
+from tests.conftest import JWT_SECRET, Tenant, assert_problem, audit_events, bearer
 
 PASSWORD = "correct horse battery staple"
 
@@ -54,8 +54,9 @@ async def test_login_me_refresh_logout(client: httpx.AsyncClient, tenant: Tenant
         denied = await client.get("/api/v1/me", headers=bearer(token))
         assert denied.status_code == 401
         assert denied.json()["code"] == "session_revoked"
-    assert (await client.post("/api/v1/auth/refresh",
-                              json={"refresh_token": rotated["refresh_token"]})).status_code == 401
+    assert_problem(await client.post("/api/v1/auth/refresh",
+                                     json={"refresh_token": rotated["refresh_token"]}),
+                   401, "invalid_refresh_token")
     actions = [e["action"] for e in await audit_events(tenant, actor_id=user.id)]
     assert actions[:3] == ["auth.login", "auth.refresh", "auth.logout"]
     assert "auth.denied" in actions
@@ -72,8 +73,8 @@ async def test_reused_refresh_token_ends_the_session(client: httpx.AsyncClient,
     assert replay.status_code == 401
     assert replay.json()["code"] == "refresh_token_reused"
     # the thief's replay ended the legitimate session too
-    assert (await client.get("/api/v1/me", headers=bearer(second["access_token"]))
-            ).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=bearer(second["access_token"])),
+                   401, "session_revoked")
     assert [e["action"] for e in await audit_events(tenant, action="auth.refresh_reused")]
 
 
@@ -104,7 +105,7 @@ async def test_failed_login_is_generic_and_audited(client: httpx.AsyncClient, te
 async def test_deactivated_user_cannot_log_in(client: httpx.AsyncClient, tenant: Tenant) -> None:
     user = await tenant.add_user("member", password=PASSWORD)
     await tenant.sql("UPDATE users SET active = false WHERE id = $1", user.id)
-    assert (await _login(client, tenant, user.email)).status_code == 401
+    assert_problem(await _login(client, tenant, user.email), 401, "invalid_login")
 
 
 async def test_access_token_expires(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -136,16 +137,18 @@ async def test_forged_tokens_are_refused(client: httpx.AsyncClient, tenant: Tena
         forged = {**claims, "tid": str(other_tenant.id)}
         token = f"{header}.{_b64(forged)}.{sig}"
     r = await client.get("/api/v1/me", headers=bearer(token))
-    assert r.status_code == 401
+    assert_problem(r, 401, "invalid_token")
 
 
 async def test_missing_and_malformed_credentials(client: httpx.AsyncClient) -> None:
     r = await client.get("/api/v1/projects")
     assert r.status_code == 401 and r.json()["code"] == "missing_credentials"
     assert r.headers["www-authenticate"] == "Bearer"
-    for header in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer dck_nope", "Bearer x.y.z"):
+    for header, code in (("Basic dXNlcjpwYXNz", "missing_credentials"),
+                         ("Bearer", "missing_credentials"), ("Bearer dck_nope", "unauthorized"),
+                         ("Bearer x.y.z", "invalid_token")):
         r = await client.get("/api/v1/projects", headers={"Authorization": header})
-        assert r.status_code == 401, header
+        assert_problem(r, 401, code, context=header)
 
 
 async def test_scim_token_does_not_work_on_rest(client: httpx.AsyncClient) -> None:
@@ -242,7 +245,7 @@ async def test_members_see_and_revoke_only_their_own_keys(client: httpx.AsyncCli
     assert everyone["pagination"]["total"] == 4
     assert (await client.delete(f"/api/v1/api-keys/{bob_key}",
                                 headers=admin.headers)).status_code == 204
-    assert (await client.get("/api/v1/me", headers=bob.headers)).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=bob.headers), 401, "credential_revoked")
 
 
 async def test_logout_with_an_api_key_is_a_clear_400(client: httpx.AsyncClient,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.core.access import TenantTx
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, app_with, asgi_client
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem
 
 
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
@@ -81,7 +81,8 @@ async def test_errors_roll_back_the_request_transaction(runtime: Runtime, tenant
         raise RuntimeError("bug")
 
     async with asgi_client(app, raise_app_exceptions=False) as c:
-        assert (await c.post("/test/write-then-fail", headers=tenant.headers)).status_code == 409
+        assert_problem(await c.post("/test/write-then-fail", headers=tenant.headers),
+                       409, "conflict")
         crash = await c.post("/test/write-then-crash", headers=tenant.headers)
     assert crash.status_code == 500 and crash.json()["code"] == "internal_error"
     assert "bug" not in crash.text

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.core import clock
-from tests.conftest import Tenant
+from tests.conftest import Tenant, assert_problem
 
 Body = Callable[[httpx.AsyncClient, Tenant], Awaitable[dict[str, Any]]]
 
@@ -151,7 +151,7 @@ async def test_a_refused_request_stores_nothing_and_the_key_stays_usable(
     headers = {**tenant.headers, **_key()}
     await client.post("/api/v1/projects", headers=tenant.headers, json={"name": "Taken"})
     refused = await client.post("/api/v1/projects", headers=headers, json={"name": "Taken"})
-    assert refused.status_code == 409, refused.text
+    assert_problem(refused, 409, "slug_taken")
     ok = await client.post("/api/v1/projects", headers=headers, json={"name": "Free"})
     assert ok.status_code == 201, ok.text
 

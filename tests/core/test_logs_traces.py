@@ -20,6 +20,7 @@ from app.core import tracing
 from app.core.logs import ContextFilter, JsonFormatter
 from app.core.runtime import Runtime
 from tests.conftest import Tenant
+from tests.scim.conftest import assert_scim_error
 from tests.teams.conftest import invite_token
 from tests.webhooks.conftest import Receiver, Reply, quiesce, receiver  # noqa: F401 (fixture)
 from tests.webhooks.helpers import deliver, register
@@ -85,8 +86,8 @@ async def test_a_full_flow_logs_context_and_access_lines_and_no_secret(
     assert r.status_code == 200
     wrong_scim = scim_token[:-4] + "AAAA"
     secrets.append(wrong_scim)
-    assert (await client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {wrong_scim}"})
-            ).status_code == 401
+    assert_scim_error(await client.get("/scim/v2/Users",
+                                       headers={"Authorization": f"Bearer {wrong_scim}"}), 401)
     # a webhook signing secret
     endpoint = await register(client, tenant, receiver.hook(Reply(200)).url,
                               ["project.created"])

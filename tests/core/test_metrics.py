@@ -9,7 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, app_with, asgi_client
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem
+from tests.scim.conftest import assert_scim_error
 from tests.webhooks.conftest import Receiver, Reply, quiesce, receiver  # noqa: F401 (fixture)
 from tests.webhooks.helpers import deliver, register
 
@@ -60,9 +61,9 @@ async def test_requests_are_counted_by_route_template_and_status_class(
             assert (await c.get(f"/api/v1/projects/{pid}", headers=tenant.headers)
                     ).status_code == 200
         missing = "00000000-0000-0000-0000-000000000000"
-        assert (await c.get(f"/api/v1/projects/{missing}", headers=tenant.headers)
-                ).status_code == 404
-        assert (await c.get("/no/such/path/" + pid)).status_code == 404
+        assert_problem(await c.get(f"/api/v1/projects/{missing}", headers=tenant.headers),
+                       404, "not_found")
+        assert_problem(await c.get("/no/such/path/" + pid), 404, "not_found")
         after = await get_metrics(c)
     count = "drift_http_request_duration_seconds_count"
     ok = {"route": route, "method": "GET", "status": "2xx"}
@@ -116,7 +117,8 @@ async def test_scim_operations_are_counted_by_operation_and_outcome(
         user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                 "userName": f"metered@{tenant.slug}.example", "active": True}
         assert (await c.post("/scim/v2/Users", headers=scim, json=user)).status_code == 201
-        assert (await c.post("/scim/v2/Users", headers=scim, json=user)).status_code == 409
+        assert_scim_error(await c.post("/scim/v2/Users", headers=scim, json=user),
+                          409, "uniqueness")
         assert (await c.get("/scim/v2/Users", headers=scim)).status_code == 200
         after = await get_metrics(c)
     ops = "drift_scim_operations_total"

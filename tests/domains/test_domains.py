@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from app.domains.service import tenant_for_email
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.domains.conftest import PREFIX, Zone
 
 
@@ -168,5 +168,5 @@ async def test_input_rules_and_roles(dns_client: httpx.AsyncClient, tenant: Tena
     for method in ("GET", "POST"):
         r = await dns_client.request(method, PREFIX, headers=member.headers,
                                      json={"domain": "m.example"} if method == "POST" else None)
-        assert r.status_code == 403, r.text
+        assert_problem(r, 403, "insufficient_role")
     assert len((await dns_client.get(PREFIX, headers=tenant.headers)).json()["data"]) == 1

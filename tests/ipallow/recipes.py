@@ -8,14 +8,7 @@ from typing import Any
 import httpx
 
 from app.email.service import body_of
-from tests.recipes import (
-    AUDIT_EXEMPT,
-    CROSS_TENANT_EXEMPT,
-    Call,
-    Env,
-    audited,
-    cross_tenant,
-)
+from tests.recipes import AUDIT_EXEMPT, CROSS_TENANT_EXEMPT, Call, Env, audited, cross_tenant
 
 PREFIX = "/api/v1/settings/ip-allowlist"
 TOKEN_ROUTE = f"{PREFIX}/emergency-reset/{{token}}"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from app.core import clock
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry
 
 
@@ -36,9 +36,10 @@ async def test_crud_round_trip_is_audited(client: httpx.AsyncClient, tenant: Ten
 
     assert (await client.delete(f"{PREFIX}/{e['id']}", headers=tenant.headers)
             ).status_code == 204
-    assert (await client.get(f"{PREFIX}/{e['id']}", headers=tenant.headers)).status_code == 404
-    assert (await client.delete(f"{PREFIX}/{e['id']}", headers=tenant.headers)
-            ).status_code == 404
+    assert_problem(await client.get(f"{PREFIX}/{e['id']}", headers=tenant.headers),
+                   404, "not_found")
+    assert_problem(await client.delete(f"{PREFIX}/{e['id']}", headers=tenant.headers),
+                   404, "not_found")
     events = await audit_events(tenant, resource_type="ip_allowlist")
     assert [ev["action"] for ev in events] == ["ip_allowlist.add", "ip_allowlist.update",
                                                "ip_allowlist.remove"]
@@ -113,17 +114,19 @@ async def test_bad_bodies(client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert r.status_code == 400 and r.json()["code"] == "expires_at_in_past"
     naive = await client.post(PREFIX, headers=tenant.headers,
                               json={"cidr": "127.0.0.1", "expires_at": "2030-01-01T00:00:00"})
-    assert naive.status_code == 422
+    assert_problem(naive, 422, "validation_error")
     cases: list[dict[str, Any]] = [{}, {"cidr": "127.0.0.1", "extra": 1},
                                    {"cidr": "127.0.0.1", "description": "x" * 501}]
     for body in cases:
-        assert (await client.post(PREFIX, headers=tenant.headers, json=body)).status_code == 422
+        assert_problem(await client.post(PREFIX, headers=tenant.headers, json=body),
+                       422, "validation_error")
     e = await add_entry(tenant, "127.0.0.0/8")
     cidr_change = await client.patch(f"{PREFIX}/{e}", headers=tenant.headers,
                                      json={"cidr": "10.0.0.0/8"})
-    assert cidr_change.status_code == 422  # the network of an entry cannot change
+    assert_problem(cidr_change, 422, "validation_error")  # the network of an entry cannot change
     # a path that cannot name an entry is no route at all
-    assert (await client.get(f"{PREFIX}/not-a-uuid", headers=tenant.headers)).status_code == 404
+    assert_problem(await client.get(f"{PREFIX}/not-a-uuid", headers=tenant.headers),
+                   404, "not_found")
     assert await tenant.sql("SELECT cidr::text FROM ip_allowlist") == [("127.0.0.0/8",)]
 
 
@@ -198,7 +201,7 @@ async def test_only_admins_manage_the_list(client: httpx.AsyncClient, tenant: Te
     r = await client.post(f"{PREFIX}/emergency-reset", headers=admin.headers)
     assert r.status_code == 403 and r.json()["code"] == "insufficient_role"  # owner only
     assert await tenant.sql("SELECT cidr::text FROM ip_allowlist") == [("127.0.0.0/8",)]
-    assert (await client.get(PREFIX)).status_code == 401
+    assert_problem(await client.get(PREFIX), 401, "missing_credentials")
 
 
 async def test_paging(client_from: ClientFactory, tenant: Tenant) -> None:
@@ -214,7 +217,8 @@ async def test_paging(client_from: ClientFactory, tenant: Tenant) -> None:
             break
         cursor = page["pagination"]["cursor"]
     assert seen == ids
-    assert (await c.get(f"{PREFIX}?limit=201", headers=tenant.headers)).status_code == 422
+    assert_problem(await c.get(f"{PREFIX}?limit=201", headers=tenant.headers),
+                   422, "validation_error")
 
 
 async def test_the_list_has_a_size_limit(client: httpx.AsyncClient, tenant: Tenant,

@@ -15,7 +15,7 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.ipallow import repository
 from app.ipallow.cache import CHANNEL, AllowlistCache, cache_for
-from tests.conftest import DbInfo, LiveServer, Tenant
+from tests.conftest import DbInfo, LiveServer, Tenant, assert_problem
 from tests.ipallow.conftest import PREFIX, ClientFactory, Process, add_entry
 
 ME = "/api/v1/me"
@@ -75,14 +75,14 @@ async def test_with_the_listener_down_every_check_reads_the_database(
         assert not cache.ready
         untrusted = cache.stats.untrusted
         await add_entry(tenant, "192.168.0.0/16")
-        assert (await b.get(ME, headers=tenant.headers)).status_code == 403
+        assert_problem(await b.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
         assert cache.stats.untrusted > untrusted
         for _ in range(100):  # the listener reconnects on its own (and flushes the cache)
             if cache.ready:
                 break
             await asyncio.sleep(0.05)
         assert cache.ready
-        assert (await b.get(ME, headers=tenant.headers)).status_code == 403
+        assert_problem(await b.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
         async with second_process.client("192.168.7.7") as inside:
             assert (await inside.get(ME, headers=tenant.headers)).status_code == 200
 
@@ -228,11 +228,11 @@ async def test_a_hung_listener_is_replaced_and_checks_stay_correct(
     untrusted = cache.stats.untrusted
     async with second_process.client("192.168.1.1") as outside, \
             second_process.client("10.0.0.1") as inside:
-        assert (await outside.get(ME, headers=tenant.headers)).status_code == 403
+        assert_problem(await outside.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
         assert cache.stats.untrusted > untrusted
         assert not cache.ready and old_conn is not None and old_conn.is_closed()
         cache._barrier._fetch = real_fetch
         assert await cache.wait_ready()
         assert cache._conn is not old_conn
         assert (await inside.get(ME, headers=tenant.headers)).status_code == 200
-        assert (await outside.get(ME, headers=tenant.headers)).status_code == 403
+        assert_problem(await outside.get(ME, headers=tenant.headers), 403, "ip_not_allowed")

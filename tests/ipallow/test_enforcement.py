@@ -15,7 +15,7 @@ from app.core.runtime import Runtime
 from app.ipallow.enforcement import check_ip_allowlist
 from app.main import create_app
 from app.ratelimit.budget import check_budget
-from tests.conftest import Tenant, app_with, asgi_client, audit_events, bearer
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_events, bearer
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry
 
 ME = "/api/v1/me"
@@ -141,17 +141,17 @@ async def test_denials_are_recorded_once_per_tenant_address_and_minute(
     clock.freeze(clock.now().replace(second=5, microsecond=0))
     a, b = client_from("192.168.1.1"), client_from("192.168.1.2")
     for _ in range(15):
-        assert (await a.get(ME, headers=tenant.headers)).status_code == 403
-    assert (await b.get(ME, headers=tenant.headers)).status_code == 403
-    assert (await a.get(ME, headers=other_tenant.headers)).status_code == 403
+        assert_problem(await a.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
+    assert_problem(await b.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
+    assert_problem(await a.get(ME, headers=other_tenant.headers), 403, "ip_not_allowed")
     events = await audit_events(tenant, action="ip_allowlist.denied")
     assert sorted(str(e["ip"]) for e in events) == ["192.168.1.1", "192.168.1.2"]
     assert len(await audit_events(other_tenant, action="ip_allowlist.denied")) == 1
     clock.advance(timedelta(seconds=50))  # same minute
-    assert (await a.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await a.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
     assert len(await audit_events(tenant, action="ip_allowlist.denied")) == 2
     clock.advance(timedelta(seconds=10))  # next minute
-    assert (await a.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await a.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
     assert len(await audit_events(tenant, action="ip_allowlist.denied")) == 3
 
 
@@ -316,9 +316,9 @@ async def test_allowlists_are_per_tenant(client_from: ClientFactory, tenant: Ten
     await add_entry(other_tenant, "192.168.0.0/16")
     a, b = client_from("10.0.0.1"), client_from("192.168.0.1")
     assert (await a.get(ME, headers=tenant.headers)).status_code == 200
-    assert (await a.get(ME, headers=other_tenant.headers)).status_code == 403
+    assert_problem(await a.get(ME, headers=other_tenant.headers), 403, "ip_not_allowed")
     assert (await b.get(ME, headers=other_tenant.headers)).status_code == 200
-    assert (await b.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await b.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
 
 
 async def test_login_and_refresh_are_gated_before_the_secret_is_checked(
@@ -348,7 +348,7 @@ async def test_login_and_refresh_are_gated_before_the_secret_is_checked(
     # an unknown tenant is still a plain 401, from anywhere
     r = await outside.post("/api/v1/auth/login", json={
         "tenant": "no-such-tenant", "email": member.email, "password": password})
-    assert r.status_code == 401
+    assert_problem(r, 401, "invalid_login")
     # the refresh token was not spent: it still works from inside, once
     r = await inside.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
     assert r.status_code == 200, r.text

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.core import clock
-from tests.conftest import Tenant, app_with, asgi_client, audit_events
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_events
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry, entry_cidrs
 
 ME = "/api/v1/me"
@@ -59,7 +59,7 @@ async def test_delete_that_would_lock_out(client_from: ClientFactory, tenant: Te
     # force as a query parameter
     assert (await c.delete(f"{PREFIX}/{mine}?force=true", headers=tenant.headers)
             ).status_code == 204
-    assert (await c.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await c.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
 
 
 async def test_delete_force_in_the_body(client_from: ClientFactory, tenant: Tenant) -> None:
@@ -105,7 +105,7 @@ async def test_patch_that_would_lock_out(client_from: ClientFactory, tenant: Ten
     r = await c.patch(f"{PREFIX}/{mine}", headers=tenant.headers,
                       json={"expires_at": now, "force": True})
     assert r.status_code == 200 and r.json()["expired"] is True
-    assert (await c.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await c.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
 
 
 async def test_bypass_networks_count_as_allowed(runtime: Any, tenant: Tenant) -> None:

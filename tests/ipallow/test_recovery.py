@@ -18,7 +18,7 @@ import pytest
 from app.core import clock
 from app.core.runtime import Runtime
 from app.email import sender
-from tests.conftest import DbInfo, SmtpSink, Tenant, audit_events, runtime_with
+from tests.conftest import DbInfo, SmtpSink, Tenant, assert_problem, audit_events, runtime_with
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry, entry_cidrs
 from tests.ipallow.recipes import reset_token
 from tests.recipes import Env
@@ -42,7 +42,7 @@ async def test_operator_cli_reset(test_db: DbInfo, tmp_path: Path, client_from: 
     await add_entry(tenant, "2001:db8::/32")
     await add_entry(other_tenant, "10.0.0.0/8")
     locked = client_from("192.168.1.1")
-    assert (await locked.get(ME, headers=tenant.headers)).status_code == 403
+    assert_problem(await locked.get(ME, headers=tenant.headers), 403, "ip_not_allowed")
 
     # without --yes (and no terminal to answer) nothing happens
     refused = _cli(test_db, tmp_path, "ip-allowlist", "reset", "--tenant", tenant.slug,
@@ -60,7 +60,7 @@ async def test_operator_cli_reset(test_db: DbInfo, tmp_path: Path, client_from: 
     assert await entry_cidrs(other_tenant) == ["10.0.0.0/8"]  # nobody else's list
     # another process made the change; this one enforces it on the very next request
     assert (await locked.get(ME, headers=tenant.headers)).status_code == 200
-    assert (await locked.get(ME, headers=other_tenant.headers)).status_code == 403
+    assert_problem(await locked.get(ME, headers=other_tenant.headers), 403, "ip_not_allowed")
 
     (event,) = await audit_events(tenant, action="ip_allowlist.emergency_reset")
     assert event["actor_type"] == "system" and event["actor_id"] is None
@@ -181,7 +181,7 @@ async def test_unknown_and_malformed_tokens(client: httpx.AsyncClient, tenant: T
     for token in ("dce_" + "A" * 43, "nope", "dck_" + "A" * 43):
         r = await client.post(f"{RESET}/{token}")
         assert r.status_code == 404 and r.json()["code"] == "reset_token_invalid", token
-    assert (await client.post(f"{RESET}/dce_{'x' * 200}")).status_code == 422
+    assert_problem(await client.post(f"{RESET}/dce_{'x' * 200}"), 422, "validation_error")
     assert await entry_cidrs(tenant) == ["127.0.0.0/8"]
 
 

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 
 
 async def test_project_crud_round_trip(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -28,10 +28,10 @@ async def test_project_crud_round_trip(client: httpx.AsyncClient, tenant: Tenant
 
     assert (await client.delete(f"/api/v1/projects/{p['id']}",
                                 headers=tenant.headers)).status_code == 204
-    assert (await client.get(f"/api/v1/projects/{p['id']}",
-                             headers=tenant.headers)).status_code == 404
-    assert (await client.delete(f"/api/v1/projects/{p['id']}",
-                                headers=tenant.headers)).status_code == 404
+    assert_problem(await client.get(f"/api/v1/projects/{p['id']}",
+                             headers=tenant.headers), 404, "not_found")
+    assert_problem(await client.delete(f"/api/v1/projects/{p['id']}",
+                                headers=tenant.headers), 404, "not_found")
 
     events = await audit_events(tenant, resource_type="project")
     assert [e["action"] for e in events] == ["project.create", "project.update", "project.delete"]
@@ -57,7 +57,7 @@ async def test_slug_is_unique_per_tenant(client: httpx.AsyncClient, tenant: Tena
                                 json={"name": "Web", "slug": "web"})).json()
     clash = await client.patch(f"/api/v1/projects/{second['id']}", headers=tenant.headers,
                                json={"slug": "api"})
-    assert clash.status_code == 409
+    assert_problem(clash, 409, "slug_taken")
     assert len(await tenant.sql("SELECT 1 FROM projects")) == 2
     # the failed create left no audit event and no outbox event behind
     assert len(await audit_events(tenant, action="project.create")) == 2
@@ -109,7 +109,7 @@ async def test_paging_with_cursors_is_stable(client: httpx.AsyncClient, tenant: 
     bad = await client.get("/api/v1/projects?cursor=%%%", headers=tenant.headers)
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_cursor"
     too_many = await client.get("/api/v1/projects?limit=201", headers=tenant.headers)
-    assert too_many.status_code == 422
+    assert_problem(too_many, 422, "validation_error")
 
 
 async def _assign(t: Tenant, user_id: object, project_id: str) -> None:
@@ -140,10 +140,11 @@ async def test_roles_and_team_access(client: httpx.AsyncClient, tenant: Tenant) 
     listed = (await client.get("/api/v1/projects", headers=member.headers)).json()
     assert [x["id"] for x in listed["data"]] == [p["id"]]
     assert listed["pagination"]["total"] == 1
-    assert (await client.get(f"/api/v1/projects/{hidden['id']}", headers=member.headers)
-            ).status_code == 403
+    assert_problem(await client.get(f"/api/v1/projects/{hidden['id']}", headers=member.headers),
+                   403, "project_access_denied")
     # viewers read but never write; members write their team's projects; admins create/delete
-    assert (await client.patch(url, headers=viewer.headers, json={"name": "y"})).status_code == 403
+    assert_problem(await client.patch(url, headers=viewer.headers, json={"name": "y"}),
+                   403, "insufficient_role")
     assert (await client.patch(url, headers=member.headers, json={"name": "y"})).status_code == 200
     assert (await client.patch(f"/api/v1/projects/{hidden['id']}", headers=member.headers,
                                json={"name": "y"})).status_code == 403
@@ -163,9 +164,10 @@ async def test_other_tenant_gets_404_never_the_data(client: httpx.AsyncClient, t
     for method, kwargs in [("GET", {}), ("PATCH", {"json": {"name": "pwned"}}),
                            ("DELETE", {})]:
         r = await client.request(method, url, headers=h, **kwargs)
-        assert r.status_code == 404, method
+        assert_problem(r, 404, "not_found", context=method)
         assert "secret" not in r.text
     listed = (await client.get("/api/v1/projects", headers=h)).json()
     assert listed["data"] == [] and listed["pagination"]["total"] == 0
     assert (await client.get(url, headers=tenant.headers)).json()["name"] == "secret"
-    assert (await client.get(f"/api/v1/projects/{uuid.uuid4()}", headers=h)).status_code == 404
+    assert_problem(await client.get(f"/api/v1/projects/{uuid.uuid4()}", headers=h),
+                   404, "not_found")

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.core import clock
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, app_with, asgi_client, bearer
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, bearer
 
 
 def _mid_window() -> None:
@@ -59,7 +59,7 @@ async def test_budgets_are_per_tenant_and_per_plan(runtime: Runtime, make_tenant
     async with asgi_client(app) as c:
         for _ in range(20):
             assert (await c.get("/api/v1/me", headers=free.headers)).status_code == 200
-        assert (await c.get("/api/v1/me", headers=free.headers)).status_code == 429
+        assert_problem(await c.get("/api/v1/me", headers=free.headers), 429, "rate_limited")
         assert (await c.get("/api/v1/me", headers=other.headers)).status_code == 200
         for _ in range(40):  # enterprise = 0: no limit
             assert (await c.get("/api/v1/me", headers=unlimited.headers)).status_code == 200
@@ -67,7 +67,7 @@ async def test_budgets_are_per_tenant_and_per_plan(runtime: Runtime, make_tenant
         r = await c.post("/api/v1/auth/login", json={"tenant": free.slug,
                                                       "email": free.owner.email,
                                                       "password": "wrong"})
-        assert r.status_code == 401
+        assert_problem(r, 401, "invalid_login")
 
 
 async def test_scim_budget_exceeded_is_a_scim_error(runtime: Runtime, make_tenant: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.core import clock
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, app_with, asgi_client, audit_events
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_events
 
 PASSWORD = "correct horse battery staple"
 
@@ -64,7 +64,7 @@ async def test_one_address_guessing_many_accounts_is_locked_out(
             t = tenant if i % 2 else other_tenant
             r = await guesser.post("/api/v1/auth/login",
                                    json=_login(t, f"u{i}@{t.slug}.example", "wrong"))
-            assert r.status_code == 401
+            assert_problem(r, 401, "invalid_login")
         user = await tenant.add_user("member", password=PASSWORD)
         refused = await guesser.post("/api/v1/auth/login",
                                      json=_login(tenant, user.email, PASSWORD))
@@ -83,9 +83,9 @@ async def test_repeated_lockouts_back_off_exponentially(runtime: Runtime,
         waits = []
         for _ in range(3):
             for _ in range(2):
-                assert (await c.post("/api/v1/auth/login", json=body)).status_code == 401
+                assert_problem(await c.post("/api/v1/auth/login", json=body), 401, "invalid_login")
             r = await c.post("/api/v1/auth/login", json=body)
-            assert r.status_code == 429
+            assert_problem(r, 429, "too_many_attempts")
             waits.append(int(r.headers["retry-after"]))
             clock.advance(timedelta(seconds=waits[-1]))
         assert waits == [60, 120, 240]
@@ -98,21 +98,21 @@ async def test_invalid_refresh_and_invitation_tokens_are_throttled_per_address(
     async with asgi_client(app, "10.14.3.1") as c, asgi_client(app, "10.14.3.2") as other:
         for _ in range(3):
             r = await c.post("/api/v1/auth/refresh", json={"refresh_token": "dcr_" + "x" * 43})
-            assert r.status_code == 401
+            assert_problem(r, 401, "invalid_refresh_token")
         r = await c.post("/api/v1/auth/refresh", json={"refresh_token": "dcr_" + "y" * 43})
         assert r.status_code == 429 and r.headers["retry-after"] == "30"
         assert r.json()["code"] == "too_many_attempts"
         r = await other.post("/api/v1/auth/refresh", json={"refresh_token": "dcr_" + "y" * 43})
-        assert r.status_code == 401
+        assert_problem(r, 401, "invalid_refresh_token")
 
         for _ in range(3):
             r = await c.post("/api/v1/invitations/dci_" + "z" * 43 + "/accept")
-            assert r.status_code == 404
+            assert_problem(r, 404, "invitation_not_found")
         r = await c.post("/api/v1/invitations/dci_" + "z" * 43 + "/accept")
-        assert r.status_code == 429
+        assert_problem(r, 429, "too_many_attempts")
 
         for _ in range(3):
             r = await c.post("/api/v1/settings/ip-allowlist/emergency-reset/" + "q" * 43)
-            assert r.status_code == 404
+            assert_problem(r, 404, "reset_token_invalid")
         r = await c.post("/api/v1/settings/ip-allowlist/emergency-reset/" + "q" * 43)
-        assert r.status_code == 429
+        assert_problem(r, 429, "too_many_attempts")

@@ -7,14 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Tenant, bearer
-from tests.recipes import (
-    AUDIT_EXEMPT,
-    CROSS_TENANT_EXEMPT,
-    Call,
-    Env,
-    audited,
-    cross_tenant,
-)
+from tests.recipes import AUDIT_EXEMPT, CROSS_TENANT_EXEMPT, Call, Env, audited, cross_tenant
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 

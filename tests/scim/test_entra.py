@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Tenant, audit_events
-from tests.scim.conftest import ENTERPRISE_URN, GROUP_URN, PATCH_URN, USER_URN, Scim
+from tests.scim.conftest import (
+    ENTERPRISE_URN,
+    GROUP_URN,
+    PATCH_URN,
+    USER_URN,
+    Scim,
+    assert_scim_error,
+)
 
 ADSCIM = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 
@@ -80,7 +87,7 @@ async def test_entra_user_lifecycle(scim: Scim, tenant: Tenant) -> None:
     assert enabled["active"] is True
     # hard delete, 30 days later
     await _ok(await scim.delete(f"/Users/{uid}"), 204)
-    assert (await scim.get(f"/Users/{uid}")).status_code == 404
+    assert_scim_error(await scim.get(f"/Users/{uid}"), 404)
     actions = [e["action"] for e in await audit_events(tenant, resource_id=uid)]
     assert actions[0] == "user.provisioned" and actions[-2:] == ["user.deprovisioned",
                                                                  "user.deleted"]
@@ -112,4 +119,4 @@ async def test_entra_group_lifecycle(scim: Scim, tenant: Tenant) -> None:
     memberships = await tenant.sql("SELECT count(*) AS n FROM team_memberships")
     assert memberships[0]["n"] == 2
     await _ok(await scim.delete(f"/Groups/{gid}"), 204)
-    assert (await scim.get(f"/Groups/{gid}")).status_code == 404
+    assert_scim_error(await scim.get(f"/Groups/{gid}"), 404)

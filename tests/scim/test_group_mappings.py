@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Tenant, User, audit_events
+from tests.conftest import Tenant, User, assert_problem, audit_events
 from tests.scim.conftest import Scim
 
 URL = "/api/v1/settings/scim/group-mappings"
@@ -48,9 +48,10 @@ async def test_get_and_put_mappings(client: httpx.AsyncClient, tenant: Tenant) -
     dup = await _put(client, tenant, [{"group": "A", "role": "admin"},
                                       {"group": "a", "role": "member"}])
     assert dup.status_code == 400 and dup.json()["code"] == "duplicate_group_mapping"
-    assert (await _put(client, tenant, [{"group": "A", "role": "superuser"}])).status_code == 422
-    assert (await _put(client, tenant, [{"group": "", "role": "admin"}])).status_code == 422
-    assert (await client.put(URL, headers=tenant.headers, json={})).status_code == 422
+    for bad in ([{"group": "A", "role": "superuser"}], [{"group": "", "role": "admin"}]):
+        assert_problem(await _put(client, tenant, bad), 422, "validation_error", context=bad)
+    assert_problem(await client.put(URL, headers=tenant.headers, json={}),
+                   422, "validation_error")
     member = await tenant.add_user("member")
     assert (await client.get(URL, headers=member.headers)).status_code == 403
     assert (await client.put(URL, headers=member.headers, json={"mappings": []})
@@ -63,7 +64,8 @@ async def test_get_and_put_mappings(client: httpx.AsyncClient, tenant: Tenant) -
 async def test_roles_follow_the_highest_mapped_group(
         client: httpx.AsyncClient, tenant: Tenant, scim: Scim) -> None:
     person: User = await tenant.add_user("member", email="pat@example.com")
-    assert (await client.get("/api/v1/settings/scim", headers=person.headers)).status_code == 403
+    assert_problem(await client.get("/api/v1/settings/scim", headers=person.headers),
+                   403, "insufficient_role")
     await _put(client, tenant, [{"group": "drift-admins", "role": "admin"},
                                 {"group": "Contractors", "role": "viewer"},
                                 {"group": "Founders", "role": "owner"}])

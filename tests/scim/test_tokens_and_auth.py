@@ -6,7 +6,7 @@ import hashlib
 
 import httpx
 
-from tests.conftest import Tenant, audit_events, bearer
+from tests.conftest import Tenant, assert_problem, audit_events, bearer
 from tests.scim.conftest import MakeScim, Scim, assert_scim_error, create_token
 
 PASSWORD = "scim-auth-password-1"
@@ -109,9 +109,10 @@ async def test_user_credentials_never_work_on_scim(client: httpx.AsyncClient, te
                for e in await audit_events(tenant, action="scim.auth_failed")}
     assert reasons == {"wrong_credential_type"}
     # and the SCIM token does not work on the REST API
-    assert (await client.get("/api/v1/me", headers=bearer(scim.token))).status_code == 401
-    assert (await client.get("/api/v1/settings/scim", headers=bearer(scim.token))
-            ).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=bearer(scim.token)),
+                   401, "wrong_credential_type")
+    assert_problem(await client.get("/api/v1/settings/scim", headers=bearer(scim.token)),
+                   401, "wrong_credential_type")
 
 
 async def test_each_tenant_token_is_its_own(make_scim: MakeScim, tenant: Tenant,

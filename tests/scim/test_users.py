@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Tenant, audit_events, bearer
+from tests.conftest import Tenant, assert_problem, audit_events, bearer
 from tests.scim.conftest import (
     ENTERPRISE_URN,
     USER_URN,
@@ -136,11 +136,12 @@ async def test_deactivation_revokes_every_credential_at_once(
     assert r.status_code == 200 and r.json()["active"] is False
 
     # the very next request with any old credential is refused
-    for headers in (person.headers, bearer(tokens["access_token"])):
-        assert (await client.get("/api/v1/me", headers=headers)).status_code == 401
+    for headers, code in ((person.headers, "credential_revoked"),
+                          (bearer(tokens["access_token"]), "session_revoked")):
+        assert_problem(await client.get("/api/v1/me", headers=headers), 401, code)
     refresh = await client.post("/api/v1/auth/refresh",
                                 json={"refresh_token": tokens["refresh_token"]})
-    assert refresh.status_code == 401
+    assert_problem(refresh, 401, "invalid_refresh_token")
     row = (await tenant.sql("SELECT active, deprovisioned_at FROM users WHERE id = $1",
                             person.id))[0]
     assert row["active"] is False and row["deprovisioned_at"] is not None
@@ -197,7 +198,8 @@ async def test_delete_hides_the_user_and_keeps_the_row(scim: Scim, tenant: Tenan
     row = (await tenant.sql("SELECT active, scim_deleted_at FROM users WHERE id = $1",
                             person.id))[0]
     assert row["active"] is False and row["scim_deleted_at"] is not None
-    assert (await client.get("/api/v1/me", headers=person.headers)).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=person.headers),
+                   401, "credential_revoked")
     actions = [e["action"] for e in await audit_events(tenant, resource_id=uid)]
     assert actions == ["user.deprovisioned", "user.deleted"]
     # the identity provider may create the person again: a new user

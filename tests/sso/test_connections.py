@@ -3,31 +3,17 @@ SAML certificates checked, and the IdP reached only under the SSRF rules."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import httpx
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.core.crypto import decrypt
 from app.sso.service import SECRET_PURPOSE
 from tests.conftest import Tenant, app_with, asgi_client, audit_events
 from tests.sso.conftest import Idp, add_connection
+from tests.sso.recipes import certificate_pem
 
 URL = "/api/v1/settings/sso/connections"
-
-
-def _pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.example")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 async def test_oidc_secret_is_encrypted_never_returned_and_changes_audited(
@@ -80,7 +66,8 @@ async def test_saml_connection_checks_its_certificate(client: httpx.AsyncClient,
     r = await client.post(URL, headers=tenant.headers, json=body)
     assert r.status_code == 400 and r.json()["code"] == "invalid_certificate"
     assert await tenant.sql("SELECT 1 FROM sso_connections") == []
-    r = await client.post(URL, headers=tenant.headers, json={**body, "idp_certificate": _pem()})
+    r = await client.post(URL, headers=tenant.headers,
+                          json={**body, "idp_certificate": certificate_pem()})
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["sp_entity_id"] == f"https://drift.test/sso/saml/{out['id']}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import Tenant, audit_events, bearer
+from tests.conftest import Tenant, assert_problem, audit_events, bearer
 from tests.sso.conftest import Idp, add_connection, sso_callback, sso_login, start
 
 PASSWORD = "correct horse battery staple"
@@ -131,7 +131,7 @@ async def test_a_tenants_connection_never_signs_into_another_tenant(
     # and B's admin cannot see A's connection
     r = await client.get(f"/api/v1/settings/sso/connections/{conn_a['id']}",
                          headers=other_tenant.headers)
-    assert r.status_code == 404
+    assert_problem(r, 404, "not_found")
 
 
 async def test_the_last_connection_cannot_go_while_enforced(
@@ -170,7 +170,7 @@ async def test_scim_user_matches_by_external_id_and_scim_deprovisioning_ends_sso
         "Operations": [{"op": "replace", "path": "active", "value": False}]})
     assert r.status_code == 200, r.text
     me = await client.get("/api/v1/me", headers=bearer(tokens["access_token"]))
-    assert me.status_code == 401
+    assert_problem(me, 401, "session_revoked")
 
 
 async def test_ip_allowlist_applies_to_the_callback(

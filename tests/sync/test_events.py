@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import deliver, register, validate_event
 
@@ -110,9 +110,9 @@ async def test_events_need_write_access_to_the_project(
     r = await client.post("/api/v1/events", headers=member.headers, json=body)
     assert r.status_code == 403 and r.json()["code"] == "project_access_denied"
     r = await client.post("/api/v1/events", headers=other_tenant.headers, json=body)
-    assert r.status_code == 404
+    assert_problem(r, 404, "not_found")
     unknown = {"type": "grounding.degraded", "data": {**DEGRADED,
                                                       "project_id": str(uuid.uuid4())}}
-    assert (await client.post("/api/v1/events", headers=tenant.headers,
-                              json=unknown)).status_code == 404
+    assert_problem(await client.post("/api/v1/events", headers=tenant.headers,
+                              json=unknown), 404, "not_found")
     assert len(await tenant.sql("SELECT 1 FROM outbox_events")) == 1

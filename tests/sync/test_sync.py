@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import deliver, register, validate_event
 
@@ -227,9 +227,9 @@ async def test_sync_needs_write_access_to_the_project(
     # unknown project, and another tenant's project: 404 (before any access check)
     r = await client.post("/api/v1/sync", headers=member.headers,
                           json=_sync(str(uuid.uuid4())))
-    assert r.status_code == 404
+    assert_problem(r, 404, "not_found")
     r = await client.post("/api/v1/sync", headers=other_tenant.headers, json=_sync(pid))
-    assert r.status_code == 404
+    assert_problem(r, 404, "not_found")
     assert await other_tenant.sql("SELECT 1 FROM scans") == []
 
 

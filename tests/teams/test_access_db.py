@@ -18,7 +18,7 @@ from app.core.context import RequestContext
 from app.core.runtime import Runtime
 from app.core.tx import Tx, own_tx
 from app.projects import repository as projects_repo
-from tests.conftest import Tenant, User
+from tests.conftest import Tenant, User, assert_problem
 from tests.teams.conftest import create_project, create_team, invite
 
 pytestmark = pytest.mark.isolation
@@ -146,7 +146,7 @@ async def test_write_guards_follow_the_entered_role(client: httpx.AsyncClient,
     # the same statements through the API: refused in Python first, with the same outcome
     r = await client.patch(f"/api/v1/projects/{other['id']}", headers=member.headers,
                            json={"description": "m"})
-    assert r.status_code == 403
+    assert_problem(r, 403, "project_access_denied")
 
 
 async def test_exactly_one_owner_is_held_by_the_database(client: httpx.AsyncClient,

@@ -19,7 +19,7 @@ from app.core.tx import own_tx
 from app.email import sender
 from app.teams.invitations.service import supersede_invitations
 from app.teams.seats import ensure_seat_available
-from tests.conftest import SmtpSink, Tenant, audit_events, bearer, runtime_with
+from tests.conftest import SmtpSink, Tenant, assert_problem, audit_events, bearer, runtime_with
 from tests.teams.conftest import (
     create_project,
     create_team,
@@ -227,7 +227,7 @@ async def test_accept_reactivates_a_deactivated_member(client: httpx.AsyncClient
     assert (await client.post("/api/v1/auth/login", json={
         "tenant": tenant.slug, "email": old.email, "password": PASSWORD})).status_code == 200
     # credentials revoked at removal stay revoked
-    assert (await client.get("/api/v1/me", headers=old.headers)).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=old.headers), 401, "credential_revoked")
     assert len(await tenant.sql("SELECT 1 FROM team_memberships WHERE user_id = $1",
                                 old.id)) == 1
     accept = (await audit_events(tenant, action="invitation.accept"))[0]
@@ -261,7 +261,7 @@ async def test_a_token_only_ever_enters_its_own_tenant(client: httpx.AsyncClient
     # a token's id is no use to another tenant's admin either
     for inv, t in ((a_inv, other_tenant), (b_inv, tenant)):
         r = await client.post(f"/api/v1/invitations/{inv['id']}/resend", headers=t.headers)
-        assert r.status_code == 404
+        assert_problem(r, 404, "invitation_not_found")
 
 
 async def test_the_tenants_ip_allowlist_applies_to_accept(client: httpx.AsyncClient,
@@ -285,11 +285,11 @@ async def test_the_tenants_ip_allowlist_applies_to_accept(client: httpx.AsyncCli
         assert r.status_code == 403 and r.json()["code"] == "ip_not_allowed"
         clock.advance(timedelta(seconds=61))
         r = await client.post(_accept_url(token), json={})
-        assert r.status_code == 403  # the gate comes before the expiry check
+        assert_problem(r, 403, "ip_not_allowed")  # the gate comes before the expiry check
         assert (await client.post(_accept_url(other_token), json={})).status_code == 200
         # an unknown token names no tenant: 404 before any check
-        assert (await client.post(_accept_url("dci_" + secrets.token_urlsafe(32)))
-                ).status_code == 404
+        assert_problem(await client.post(_accept_url("dci_" + secrets.token_urlsafe(32))),
+                       404, "invitation_not_found")
     finally:
         runtime.tenant_checks.remove(refuse)
     assert seen == [tenant.id, tenant.id, other_tenant.id]
@@ -305,7 +305,7 @@ async def test_invitation_input_and_roles(client: httpx.AsyncClient, tenant: Ten
                  {"email": email, "role": "owner"}, {"email": "not-an-email"},
                  {"email": email, "extra": True}, {}):
         r = await client.post("/api/v1/invitations", headers=h, json=body)
-        assert r.status_code == 422, body
+        assert_problem(r, 422, "validation_error", context=body)
     r = await client.post("/api/v1/invitations", headers=h,
                           json={"email": email, "team_id": str(uuid.uuid4())})
     assert r.status_code == 404 and r.json()["code"] == "team_not_found"
@@ -314,7 +314,7 @@ async def test_invitation_input_and_roles(client: httpx.AsyncClient, tenant: Ten
         for method, path in (("POST", "/api/v1/invitations"), ("GET", "/api/v1/invitations")):
             r = await client.request(method, path, headers=user.headers,
                                      json={"email": email} if method == "POST" else None)
-            assert r.status_code == 403, (role, method)
+            assert_problem(r, 403, "insufficient_role", context=(role, method))
     assert await tenant.sql("SELECT 1 FROM invitations") == []
     # an admin may invite, admins included; the longest and shortest lifetimes are accepted
     admin = await tenant.add_user("admin")
@@ -323,7 +323,7 @@ async def test_invitation_input_and_roles(client: httpx.AsyncClient, tenant: Ten
     assert r.status_code == 201 and r.json()["invited_by"] == str(admin.id)
     inv, token = await invite_token(client, runtime, tenant, ttl_seconds=60)
     short = await client.post(_accept_url(token), json={"password": "too short"})
-    assert short.status_code == 422
+    assert_problem(short, 422, "validation_error")
     assert (await tenant.sql("SELECT accepted_at FROM invitations WHERE id = $1",
                              uuid.UUID(inv["id"])))[0][0] is None
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import Tenant, assert_problem
 from tests.teams.conftest import create_project, create_team, invite, invite_token
 
 pytestmark = pytest.mark.isolation
@@ -43,33 +43,36 @@ async def test_another_tenant_sees_and_touches_nothing(client: httpx.AsyncClient
         assert count["pending_invites"] == 0
         # A's ids named in paths: 404
         tid, uid, pid, iid = team["id"], member.id, project["id"], inv["id"]
-        calls: list[tuple[str, str, Any]] = [
-            ("GET", f"/api/v1/teams/{tid}", None),
-            ("PATCH", f"/api/v1/teams/{tid}", {"description": "x"}),
-            ("GET", f"/api/v1/teams/{tid}/members", None),
-            ("GET", f"/api/v1/teams/{tid}/projects", None),
-            ("PATCH", f"/api/v1/teams/{tid}/members/{uid}", {"role": "lead"}),
-            ("DELETE", f"/api/v1/teams/{tid}/members/{uid}", None),
-            ("DELETE", f"/api/v1/teams/{tid}/projects/{pid}", None),
-            ("DELETE", f"/api/v1/teams/{tid}", None),
-            ("GET", f"/api/v1/members/{uid}", None),
-            ("PATCH", f"/api/v1/members/{uid}", {"role": "admin"}),
-            ("DELETE", f"/api/v1/members/{uid}", None),
-            ("POST", f"/api/v1/invitations/{iid}/resend", None),
-            ("DELETE", f"/api/v1/invitations/{iid}", None),
+        calls: list[tuple[str, str, Any, str]] = [
+            ("GET", f"/api/v1/teams/{tid}", None, "team_not_found"),
+            ("PATCH", f"/api/v1/teams/{tid}", {"description": "x"}, "team_not_found"),
+            ("GET", f"/api/v1/teams/{tid}/members", None, "team_not_found"),
+            ("GET", f"/api/v1/teams/{tid}/projects", None, "team_not_found"),
+            ("PATCH", f"/api/v1/teams/{tid}/members/{uid}", {"role": "lead"}, "team_not_found"),
+            ("DELETE", f"/api/v1/teams/{tid}/members/{uid}", None, "team_not_found"),
+            ("DELETE", f"/api/v1/teams/{tid}/projects/{pid}", None, "team_not_found"),
+            ("DELETE", f"/api/v1/teams/{tid}", None, "team_not_found"),
+            ("GET", f"/api/v1/members/{uid}", None, "user_not_found"),
+            ("PATCH", f"/api/v1/members/{uid}", {"role": "admin"}, "user_not_found"),
+            ("DELETE", f"/api/v1/members/{uid}", None, "not_found"),
+            ("POST", f"/api/v1/invitations/{iid}/resend", None, "invitation_not_found"),
+            ("DELETE", f"/api/v1/invitations/{iid}", None, "invitation_not_found"),
             # A's ids named in B's own requests' bodies: 404 as well
-            ("POST", f"/api/v1/teams/{b_team['id']}/members", {"user_id": str(uid)}),
-            ("POST", f"/api/v1/teams/{b_team['id']}/members", {"email": member.email}),
-            ("POST", f"/api/v1/teams/{b_team['id']}/projects", {"project_id": pid}),
-            ("POST", "/api/v1/invitations", {"email": "x@b.example", "team_id": tid}),
+            ("POST", f"/api/v1/teams/{b_team['id']}/members", {"user_id": str(uid)},
+             "user_not_found"),
+            ("POST", f"/api/v1/teams/{b_team['id']}/members", {"email": member.email},
+             "user_not_found"),
+            ("POST", f"/api/v1/teams/{b_team['id']}/projects", {"project_id": pid}, "not_found"),
+            ("POST", "/api/v1/invitations", {"email": "x@b.example", "team_id": tid},
+             "team_not_found"),
         ]
-        for method, path, body in calls:
+        for method, path, body, code in calls:
             r = await client.request(method, path, headers=headers, json=body)
-            assert r.status_code == 404, f"{method} {path}: {r.status_code} {r.text}"
+            assert_problem(r, 404, code, context=f"{method} {path}")
             assert "Secret Team" not in r.text and "secret-project" not in r.text
     r = await client.post("/api/v1/settings/transfer-ownership", headers=b.headers,
                           json={"new_owner_id": str(member.id)})
-    assert r.status_code == 404
+    assert_problem(r, 404, "user_not_found")
     after = {t: await a.sql(f"SELECT count(*) FROM {t}") for t in before}
     assert after == before
     role = (await a.sql("SELECT role, active FROM users WHERE id = $1", member.id))[0]
@@ -87,7 +90,7 @@ async def test_an_invitation_link_of_one_tenant_is_not_a_credential_elsewhere(
     _, token = await invite_token(client, runtime, tenant)
     # not a bearer credential for the API (of any tenant)
     r = await client.get("/api/v1/teams", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 401
+    assert_problem(r, 401, "invalid_token")
     # the invitation's hash resolves to its own tenant only
     rows = await tenant.sql("SELECT token_hash FROM invitations")
     assert await other_tenant.sql("SELECT 1 FROM invitations WHERE token_hash = $1",

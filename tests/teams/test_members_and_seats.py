@@ -16,7 +16,7 @@ from app.core import clock
 from app.core.errors import Conflict
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.teams.conftest import create_team, invite, invite_token, outbox_tokens, unique_email
 
 
@@ -156,12 +156,14 @@ async def test_members_list(client: httpx.AsyncClient, tenant: Tenant) -> None:
     one = await client.get(f"/api/v1/members/{admin.id}", headers=h)
     assert one.status_code == 200 and one.json() == ada | {"last_active_at":
                                                            one.json()["last_active_at"]}
-    assert (await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=h)).status_code == 404
+    assert_problem(await client.get(f"/api/v1/members/{uuid.uuid4()}", headers=h),
+                   404, "user_not_found")
     # members and viewers see no member directory or seat data
     for user in (viewer,):
         for path in ("/api/v1/members", "/api/v1/members/count", f"/api/v1/members/{admin.id}"):
-            assert (await client.get(path, headers=user.headers)).status_code == 403
-    assert (await client.get("/api/v1/members?status=gone", headers=h)).status_code == 422
+            assert_problem(await client.get(path, headers=user.headers), 403, "insufficient_role")
+    assert_problem(await client.get("/api/v1/members?status=gone", headers=h),
+                   422, "validation_error")
 
 
 async def test_role_changes(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -188,12 +190,12 @@ async def test_role_changes(client: httpx.AsyncClient, tenant: Tenant) -> None:
             assert "transfer-ownership" in r.json()["detail"]
     same = await client.patch(f"/api/v1/members/{other.id}", headers=h, json={"role": "member"})
     assert same.status_code == 200  # no change, no event
-    assert (await client.patch(f"/api/v1/members/{uuid.uuid4()}", headers=h,
-                               json={"role": "admin"})).status_code == 404
-    assert (await client.patch(f"/api/v1/members/{other.id}", headers=h,
-                               json={"role": "god"})).status_code == 422
-    assert (await client.patch(f"/api/v1/members/{user.id}", headers=other.headers,
-                               json={"role": "viewer"})).status_code == 403
+    assert_problem(await client.patch(f"/api/v1/members/{uuid.uuid4()}", headers=h,
+                               json={"role": "admin"}), 404, "user_not_found")
+    assert_problem(await client.patch(f"/api/v1/members/{other.id}", headers=h,
+                               json={"role": "god"}), 422, "validation_error")
+    assert_problem(await client.patch(f"/api/v1/members/{user.id}", headers=other.headers,
+                               json={"role": "viewer"}), 403, "insufficient_role")
     events = await audit_events(tenant, action="member.role_change")
     assert [(e["resource_id"], e["metadata"]["role"]) for e in events] == [
         (str(user.id), {"from": "member", "to": "admin"}),
@@ -211,11 +213,11 @@ async def test_remove_member_revokes_everything(client: httpx.AsyncClient, tenan
         "tenant": tenant.slug, "email": user.email, "password": "remove-me-please-1"})).json()
     assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 200
     assert (await client.delete(f"/api/v1/members/{user.id}", headers=h)).status_code == 204
-    assert (await client.get("/api/v1/me", headers=user.headers)).status_code == 401
-    assert (await client.get("/api/v1/me", headers={
-        "Authorization": f"Bearer {login['access_token']}"})).status_code == 401
-    assert (await client.post("/api/v1/auth/refresh", json={
-        "refresh_token": login["refresh_token"]})).status_code == 401
+    assert_problem(await client.get("/api/v1/me", headers=user.headers), 401, "credential_revoked")
+    assert_problem(await client.get("/api/v1/me", headers={
+        "Authorization": f"Bearer {login['access_token']}"}), 401, "session_revoked")
+    assert_problem(await client.post("/api/v1/auth/refresh", json={
+        "refresh_token": login["refresh_token"]}), 401, "invalid_refresh_token")
     row = (await tenant.sql("SELECT active FROM users WHERE id = $1", user.id))[0]
     assert row["active"] is False
     assert await tenant.sql("SELECT 1 FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
@@ -229,10 +231,11 @@ async def test_remove_member_revokes_everything(client: httpx.AsyncClient, tenan
     assert events[0]["data"]["user_id"] == str(user.id)
     # removing again is harmless; an unknown id is 404; members cannot remove anyone
     assert (await client.delete(f"/api/v1/members/{user.id}", headers=h)).status_code == 204
-    assert (await client.delete(f"/api/v1/members/{uuid.uuid4()}", headers=h)).status_code == 404
+    assert_problem(await client.delete(f"/api/v1/members/{uuid.uuid4()}", headers=h),
+                   404, "not_found")
     member = await tenant.add_user("member")
-    assert (await client.delete(f"/api/v1/members/{member.id}", headers=member.headers)
-            ).status_code == 403
+    assert_problem(await client.delete(f"/api/v1/members/{member.id}", headers=member.headers),
+                   403, "insufficient_role")
 
 
 async def test_the_owner_cannot_be_removed_demoted_or_deactivated(

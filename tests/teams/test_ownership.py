@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 
 URL = "/api/v1/settings/transfer-ownership"
 
@@ -75,7 +75,8 @@ async def test_transfer_rules(client: httpx.AsyncClient, tenant: Tenant,
     for headers, target, status, code in cases:
         r = await client.post(URL, headers=headers, json={"new_owner_id": str(target)})
         assert (r.status_code, r.json()["code"]) == (status, code), r.text
-    assert (await client.post(URL, headers=h, json={"new_owner_id": "nope"})).status_code == 422
+    assert_problem(await client.post(URL, headers=h, json={"new_owner_id": "nope"}),
+                   422, "validation_error")
     roles = await _roles(tenant)
     assert roles[tenant.owner.id] == "owner" and list(roles.values()).count("owner") == 1
     assert await audit_events(tenant, action="tenant.ownership_transfer") == []

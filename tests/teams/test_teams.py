@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.teams.conftest import create_project, create_team
 
 
@@ -94,7 +94,7 @@ async def test_team_crud_round_trip(client: httpx.AsyncClient, tenant: Tenant) -
 
     # delete: memberships and assignments go, users and projects stay
     assert (await client.delete(url, headers=h)).status_code == 204
-    assert (await client.get(url, headers=h)).status_code == 404
+    assert_problem(await client.get(url, headers=h), 404, "team_not_found")
     assert await tenant.sql("SELECT 1 FROM team_memberships") == []
     assert await tenant.sql("SELECT 1 FROM team_projects") == []
     assert len(await tenant.sql("SELECT 1 FROM users WHERE active")) == 5
@@ -126,13 +126,14 @@ async def test_team_rules_and_bad_input(client: httpx.AsyncClient, tenant: Tenan
     assert clash.status_code == 409 and clash.json()["code"] == "team_name_taken"
     assert (await create_team(client, other_tenant, "Data"))["name"] == "Data"
     for body in ({"name": ""}, {"name": "x" * 201}, {"name": "x", "extra": 1}, {}):
-        assert (await client.post("/api/v1/teams", headers=h, json=body)).status_code == 422
+        assert_problem(await client.post("/api/v1/teams", headers=h, json=body),
+                       422, "validation_error")
 
     user = await tenant.add_user("member")
     for body in ({}, {"user_id": str(user.id), "email": user.email},
                  {"user_id": str(user.id), "role": "owner"}):
         r = await client.post(f"{url}/members", headers=h, json=body)
-        assert r.status_code == 422, body
+        assert_problem(r, 422, "validation_error", context=body)
     unknown = await client.post(f"{url}/members", headers=h, json={"user_id": str(uuid.uuid4())})
     assert unknown.status_code == 404 and unknown.json()["code"] == "user_not_found"
     by_mail = await client.post(f"{url}/members", headers=h, json={"email": "no@body.example"})
@@ -147,9 +148,10 @@ async def test_team_rules_and_bad_input(client: httpx.AsyncClient, tenant: Tenan
     assert inactive.status_code == 409 and inactive.json()["code"] == "user_inactive"
     not_in = await client.patch(f"{url}/members/{gone.id}", headers=h, json={"role": "lead"})
     assert not_in.status_code == 404 and not_in.json()["code"] == "team_member_not_found"
-    assert (await client.delete(f"{url}/members/{gone.id}", headers=h)).status_code == 404
-    assert (await client.patch(f"{url}/members/{user.id}", headers=h, json={"role": "boss"})
-            ).status_code == 422
+    assert_problem(await client.delete(f"{url}/members/{gone.id}", headers=h),
+                   404, "team_member_not_found")
+    assert_problem(await client.patch(f"{url}/members/{user.id}", headers=h, json={"role": "boss"}),
+                   422, "validation_error")
 
     project = await create_project(client, tenant)
     missing = await client.post(f"{url}/projects", headers=h,
@@ -163,8 +165,10 @@ async def test_team_rules_and_bad_input(client: httpx.AsyncClient, tenant: Tenan
     assert (await client.delete(f"/api/v1/projects/{project['id']}", headers=h)
             ).status_code == 204
     assert (await client.get(url, headers=h)).json()["project_count"] == 0
-    assert (await client.delete(f"{url}/projects/{project['id']}", headers=h)).status_code == 404
-    assert (await client.get(f"/api/v1/teams/{uuid.uuid4()}", headers=h)).status_code == 404
+    assert_problem(await client.delete(f"{url}/projects/{project['id']}", headers=h),
+                   404, "team_project_not_found")
+    assert_problem(await client.get(f"/api/v1/teams/{uuid.uuid4()}", headers=h),
+                   404, "team_not_found")
     # refusals wrote nothing: one member_add, one project_assign
     actions = [e["action"] for e in await audit_events(tenant, resource_type="team")]
     assert actions.count("team.member_add") == 1 and actions.count("team.project_assign") == 1

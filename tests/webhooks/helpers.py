@@ -18,6 +18,7 @@ from app.core.outbox import emit_many
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import dispatcher
+from app.worker import Job, Worker
 from tests.conftest import Tenant, runtime_with
 from tests.webhooks.conftest import Received
 
@@ -84,6 +85,14 @@ async def deliver(rt: Runtime, *tenants: Tenant, **settings: Any) -> int:
     """One dispatcher run over these tenants only (other tests' data is left alone)."""
     run_rt = runtime_with(rt, **settings) if settings else rt
     return await dispatcher.run_once(run_rt, tenants={t.id for t in tenants})
+
+
+def notified_worker(rt: Runtime, t: Tenant, interval: float = 3600.0) -> Worker:
+    """A worker running the webhooks job over this tenant only, woken by NOTIFY on
+    drift_webhooks (and every `interval` seconds: the default leaves the NOTIFY alone)."""
+    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={t.id}),
+              interval=interval, channels=("drift_webhooks",))
+    return Worker(rt, jobs=[job])
 
 
 async def deliveries(t: Tenant, where: str = "true", *args: Any) -> list[Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant
+from tests.conftest import Tenant, assert_problem
 from tests.scim.conftest import USER_URN, Scim, create_token
 from tests.teams.conftest import create_team, invite_token, unique_email
 from tests.webhooks.conftest import Receiver
@@ -128,6 +128,6 @@ async def test_wildcards_must_match_the_catalog(
                         (["team"], "events.0"), (["team.member.added.*"], "events.0")):
         r = await client.post("/api/v1/webhooks", headers=tenant.headers,
                               json={"url": "https://hooks.example.com/x", "events": events})
-        assert r.status_code == 422, r.text
+        assert_problem(r, 422, "validation_error")
         assert bad in r.text
     assert await tenant.sql("SELECT 1 FROM webhook_endpoints") == []

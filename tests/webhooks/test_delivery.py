@@ -16,13 +16,13 @@ from app.core.outbox import emit
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import dispatcher
-from app.worker import Job, Worker
-from tests.conftest import Tenant, app_with, asgi_client, audit_events, runtime_with
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_events, runtime_with
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import (
     deliver,
     deliveries,
     emit_events,
+    notified_worker,
     register,
     signed_by,
     validate_event,
@@ -99,7 +99,7 @@ async def test_a_failed_request_leaves_no_event_and_no_delivery(
                               json={"name": "A", "slug": "a"})).status_code == 201
     dup = await client.post("/api/v1/projects", headers=tenant.headers,
                             json={"name": "B", "slug": "a"})
-    assert dup.status_code == 409
+    assert_problem(dup, 409, "slug_taken")
     assert len(await tenant.sql("SELECT 1 FROM outbox_events")) == 1
     assert len(await deliveries(tenant)) == 1
     # and an emit in a transaction that rolls back leaves nothing either
@@ -155,9 +155,7 @@ async def test_backoff_observed_on_the_wall_clock_with_a_short_schedule(
     hook = receiver.hook(Reply(503), Reply(500), Reply(200))
     await register(client, tenant, hook.url, ["sync.failed"])
     rt = runtime_with(runtime, webhook_retry_schedule=[0.2, 0.4])
-    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={tenant.id}),
-              interval=0.05, channels=("drift_webhooks",))
-    worker = Worker(rt, jobs=[job])
+    worker = notified_worker(rt, tenant, interval=0.05)
     task = asyncio.create_task(worker.run())
     try:
         await emit_events(tenant, 1)
@@ -480,9 +478,7 @@ async def test_notify_wakes_the_worker(client: httpx.AsyncClient, runtime: Runti
     """A one-hour poll interval proves that the NOTIFY, not the timer, wakes the job."""
     hook = receiver.hook()
     await register(client, tenant, hook.url, ["project.created"])
-    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={tenant.id}),
-              interval=3600.0, channels=("drift_webhooks",))
-    worker = Worker(runtime, jobs=[job])
+    worker = notified_worker(runtime, tenant)
     task = asyncio.create_task(worker.run())
     try:
         await asyncio.sleep(0.5)  # listening, first (empty) run done

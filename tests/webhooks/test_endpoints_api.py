@@ -13,7 +13,7 @@ import pytest
 
 from app.core.events import EVENT_TYPES
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, app_with, asgi_client, audit_events
+from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import ALL_EVENTS, register
 
@@ -55,8 +55,8 @@ async def test_registration_round_trip(client: httpx.AsyncClient, tenant: Tenant
 
     deleted = await client.delete(f"/api/v1/webhooks/{created['id']}", headers=tenant.headers)
     assert deleted.status_code == 204
-    assert (await client.get(f"/api/v1/webhooks/{created['id']}",
-                             headers=tenant.headers)).status_code == 404
+    assert_problem(await client.get(f"/api/v1/webhooks/{created['id']}",
+                             headers=tenant.headers), 404, "not_found")
     assert await tenant.sql("SELECT 1 FROM webhook_secrets") == []
 
     events = await audit_events(tenant, resource_type="webhook")
@@ -229,7 +229,7 @@ async def test_another_tenant_cannot_read_or_change_webhooks(
             ("POST", f"{base}/deliveries/{some_delivery}/retry", {}),
             ("POST", f"{base}/recover", {"json": {"since": "2020-01-01T00:00:00Z"}})]:
         r = await client.request(method, url, headers=other_tenant.headers, **kw)
-        assert r.status_code == 404, (method, url, r.text)
+        assert_problem(r, 404, "not_found", context=(method, url, r.text))
     listed = await client.get("/api/v1/webhooks", headers=other_tenant.headers)
     assert listed.json()["data"] == [] and listed.json()["pagination"]["total"] == 0
     # nothing changed for the owner

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver
 from tests.webhooks.helpers import deliver, deliveries, register
 
@@ -78,7 +78,7 @@ async def test_filters_are_validated_changed_and_audited(
     assert r.status_code == 400 and r.json()["code"] == "unknown_project", r.text
     r = await client.post("/api/v1/webhooks", headers=h, json={
         "url": hook.url, "events": TYPES, "min_severity": "severe"})
-    assert r.status_code == 422, r.text
+    assert_problem(r, 422, "validation_error")
     assert await tenant.sql("SELECT 1 FROM webhook_endpoints") == []
     ep = await register(client, tenant, hook.url, TYPES, project_ids=[mine["id"]])
     url = f"/api/v1/webhooks/{ep['id']}"

@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 
 from app.core import clock
 from app.core.runtime import Runtime
-from tests.conftest import Tenant, audit_events
+from tests.conftest import Tenant, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import (
     deliver,
@@ -202,9 +202,13 @@ async def test_deliveries_log_filters_and_pages(client: httpx.AsyncClient, runti
                               headers=tenant.headers)).json()
     assert page1["pagination"]["has_more"] and not page2["pagination"]["has_more"]
     assert [r["id"] for r in page1["data"] + page2["data"]] == [r["id"] for r in rows]
-    for bad in ("status=lost", "event_type=nope", "limit=0", "limit=201", "cursor=!!"):
+    for bad, status, code in (("status=lost", 422, "validation_error"),
+                              ("event_type=nope", 422, "validation_error"),
+                              ("limit=0", 422, "validation_error"),
+                              ("limit=201", 422, "validation_error"),
+                              ("cursor=!!", 400, "invalid_cursor")):
         r = await client.get(f"{base}?{bad}", headers=tenant.headers)
-        assert r.status_code in (400, 422), bad
+        assert_problem(r, status, code, context=bad)
 
     detail = (await client.get(f"{base}/{failed['data'][0]['id']}",
                                headers=tenant.headers)).json()
@@ -259,7 +263,7 @@ async def test_retry_and_recover_requeue_failed_deliveries(
     missing = await client.post(
         f"{base}/deliveries/00000000-0000-0000-0000-000000000000/retry",
         headers=tenant.headers)
-    assert missing.status_code == 404
+    assert_problem(missing, 404, "not_found")
 
 
 @pytest.mark.parametrize("grace", [None, {}])

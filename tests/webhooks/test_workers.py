@@ -18,9 +18,9 @@ from app.core import clock
 from app.core.runtime import Runtime
 from app.webhooks import dispatcher
 from app.worker import Job, Worker
-from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant, runtime_with
+from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant, running, runtime_with
 from tests.webhooks.conftest import Receiver, Reply
-from tests.webhooks.helpers import deliver, deliveries, emit_events, register
+from tests.webhooks.helpers import deliver, deliveries, emit_events, notified_worker, register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,19 +46,16 @@ async def test_two_workers_deliver_1000_events_exactly_once(
 
         workers.append(Worker(rt, jobs=[Job("webhooks", run, interval=0.5,
                                             channels=("drift_webhooks",))]))
-    tasks = [asyncio.create_task(w.run()) for w in workers]
     try:
-        await asyncio.sleep(0.5)  # both listening
-        event_ids = await emit_events(tenant, 1000)
-        await hook.wait_for(1000, timeout=120)
-        for _ in range(500):  # until both have recorded their last results
-            if len(await deliveries(tenant, "d.status = 'delivered'")) == 1000:
-                break
-            await asyncio.sleep(0.05)
+        async with running(workers):
+            await asyncio.sleep(0.5)  # both listening
+            event_ids = await emit_events(tenant, 1000)
+            await hook.wait_for(1000, timeout=120)
+            for _ in range(500):  # until both have recorded their last results
+                if len(await deliveries(tenant, "d.status = 'delivered'")) == 1000:
+                    break
+                await asyncio.sleep(0.05)
     finally:
-        for w in workers:
-            w.stop()
-        await asyncio.gather(*tasks)
         for rt in runtimes:
             await rt.close()
     await asyncio.sleep(0.2)
@@ -172,9 +169,7 @@ async def test_a_stopping_worker_hands_interrupted_deliveries_back(
     in flight are logged as interrupted and due again at once, without using up a retry."""
     hook = receiver.hook(Reply(200, delay=30), Reply(200))
     await register(client, tenant, hook.url, ["sync.failed"])
-    job = Job("webhooks", lambda r: dispatcher.run_once(r, tenants={tenant.id}),
-              interval=3600.0, channels=("drift_webhooks",))
-    worker = Worker(runtime, jobs=[job])
+    worker = notified_worker(runtime, tenant)
     task = asyncio.create_task(worker.run())
     try:
         await asyncio.sleep(0.3)

@@ -81,7 +81,7 @@ class Standby:
 
 def _run_as(user: str | None, *cmd: str) -> None:
     kwargs = {"user": user} if user else {}
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120, **kwargs)  # noqa: S603
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120, **kwargs)
 
 
 async def _server_facts(superuser_url: str) -> dict[str, str]:
@@ -174,7 +174,7 @@ def standby(test_db: DbInfo) -> Iterator[Standby]:
         asyncio.run(_wait_streaming(test_db.superuser_url, info.superuser_url))
         yield info
     finally:
-        subprocess.run([str(bin_dir / "pg_ctl"), "-w", "-D", str(pgdata), "-m", "fast",  # noqa: S603
+        subprocess.run([str(bin_dir / "pg_ctl"), "-w", "-D", str(pgdata), "-m", "fast",
                         "stop"], capture_output=True, timeout=60,
                        **({"user": user} if user else {}))
         shutil.rmtree(tmp, ignore_errors=True)

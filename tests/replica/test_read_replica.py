@@ -250,3 +250,26 @@ async def test_readyz_and_access_log_report_the_replica(
               and getattr(rec, "route", "") == "/api/v1/audit"]
     assert access and access[-1].db == "replica"  # type: ignore[attr-defined]
     assert access[-1].replica_lag_s >= 0  # type: ignore[attr-defined]
+
+
+async def test_session_reads_on_the_replica_and_logout_is_refused_at_once(
+        standby: Standby, test_db: DbInfo, make_tenant: Any,
+        replica_client: httpx.AsyncClient) -> None:
+    t: Tenant = await make_tenant(owner_password="correct horse battery")
+    r = await replica_client.post("/api/v1/auth/login", json={
+        "tenant": t.slug, "email": t.owner.email, "password": "correct horse battery"})
+    assert r.status_code == 200, r.text
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    await standby.caught_up(test_db.superuser_url)
+    before = reads("replica")
+    r = await replica_client.get("/api/v1/audit", headers=headers)
+    assert r.status_code == 200 and reads("replica") == before + 1  # gate_standby_session
+    await standby.pause()
+    try:
+        r = await replica_client.post("/api/v1/auth/logout", headers=headers)
+        assert r.status_code == 204
+        r = await replica_client.get("/api/v1/audit/export", headers=headers)
+        assert r.status_code == 401 and r.json()["code"] == "session_revoked"
+    finally:
+        await standby.resume()
+        await standby.caught_up(test_db.superuser_url)

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # wakeups). Unset with a pooler: those features degrade and say so at start and in /readyz.
     database_pooler: Literal["none", "pgbouncer"] = "none"
     direct_database_url: str | None = None
+    # A streaming replica (runtime role, read-only) for the heavy read-only paths: audit query,
+    # export, verification (docs/scaling.md, "Read replicas"). Unset: everything reads the
+    # primary. A replica lagging more than DRIFT_READ_MAX_LAG_SECONDS is not used.
+    read_database_url: str | None = None
+    read_max_lag_seconds: float = Field(default=30.0, ge=0)
 
     # Secrets: generated once and kept in data_dir when unset.
     jwt_secret: SecretStr | None = None
@@ -269,7 +274,8 @@ class Settings(BaseSettings):
             return [float(v) for v in value]
         raise ValueError("expected a comma-separated list of seconds")
 
-    @field_validator("database_url", "migration_database_url", "direct_database_url")
+    @field_validator("database_url", "migration_database_url", "direct_database_url",
+                     "read_database_url")
     @classmethod
     def _plain_postgres_url(cls, value: str | None) -> str | None:
         if value is None or value == "":

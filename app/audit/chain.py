@@ -125,7 +125,7 @@ async def verify(rt: Runtime, tx: Tx, *, after: datetime | None, before: datetim
     limiter = heavy_reads(rt)
     limiter.acquire()
     try:
-        snap = await open_snapshot(rt, tx.tenant_id, tx.ctx)
+        snap = await open_snapshot(rt, tx)
         try:
             result = await verify_range(snap.tx, after=after, before=before)
         finally:

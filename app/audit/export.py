@@ -54,7 +54,13 @@ async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
     limiter.acquire()
     snap: OwnTx | None = None
     try:
-        snap = await open_snapshot(rt, tx.tenant_id, tx.ctx)
+
+        async def covers_cursor(s: OwnTx) -> bool:
+            # a replica's snapshot serves only if it has replayed the cursor's position
+            # (docs/scaling.md, "Read replicas"); E is then computed in that snapshot
+            return await repository.last_seq(s.tx) >= after_seq
+
+        snap = await open_snapshot(rt, tx, accept=covers_cursor)
         head = await repository.last_seq(snap.tx)
         end, has_more = max(head, after_seq), False
         if limit is not None and head > after_seq:

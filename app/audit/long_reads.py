@@ -21,15 +21,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
-from uuid import UUID
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.core.context import RequestContext
+from app.core import replica as replica_reads
 from app.core.errors import ProblemError
 from app.core.runtime import Runtime
-from app.core.tx import OwnTx
+from app.core.tx import OwnTx, Tx
 
 log = logging.getLogger("drift.audit")
 
@@ -71,10 +70,13 @@ def heavy_reads(rt: Runtime) -> HeavyReadLimiter:
     return limiter
 
 
-async def open_snapshot(rt: Runtime, tenant_id: UUID, ctx: RequestContext) -> OwnTx:
-    """A REPEATABLE READ, read-only tenant transaction on a pooled connection of its own."""
-    return await OwnTx.open(rt.db, tenant_id, ctx, snapshot=True,
-                            idle_timeout=EXPORT_IDLE_TIMEOUT)
+async def open_snapshot(rt: Runtime, tx: Tx, *,
+                        accept: Callable[[OwnTx], Awaitable[bool]] | None = None) -> OwnTx:
+    """A REPEATABLE READ, read-only tenant transaction on a pooled connection of its own: on
+    the read replica when one is set, usable and `accept`s its snapshot (app.core.replica),
+    else on the primary."""
+    return await replica_reads.open_snapshot(rt.replica, rt.db, tx,
+                                             idle_timeout=EXPORT_IDLE_TIMEOUT, accept=accept)
 
 
 class ManagedStream(StreamingResponse):

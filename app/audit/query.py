@@ -12,14 +12,17 @@ Pages are ordered by `seq`, the tenant's commit-ordered position (docs/audit.md,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import asyncpg
 
 from app.audit import repository
 from app.audit.filters import AuditFilters, Direction, Position, encode_position
+from app.core import replica as replica_reads
 from app.core.audit_record import record
 from app.core.errors import BadRequest
+from app.core.replica import ReadReplica
 from app.core.responses import dumps
 from app.core.tx import Tx
 
@@ -53,13 +56,22 @@ def direction_for(position: Position | None, order: Direction | None) -> Directi
 
 
 async def query_page(tx: Tx, f: AuditFilters, *, position: Position | None,
-                     order: Direction | None, limit: int) -> Page:
+                     order: Direction | None, limit: int,
+                     replica: ReadReplica | None = None) -> Page:
     direction = direction_for(position, order)
     desc = direction == "desc"
     start = position.seq if position is not None else None
-    got = await repository.read_page(
-        tx, f, limit=limit + 1, desc=desc, count_cap=TOTAL_CAP, async_commit=True,
-        after_seq=None if desc else (start or 0), before_seq=start if desc else None)
+
+    def page(t: Tx) -> Awaitable[repository.PageRows]:
+        return repository.read_page(
+            t, f, limit=limit + 1, desc=desc, count_cap=TOTAL_CAP, async_commit=True,
+            after_seq=None if desc else (start or 0), before_seq=start if desc else None)
+
+    # On the replica only if it has replayed the cursor's position: every position <= head
+    # is there (positions are commit-ordered, and the standby replays commits in order), so
+    # the page misses nothing the primary committed below the cursor (docs/scaling.md).
+    got = await replica_reads.read(replica, tx, page,
+                                   complete=lambda rows: start is None or rows.head >= start)
     rows = got.rows[:limit]
     has_more = len(got.rows) > limit
     if desc:

@@ -73,7 +73,7 @@ def _link(request: Request, cursor: str) -> str:
 @router.get("/api/v1/audit", response_model=AuditPage,
             summary="Query the tenant's audit log (admin+)",
             responses={400: {"description": "Invalid filter, cursor or limit"}})
-async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
+async def query_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: TenantTx,
                       actor: ActorQ = None, action: ActionQ = None,
                       resource_type: ResourceTypeQ = None, resource_id: ResourceIdQ = None,
                       outcome: OutcomeQ = None, after: AfterQ = None, before: BeforeQ = None,
@@ -87,7 +87,8 @@ async def query_audit(request: Request, _: AdminPrincipal, tx: TenantTx,
     f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
     page = await query.query_page(tx, f, position=decode_position(cursor),
                                   order=parse_order(order),
-                                  limit=parse_limit(limit) or DEFAULT_LIMIT)
+                                  limit=parse_limit(limit) or DEFAULT_LIMIT,
+                                  replica=rt.replica)
     headers = {"Cache-Control": "no-store"}
     if page.has_more and page.cursor is not None:
         headers["Link"] = f'<{_link(request, page.cursor)}>; rel="next"'

@@ -36,3 +36,7 @@ class RequestContext:
     method: str | None = None
     path: str | None = None
     tenant_id: UUID | None = None  # once a credential named it (for log lines)
+    # which database served a replica-eligible read (app.core.replica), for the access line
+    db: str | None = None
+    db_reason: str | None = None
+    replica_lag: float | None = None

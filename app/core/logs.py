@@ -104,7 +104,15 @@ def configure(level: str, fmt: str) -> None:
     logging.config.dictConfig(config_dict(level, fmt))
 
 
-def log_access(method: str, route: str, status: int, seconds: float, sent: int) -> None:
+def log_access(method: str, route: str, status: int, seconds: float, sent: int,
+               ctx: RequestContext | None = None) -> None:
+    extra: dict[str, Any] = {"method": method, "route": route, "status": status,
+                             "duration_ms": round(seconds * 1000, 2), "bytes": sent}
+    if ctx is not None and ctx.db is not None:  # a replica-eligible read (app.core.replica)
+        extra["db"] = ctx.db
+        if ctx.db_reason is not None:
+            extra["db_reason"] = ctx.db_reason
+        if ctx.replica_lag is not None:
+            extra["replica_lag_s"] = round(ctx.replica_lag, 3)
     access.info("%s %s %d %.1fms %dB", method, route, status, seconds * 1000, sent,
-                extra={"method": method, "route": route, "status": status,
-                       "duration_ms": round(seconds * 1000, 2), "bytes": sent})
+                extra=extra)

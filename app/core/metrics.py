@@ -67,6 +67,19 @@ DB_ACQUIRE = Histogram(
     "drift_db_pool_acquire_seconds", "Time a request waited for a pooled connection.",
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0))
 
+# ---- read replica (app/core/replica.py) ----
+
+DB_READS = Counter(
+    "drift_db_reads_total", "Replica-eligible reads (audit query, export, verification) by the "
+    "database that served them and, for the primary, why (not_configured, replica_unavailable, "
+    "replica_lagging, replica_behind_cursor, replica_stale_credential, replica_conflict).",
+    ["database", "reason"])
+REPLICA_LAG = Gauge("drift_db_replica_lag_seconds",
+                    "The read replica's replay lag last measured (0: everything received is "
+                    "replayed).", multiprocess_mode="livemax")
+REPLICA_UP = Gauge("drift_db_replica_up", "1 when the read replica answered its last probe.",
+                   multiprocess_mode="livemin")
+
 # ---- webhooks ----
 
 WEBHOOK_ATTEMPTS = Counter(

@@ -158,7 +158,7 @@ class RequestContextMiddleware:
             method = ctx.method or ""
             observe_request(template, method, stat[0], elapsed, stat[1])
             if self.access_log:
-                log_access(method, template, stat[0], elapsed, stat[1])
+                log_access(method, template, stat[0], elapsed, stat[1], ctx)
             current_context.reset(token)
 
     async def _traced(self, scope: Scope, receive: Receive, send: Send, ctx: RequestContext,

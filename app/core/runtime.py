@@ -13,6 +13,7 @@ from app.core.db import SESSION_FEATURES, Database, check_runtime_role, connect
 from app.core.embedded import DatabaseUrls, EmbeddedPostgres
 from app.core.migrate import run_migrations, script_heads
 from app.core.principal import PrincipalCache
+from app.core.replica import ReadReplica
 
 log = logging.getLogger("drift.runtime")
 
@@ -58,6 +59,8 @@ class Runtime:
     stream_rechecks: list[Any] = field(default_factory=list)
     # token -> Principal, per process (app.core.access): spares the lookup query only
     principals: PrincipalCache = field(default_factory=PrincipalCache)
+    # DRIFT_READ_DATABASE_URL: the streaming replica heavy reads may use (app.core.replica)
+    replica: ReadReplica | None = None
 
     @classmethod
     def create(cls, settings: Settings, app_url: str) -> Runtime:
@@ -65,9 +68,16 @@ class Runtime:
                       connect_timeout=settings.db_connect_timeout,
                       pooled=settings.database_pooler == "pgbouncer",
                       direct_url=settings.direct_database_url)
+        replica = None
+        if settings.read_database_url:
+            replica = ReadReplica(
+                Database(settings.read_database_url, min_size=0, max_size=settings.db_pool_max,
+                         connect_timeout=settings.db_connect_timeout,
+                         pooled=settings.database_pooler == "pgbouncer"),
+                max_lag=settings.read_max_lag_seconds)
         return cls(settings=settings, db=db,
                    jwt_secret=settings.resolved_secret("jwt_secret"),
-                   secret_key=settings.resolved_secret("secret_key"))
+                   secret_key=settings.resolved_secret("secret_key"), replica=replica)
 
     async def start(self) -> None:
         conn = await connect(self.db.url, connect_timeout=self.settings.db_connect_timeout,
@@ -77,6 +87,8 @@ class Runtime:
         finally:
             await conn.close()
         await self.db.start()
+        if self.replica is not None:
+            await self.replica.start()
 
     def without_session(self) -> dict[str, str]:
         """The features that need a session of their own (LISTEN) and have none: behind a
@@ -94,6 +106,8 @@ class Runtime:
         the webhook sender's keep-alive connections), then the pool."""
         for name in [n for n, v in self.extras.items() if hasattr(v, "aclose")]:
             await self.extras.pop(name).aclose()
+        if self.replica is not None:
+            await self.replica.close()
         await self.db.close()
 
     async def readiness(self) -> dict[str, Any]:
@@ -110,4 +124,6 @@ class Runtime:
         degraded = self.without_session()
         if degraded:  # still ready: every request is served, these features run degraded
             status["degraded"] = {"needs": "DRIFT_DIRECT_DATABASE_URL", "features": degraded}
+        if self.replica is not None:  # never fails readiness: reads fall back to the primary
+            status["replica"] = await self.replica.status()
         return status

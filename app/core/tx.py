@@ -152,6 +152,7 @@ class Tx:
 CREDENTIAL_SQLSTATE = "DR401"  # raised by drift_api.enter_* when a credential is refused
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+STANDBY_KINDS = frozenset({"api_key", "session"})  # credentials with a drift_api.gate_standby_*
 
 
 class Enter:
@@ -173,6 +174,22 @@ class Enter:
     @property
     def gate(self) -> str:
         return f"drift_api.gate_{self.kind}"
+
+    @property
+    def standby_gate(self) -> str | None:
+        """The gate that works on a hot standby (same checks, no `last_used_at` bookkeeping,
+        no write at all: `drift_api.gate_standby_<kind>`), or None for a credential that has
+        none (SCIM tokens never read from the replica)."""
+        return f"drift_api.gate_standby_{self.kind}" if self.kind in STANDBY_KINDS else None
+
+    @property
+    def standby_script(self) -> str:
+        """`SELECT drift_api.gate_standby_<kind>(...)` with the typed arguments as literals:
+        how a snapshot transaction on the replica enters (`OwnTx.open(..., enter=...)`)."""
+        gate = self.standby_gate
+        if gate is None:
+            raise ValueError(f"no standby gate for {self.kind}")
+        return f"SELECT {gate}(" + ", ".join(literal(a) for a in self.args) + ")"
 
     @property
     def script(self) -> str:
@@ -346,6 +363,45 @@ class RequestTx(Tx):
         await self.conn.executemany(sql, args)
 
 
+class ReplicaTx(Tx):
+    """A read-only request's statements on the read replica (app.core.replica): each SELECT
+    runs as one implicit transaction of its own on the replica connection, gated by
+    `drift_api.gate_standby_<kind>` (the credential checked against the replica's data, the
+    tenant entered, the transaction read-only, nothing written). Anything but a SELECT is
+    refused here: a replica serves reads only."""
+
+    __slots__ = ("_gate", "_gate_args")
+
+    def __init__(self, conn: asyncpg.Connection, request_tx: RequestTx) -> None:
+        super().__init__(conn, request_tx.tenant_id, request_tx.ctx, request_tx.principal)
+        gate = request_tx.enter.standby_gate
+        if gate is None:
+            raise ValueError(f"no standby gate for {request_tx.enter.kind}")
+        self._gate = gate
+        self._gate_args = request_tx.enter.args
+
+    def _text(self, sql: str, args: tuple[Any, ...]) -> str:
+        if not _fusable(sql):
+            raise RuntimeError("the read replica runs SELECT statements only")
+        return gated(sql, self._gate, len(args), len(self._gate_args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return await self.conn.fetch(  # type: ignore[no-any-return]
+            self._text(sql, args), *args, *self._gate_args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(self._text(sql, args), *args, *self._gate_args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(self._text(sql, args), *args, *self._gate_args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        raise RuntimeError("the read replica runs SELECT statements only")
+
+    async def executemany(self, sql: str, args: Any) -> None:
+        raise RuntimeError("the read replica runs SELECT statements only")
+
+
 def begin_tenant_sql(tenant_id: UUID) -> str:
     # tenant_id is a uuid.UUID, so its text form is exactly 36 hex-and-dash characters:
     # safe to inline, which lets BEGIN and the tenant setting share one round trip.
@@ -483,10 +539,15 @@ class OwnTx:
 
     @classmethod
     async def open(cls, db: Database, tenant_id: UUID, ctx: RequestContext, *,
-                   snapshot: bool = False, idle_timeout: str | None = None) -> OwnTx:
+                   snapshot: bool = False, idle_timeout: str | None = None,
+                   enter: Enter | None = None) -> OwnTx:
+        """`enter`: the tenant is entered by the credential's standby gate (re-verified, no
+        write; how a snapshot on the read replica opens) instead of by setting it."""
         tid = str(UUID(str(tenant_id)))  # a UUID's text form: safe to inline
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;" if snapshot else "BEGIN;"
-        script = f"{begin} SELECT set_config('app.tenant_id', '{tid}', true)"
+        entry = (enter.standby_script if enter is not None
+                 else f"SELECT set_config('app.tenant_id', '{tid}', true)")
+        script = f"{begin} {entry}"
         if idle_timeout is not None:
             seconds = int(idle_timeout.rstrip("s"))  # e.g. "300s": a number we produced
             script += f"; SET LOCAL idle_in_transaction_session_timeout = '{seconds}s'"

@@ -110,8 +110,6 @@ def pooled_tenant_factory(pooled_runtime: Runtime) -> Any:
     return factory
 
 
-from tests.webhooks.conftest import receiver  # noqa: E402,F401  (the real HTTP receiver)
-
 
 # ---- many processes on one database (tests/scale/test_soak.py) ----
 
@@ -255,3 +253,6 @@ async def cluster(test_db: DbInfo, smtp_sink: SmtpSink,
     finally:
         for p in c.processes:
             p.stop()
+
+
+from tests.webhooks.conftest import receiver  # noqa: E402,F401  (the real HTTP receiver)

@@ -27,13 +27,14 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 import pytest
 
 from app.core.events import EVENT_TYPES
 from tests.audit.conftest import SseReader
 from tests.conftest import Tenant, bearer
 from tests.scale.conftest import SOAK_API_RATE_LIMIT, SOAK_RATE_WINDOW, Cluster, Process
-from tests.webhooks.conftest import Hook, Receiver, Reply
+from tests.webhooks.conftest import Hook, Received, Receiver, Reply
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,7 @@ OPS_PER_CLIENT = 72
 KILL_AFTER = CLIENTS * OPS_PER_CLIENT // 3  # operations done before the faults
 OPS = ("scim_create", "project_create", "scim_patch", "invitation", "project_update",
        "audit_read")
+HOLD_FROM, HOLD = 10, 2.0  # the receiver answers deliveries after the 10th HOLD s late
 DRAIN_TIMEOUT = 300.0  # a worker killed mid-send holds its claims for the 60 s lease
 SCIM_JSON = "application/scim+json"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -137,79 +139,105 @@ class SoakClient:
         # round-robin over the three APIs, each kind of operation visiting each API in turn
         start = self.n + i + i // len(OPS)
         op = OPS[(self.n + i) % len(OPS)]
-        slug = self.tenant.slug
-        if op == "scim_patch" and not self.users or op == "project_update" and not self.projects:
+        if (op == "scim_patch" and not self.users) or (op == "project_update"
+                                                       and not self.projects):
             op = {"scim_patch": "scim_create", "project_update": "project_create"}[op]
-        if op == "scim_create":
-            user_name = f"soak-{self.n}-{i}@{slug}.example"
-            body = {"schemas": [USER_URN], "userName": user_name, "active": True,
-                    "name": {"givenName": "Soak", "familyName": f"C{self.n}N{i}"},
-                    "emails": [{"value": user_name, "primary": True}]}
-            r, resent, api = await self.api.send(start, "POST", "/scim/v2/Users",
-                                                  headers=self.scim_headers, body=body,
-                                                  content_type=SCIM_JSON)
-            if r.status_code == 409 and resent:
-                # the first attempt committed before its process died: the retry is told
-                # the userName is taken, and the user is found by it
-                self.expect(op + "_retried", r, 409)
-                assert _code(r) == "uniqueness", r.text
-                found = await self.api.client.get(
-                    api.url + "/scim/v2/Users", headers=self.scim_headers,
-                    params={"filter": f'userName eq "{user_name}"'})
-                [user] = found.json()["Resources"]
-                self.users[user_name] = user["id"]
-            else:
-                self.expect(op, r, 201)
-                if r.status_code == 201:
-                    self.users[user_name] = r.json()["id"]
-        elif op == "scim_patch":
-            user_name = list(self.users)[i % len(self.users)]
-            body = {"schemas": [PATCH_URN], "Operations": [
-                {"op": "replace", "path": "displayName", "value": f"Soak {self.n} rev {i}"}]}
-            r, _, _ = await self.api.send(start, "PATCH", f"/scim/v2/Users/"
-                                          f"{self.users[user_name]}", headers=self.scim_headers,
-                                          body=body, content_type=SCIM_JSON)
-            self.expect(op, r, 200, 204)
-        elif op == "project_create":
-            name = f"Soak {self.n}-{i}"
-            headers = {**self.tenant.headers, "Idempotency-Key": str(uuid.uuid4())}
-            r, _, _ = await self.api.send(start, "POST", "/api/v1/projects", headers=headers,
-                                          body={"name": name})
-            self.expect(op, r, 201)
-            if r.status_code == 201:
-                self.projects[name] = r.json()["id"]
-        elif op == "project_update":
-            project = list(self.projects.values())[i % len(self.projects)]
-            r, _, _ = await self.api.send(start, "PATCH", f"/api/v1/projects/{project}",
-                                          headers=self.tenant.headers,
-                                          body={"description": f"revision {i}"})
-            self.expect(op, r, 200)
-        elif op == "invitation":
-            email = f"invitee-{self.n}-{i}@{slug}.example"
-            headers = {**self.tenant.headers, "Idempotency-Key": str(uuid.uuid4())}
-            r, _, _ = await self.api.send(start, "POST", "/api/v1/invitations",
-                                          headers=headers, body={"email": email,
-                                                                 "role": "member"})
-            self.expect(op, r, 201)
-            if r.status_code == 201:
-                self.invitations.append(email)
-        else:
-            r, _, _ = await self.api.send(start, "GET", "/api/v1/audit?limit=20",
-                                          headers=self.tenant.headers)
-            self.expect(op, r, 200)
+        await getattr(self, op)(start, i)
+
+    async def scim_create(self, start: int, i: int) -> None:
+        user_name = f"soak-{self.n}-{i}@{self.tenant.slug}.example"
+        body = {"schemas": [USER_URN], "userName": user_name, "active": True,
+                "name": {"givenName": "Soak", "familyName": f"C{self.n}N{i}"},
+                "emails": [{"value": user_name, "primary": True}]}
+        r, resent, api = await self.api.send(start, "POST", "/scim/v2/Users",
+                                              headers=self.scim_headers, body=body,
+                                              content_type=SCIM_JSON)
+        if r.status_code == 409 and resent:
+            # the first attempt committed before its process died: the retry is told the
+            # userName is taken (one user, not two), and finds the user by it
+            self.expect("scim_create_retried", r, 409)
+            assert _code(r) == "uniqueness", r.text
+            found = await self.api.client.get(api.url + "/scim/v2/Users",
+                                              headers=self.scim_headers,
+                                              params={"filter": f'userName eq "{user_name}"'})
+            [user] = found.json()["Resources"]
+            self.users[user_name] = user["id"]
+            return
+        self.expect("scim_create", r, 201)
+        if r.status_code == 201:
+            self.users[user_name] = r.json()["id"]
+
+    async def scim_patch(self, start: int, i: int) -> None:
+        user_id = list(self.users.values())[i % len(self.users)]
+        body = {"schemas": [PATCH_URN], "Operations": [
+            {"op": "replace", "path": "displayName", "value": f"Soak {self.n} rev {i}"}]}
+        r, _, _ = await self.api.send(start, "PATCH", f"/scim/v2/Users/{user_id}",
+                                      headers=self.scim_headers, body=body,
+                                      content_type=SCIM_JSON)
+        self.expect("scim_patch", r, 200, 204)
+
+    async def project_create(self, start: int, i: int) -> None:
+        name = f"Soak {self.n}-{i}"
+        headers = {**self.tenant.headers, "Idempotency-Key": str(uuid.uuid4())}
+        r, _, _ = await self.api.send(start, "POST", "/api/v1/projects", headers=headers,
+                                      body={"name": name})
+        self.expect("project_create", r, 201)
+        if r.status_code == 201:
+            self.projects[name] = r.json()["id"]
+
+    async def project_update(self, start: int, i: int) -> None:
+        project = list(self.projects.values())[i % len(self.projects)]
+        r, _, _ = await self.api.send(start, "PATCH", f"/api/v1/projects/{project}",
+                                      headers=self.tenant.headers,
+                                      body={"description": f"revision {i}"})
+        self.expect("project_update", r, 200)
+
+    async def invitation(self, start: int, i: int) -> None:
+        email = f"invitee-{self.n}-{i}@{self.tenant.slug}.example"
+        headers = {**self.tenant.headers, "Idempotency-Key": str(uuid.uuid4())}
+        r, _, _ = await self.api.send(start, "POST", "/api/v1/invitations", headers=headers,
+                                      body={"email": email, "role": "member"})
+        self.expect("invitation", r, 201)
+        if r.status_code == 201:
+            self.invitations.append(email)
+
+    async def audit_read(self, start: int, _i: int) -> None:
+        r, _, _ = await self.api.send(start, "GET", "/api/v1/audit?limit=20",
+                                      headers=self.tenant.headers)
+        self.expect("audit_read", r, 200)
 
 
-async def crash_and_restart(fault: asyncio.Event, api: Process, worker: Process) -> None:
+def held_by(worker: Process, hook: Hook, port: int) -> Received | None:
+    """A request the receiver is still holding (received less than half its delay ago) that
+    came over one of `worker`'s connections, if any."""
+    assert worker.proc is not None
+    ports = {c.laddr.port for c in psutil.Process(worker.proc.pid).net_connections("tcp")
+             if c.raddr and c.raddr.port == port}
+    now = time.monotonic()
+    for got in list(hook.requests)[HOLD_FROM:]:
+        if now - got.at < HOLD / 2 and got.peer is not None and got.peer[1] in ports:
+            return got
+    return None
+
+
+async def crash_and_restart(fault: asyncio.Event, api: Process, worker: Process, hook: Hook,
+                            receiver: Receiver) -> Received:
     """SIGKILL one API and one worker mid-run, then start them again (same port, same
-    settings) and wait until they are ready."""
+    settings) and wait until they are ready. The worker is killed while the receiver holds a
+    delivery it sent (so that attempt never gets its answer); returns that request."""
     await fault.wait()
-    api.kill()
+    deadline = time.monotonic() + 120
+    while (in_flight := held_by(worker, hook, receiver.port)) is None:
+        assert time.monotonic() < deadline, f"{worker.name} never had a delivery in flight"
+        await asyncio.sleep(0.02)
     worker.kill()
+    api.kill()
     assert api.proc is not None and api.proc.returncode == -9
     assert worker.proc is not None and worker.proc.returncode == -9
     api.start()
     worker.start()
     await asyncio.gather(api.wait_ready(), worker.wait_ready())
+    return in_flight
 
 
 async def wait_drained(tenant: Tenant, hook: Hook, before: set[str]) -> list[Any]:
@@ -237,7 +265,9 @@ async def wait_drained(tenant: Tenant, hook: Hook, before: set[str]) -> list[Any
 async def test_soak_with_a_killed_api_and_a_killed_worker(
         cluster: Cluster, make_tenant: Any, receiver: Receiver) -> None:
     tenant: Tenant = await make_tenant()
-    hook = receiver.hook(Reply(200, b"ok"))
+    # after the first few, every delivery is answered only after HOLD seconds, so both
+    # workers always have sends in flight while events flow
+    hook = receiver.hook(*[Reply(200, b"ok")] * HOLD_FROM, Reply(200, b"ok", delay=HOLD))
     # events emitted before the endpoint existed (the tenant's creation) go to no endpoint
     before = {str(e["id"]) for e in await tenant.sql("SELECT id FROM outbox_events")}
     async with httpx.AsyncClient(timeout=60) as http:
@@ -255,8 +285,9 @@ async def test_soak_with_a_killed_api_and_a_killed_worker(
         clients = [SoakClient(n, api, tenant, scim_headers) for n in range(CLIENTS)]
         fault = asyncio.Event()
         killed_api, killed_worker = cluster.apis[1], cluster.workers[0]
-        await asyncio.gather(crash_and_restart(fault, killed_api, killed_worker),
-                             *(c.run(OPS_PER_CLIENT, fault) for c in clients))
+        in_flight, *_ = await asyncio.gather(
+            crash_and_restart(fault, killed_api, killed_worker, hook, receiver),
+            *(c.run(OPS_PER_CLIENT, fault) for c in clients))
         # one more round after the restart: every operation on every API, the restarted
         # one included
         for c in clients[:1]:
@@ -277,6 +308,11 @@ async def test_soak_with_a_killed_api_and_a_killed_worker(
                            for g in got)
         assert [a for a, n in attempts.items() if n > 1] == []
         assert all(g.headers["webhook-id"] == g.json()["id"] for g in got)
+        # the send the killed worker never heard back from came again, as a later attempt,
+        # once its lease ran out
+        again = [int(g.headers["x-drift-attempt"]) for g in got
+                 if g.headers["webhook-id"] == in_flight.headers["webhook-id"]]
+        assert max(again) > int(in_flight.headers["x-drift-attempt"]), again
         assert {str(e["id"]) for e in events} == {g.json()["id"] for g in got}
         types = Counter(e["type"] for e in events)
         assert types["project.created"] == sum(len(c.projects) for c in clients)

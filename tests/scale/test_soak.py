@@ -220,16 +220,20 @@ def held_by(worker: Process, hook: Hook, port: int) -> Received | None:
     return None
 
 
-async def crash_and_restart(fault: asyncio.Event, api: Process, worker: Process, hook: Hook,
-                            receiver: Receiver) -> Received:
+async def crash_and_restart(fault: asyncio.Event, api: Process, workers: list[Process],
+                            hook: Hook, receiver: Receiver) -> tuple[Process, Received]:
     """SIGKILL one API and one worker mid-run, then start them again (same port, same
-    settings) and wait until they are ready. The worker is killed while the receiver holds a
-    delivery it sent (so that attempt never gets its answer); returns that request."""
+    settings) and wait until they are ready. The worker killed is one the receiver is holding
+    a delivery from (so that attempt never gets its answer); returns it and that request."""
     await fault.wait()
     deadline = time.monotonic() + 120
-    while (in_flight := held_by(worker, hook, receiver.port)) is None:
-        assert time.monotonic() < deadline, f"{worker.name} never had a delivery in flight"
+    while True:
+        held = [(w, got) for w in workers if (got := held_by(w, hook, receiver.port))]
+        if held:
+            break
+        assert time.monotonic() < deadline, "no worker had a delivery in flight"
         await asyncio.sleep(0.02)
+    worker, in_flight = held[0]
     worker.kill()
     api.kill()
     assert api.proc is not None and api.proc.returncode == -9
@@ -237,7 +241,7 @@ async def crash_and_restart(fault: asyncio.Event, api: Process, worker: Process,
     api.start()
     worker.start()
     await asyncio.gather(api.wait_ready(), worker.wait_ready())
-    return in_flight
+    return worker, in_flight
 
 
 async def wait_drained(tenant: Tenant, hook: Hook, before: set[str]) -> list[Any]:
@@ -284,9 +288,9 @@ async def test_soak_with_a_killed_api_and_a_killed_worker(
         api = Api(cluster, http, tally)
         clients = [SoakClient(n, api, tenant, scim_headers) for n in range(CLIENTS)]
         fault = asyncio.Event()
-        killed_api, killed_worker = cluster.apis[1], cluster.workers[0]
-        in_flight, *_ = await asyncio.gather(
-            crash_and_restart(fault, killed_api, killed_worker, hook, receiver),
+        killed_api = cluster.apis[1]
+        (killed_worker, in_flight), *_ = await asyncio.gather(
+            crash_and_restart(fault, killed_api, cluster.workers, hook, receiver),
             *(c.run(OPS_PER_CLIENT, fault) for c in clients))
         # one more round after the restart: every operation on every API, the restarted
         # one included
@@ -300,6 +304,7 @@ async def test_soak_with_a_killed_api_and_a_killed_worker(
         assert set(tally.connection_errors) <= {killed_api.name}, tally.connection_errors
         assert tally.connection_errors[killed_api.name] >= 1  # the kill was felt
         assert tally.done == CLIENTS * OPS_PER_CLIENT
+        assert killed_api.starts == killed_worker.starts == 2  # both came back
 
         # every emitted event delivered at least once; no attempt delivered twice
         events = await wait_drained(tenant, hook, before)

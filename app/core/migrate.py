@@ -32,6 +32,9 @@ SQL_DIR = ROOT / "alembic" / "sql"
 _INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
 _APP_ROLE = ':"app_role"'
 
+# The fail-closed tenant predicate every tenant table's policy uses (docs/ARCHITECTURE.md).
+TENANT_PREDICATE = "tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+
 
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -72,15 +75,37 @@ def render_sql(name: str, app_role: str) -> str:
     return expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
 
 
-def run_sql(name: str) -> None:
-    """For revisions: run alembic/sql/<name> (see the module docstring) in the revision's
-    transaction."""
-    from alembic import context, op
+def _configured_app_role() -> str:
+    from alembic import context
 
     role = context.config.attributes.get("app_role")
     if not role:
         raise RuntimeError("app_role is not set: run migrations through `drift-cloud migrate`")
-    sql = render_sql(name, str(role))
+    return str(role)
+
+
+def app_role() -> str:
+    """For revisions that write SQL in Python: the quoted runtime role name to GRANT to."""
+    return quote_ident(_configured_app_role())
+
+
+def tenant_rls(table: str) -> list[str]:
+    """For revisions that write SQL in Python: ENABLE + FORCE row-level security and the one
+    tenant policy (USING and WITH CHECK)."""
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING ({TENANT_PREDICATE}) "
+        f"WITH CHECK ({TENANT_PREDICATE})",
+    ]
+
+
+def run_sql(name: str) -> None:
+    """For revisions: run alembic/sql/<name> (see the module docstring) in the revision's
+    transaction."""
+    from alembic import op
+
+    sql = render_sql(name, _configured_app_role())
     bind = op.get_bind()
     # The file holds many statements, which only the simple query protocol accepts, so it goes
     # to asyncpg directly. A statement through SQLAlchemy first makes the driver open the

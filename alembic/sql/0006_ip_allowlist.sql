@@ -102,3 +102,6 @@ CREATE TRIGGER ip_allowlist_changed_trunc AFTER TRUNCATE ON public.ip_allowlist 
 CREATE TRIGGER ip_allowlist_changed_upd AFTER UPDATE ON public.ip_allowlist REFERENCING OLD TABLE AS ipallow_old NEW TABLE AS ipallow_new FOR EACH STATEMENT EXECUTE FUNCTION drift_private.ip_allowlist_changed();
 
 CREATE TRIGGER ip_allowlist_resets_index AFTER INSERT ON public.ip_allowlist_resets FOR EACH ROW EXECUTE FUNCTION drift_private.index_token('ip_reset', 'token_hash', 'id');
+
+-- The one counter row (its UPDATE serialises allowlist changes).
+INSERT INTO drift_private.ip_allowlist_seq (one, seq) VALUES (true, 0);

@@ -71,13 +71,13 @@ CREATE TABLE public.users (
 );
 
 ALTER TABLE ONLY public.users FORCE ROW LEVEL SECURITY;
-CREATE INDEX users_created ON public.users USING btree (tenant_id, created_at, id);
-CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (tenant_id, email_key) WHERE (email_key IS NOT NULL);
-CREATE UNIQUE INDEX users_one_owner ON public.users USING btree (tenant_id) WHERE (role = 'owner'::text);
-CREATE INDEX users_scim_created ON public.users USING btree (tenant_id, created_at, id);
-CREATE INDEX users_scim_external_id ON public.users USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
-CREATE INDEX users_scim_user_name_key ON public.users USING btree (tenant_id, user_name_key);
 CREATE UNIQUE INDEX users_user_name_uq ON public.users USING btree (tenant_id, lower(user_name));
+CREATE UNIQUE INDEX users_one_owner ON public.users USING btree (tenant_id) WHERE (role = 'owner'::text);
+CREATE INDEX users_created ON public.users USING btree (tenant_id, created_at, id);
+CREATE INDEX users_scim_user_name_key ON public.users USING btree (tenant_id, user_name_key);
+CREATE INDEX users_scim_external_id ON public.users USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
+CREATE INDEX users_scim_created ON public.users USING btree (tenant_id, created_at, id);
+CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (tenant_id, email_key) WHERE (email_key IS NOT NULL);
 ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.users USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.users TO :"app_role";
@@ -96,13 +96,14 @@ CREATE TABLE public.api_keys (
     expiry_notified_at timestamp with time zone,
     CONSTRAINT api_keys_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
     CONSTRAINT api_keys_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT api_keys_tenant_id_sha256_key UNIQUE (tenant_id, sha256),
     CONSTRAINT api_keys_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 ALTER TABLE ONLY public.api_keys FORCE ROW LEVEL SECURITY;
-CREATE INDEX api_keys_expiring ON public.api_keys USING btree (tenant_id, expires_at) WHERE ((expires_at IS NOT NULL) AND (revoked_at IS NULL) AND (expiry_notified_at IS NULL));
 CREATE INDEX api_keys_user ON public.api_keys USING btree (tenant_id, user_id);
+CREATE INDEX api_keys_expiring ON public.api_keys USING btree (tenant_id, expires_at) WHERE ((expires_at IS NOT NULL) AND (revoked_at IS NULL) AND (expiry_notified_at IS NULL));
+ALTER TABLE ONLY public.api_keys
+    ADD CONSTRAINT api_keys_tenant_id_sha256_key UNIQUE (tenant_id, sha256);
 ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.api_keys USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.api_keys TO :"app_role";
@@ -120,12 +121,13 @@ CREATE TABLE public.sessions (
     user_agent text,
     sso_connection_id uuid,
     CONSTRAINT sessions_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT sessions_tenant_id_refresh_hash_key UNIQUE (tenant_id, refresh_hash),
     CONSTRAINT sessions_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 ALTER TABLE ONLY public.sessions FORCE ROW LEVEL SECURITY;
 CREATE INDEX sessions_user ON public.sessions USING btree (tenant_id, user_id);
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_tenant_id_refresh_hash_key UNIQUE (tenant_id, refresh_hash);
 ALTER TABLE public.sessions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.sessions USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sessions TO :"app_role";

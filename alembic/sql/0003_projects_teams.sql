@@ -40,11 +40,11 @@ CREATE TABLE public.teams (
 );
 
 ALTER TABLE ONLY public.teams FORCE ROW LEVEL SECURITY;
-CREATE INDEX teams_created ON public.teams USING btree (tenant_id, created_at, id);
 CREATE UNIQUE INDEX teams_name_uq ON public.teams USING btree (tenant_id, lower(name));
-CREATE INDEX teams_scim_created ON public.teams USING btree (tenant_id, created_at, id) WHERE scim_managed;
-CREATE INDEX teams_scim_external_id ON public.teams USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
+CREATE INDEX teams_created ON public.teams USING btree (tenant_id, created_at, id);
 CREATE INDEX teams_scim_name_key ON public.teams USING btree (tenant_id, name_key);
+CREATE INDEX teams_scim_external_id ON public.teams USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
+CREATE INDEX teams_scim_created ON public.teams USING btree (tenant_id, created_at, id) WHERE scim_managed;
 ALTER TABLE public.teams ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.teams USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.teams TO :"app_role";
@@ -62,8 +62,8 @@ CREATE TABLE public.team_memberships (
 );
 
 ALTER TABLE ONLY public.team_memberships FORCE ROW LEVEL SECURITY;
-CREATE INDEX team_memberships_team_created ON public.team_memberships USING btree (tenant_id, team_id, created_at, user_id);
 CREATE INDEX team_memberships_user ON public.team_memberships USING btree (tenant_id, user_id);
+CREATE INDEX team_memberships_team_created ON public.team_memberships USING btree (tenant_id, team_id, created_at, user_id);
 ALTER TABLE public.team_memberships ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.team_memberships USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.team_memberships TO :"app_role";
@@ -109,14 +109,15 @@ CREATE TABLE public.invitations (
     CONSTRAINT invitations_sent_count_check CHECK ((sent_count >= 1)),
     CONSTRAINT invitations_ttl_seconds_check CHECK (((ttl_seconds >= 60) AND (ttl_seconds <= 2592000))),
     CONSTRAINT invitations_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT invitations_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash),
     CONSTRAINT invitations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT invitations_tenant_id_team_id_fkey FOREIGN KEY (tenant_id, team_id) REFERENCES public.teams(tenant_id, id) ON DELETE SET NULL (team_id)
 );
 
 ALTER TABLE ONLY public.invitations FORCE ROW LEVEL SECURITY;
-CREATE INDEX invitations_email ON public.invitations USING btree (tenant_id, email_key) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 CREATE INDEX invitations_pending_created ON public.invitations USING btree (tenant_id, created_at, id) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
+CREATE INDEX invitations_email ON public.invitations USING btree (tenant_id, email_key) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
+ALTER TABLE ONLY public.invitations
+    ADD CONSTRAINT invitations_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
 ALTER TABLE public.invitations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.invitations USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.invitations TO :"app_role";

@@ -29,14 +29,14 @@ CREATE TABLE public.audit_events (
 PARTITION BY RANGE (created_at);
 
 ALTER TABLE ONLY public.audit_events FORCE ROW LEVEL SECURITY;
-CREATE INDEX audit_events_action_seq ON public.audit_events USING btree (tenant_id, action COLLATE "C", seq);
-CREATE INDEX audit_events_action_verb_seq ON public.audit_events USING btree (tenant_id, action_verb, seq);
-CREATE INDEX audit_events_actor_email ON public.audit_events USING btree (tenant_id, actor_email_key, seq);
-CREATE INDEX audit_events_actor_seq ON public.audit_events USING btree (tenant_id, actor_id, seq);
-CREATE INDEX audit_events_outcome_action_seq ON public.audit_events USING btree (tenant_id, outcome, action COLLATE "C", seq) WHERE (outcome <> 'success'::text);
-CREATE INDEX audit_events_outcome_seq ON public.audit_events USING btree (tenant_id, outcome, seq) WHERE (outcome <> 'success'::text);
-CREATE INDEX audit_events_resource ON public.audit_events USING btree (tenant_id, resource_type, resource_id, seq);
 CREATE INDEX audit_events_seq ON public.audit_events USING btree (tenant_id, seq);
+CREATE INDEX audit_events_actor_seq ON public.audit_events USING btree (tenant_id, actor_id, seq);
+CREATE INDEX audit_events_action_seq ON public.audit_events USING btree (tenant_id, action COLLATE "C", seq);
+CREATE INDEX audit_events_resource ON public.audit_events USING btree (tenant_id, resource_type, resource_id, seq);
+CREATE INDEX audit_events_actor_email ON public.audit_events USING btree (tenant_id, actor_email_key, seq);
+CREATE INDEX audit_events_outcome_seq ON public.audit_events USING btree (tenant_id, outcome, seq) WHERE (outcome <> 'success'::text);
+CREATE INDEX audit_events_outcome_action_seq ON public.audit_events USING btree (tenant_id, outcome, action COLLATE "C", seq) WHERE (outcome <> 'success'::text);
+CREATE INDEX audit_events_action_verb_seq ON public.audit_events USING btree (tenant_id, action_verb, seq);
 ALTER TABLE public.audit_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.audit_events USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT ON TABLE public.audit_events TO :"app_role";
@@ -129,13 +129,14 @@ CREATE TABLE public.audit_stream_tickets (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT audit_stream_tickets_credential_type_check CHECK ((credential_type = ANY (ARRAY['api_key'::text, 'session'::text]))),
     CONSTRAINT audit_stream_tickets_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT audit_stream_tickets_tenant_id_ticket_hash_key UNIQUE (tenant_id, ticket_hash),
     CONSTRAINT audit_stream_tickets_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT audit_stream_tickets_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 ALTER TABLE ONLY public.audit_stream_tickets FORCE ROW LEVEL SECURITY;
 CREATE INDEX audit_stream_tickets_expires ON public.audit_stream_tickets USING btree (tenant_id, expires_at);
+ALTER TABLE ONLY public.audit_stream_tickets
+    ADD CONSTRAINT audit_stream_tickets_tenant_id_ticket_hash_key UNIQUE (tenant_id, ticket_hash);
 ALTER TABLE public.audit_stream_tickets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.audit_stream_tickets USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.audit_stream_tickets TO :"app_role";

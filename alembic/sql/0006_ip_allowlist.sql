@@ -15,7 +15,6 @@ CREATE TABLE public.ip_allowlist (
     CONSTRAINT ip_allowlist_description_check CHECK (((description IS NULL) OR (length(description) <= 500))),
     CONSTRAINT ip_allowlist_mode_check CHECK ((mode = ANY (ARRAY['enforce'::text, 'report_only'::text]))),
     CONSTRAINT ip_allowlist_scope_check CHECK ((scope = ANY (ARRAY['all'::text, 'users'::text, 'scim'::text]))),
-    CONSTRAINT ip_allowlist_cidr_uq UNIQUE (tenant_id, mode, cidr),
     CONSTRAINT ip_allowlist_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT ip_allowlist_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES public.users(tenant_id, id) ON DELETE SET NULL (created_by),
     CONSTRAINT ip_allowlist_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
@@ -24,6 +23,8 @@ CREATE TABLE public.ip_allowlist (
 ALTER TABLE ONLY public.ip_allowlist FORCE ROW LEVEL SECURITY;
 CREATE INDEX ip_allowlist_cidr_gist ON public.ip_allowlist USING gist (cidr inet_ops);
 CREATE INDEX ip_allowlist_created ON public.ip_allowlist USING btree (tenant_id, created_at, id);
+ALTER TABLE ONLY public.ip_allowlist
+    ADD CONSTRAINT ip_allowlist_cidr_uq UNIQUE (tenant_id, mode, cidr);
 ALTER TABLE public.ip_allowlist ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.ip_allowlist USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ip_allowlist TO :"app_role";
@@ -42,13 +43,14 @@ CREATE TABLE public.ip_allowlist_resets (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ip_allowlist_resets_email_check CHECK ((length(email) <= 320)),
     CONSTRAINT ip_allowlist_resets_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT ip_allowlist_resets_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash),
     CONSTRAINT ip_allowlist_resets_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT ip_allowlist_resets_tenant_id_requested_by_fkey FOREIGN KEY (tenant_id, requested_by) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 ALTER TABLE ONLY public.ip_allowlist_resets FORCE ROW LEVEL SECURITY;
 CREATE INDEX ip_allowlist_resets_created ON public.ip_allowlist_resets USING btree (tenant_id, created_at);
+ALTER TABLE ONLY public.ip_allowlist_resets
+    ADD CONSTRAINT ip_allowlist_resets_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
 ALTER TABLE public.ip_allowlist_resets ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.ip_allowlist_resets USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.ip_allowlist_resets TO :"app_role";

@@ -13,12 +13,13 @@ CREATE TABLE public.scim_tokens (
     revoked_at timestamp with time zone,
     CONSTRAINT scim_tokens_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
     CONSTRAINT scim_tokens_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT scim_tokens_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash),
     CONSTRAINT scim_tokens_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
 ALTER TABLE ONLY public.scim_tokens FORCE ROW LEVEL SECURITY;
 CREATE INDEX scim_tokens_created ON public.scim_tokens USING btree (tenant_id, created_at, id);
+ALTER TABLE ONLY public.scim_tokens
+    ADD CONSTRAINT scim_tokens_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
 ALTER TABLE public.scim_tokens ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON public.scim_tokens USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
 GRANT SELECT,INSERT,UPDATE ON TABLE public.scim_tokens TO :"app_role";

@@ -2,23 +2,22 @@
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
+
+The SQL is in alembic/sql/${up_revision}.sql (new function versions in alembic/sql/functions/,
+included by it); alembic/README.md has the rules.
 """
 
-from collections.abc import Sequence
+from app.core.migrate import run_sql
 
-from alembic import op
-from app.core.migrate import app_role, tenant_rls
-
-revision: str = ${repr(up_revision)}
-down_revision: str | Sequence[str] | None = ${repr(down_revision)}
-branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
-depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision).replace("'", '"')}
+branch_labels = None
+depends_on = None
 
 
 def upgrade() -> None:
-    ${upgrades if upgrades else "pass"}
+    run_sql("${up_revision}.sql")
 
 
 def downgrade() -> None:
-    ${downgrades if downgrades else "pass"}
+    run_sql("${up_revision}.down.sql")

@@ -49,7 +49,7 @@ audit_events = Table(
     Column("prev_hash", BYTEA, nullable=False),
     Column("hash", BYTEA, nullable=False),
     Column("actor_email_key", Text, Computed("lower(actor_email)", persisted=True)),
-    # the action's last dot-separated segment, for `action=<verb>` (0700_i23_audit_verb)
+    # the action's last dot-separated segment, for `action=<verb>` (0004_audit)
     Column("action_verb", Text(collation="C"),
            Computed("split_part(action, '.', -1)", persisted=True)),
     postgresql_partition_by="RANGE (created_at)",
@@ -95,7 +95,7 @@ audit_chain = Table(
     ),
 )
 
-# One row per tenant: the retention window last announced by email (0701_i23_retention_notice).
+# One row per tenant: the retention window last announced by email (0004_audit).
 audit_retention_notices = Table(
     "audit_retention_notices", metadata,
     tenant_key(),
@@ -108,7 +108,7 @@ audit_retention_notices = Table(
     tenant_fk(),
 )
 
-# single-use tickets for opening the live stream from a browser (0730_i15_stream_tickets)
+# single-use tickets for opening the live stream from a browser (0004_audit)
 audit_stream_tickets = Table(
     "audit_stream_tickets", metadata,
     tenant_key(),
@@ -130,7 +130,7 @@ audit_stream_tickets = Table(
 Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
       audit_stream_tickets.c.expires_at)
 
-# destinations that the worker pushes the tenant's log to (0800_i16_siem; app.audit.siem_*)
+# destinations that the worker pushes the tenant's log to (0004_audit; app.audit.siem_*)
 audit_streams = Table(
     "audit_streams", metadata,
     tenant_key(),

@@ -1,6 +1,6 @@
 """Table metadata for users and credentials (built by the migrations; see app.core.models).
 
-SCIM adds external_id, scim_resource and scim_deleted_at to users (0101_scim_resources); the
+SCIM adds external_id, scim_resource and scim_deleted_at to users (0002_tenants_identity); the
 *_key columns are generated lower() copies for case-insensitive lookups under RLS
 (docs/ARCHITECTURE.md, "Case-insensitive lookups under RLS")."""
 
@@ -83,7 +83,7 @@ sessions = Table(
     timestamp("revoked_at"),
     Column("ip", INET),
     Column("user_agent", Text),
-    Column("sso_connection_id", UUID),  # 0770_i13_sso: NULL for a password session
+    Column("sso_connection_id", UUID),  # 0002_tenants_identity: NULL for a password session
     UniqueConstraint("tenant_id", "refresh_hash", name="sessions_tenant_id_refresh_hash_key"),
     tenant_ref(["user_id"], "users"),
 )

@@ -1,11 +1,24 @@
-"""Running Alembic migrations as the owner role, and helpers the revisions share.
+"""Running Alembic migrations as the owner role, and the loader the revisions share.
 
-The runtime role's name reaches revisions through the Alembic config attribute `app_role`
-(from DRIFT_DATABASE_URL's user; drift_app when embedded), so they can GRANT to it.
+Revisions are thin: `alembic/versions/NNNN_<name>.py` calls `run_sql("NNNN_<name>.sql")`,
+and the SQL lives in `alembic/sql/`. Rules (alembic/README.md, docs/ARCHITECTURE.md,
+"Migrations"):
+
+- A revision's SQL file may include another file with a line `\\ir <relative path>` (psql's
+  include-relative). Every function or trigger function body is defined once, in
+  `alembic/sql/functions/<schema>.<name>.v<N>.sql`, and included from the revision that
+  creates it.
+- A released `.sql` file never changes. To change a function, add `<schema>.<name>.v<N+1>.sql`
+  (CREATE OR REPLACE, or DROP + CREATE when the signature changes) and a new revision whose
+  SQL file includes it; its downgrade includes v<N> again.
+- `:"app_role"` (psql's quoted-variable syntax) stands for the runtime role, which reaches the
+  revisions through the Alembic config attribute `app_role` (from DRIFT_DATABASE_URL's user;
+  drift_app when embedded). No other role name is written in the SQL.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic.config import Config
@@ -14,6 +27,10 @@ from alembic.script import ScriptDirectory
 from alembic import command
 
 ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = ROOT / "alembic" / "sql"
+
+_INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
+_APP_ROLE = ':"app_role"'
 
 # The fail-closed tenant predicate every tenant table's policy uses (docs/ARCHITECTURE.md).
 TENANT_PREDICATE = "tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
@@ -43,21 +60,56 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def app_role() -> str:
-    """For revisions: the quoted runtime role name to GRANT to."""
+def render_sql(name: str, app_role: str) -> str:
+    """The text of alembic/sql/<name> with its `\\ir` includes expanded (once per file, relative
+    to the including file) and `:"app_role"` replaced by the quoted role name."""
+    seen: set[Path] = set()
+
+    def expand(path: Path) -> str:
+        if path in seen:
+            raise ValueError(f"{path.relative_to(SQL_DIR)} is included twice")
+        seen.add(path)
+        text = path.read_text(encoding="utf-8")
+        return _INCLUDE.sub(lambda m: expand((path.parent / m.group(1)).resolve()), text)
+
+    return expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
+
+
+def _configured_app_role() -> str:
     from alembic import context
 
     role = context.config.attributes.get("app_role")
     if not role:
         raise RuntimeError("app_role is not set: run migrations through `drift-cloud migrate`")
-    return quote_ident(str(role))
+    return str(role)
+
+
+def app_role() -> str:
+    """For revisions that write SQL in Python: the quoted runtime role name to GRANT to."""
+    return quote_ident(_configured_app_role())
 
 
 def tenant_rls(table: str) -> list[str]:
-    """ENABLE + FORCE row-level security and the one tenant policy (USING and WITH CHECK)."""
+    """For revisions that write SQL in Python: ENABLE + FORCE row-level security and the one
+    tenant policy (USING and WITH CHECK)."""
     return [
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
         f"CREATE POLICY tenant_isolation ON {table} USING ({TENANT_PREDICATE}) "
         f"WITH CHECK ({TENANT_PREDICATE})",
     ]
+
+
+def run_sql(name: str) -> None:
+    """For revisions: run alembic/sql/<name> (see the module docstring) in the revision's
+    transaction."""
+    from alembic import op
+
+    sql = render_sql(name, _configured_app_role())
+    bind = op.get_bind()
+    # The file holds many statements, which only the simple query protocol accepts, so it goes
+    # to asyncpg directly. A statement through SQLAlchemy first makes the driver open the
+    # migration's transaction, so the file runs inside it.
+    bind.exec_driver_sql("SELECT 1")
+    bind.connection.dbapi_connection.run_async(  # type: ignore[union-attr]
+        lambda conn: conn.execute(sql))

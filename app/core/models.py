@@ -75,7 +75,7 @@ def tenant_ref(columns: list[str], table: str, *, ondelete: str = "CASCADE",
 
 
 
-# Stored first responses of POSTs sent with an Idempotency-Key (0760_i15_idempotency;
+# Stored first responses of POSTs sent with an Idempotency-Key (0010_limits_idempotency;
 # app.core.idempotency).
 idempotency_keys = Table(
     "idempotency_keys", metadata,

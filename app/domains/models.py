@@ -1,4 +1,4 @@
-"""Table metadata for verified domains (built by 0721_i13_domains; see app.core.models).
+"""Table metadata for verified domains (built by 0009_sso_domains; see app.core.models).
 The cross-tenant index `drift_private.domain_index` is private and stays in the migration."""
 
 from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text

@@ -1,4 +1,4 @@
-"""Table metadata for the IP allowlist (built by 0500_ip_allowlist and 0790_i18_idp; see
+"""Table metadata for the IP allowlist (built by 0006_ip_allowlist; see
 app.core.models).
 The change counter `drift_private.ip_allowlist_seq` is private and stays in the migration."""
 

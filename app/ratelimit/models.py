@@ -1,4 +1,5 @@
-"""Table metadata for tenant request budgets (built by 0750_i14_limits; see app.core.models).
+"""Table metadata for tenant request budgets (built by 0010_limits_idempotency; see
+app.core.models).
 The login/token throttle table `drift_private.auth_throttle` is private and stays in the
 migration."""
 

@@ -1,5 +1,4 @@
-"""Table metadata for SCIM (built by 0100_scim_tokens, 0101_scim_resources,
-0102_scim_group_mappings; see app.core.models).
+"""Table metadata for SCIM (built by 0007_scim; see app.core.models).
 
 SCIM also adds to `users` (app.auth.models): external_id, scim_resource (the SCIM attributes
 as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and

@@ -1,4 +1,4 @@
-"""Table metadata for single sign-on (built by 0770_i13_sso; see app.core.models).
+"""Table metadata for single sign-on (built by 0009_sso_domains; see app.core.models).
 
 SSO also adds `sessions.sso_connection_id` (declared in app.auth.models)."""
 

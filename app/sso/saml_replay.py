@@ -1,7 +1,7 @@
 """SAML replay memory: each accepted assertion ID is kept until its NotOnOrAfter (plus the
 clock skew), so a captured response cannot be posted a second time (docs/sso.md, "SAML 2.0").
 
-The table (migration 0720_i13_saml_replay) is declared here, not in app/sso/models.py, so the
+The table (migration 0009_sso_domains) is declared here, not in app/sso/models.py, so the
 SAML part stays self-contained; app/models.py imports it like any domain's models."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Table metadata for the sync ingest (built by 0201_sync; see app.core.models)."""
+"""Table metadata for the sync ingest (built by 0008_sync; see app.core.models)."""
 
 from sqlalchemy import (
     BigInteger,

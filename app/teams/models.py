@@ -1,5 +1,5 @@
 """Table metadata for teams, memberships, team projects and invitations (built by
-0002_org_schema, 0400_teams_access, 0401_teams_lists; see app.core.models)."""
+0003_projects_teams; see app.core.models)."""
 
 from sqlalchemy import (
     Boolean,
@@ -89,7 +89,7 @@ invitations = Table(
     timestamp("accepted_at"),
     Column("accepted_user_id", UUID),
     timestamp("revoked_at"),
-    Column("revoked_reason", Text),  # admin, superseded_by_scim, ... (0620_i24_identity)
+    Column("revoked_reason", Text),  # admin, superseded_by_scim, ... (0003_projects_teams)
     Column("invited_by", UUID),
     created_at(),
     Column("ttl_seconds", Integer, nullable=False, server_default=text("604800")),
@@ -107,7 +107,7 @@ Index("invitations_email", invitations.c.tenant_id, invitations.c.email_key,
 Index("invitations_pending_created", invitations.c.tenant_id, invitations.c.created_at,
       invitations.c.id, postgresql_where=_PENDING)
 
-# The security-barrier view of the projects the entered user may reach (0400_teams_access).
+# The security-barrier view of the projects the entered user may reach (0003_projects_teams).
 reachable_projects = Table(
     "reachable_projects", views,
     Column("tenant_id", UUID),

@@ -1,4 +1,4 @@
-"""Table metadata for tenants (built by 0001_foundation; see app.core.models)."""
+"""Table metadata for tenants (built by 0002_tenants_identity; see app.core.models)."""
 
 from sqlalchemy import (
     Boolean,
@@ -26,7 +26,7 @@ tenants = Table(
     Column("seat_limit", Integer),
     Column("owner_id", UUID),
     Column("audit_retention_days", Integer),
-    # the owner's own choice to let SCIM change the owner's sign-in identity (0620_i24_identity)
+    # the owner's own choice to let SCIM change the owner's sign-in identity (0002_tenants_identity)
     Column("owner_managed_by_idp", Boolean, nullable=False, server_default=text("false")),
     created_at(),
     updated_at(),

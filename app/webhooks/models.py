@@ -1,4 +1,4 @@
-"""Table metadata for domain events and webhooks (built by 0001_foundation and 0200_webhooks;
+"""Table metadata for domain events and webhooks (built by 0005_outboxes_webhooks;
 see app.core.models)."""
 
 from sqlalchemy import (
@@ -33,7 +33,7 @@ outbox_events = Table(
     Column("type", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("data", JSONB, nullable=False),
-    # W3C traceparent of the emitting request (NULL when tracing is off); 0740_i14_observe
+    # W3C traceparent of the emitting request (NULL when tracing is off)
     Column("traceparent", Text),
     tenant_fk(),
 )
@@ -52,16 +52,16 @@ webhook_endpoints = Table(
     timestamp("disabled_at"),
     created_at(),
     updated_at(),
-    # 0810_i16_webhooks: fast or extended retries; when the tenant was told it is failing
+    # fast or extended retries; when the tenant was told it is failing
     Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
     timestamp("failing_since"),
-    # 0810_i16_webhooks: fan-out filters (NULL: none)
+    # fan-out filters (NULL: none)
     Column("project_ids", ARRAY(UUID)),
     Column("min_severity", Text),
-    # 0810_i16_webhooks: custom request headers (names in clear, pairs encrypted)
+    # custom request headers (names in clear, pairs encrypted)
     Column("header_names", ARRAY(Text)),
     Column("headers_encrypted", BYTEA),
-    # 0810_i16_webhooks: deliveries per second (NULL: no limit); when the next may start
+    # deliveries per second (NULL: no limit); when the next may start
     Column("rate_limit", Integer),
     timestamp("next_send_at"),
     tenant_fk(),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +12,10 @@ import httpx
 import orjson
 import pytest
 
-from alembic import command
 from app.core.audit_record import Outcome, record
 from app.core.context import Actor, RequestContext
-from app.core.db import Database, connect
-from app.core.migrate import alembic_config
 from app.core.tx import own_tx
-from tests.conftest import DbInfo, Tenant, User, _with_db
+from tests.conftest import Tenant, User
 
 
 async def record_events(t: Tenant, n: int = 1, *, action: str = "project.update",
@@ -119,27 +113,3 @@ class SseReader:
 @pytest.fixture
 async def admin(tenant: Tenant) -> User:
     return await tenant.add_user("admin", email=f"admin@{tenant.slug}.example")
-
-
-@asynccontextmanager
-async def database_at(test_db: DbInfo, revision: str) -> AsyncIterator[tuple[str, Database]]:
-    """A scratch database migrated up to `revision`, and the runtime role's pool on it: a test
-    fills it the way that revision's code did, then upgrades it with
-    run_migrations(owner_url, ...). Yields (owner_url, db); the database is dropped after."""
-    name = f"drift_mig_{secrets.token_hex(4)}"
-    admin = await connect(_with_db(test_db.superuser_url, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{test_db.owner_role}"')
-        await admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{test_db.app_role}"')
-        owner_url = _with_db(test_db.owner_url, name)
-        cfg = alembic_config(owner_url, test_db.app_role)
-        await asyncio.to_thread(command.upgrade, cfg, revision)
-        db = Database(_with_db(test_db.app_url, name))
-        await db.start()
-        try:
-            yield owner_url, db
-        finally:
-            await db.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()

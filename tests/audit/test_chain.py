@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,14 +13,11 @@ import asyncpg
 import httpx
 import pytest
 
-from app.audit.chain import verify_range
 from app.core import clock
 from app.core.context import RequestContext
 from app.core.db import connect
-from app.core.migrate import run_migrations
-from app.core.tx import Tx, own_tx
-from app.tenants.service import create_tenant
-from tests.audit.conftest import database_at, record_events
+from app.core.tx import own_tx
+from tests.audit.conftest import record_events
 from tests.conftest import DbInfo, Tenant, audit_events
 
 ZERO = bytes(32)
@@ -189,30 +185,3 @@ async def test_removed_events_are_detected(client: httpx.AsyncClient, tenant: Te
     result = await verify(client, tenant)
     assert result["valid"] is False and result["first_break"]["reason"] == reason
     assert result["first_break"]["seq"] == victim["seq"]
-
-
-async def test_migration_chains_the_events_that_already_exist(test_db: DbInfo) -> None:
-    """Upgrading a database with events recorded before the chain existed numbers and chains
-    them per tenant, in (created_at, id) order."""
-    async with database_at(test_db, "0003_enter_functions") as (owner_url, db):
-        tenants = [await create_tenant(db, name=f"Mig {i}", slug=f"mig-{i}",
-                                       owner_email=f"o@mig-{i}.example")
-                   for i in range(3)]
-        await asyncio.to_thread(run_migrations, owner_url, test_db.app_role)
-        for t in tenants:
-            tid = uuid.UUID(t["tenant_id"])
-            async with own_tx(db, tid) as tx:
-                result = await verify_range(tx, after=None, before=None)
-                assert result["valid"] and result["checked"] == 2, result
-                actions = [r["action"] for r in await tx.fetch(
-                    "SELECT action FROM audit_events ORDER BY seq")]
-                assert actions == ["tenant.create", "apikey.create"]
-                await record_events_on(tx)
-            async with own_tx(db, tid) as tx:  # the event is written with COMMIT
-                assert (await verify_range(tx, after=None, before=None))["checked"] == 3
-
-
-async def record_events_on(tx: Tx) -> None:
-    from app.core.audit_record import record
-
-    await record(tx, "project.create")

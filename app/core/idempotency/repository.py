@@ -1,4 +1,4 @@
-"""SQL of idempotency keys (table idempotency_keys, migration 0760_i15_idempotency)."""
+"""SQL of idempotency keys (table idempotency_keys, migration 0010_limits_idempotency)."""
 
 from __future__ import annotations
 

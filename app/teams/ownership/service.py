@@ -4,7 +4,7 @@ Only the current owner moves it, to an active member, in one transaction: tenant
 moves, the old owner becomes admin, the new owner becomes owner (demote before promote: the
 partial unique index allows one owner at a time). No other path makes or unmakes the owner:
 the members API and deprovisioning refuse (409 owner_protected) and the database refuses too
-(0400_teams_access: guard_owner / check_owner triggers).
+(0002_tenants_identity: guard_owner / check_owner triggers).
 """
 
 from __future__ import annotations

@@ -1,0 +1,7 @@
+-- Undoes 0001_platform.sql, in reverse order.
+
+REVOKE SELECT ON TABLE public.alembic_version FROM :"app_role";
+REVOKE USAGE ON SCHEMA public FROM :"app_role";
+ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC;
+DROP SCHEMA drift_private;
+DROP SCHEMA drift_api;

@@ -1,0 +1,44 @@
+-- 0010_limits_idempotency: tenant rate limits and idempotency keys
+-- Loaded by alembic/versions/0010_limits_idempotency.py through app.core.migrate.run_sql (see alembic/README.md).
+
+CREATE TABLE public.tenant_rate_windows (
+    tenant_id uuid NOT NULL,
+    kind text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    used integer NOT NULL,
+    CONSTRAINT tenant_rate_windows_kind_check CHECK ((kind = ANY (ARRAY['api'::text, 'scim'::text]))),
+    CONSTRAINT tenant_rate_windows_used_check CHECK ((used >= 0)),
+    CONSTRAINT tenant_rate_windows_pkey PRIMARY KEY (tenant_id, kind),
+    CONSTRAINT tenant_rate_windows_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+);
+
+ALTER TABLE ONLY public.tenant_rate_windows FORCE ROW LEVEL SECURITY;
+ALTER TABLE public.tenant_rate_windows ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON public.tenant_rate_windows USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+GRANT SELECT ON TABLE public.tenant_rate_windows TO :"app_role";
+
+CREATE TABLE public.idempotency_keys (
+    tenant_id uuid NOT NULL,
+    key text NOT NULL,
+    request_hash bytea NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL,
+    status integer NOT NULL,
+    headers jsonb NOT NULL,
+    body bytea NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT idempotency_keys_key_check CHECK (((length(key) >= 1) AND (length(key) <= 255))),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (tenant_id, key),
+    CONSTRAINT idempotency_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+);
+
+ALTER TABLE ONLY public.idempotency_keys FORCE ROW LEVEL SECURITY;
+CREATE INDEX idempotency_keys_expiry_idx ON public.idempotency_keys USING btree (tenant_id, expires_at);
+ALTER TABLE public.idempotency_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON public.idempotency_keys USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+GRANT SELECT,INSERT,DELETE ON TABLE public.idempotency_keys TO :"app_role";
+
+\ir functions/drift_api.rate_lease.v1.sql
+REVOKE ALL ON FUNCTION drift_api.rate_lease(p_tenant uuid, p_kind text, p_window_start timestamp with time zone, p_budgets jsonb, p_fraction real) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.rate_lease(p_tenant uuid, p_kind text, p_window_start timestamp with time zone, p_budgets jsonb, p_fraction real) TO :"app_role";

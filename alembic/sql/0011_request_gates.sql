@@ -1,0 +1,35 @@
+-- 0011_request_gates: request gates: the enter_*/gate_* functions that open every request's transaction
+-- Loaded by alembic/versions/0011_request_gates.py through app.core.migrate.run_sql (see alembic/README.md).
+
+\ir functions/drift_api.enter_api_key.v1.sql
+REVOKE ALL ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.enter_scim_token.v1.sql
+REVOKE ALL ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.enter_session.v1.sql
+REVOKE ALL ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.gate_api_key.v1.sql
+REVOKE ALL ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.gate_scim_token.v1.sql
+REVOKE ALL ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.gate_session.v1.sql
+REVOKE ALL ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+
+-- the standby variants (read replicas, docs/scaling.md): same checks, no writes
+\ir functions/drift_api.gate_standby_api_key.v1.sql
+REVOKE ALL ON FUNCTION drift_api.gate_standby_api_key(uuid, uuid, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_standby_api_key(uuid, uuid, text, text, timestamptz) TO :"app_role";
+
+\ir functions/drift_api.gate_standby_session.v1.sql
+REVOKE ALL ON FUNCTION drift_api.gate_standby_session(uuid, uuid, uuid, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_standby_session(uuid, uuid, uuid, text, text, timestamptz) TO :"app_role";

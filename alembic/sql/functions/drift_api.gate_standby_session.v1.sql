@@ -1,0 +1,31 @@
+CREATE FUNCTION drift_api.gate_standby_session(p_session uuid, p_tenant uuid, p_user uuid,
+                                               p_role text, p_email_md5 text,
+                                               p_now timestamptz)
+    RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r record;
+BEGIN
+    PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    SELECT s.revoked_at, s.expires_at, u.active, u.role,
+           md5(coalesce(u.email, '')) AS email_md5
+      INTO r
+      FROM public.sessions s
+      JOIN public.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
+     WHERE s.id = p_session AND s.user_id = p_user;
+    IF NOT FOUND OR r.revoked_at IS NOT NULL THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'revoked' USING ERRCODE = 'DR401';
+    ELSIF r.expires_at <= p_now THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'expired' USING ERRCODE = 'DR401';
+    ELSIF NOT r.active THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'inactive' USING ERRCODE = 'DR401';
+    ELSIF r.role <> p_role OR r.email_md5 <> p_email_md5 THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'changed' USING ERRCODE = 'DR401';
+    END IF;
+    PERFORM set_config('app.user_id', p_user::text, true);
+    PERFORM set_config('app.role', r.role, true);
+    PERFORM set_config('transaction_read_only', 'on', true);
+    RETURN true;
+END $$;

@@ -1,0 +1,11 @@
+CREATE FUNCTION drift_private.audit_events_immutable() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' AND current_setting('drift.audit_retention', true) = 'on' THEN
+                RETURN OLD;
+            END IF;
+            RAISE EXCEPTION 'audit events are immutable: % is not allowed', TG_OP
+                USING ERRCODE = 'insufficient_privilege';
+        END $$;

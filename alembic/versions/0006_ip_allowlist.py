@@ -1,0 +1,23 @@
+"""IP allowlist: entries, resets, report, the change sequence
+
+Revision ID: 0006_ip_allowlist
+Revises: 0005_outboxes_webhooks
+
+The SQL is in alembic/sql/0006_ip_allowlist.sql (functions in alembic/sql/functions/, included by it);
+alembic/README.md says how a later change adds to it.
+"""
+
+from app.core.migrate import run_sql
+
+revision = "0006_ip_allowlist"
+down_revision = "0005_outboxes_webhooks"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    run_sql("0006_ip_allowlist.sql")
+
+
+def downgrade() -> None:
+    run_sql("0006_ip_allowlist.down.sql")

@@ -1,0 +1,23 @@
+"""SCIM: provisioning tokens and group mappings
+
+Revision ID: 0007_scim
+Revises: 0006_ip_allowlist
+
+The SQL is in alembic/sql/0007_scim.sql (functions in alembic/sql/functions/, included by it);
+alembic/README.md says how a later change adds to it.
+"""
+
+from app.core.migrate import run_sql
+
+revision = "0007_scim"
+down_revision = "0006_ip_allowlist"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    run_sql("0007_scim.sql")
+
+
+def downgrade() -> None:
+    run_sql("0007_scim.down.sql")

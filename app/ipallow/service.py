@@ -21,6 +21,7 @@ from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal
+from app.core.rows import expect_row
 from app.core.tx import Tx
 from app.ipallow import repository
 from app.ipallow.networks import MAX_ENTRIES, CompiledList, parse_address, parse_cidr
@@ -118,8 +119,7 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
         row = await repository.update(tx, entry_id, fields, clock.now())
     except asyncpg.UniqueViolationError as exc:
         raise _duplicate(str(before["cidr"]), fields.get("mode", before["mode"])) from exc
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     locked_out = await _lock_out_check(tx, bypass, body.force)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}

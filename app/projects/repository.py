@@ -9,6 +9,7 @@ import asyncpg
 
 from app.core.keyset import Params, keyset_page
 from app.core.project_access import REACHABLE_SQL
+from app.core.rows import expect_row
 from app.core.tx import Tx
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"
@@ -38,9 +39,7 @@ async def insert(tx: Tx, *, name: str, slug: str, description: str | None, now: 
         "INSERT INTO projects (tenant_id, name, slug, description, created_at, updated_at)"
         f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}",
         tx.tenant_id, name, slug, description, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def update(tx: Tx, project_id: UUID, fields: dict[str, object], now: datetime

@@ -14,6 +14,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.project_access import ensure_project_access, project_access_denied, sees_all_projects
+from app.core.rows import expect_row
 from app.core.tx import Tx
 from app.projects import repository
 from app.projects.schemas import ProjectCreate, ProjectUpdate
@@ -73,8 +74,7 @@ async def update_project(tx: Tx, principal: Principal, project_id: UUID, body: P
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"A project with slug {fields.get('slug')!r} already exists in this "
                        "tenant.", code="slug_taken") from exc
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     await record(tx, "project.update", resource_id=project_id, metadata={"changes": changes})
     return row

@@ -35,6 +35,7 @@ from app.core.errors import Conflict, Gone, NotFound
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal
+from app.core.rows import expect_row
 from app.core.runtime import Runtime
 from app.core.security import (
     INVITATION_TOKEN_PREFIX,
@@ -163,9 +164,7 @@ async def create_invitation(rt: Runtime, tx: Tx, principal: Principal, body: Inv
                            "team_id": str(body.team_id) if body.team_id else None,
                            "expires_at": expires_at.isoformat()})
     row = await repository.get(tx, invitation_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def list_invitations(tx: Tx, *, status: Status, after: tuple[datetime, UUID] | None,

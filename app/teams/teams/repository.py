@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.keyset import Params, keyset_page
+from app.core.rows import expect_row
 from app.core.tx import Tx
 
 TEAM_COLUMNS = (
@@ -32,9 +33,7 @@ async def insert_team(tx: Tx, *, name: str, description: str | None, now: dateti
         "INSERT INTO teams (tenant_id, name, description, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $4) RETURNING id", tx.tenant_id, name, description, now)
     row = await get_team(tx, team_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get_team(tx: Tx, team_id: UUID, *, for_update: bool = False

@@ -16,7 +16,7 @@ from asyncpg.cursor import CursorFactory
 
 from app.audit.filters import AuditFilters
 from app.core.db import Database
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 # One event as the API shows it. created_at is always UTC with microseconds.

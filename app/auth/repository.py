@@ -9,7 +9,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import Params, keyset_page
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "

@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 COLUMNS = "id, domain, token, status, verified_at, created_by, created_at"

@@ -11,7 +11,7 @@ import asyncpg
 from app.config import Network
 from app.core.keyset import keyset_page
 from app.core.net import IPAddress
-from app.core.rows import expect_row
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 COLUMNS = "id, cidr, description, expires_at, scope, mode, created_by, created_at, updated_at"
@@ -74,13 +74,9 @@ async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Re
 
 async def update(tx: Tx, entry_id: UUID, fields: dict[str, Any], now: datetime
                  ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [entry_id, now]
-    for column in ("description", "expires_at", "scope", "mode"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
+    sets, args = update_set(entry_id, now, fields, ("description", "expires_at", "scope", "mode"))
     return await tx.fetchrow(
-        f"UPDATE ip_allowlist SET {', '.join(sets)} WHERE id = $1 RETURNING {COLUMNS}", *args)
+        f"UPDATE ip_allowlist SET {sets} WHERE id = $1 RETURNING {COLUMNS}", *args)
 
 
 async def delete(tx: Tx, entry_id: UUID) -> asyncpg.Record | None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 
 
 async def lease(conn: asyncpg.Connection, tenant_id: UUID, kind: str, window_start: datetime,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 CONNECTION_COLUMNS = ("id, tenant_id, protocol, name, enabled, config, secret_enc,"

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import clock
 from app.core.errors import PaymentRequired
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 

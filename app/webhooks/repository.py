@@ -11,7 +11,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import Params, keyset_page
-from app.core.rows import expect_row
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
@@ -64,17 +64,13 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
 
 async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now: datetime
                           ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [endpoint_id, now]
-    for column in ("url", "description", "events", "active", "consecutive_failures",
-                   "disabled_reason", "disabled_at", "retry_policy", "failing_since",
-                   "project_ids", "min_severity", "header_names", "headers_encrypted",
-                   "rate_limit"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
+    sets, args = update_set(endpoint_id, now, fields, (
+        "url", "description", "events", "active", "consecutive_failures", "disabled_reason",
+        "disabled_at", "retry_policy", "failing_since", "project_ids", "min_severity",
+        "header_names", "headers_encrypted", "rate_limit"))
     return await tx.fetchrow(
-        f"UPDATE webhook_endpoints SET {', '.join(sets)} WHERE id = $1"
-        f" RETURNING {ENDPOINT_COLUMNS}", *args)
+        f"UPDATE webhook_endpoints SET {sets} WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}",
+        *args)
 
 
 async def delete_endpoint(tx: Tx, endpoint_id: UUID) -> asyncpg.Record | None:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.scim.repository.search import GROUP_COLUMNS, GROUP_MEMBERS_SQL
 

@@ -9,7 +9,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import keyset_page
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 COLUMNS = "id, name, prefix, created_by, created_at, last_used_at, revoked_at"

@@ -35,7 +35,6 @@ from app.core.errors import Conflict, Gone, NotFound
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal
-from app.core.rows import expect_row
 from app.core.runtime import Runtime
 from app.core.security import (
     INVITATION_TOKEN_PREFIX,
@@ -44,6 +43,7 @@ from app.core.security import (
     new_token,
     token_hash,
 )
+from app.core.sql import expect_row
 from app.core.tx import Tx, own_tx
 from app.email.service import enqueue
 from app.teams.invitations import repository

@@ -21,7 +21,7 @@ from app.core.audit_record import record
 from app.core.emails import masked
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.principal import Principal, Role
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.email.service import enqueue
 from app.teams.members import repository as members_repo

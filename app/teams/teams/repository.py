@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.keyset import Params, keyset_page
-from app.core.rows import expect_row
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 TEAM_COLUMNS = (
@@ -45,13 +45,8 @@ async def get_team(tx: Tx, team_id: UUID, *, for_update: bool = False
 
 async def update_team(tx: Tx, team_id: UUID, fields: dict[str, object], now: datetime
                       ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [team_id, now]
-    for column in ("name", "description"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
-    done = await tx.fetchval(f"UPDATE teams SET {', '.join(sets)} WHERE id = $1 RETURNING id",
-                             *args)
+    sets, args = update_set(team_id, now, fields, ("name", "description"))
+    done = await tx.fetchval(f"UPDATE teams SET {sets} WHERE id = $1 RETURNING id", *args)
     return None if done is None else await get_team(tx, team_id)
 
 

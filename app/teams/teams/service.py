@@ -20,7 +20,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal, Role
-from app.core.rows import expect_row
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.projects import service as projects
 from app.teams.teams import repository

@@ -133,6 +133,20 @@ def stop_procs(procs: Sequence[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
+def start_receiver(module: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A local receiver (bench/webhook_receiver.py, bench/hec_receiver.py) on a free port,
+    answering: the process and its URL."""
+    port = free_port()
+    proc = spawn(module, "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/_stats")
+    except BaseException:
+        stop_procs([proc])
+        raise
+    return proc, url
+
+
 def loopback_runtime(env: Env) -> Runtime:
     """The bench's runtime with webhook/stream URLs on 127.0.0.0/8 allowed (local receivers)."""
     settings = env.rt.settings.model_copy(update={

@@ -29,13 +29,11 @@ from app.core.tx import own_tx
 from bench.run import (
     Env,
     ScenarioResult,
-    free_port,
     loopback_runtime,
     receiver_stats,
-    spawn,
     spawn_worker,
+    start_receiver,
     stop_procs,
-    wait_http,
     wait_received,
 )
 
@@ -69,14 +67,12 @@ async def _pause_old(rt: Runtime, tenant_id: UUID) -> None:
 
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_AUDIT_STREAM_EVENTS", "50000"))
-    port = free_port()
-    receiver_url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     tenant_id = UUID(env.tenants[0]["tenant_id"])
     rt = loopback_runtime(env)
     try:
-        procs.append(spawn("bench.hec_receiver", "--port", str(port)))
-        wait_http(receiver_url + "/_stats")
+        receiver, receiver_url = start_receiver("bench.hec_receiver")
+        procs.append(receiver)
         await _pause_old(rt, tenant_id)
         t0 = time.time()
         first, last = await _record(rt, tenant_id, n)

@@ -71,14 +71,12 @@ from bench import wrk
 from bench.run import (
     Env,
     ScenarioResult,
-    free_port,
     loopback_runtime,
     receiver_stats,
     rss_mb,
-    spawn,
     spawn_worker,
+    start_receiver,
     stop_procs,
-    wait_http,
 )
 from bench.scenarios import audit, scim_create, scim_filter
 from bench.scenarios.projects_get import seed_projects
@@ -313,10 +311,8 @@ async def run(env: Env) -> ScenarioResult:
     su = await asyncpg.connect(env.superuser_url)
     try:
         await _delete_endpoints(env)  # left over from an interrupted run
-        port = free_port()
-        receiver = f"http://127.0.0.1:{port}"
-        procs.append(spawn("bench.webhook_receiver", "--port", str(port)))
-        wait_http(receiver + "/_stats")
+        receiver_proc, receiver = start_receiver("bench.webhook_receiver")
+        procs.append(receiver_proc)
         endpoints = await _register_endpoints(env, receiver)
         procs.append(spawn_worker(env))
         sampler = Sampler(env.extras["servers"].procs[0].pid, procs[-1].pid)

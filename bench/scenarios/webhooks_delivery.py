@@ -29,13 +29,11 @@ from app.webhooks.schemas import WebhookCreate
 from bench.run import (
     Env,
     ScenarioResult,
-    free_port,
     loopback_runtime,
     receiver_stats,
-    spawn,
     spawn_worker,
+    start_receiver,
     stop_procs,
-    wait_http,
     wait_received,
 )
 
@@ -67,14 +65,12 @@ async def _emit(rt: Runtime, tenant_id: UUID, n: int) -> None:
 
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "10000"))
-    port = free_port()
-    receiver_url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     tenant_id = UUID(env.tenants[0]["tenant_id"])
     rt = loopback_runtime(env)
     try:
-        procs.append(spawn("bench.webhook_receiver", "--port", str(port)))
-        wait_http(receiver_url + "/_stats")
+        receiver, receiver_url = start_receiver("bench.webhook_receiver")
+        procs.append(receiver)
         await _quiet_old_runs(rt, tenant_id)
         async with own_tx(rt.db, tenant_id) as tx:
             await service.register(rt, tx, WebhookCreate(

@@ -17,18 +17,22 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_networks(value: object) -> list[Network]:
-    """Parse a comma/space separated list of CIDRs (or bare addresses) into networks."""
+def list_items(value: object, what: str) -> list[str]:
+    """The items of a setting given as one comma/space separated string or as a list (JSON,
+    or in code); None or "" is none. `what` names the items in the error."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
-        items = [v for v in value.replace(",", " ").split() if v]
-    elif isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-    else:
-        raise ValueError("expected a comma-separated list of CIDRs")
+        return [v for v in value.replace(",", " ").split() if v]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    raise ValueError(f"expected a comma-separated list of {what}")
+
+
+def parse_networks(value: object) -> list[Network]:
+    """Parse a comma/space separated list of CIDRs (or bare addresses) into networks."""
     nets: list[Network] = []
-    for item in items:
+    for item in list_items(value, "CIDRs"):
         try:
             nets.append(ipaddress.ip_network(item, strict=False))
         except ValueError as exc:
@@ -63,16 +67,8 @@ def parse_origins(value: object) -> list[str]:
     """Comma/space separated exact browser origins, each `scheme://host[:port]` (lower-cased,
     default port dropped, as browsers send them). No wildcard: the API answers bearer
     credentials, so only named origins may read its responses."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        items = [v for v in value.replace(",", " ").split() if v]
-    elif isinstance(value, list | tuple):
-        items = [str(v) for v in value]
-    else:
-        raise ValueError("expected a comma-separated list of origins")
     origins: list[str] = []
-    for item in items:
+    for item in list_items(value, "origins"):
         if "*" in item:
             raise ValueError(f"{item!r}: wildcards are not allowed; list each origin exactly "
                              "(e.g. https://app.example.com)")
@@ -184,12 +180,7 @@ class Settings(BaseSettings):
     @field_validator("dns_nameservers", mode="before")
     @classmethod
     def _nameservers(cls, value: object) -> list[str]:
-        if value is None or value == "":
-            return []
-        items = value.replace(",", " ").split() if isinstance(value, str) else [
-            str(v) for v in value] if isinstance(value, list | tuple) else None
-        if items is None:
-            raise ValueError("expected a comma-separated list of address[:port]")
+        items = list_items(value, "address[:port]")
         for item in items:
             parse_nameserver(item)
         return items

@@ -14,6 +14,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from bench.asgi import json_default, lifespan, send_json
+
 QUERIES: dict[str, str] = {
     # GET /api/v1/projects/{id}
     "project": "SELECT id, name, slug, description, created_at, updated_at FROM projects"
@@ -33,29 +35,20 @@ async def _startup() -> None:
     _pool = await asyncpg.create_pool(os.environ["BENCH_DSN"], min_size=4, max_size=10)
 
 
-def _default(value: Any) -> Any:
-    return str(value)
+async def _shutdown() -> None:
+    if _pool is not None:
+        await _pool.close()
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await _startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if _pool is not None:
-                    await _pool.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send, _startup, _shutdown)
+        return
     parts = scope["path"].strip("/").split("/")
     status, body = 404, b"{}"
     if len(parts) >= 2 and parts[0] == "q" and parts[1] in QUERIES and _pool is not None:
         rows = await _pool.fetch(QUERIES[parts[1]], *parts[2:])
         status = 200
         body = orjson.dumps([dict(r) for r in rows] if len(rows) != 1 else dict(rows[0]),
-                            default=_default)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
+                            default=json_default)
+    await send_json(send, status, body)

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.core.db import asyncpg_connect_kwargs
 from app.core.tx import begin_tenant_sql
 from app.projects.models import projects
+from bench.asgi import json_default, lifespan, send_json
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"
 SELECT_SQL = f"SELECT {COLUMNS} FROM projects WHERE id = $1"
@@ -100,27 +101,14 @@ async def via_sqlalchemy(tenant: UUID, project: UUID) -> dict[str, Any] | None:
 ROUTES = {b"asyncpg": via_asyncpg, b"asyncpg4": via_asyncpg4, b"sqlalchemy": via_sqlalchemy}
 
 
-def _default(value: Any) -> Any:
-    return str(value)
-
-
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await _startup()
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await _shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send, _startup, _shutdown)
+        return
     parts = scope["raw_path"].strip(b"/").split(b"/")
     status, body = 404, b"{}"
     if len(parts) == 3 and parts[0] in ROUTES:
         row = await ROUTES[parts[0]](UUID(parts[1].decode()), UUID(parts[2].decode()))
         if row is not None:  # under RLS another tenant's project is not found
-            status, body = 200, orjson.dumps(row, default=_default)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
+            status, body = 200, orjson.dumps(row, default=json_default)
+    await send_json(send, status, body)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
+import ipaddress
 import json
 import os
 import pkgutil
@@ -28,6 +30,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,23 +93,95 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def spawn(module: str, *args: str, env: dict[str, str] | None = None
+          ) -> subprocess.Popen[bytes]:
+    """`python -m <module> <args>` from the repository root, in a process group of its own
+    (so `stop_procs` reaches its children), output discarded; `env` is added to ours."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def serve_api(env_vars: dict[str, str], workers: int, port: int) -> subprocess.Popen[bytes]:
+    """`drift-cloud serve --no-worker` with `workers` processes on `port`."""
+    return spawn("app.cli", "serve", "--no-worker", "--workers", str(workers), "--port",
+                 str(port), env={**env_vars, "DRIFT_LOG_LEVEL": "warning"})
+
+
+def spawn_uvicorn(app: str, port: int, workers: int, env: dict[str, str]
+                  ) -> subprocess.Popen[bytes]:
+    return spawn("uvicorn", app, "--port", str(port), "--workers", str(workers), "--log-level",
+                 "warning", "--no-access-log", "--no-proxy-headers", env=env)
+
+
+def spawn_worker(env: Env) -> subprocess.Popen[bytes]:
+    """A `drift-cloud worker` allowed to deliver to loopback receivers."""
+    return spawn("app.cli", "worker", env={**env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",
+                                           "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8"})
+
+
+def stop_procs(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process group in order, then wait for each (SIGKILL after 15 s)."""
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def start_receiver(module: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A local receiver (bench/webhook_receiver.py, bench/hec_receiver.py) on a free port,
+    answering: the process and its URL."""
+    port = free_port()
+    proc = spawn(module, "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/_stats")
+    except BaseException:
+        stop_procs([proc])
+        raise
+    return proc, url
+
+
+def loopback_runtime(env: Env) -> Runtime:
+    """The bench's runtime with webhook/stream URLs on 127.0.0.0/8 allowed (local receivers)."""
+    settings = env.rt.settings.model_copy(update={
+        "webhook_allowed_cidrs": [ipaddress.ip_network("127.0.0.0/8")]})
+    return Runtime(settings=settings, db=env.rt.db, jwt_secret=env.rt.jwt_secret,
+                   secret_key=env.rt.secret_key)
+
+
+def receiver_stats(url: str, *, reset: bool = False) -> dict[str, Any]:
+    """A local receiver's stats (GET <url>/_stats); reset=True: POST <url>/_reset (the stats,
+    then forget them). bench/webhook_receiver.py and bench/hec_receiver.py answer both."""
+    req = urllib.request.Request(url + ("/_reset" if reset else "/_stats"),  # noqa: S310
+                                 data=b"" if reset else None, method="POST" if reset else "GET")
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+
+async def wait_received(url: str, n: int, timeout: float, poll: float = 0.2
+                        ) -> dict[str, Any]:
+    """The receiver's stats once it counted `n` requests or `timeout` seconds passed."""
+    deadline = time.monotonic() + timeout
+    stats = receiver_stats(url)
+    while stats["count"] < n and time.monotonic() < deadline:
+        await asyncio.sleep(poll)
+        stats = receiver_stats(url)
+    return stats
+
+
 class Servers:
     def __init__(self, env_vars: dict[str, str], workers: int, superuser_url: str) -> None:
         self.api_port, self.base_port = free_port(), free_port()
-        self.procs: list[subprocess.Popen[bytes]] = []
-        api_env = {**os.environ, **env_vars, "DRIFT_LOG_LEVEL": "warning"}
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--workers",
-             str(workers), "--port", str(self.api_port)],
-            env=api_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True))
-        base_env = {**os.environ, "BENCH_DSN": superuser_url}
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--port",
-             str(self.base_port), "--workers", str(workers), "--log-level", "warning",
-             "--no-access-log", "--no-proxy-headers"],
-            env=base_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True))
+        self.procs: list[subprocess.Popen[bytes]] = [serve_api(env_vars, workers, self.api_port)]
+        self.procs.append(spawn_uvicorn("bench.baseline:app", self.base_port, workers,
+                                        {"BENCH_DSN": superuser_url}))
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.baseline = f"http://127.0.0.1:{self.base_port}"
         try:
@@ -117,16 +192,7 @@ class Servers:
             raise
 
     def stop(self) -> None:
-        for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for p in self.procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_procs(self.procs)
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]

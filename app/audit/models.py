@@ -12,27 +12,27 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
 
 from app.core.models import (
-    GEN_UUID,
     NOW,
-    metadata,
+    created_at,
+    created_index,
+    entity_table,
     tenant_fk,
-    tenant_key,
     tenant_ref,
+    tenant_table,
+    tenant_unique,
     timestamp,
+    timestamps,
+    updated_at,
 )
 
-audit_events = Table(
-    "audit_events", metadata,
-    tenant_key(),
-    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+audit_events = entity_table(
+    "audit_events",
     Column("created_at", DateTime(timezone=True), primary_key=True, server_default=NOW),
     Column("actor_type", Text, nullable=False),
     Column("actor_id", UUID),
@@ -76,16 +76,15 @@ Index("audit_events_outcome_action_seq", _e.tenant_id, _e.outcome, _e.action, _e
 _ZERO_HASH = text("decode(repeat('00'::text, 32), 'hex'::text)")
 
 # One row per tenant: the head of its hash chain and the retention boundary.
-audit_chain = Table(
-    "audit_chain", metadata,
-    tenant_key(),
+audit_chain = tenant_table(
+    "audit_chain",
     Column("last_seq", BigInteger, nullable=False, server_default=text("0")),
     Column("prev_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
     Column("last_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
     Column("retained_seq", BigInteger, nullable=False, server_default=text("0")),
     Column("retained_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
     timestamp("retained_at"),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    updated_at(),
     postgresql_with={"fillfactor": "50"},
     comment=(
         "Per-tenant head of the audit hash chain. last_seq/last_hash: the newest event;"
@@ -96,9 +95,8 @@ audit_chain = Table(
 )
 
 # One row per tenant: the retention window last announced by email (0004_audit).
-audit_retention_notices = Table(
-    "audit_retention_notices", metadata,
-    tenant_key(),
+audit_retention_notices = tenant_table(
+    "audit_retention_notices",
     timestamp("notified_at", nullable=False),
     timestamp("cutoff", nullable=False),
     timestamp("purge_from", nullable=False),
@@ -109,10 +107,8 @@ audit_retention_notices = Table(
 )
 
 # single-use tickets for opening the live stream from a browser (0004_audit)
-audit_stream_tickets = Table(
-    "audit_stream_tickets", metadata,
-    tenant_key(),
-    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+audit_stream_tickets = entity_table(
+    "audit_stream_tickets",
     Column("ticket_hash", BYTEA, nullable=False),
     Column("credential_type", Text, nullable=False),
     Column("credential_id", UUID, nullable=False),
@@ -121,9 +117,8 @@ audit_stream_tickets = Table(
     timestamp("expires_at", nullable=False),
     timestamp("used_at"),
     Column("used_ip", INET),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    UniqueConstraint("tenant_id", "ticket_hash",
-                     name="audit_stream_tickets_tenant_id_ticket_hash_key"),
+    created_at(),
+    tenant_unique("audit_stream_tickets", "ticket_hash"),
     tenant_fk(),
     tenant_ref(["user_id"], "users"),
 )
@@ -131,10 +126,8 @@ Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
       audit_stream_tickets.c.expires_at)
 
 # destinations that the worker pushes the tenant's log to (0004_audit; app.audit.siem_*)
-audit_streams = Table(
-    "audit_streams", metadata,
-    tenant_key(),
-    Column("id", UUID, primary_key=True, server_default=GEN_UUID),
+audit_streams = entity_table(
+    "audit_streams",
     Column("name", Text, nullable=False),
     Column("type", Text, nullable=False),
     Column("url", Text, nullable=False),
@@ -151,9 +144,7 @@ audit_streams = Table(
     timestamp("last_success_at"),
     Column("last_error", Text),
     timestamp("last_error_at"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    *timestamps(),
     tenant_fk(),
 )
-Index("audit_streams_created", audit_streams.c.tenant_id, audit_streams.c.created_at,
-      audit_streams.c.id)
+created_index(audit_streams)

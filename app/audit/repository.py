@@ -16,6 +16,7 @@ from asyncpg.cursor import CursorFactory
 
 from app.audit.filters import AuditFilters
 from app.core.db import Database
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 # One event as the API shows it. created_at is always UTC with microseconds.
@@ -248,9 +249,7 @@ async def retention_policy(tx: Tx) -> asyncpg.Record:
 async def lock_tenant_policy(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT plan, audit_retention_days FROM tenants"
                             " WHERE tenant_id = $1 FOR UPDATE", tx.tenant_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def set_custom_days(tx: Tx, days: int | None, now: datetime) -> None:
@@ -315,8 +314,7 @@ async def count_events_between(tx: Tx, since: datetime | None, until: datetime
         "SELECT count(*) AS n, min(created_at) AS oldest FROM audit_events WHERE tenant_id = $1"
         " AND created_at >= coalesce($2, '-infinity'::timestamptz) AND created_at < $3",
         tx.tenant_id, since, until)
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     return int(row["n"]), row["oldest"]
 
 

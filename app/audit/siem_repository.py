@@ -10,6 +10,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import keyset_page
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 COLUMNS = ("id, name, type, url, filters, options, status, delivered_through_seq,"
@@ -19,12 +20,6 @@ COLUMNS = ("id, name, type, url, filters, options, status, delivered_through_seq
            " WHERE c.tenant_id = audit_streams.tenant_id), 0) AS head_seq")
 
 
-def _one(row: asyncpg.Record | None) -> asyncpg.Record:
-    if row is None:
-        raise RuntimeError("expected a row")
-    return row
-
-
 async def count_streams(tx: Tx) -> int:
     return int(await tx.fetchval("SELECT count(*) FROM audit_streams"))
 
@@ -32,7 +27,7 @@ async def count_streams(tx: Tx) -> int:
 async def insert_stream(tx: Tx, *, name: str, type_: str, url: str, token_encrypted: bytes,
                         filters: dict[str, Any], options: dict[str, Any], status: str,
                         through_seq: int, now: datetime) -> asyncpg.Record:
-    return _one(await tx.fetchrow(
+    return expect_row(await tx.fetchrow(
         "INSERT INTO audit_streams (tenant_id, name, type, url, token_encrypted, filters,"
         " options, status, delivered_through_seq, next_attempt_at, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10)"
@@ -61,14 +56,9 @@ _UPDATABLE = ("name", "url", "token_encrypted", "filters", "options", "status",
 
 async def update_stream(tx: Tx, stream_id: UUID, fields: dict[str, Any], now: datetime
                         ) -> asyncpg.Record:
-    sets, args = ["updated_at = $2"], [stream_id, now]
-    for column in _UPDATABLE:
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
-    return _one(await tx.fetchrow(
-        f"UPDATE audit_streams SET {', '.join(sets)} WHERE id = $1 RETURNING {COLUMNS}",
-        *args))
+    sets, args = update_set(stream_id, now, fields, _UPDATABLE)
+    return expect_row(await tx.fetchrow(
+        f"UPDATE audit_streams SET {sets} WHERE id = $1 RETURNING {COLUMNS}", *args))
 
 
 async def delete_stream(tx: Tx, stream_id: UUID) -> asyncpg.Record | None:

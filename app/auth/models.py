@@ -4,24 +4,22 @@ SCIM adds external_id, scim_resource and scim_deleted_at to users (0002_tenants_
 *_key columns are generated lower() copies for case-insensitive lookups under RLS
 (docs/ARCHITECTURE.md, "Case-insensitive lookups under RLS")."""
 
-from sqlalchemy import Boolean, Column, Computed, Index, Table, Text, UniqueConstraint, func, text
+from sqlalchemy import Boolean, Column, Computed, Index, Text, func, text
 from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
 
 from app.core.models import (
     created_at,
-    id_key,
-    metadata,
+    created_index,
+    entity_table,
     tenant_fk,
-    tenant_key,
     tenant_ref,
+    tenant_unique,
     timestamp,
-    updated_at,
+    timestamps,
 )
 
-users = Table(
-    "users", metadata,
-    tenant_key(),
-    id_key(),
+users = entity_table(
+    "users",
     Column("email", Text),
     Column("user_name", Text, nullable=False),
     Column("display_name", Text),
@@ -30,8 +28,7 @@ users = Table(
     timestamp("deprovisioned_at"),
     Column("password_hash", Text),
     timestamp("last_active_at"),
-    created_at(),
-    updated_at(),
+    *timestamps(),
     Column("external_id", Text),
     Column("scim_resource", JSONB),
     timestamp("scim_deleted_at"),
@@ -39,7 +36,7 @@ users = Table(
     Column("email_key", Text, Computed("lower(email)", persisted=True)),
     tenant_fk(),
 )
-Index("users_created", users.c.tenant_id, users.c.created_at, users.c.id)
+created_index(users)
 Index("users_scim_created", users.c.tenant_id, users.c.created_at, users.c.id)
 Index("users_email_uq", users.c.tenant_id, users.c.email_key, unique=True,
       postgresql_where=text("email_key IS NOT NULL"))
@@ -50,10 +47,8 @@ Index("users_scim_external_id", users.c.tenant_id, users.c.external_id,
 Index("users_scim_user_name_key", users.c.tenant_id, users.c.user_name_key)
 Index("users_user_name_uq", users.c.tenant_id, func.lower(users.c.user_name), unique=True)
 
-api_keys = Table(
-    "api_keys", metadata,
-    tenant_key(),
-    id_key(),
+api_keys = entity_table(
+    "api_keys",
     Column("user_id", UUID, nullable=False),
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
@@ -63,7 +58,7 @@ api_keys = Table(
     timestamp("last_used_at"),
     timestamp("revoked_at"),
     timestamp("expiry_notified_at"),
-    UniqueConstraint("tenant_id", "sha256", name="api_keys_tenant_id_sha256_key"),
+    tenant_unique("api_keys", "sha256"),
     tenant_ref(["user_id"], "users"),
 )
 Index("api_keys_user", api_keys.c.tenant_id, api_keys.c.user_id)
@@ -71,10 +66,8 @@ Index("api_keys_expiring", api_keys.c.tenant_id, api_keys.c.expires_at,
       postgresql_where=text("expires_at IS NOT NULL AND revoked_at IS NULL"
                             " AND expiry_notified_at IS NULL"))
 
-sessions = Table(
-    "sessions", metadata,
-    tenant_key(),
-    id_key(),
+sessions = entity_table(
+    "sessions",
     Column("user_id", UUID, nullable=False),
     Column("refresh_hash", BYTEA, nullable=False),
     created_at(),
@@ -84,7 +77,7 @@ sessions = Table(
     Column("ip", INET),
     Column("user_agent", Text),
     Column("sso_connection_id", UUID),  # 0002_tenants_identity: NULL for a password session
-    UniqueConstraint("tenant_id", "refresh_hash", name="sessions_tenant_id_refresh_hash_key"),
+    tenant_unique("sessions", "refresh_hash"),
     tenant_ref(["user_id"], "users"),
 )
 Index("sessions_user", sessions.c.tenant_id, sessions.c.user_id)

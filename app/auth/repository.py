@@ -9,6 +9,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import Params, keyset_page
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "
@@ -73,9 +74,7 @@ async def insert_user(tx: Tx, *, email: str | None, user_name: str, display_name
         " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
         f" RETURNING {USER_COLUMNS}",
         tx.tenant_id, email, user_name, display_name, role, password_hash, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def deactivate_user(tx: Tx, user_id: UUID, now: datetime) -> None:
@@ -112,9 +111,7 @@ async def insert_api_key(tx: Tx, *, user_id: UUID, name: str, prefix: str, diges
         "INSERT INTO api_keys (tenant_id, user_id, name, prefix, sha256, expires_at, created_at)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}",
         tx.tenant_id, user_id, name, prefix, digest, expires_at, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get_api_key(tx: Tx, key_id: UUID) -> asyncpg.Record | None:

@@ -17,7 +17,7 @@ from app.core import clock
 from app.core.audit_record import record, record_denial
 from app.core.context import Actor, RequestContext
 from app.core.emails import canonical_address
-from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized, found
 from app.core.outbox import emit
 from app.core.principal import Principal, Role
 from app.core.runtime import Runtime
@@ -207,9 +207,7 @@ async def deprovision_user(tx: Tx, user_id: UUID, *, source: str) -> dict[str, A
 
     The user's next request with any old API key or session gets 401: both are checked
     against the database on every request. Data is preserved."""
-    user = await repository.get_user_for_update(tx, user_id)
-    if user is None:
-        raise NotFound("No user with that id.")
+    user = found(await repository.get_user_for_update(tx, user_id), "No user with that id.")
     if user["role"] == Role.owner.value:
         raise Conflict("The tenant owner cannot be deactivated; transfer ownership first.",
                        code="owner_protected")

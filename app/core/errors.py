@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -24,6 +24,8 @@ PROBLEM_JSON = "application/problem+json"
 # Text inputs refuse NUL characters (app.core.inputs); the pattern that says so, and its words.
 NUL_FREE_PATTERN = r"^[^\x00]*$"
 NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
+
+T = TypeVar("T")
 
 
 class ProblemError(Exception):
@@ -71,6 +73,14 @@ class Forbidden(ProblemError):
 
 class NotFound(ProblemError):
     status, code, title = 404, "not_found", "Not found"
+
+
+def found(row: T | None, detail: str, *, code: str | None = None) -> T:
+    """`row`, or a 404 NotFound(detail, code=code) when the lookup found nothing (a row of
+    another tenant is nothing too, under RLS)."""
+    if row is None:
+        raise NotFound(detail, code=code)
+    return row
 
 
 class Conflict(ProblemError):

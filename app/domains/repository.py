@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 COLUMNS = "id, domain, token, status, verified_at, created_by, created_at"
@@ -19,9 +20,7 @@ async def insert(tx: Tx, *, domain: str, token: str, created_by: UUID | None, no
         "INSERT INTO verified_domains (tenant_id, domain, token, created_by, created_at)"
         f" VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}",
         tx.tenant_id, domain, token, created_by, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get(tx: Tx, domain_id: UUID) -> asyncpg.Record | None:

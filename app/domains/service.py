@@ -21,7 +21,7 @@ from app.core import clock
 from app.core.audit_record import record
 from app.core.db import Database
 from app.core.emails import InvalidDomain, canonical_domain, email_domain
-from app.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from app.core.errors import BadRequest, Conflict, ServiceUnavailable, found
 from app.core.principal import Principal
 from app.core.tx import Tx
 from app.domains import repository
@@ -70,16 +70,11 @@ async def add_domain(tx: Tx, principal: Principal, domain: str) -> asyncpg.Recor
 
 
 async def get_domain(tx: Tx, domain_id: UUID) -> asyncpg.Record:
-    row = await repository.get(tx, domain_id)
-    if row is None:
-        raise NotFound("No domain with that id.")
-    return row
+    return found(await repository.get(tx, domain_id), "No domain with that id.")
 
 
 async def delete_domain(tx: Tx, domain_id: UUID) -> None:
-    row = await repository.delete(tx, domain_id)
-    if row is None:
-        raise NotFound("No domain with that id.")
+    row = found(await repository.delete(tx, domain_id), "No domain with that id.")
     await record(tx, "domain.remove", resource_id=domain_id,
                  metadata={"domain": row["domain"], "status": row["status"]})
 

@@ -1,15 +1,13 @@
 """Table metadata for queued email (built by the migrations; see app.core.models).
 The body is Fernet-encrypted (DRIFT_SECRET_KEY)."""
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, text
+from sqlalchemy import Column, DateTime, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA
 
-from app.core.models import NOW, created_at, id_key, metadata, tenant_fk, tenant_key, timestamp
+from app.core.models import NOW, created_at, entity_table, tenant_fk, timestamp
 
-email_outbox = Table(
-    "email_outbox", metadata,
-    tenant_key(),
-    id_key(),
+email_outbox = entity_table(
+    "email_outbox",
     Column("kind", Text, nullable=False),
     Column("to_address", Text, nullable=False),
     Column("subject", Text, nullable=False),

@@ -2,45 +2,39 @@
 app.core.models).
 The change counter `drift_private.ip_allowlist_seq` is private and stays in the migration."""
 
-from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import BYTEA, CIDR, INET, UUID
 
 from app.core.models import (
     created_at,
-    id_key,
-    metadata,
+    created_index,
+    entity_table,
     tenant_fk,
-    tenant_key,
     tenant_ref,
+    tenant_unique,
     timestamp,
-    updated_at,
+    timestamps,
 )
 
-ip_allowlist = Table(
-    "ip_allowlist", metadata,
-    tenant_key(),
-    id_key(),
+ip_allowlist = entity_table(
+    "ip_allowlist",
     Column("cidr", CIDR, nullable=False),
     Column("description", Text),
     timestamp("expires_at"),
     Column("created_by", UUID),
-    created_at(),
-    updated_at(),
+    *timestamps(),
     Column("scope", Text, nullable=False, server_default=text("'all'::text")),
     Column("mode", Text, nullable=False, server_default=text("'enforce'::text")),
     UniqueConstraint("tenant_id", "mode", "cidr", name="ip_allowlist_cidr_uq"),
     tenant_fk(),
     tenant_ref(["created_by"], "users", ondelete="SET NULL (created_by)"),
 )
-Index("ip_allowlist_created", ip_allowlist.c.tenant_id, ip_allowlist.c.created_at,
-      ip_allowlist.c.id)
+created_index(ip_allowlist)
 Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
       postgresql_ops={"cidr": "inet_ops"})
 
-ip_allowlist_resets = Table(
-    "ip_allowlist_resets", metadata,
-    tenant_key(),
-    id_key(),
+ip_allowlist_resets = entity_table(
+    "ip_allowlist_resets",
     Column("token_hash", BYTEA, nullable=False),
     Column("requested_by", UUID, nullable=False),
     Column("email", Text, nullable=False),
@@ -50,18 +44,15 @@ ip_allowlist_resets = Table(
     Column("used_ip", INET),
     timestamp("superseded_at"),
     created_at(),
-    UniqueConstraint("tenant_id", "token_hash",
-                     name="ip_allowlist_resets_tenant_id_token_hash_key"),
+    tenant_unique("ip_allowlist_resets", "token_hash"),
     tenant_fk(),
     tenant_ref(["requested_by"], "users"),
 )
 Index("ip_allowlist_resets_created", ip_allowlist_resets.c.tenant_id,
       ip_allowlist_resets.c.created_at)
 
-ip_allowlist_report = Table(
-    "ip_allowlist_report", metadata,
-    tenant_key(),
-    id_key(),
+ip_allowlist_report = entity_table(
+    "ip_allowlist_report",
     Column("credential_type", Text, nullable=False),
     Column("ip", INET),
     Column("user_id", UUID),

@@ -11,6 +11,7 @@ import asyncpg
 from app.config import Network
 from app.core.keyset import keyset_page
 from app.core.net import IPAddress
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 COLUMNS = "id, cidr, description, expires_at, scope, mode, created_by, created_at, updated_at"
@@ -62,9 +63,7 @@ async def insert(tx: Tx, *, cidr: Network, description: str | None,
         " created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
         f" RETURNING {COLUMNS}",
         tx.tenant_id, cidr, description, expires_at, scope, mode, created_by, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Record | None:
@@ -75,13 +74,9 @@ async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Re
 
 async def update(tx: Tx, entry_id: UUID, fields: dict[str, Any], now: datetime
                  ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [entry_id, now]
-    for column in ("description", "expires_at", "scope", "mode"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
+    sets, args = update_set(entry_id, now, fields, ("description", "expires_at", "scope", "mode"))
     return await tx.fetchrow(
-        f"UPDATE ip_allowlist SET {', '.join(sets)} WHERE id = $1 RETURNING {COLUMNS}", *args)
+        f"UPDATE ip_allowlist SET {sets} WHERE id = $1 RETURNING {COLUMNS}", *args)
 
 
 async def delete(tx: Tx, entry_id: UUID) -> asyncpg.Record | None:
@@ -158,9 +153,7 @@ async def insert_reset(tx: Tx, *, digest: bytes, requested_by: UUID, email: str,
         " requested_ip, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         f" RETURNING {RESET_COLUMNS}",
         tx.tenant_id, digest, requested_by, email, requested_ip, expires_at, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get_reset_for_update(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:

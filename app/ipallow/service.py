@@ -17,10 +17,11 @@ import asyncpg
 
 from app.core import clock
 from app.core.audit_record import record
-from app.core.errors import BadRequest, Conflict, NotFound
+from app.core.errors import BadRequest, Conflict, NotFound, found
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.ipallow import repository
 from app.ipallow.networks import MAX_ENTRIES, CompiledList, parse_address, parse_cidr
@@ -90,10 +91,7 @@ async def create_entry(tx: Tx, principal: Principal, body: EntryCreate, bypass: 
 
 
 async def get_entry(tx: Tx, entry_id: UUID) -> asyncpg.Record:
-    row = await repository.get(tx, entry_id)
-    if row is None:
-        raise NotFound("No allowlist entry with that id.")
-    return row
+    return found(await repository.get(tx, entry_id), "No allowlist entry with that id.")
 
 
 async def list_entries(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
@@ -118,8 +116,7 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
         row = await repository.update(tx, entry_id, fields, clock.now())
     except asyncpg.UniqueViolationError as exc:
         raise _duplicate(str(before["cidr"]), fields.get("mode", before["mode"])) from exc
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     locked_out = await _lock_out_check(tx, bypass, body.force)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "changes": changes}
@@ -133,9 +130,7 @@ async def update_entry(tx: Tx, entry_id: UUID, body: EntryUpdate, bypass: Compil
 
 async def delete_entry(tx: Tx, entry_id: UUID, *, force: bool, bypass: CompiledList) -> None:
     await repository.lock_tenant_list(tx)
-    row = await repository.delete(tx, entry_id)
-    if row is None:
-        raise NotFound("No allowlist entry with that id.")
+    row = found(await repository.delete(tx, entry_id), "No allowlist entry with that id.")
     locked_out = await _lock_out_check(tx, bypass, force)
     meta: dict[str, Any] = {"cidr": str(row["cidr"]), "description": row["description"],
                             "expires_at": row["expires_at"]}

@@ -1,19 +1,16 @@
 """Table metadata for projects (built by the migrations; see app.core.models)."""
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Text
 
-from app.core.models import created_at, id_key, metadata, tenant_fk, tenant_key, updated_at
+from app.core.models import created_index, entity_table, tenant_fk, tenant_unique, timestamps
 
-projects = Table(
-    "projects", metadata,
-    tenant_key(),
-    id_key(),
+projects = entity_table(
+    "projects",
     Column("name", Text, nullable=False),
     Column("slug", Text, nullable=False),
     Column("description", Text),
-    created_at(),
-    updated_at(),
-    UniqueConstraint("tenant_id", "slug", name="projects_tenant_id_slug_key"),
+    *timestamps(),
+    tenant_unique("projects", "slug"),
     tenant_fk(),
 )
-Index("projects_created", projects.c.tenant_id, projects.c.created_at, projects.c.id)
+created_index(projects)

@@ -9,6 +9,7 @@ import asyncpg
 
 from app.core.keyset import Params, keyset_page
 from app.core.project_access import REACHABLE_SQL
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 COLUMNS = "id, name, slug, description, created_at, updated_at"
@@ -38,21 +39,14 @@ async def insert(tx: Tx, *, name: str, slug: str, description: str | None, now: 
         "INSERT INTO projects (tenant_id, name, slug, description, created_at, updated_at)"
         f" VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}",
         tx.tenant_id, name, slug, description, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def update(tx: Tx, project_id: UUID, fields: dict[str, object], now: datetime
                  ) -> asyncpg.Record | None:
-    sets, args = [], [project_id, now]
-    for column in ("name", "slug", "description"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
+    sets, args = update_set(project_id, now, fields, ("name", "slug", "description"))
     return await tx.fetchrow(
-        f"UPDATE projects SET {', '.join([*sets, 'updated_at = $2'])} WHERE id = $1"
-        f" RETURNING {COLUMNS}", *args)
+        f"UPDATE projects SET {sets} WHERE id = $1 RETURNING {COLUMNS}", *args)
 
 
 async def delete(tx: Tx, project_id: UUID) -> asyncpg.Record | None:

@@ -10,10 +10,11 @@ import asyncpg
 
 from app.core import clock
 from app.core.audit_record import record
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound, found
 from app.core.outbox import emit
 from app.core.principal import Principal
 from app.core.project_access import ensure_project_access, project_access_denied, sees_all_projects
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.projects import repository
 from app.projects.schemas import ProjectCreate, ProjectUpdate
@@ -32,10 +33,7 @@ async def get_project(tx: Tx, project_id: UUID, principal: Principal | None = No
     With a principal (a request entered with a user credential) the row is read through the
     database's own reach filter and checked in Python as well (app.core.project_access)."""
     if principal is None:
-        row = await repository.get(tx, project_id)
-        if row is None:
-            raise NotFound("No project with that id.")
-        return row
+        return found(await repository.get(tx, project_id), "No project with that id.")
     row = await repository.get_reachable(tx, project_id)
     if row is None:
         if not await repository.exists(tx, project_id):
@@ -73,17 +71,14 @@ async def update_project(tx: Tx, principal: Principal, project_id: UUID, body: P
     except asyncpg.UniqueViolationError as exc:
         raise Conflict(f"A project with slug {fields.get('slug')!r} already exists in this "
                        "tenant.", code="slug_taken") from exc
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     await record(tx, "project.update", resource_id=project_id, metadata={"changes": changes})
     return row
 
 
 async def delete_project(tx: Tx, project_id: UUID) -> None:
-    row = await repository.delete(tx, project_id)
-    if row is None:
-        raise NotFound("No project with that id.")
+    row = found(await repository.delete(tx, project_id), "No project with that id.")
     await emit(tx, "project.deleted", _event_data(row))
     await record(tx, "project.delete", resource_id=project_id,
                  metadata={"name": row["name"], "slug": row["slug"]})

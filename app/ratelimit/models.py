@@ -3,13 +3,12 @@ app.core.models).
 The login/token throttle table `drift_private.auth_throttle` is private and stays in the
 migration."""
 
-from sqlalchemy import Column, Integer, Table, Text
+from sqlalchemy import Column, Integer, Text
 
-from app.core.models import metadata, tenant_fk, tenant_key, timestamp
+from app.core.models import tenant_fk, tenant_table, timestamp
 
-tenant_rate_windows = Table(
-    "tenant_rate_windows", metadata,
-    tenant_key(),
+tenant_rate_windows = tenant_table(
+    "tenant_rate_windows",
     Column("kind", Text, primary_key=True),
     timestamp("window_start", nullable=False),
     Column("used", Integer, nullable=False),

@@ -8,12 +8,12 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.sql import expect_row
+
 
 async def lease(conn: asyncpg.Connection, tenant_id: UUID, kind: str, window_start: datetime,
                 budgets: dict[str, int], fraction: float) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT granted, budget, window_start FROM drift_api.rate_lease($1, $2, $3, $4, $5)",
         tenant_id, kind, window_start, budgets, fraction)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import orjson
 from fastapi import Request
@@ -29,36 +30,15 @@ class ScimError(ProblemError):
         self.scim_type = scim_type
 
 
-def invalid_filter(detail: str) -> ScimError:
-    return ScimError(400, detail, "invalidFilter")
-
-
-def invalid_value(detail: str) -> ScimError:
-    return ScimError(400, detail, "invalidValue")
-
-
-def invalid_syntax(detail: str) -> ScimError:
-    return ScimError(400, detail, "invalidSyntax")
-
-
-def invalid_path(detail: str) -> ScimError:
-    return ScimError(400, detail, "invalidPath")
-
-
-def no_target(detail: str) -> ScimError:
-    return ScimError(400, detail, "noTarget")
-
-
-def mutability(detail: str) -> ScimError:
-    return ScimError(400, detail, "mutability")
-
-
-def uniqueness(detail: str) -> ScimError:
-    return ScimError(409, detail, "uniqueness")
-
-
-def not_found(detail: str) -> ScimError:
-    return ScimError(404, detail)
+# The errors RFC 7644 §3.12 names, each called with the detail: `raise invalid_value("...")`.
+invalid_filter = partial(ScimError, 400, scim_type="invalidFilter")
+invalid_value = partial(ScimError, 400, scim_type="invalidValue")
+invalid_syntax = partial(ScimError, 400, scim_type="invalidSyntax")
+invalid_path = partial(ScimError, 400, scim_type="invalidPath")
+no_target = partial(ScimError, 400, scim_type="noTarget")
+mutability = partial(ScimError, 400, scim_type="mutability")
+uniqueness = partial(ScimError, 409, scim_type="uniqueness")
+not_found = partial(ScimError, 404)
 
 
 def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, str]:

@@ -4,15 +4,21 @@ SCIM also adds to `users` (app.auth.models): external_id, scim_resource (the SCI
 as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and
 `team_memberships` as Groups and their members."""
 
-from sqlalchemy import Column, Computed, Index, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Computed, Text
 from sqlalchemy.dialects.postgresql import BYTEA, UUID
 
-from app.core.models import created_at, id_key, metadata, tenant_fk, tenant_key, timestamp
+from app.core.models import (
+    created_at,
+    created_index,
+    entity_table,
+    tenant_fk,
+    tenant_table,
+    tenant_unique,
+    timestamp,
+)
 
-scim_tokens = Table(
-    "scim_tokens", metadata,
-    tenant_key(),
-    id_key(),
+scim_tokens = entity_table(
+    "scim_tokens",
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
     Column("token_hash", BYTEA, nullable=False),
@@ -20,15 +26,13 @@ scim_tokens = Table(
     created_at(),
     timestamp("last_used_at"),
     timestamp("revoked_at"),
-    UniqueConstraint("tenant_id", "token_hash", name="scim_tokens_tenant_id_token_hash_key"),
+    tenant_unique("scim_tokens", "token_hash"),
     tenant_fk(),
 )
-Index("scim_tokens_created", scim_tokens.c.tenant_id, scim_tokens.c.created_at,
-      scim_tokens.c.id)
+created_index(scim_tokens)
 
-scim_group_mappings = Table(
-    "scim_group_mappings", metadata,
-    tenant_key(),
+scim_group_mappings = tenant_table(
+    "scim_group_mappings",
     Column("group_name", Text, nullable=False),
     Column("group_key", Text, Computed("lower(group_name)", persisted=True), primary_key=True),
     Column("role", Text, nullable=False),

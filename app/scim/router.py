@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
+import asyncpg
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.core.access import get_runtime
+from app.core.tx import Tx
 from app.core.urls import public_url
 from app.scim.attributes import GROUP, USER
 from app.scim.auth import ScimTx
@@ -165,24 +168,28 @@ async def get_user(user_id: str, request: Request, tx: ScimTx) -> Response:
 @scim.put("/Users/{user_id}", summary="Replace a user (active: false deprovisions)",
           responses=_ERRORS, openapi_extra=PROJECTION_DOC)
 async def replace_user(user_id: str, request: Request, tx: ScimTx) -> Response:
-    proj = _projection(request)
-    base = _base(request)
-    row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
-    check_if_match(request, users.resource(row, base)["meta"]["version"])
-    res = await users.replace(tx, row, await read_json(request), base,
-                              secret_key=get_runtime(request).secret_key)
-    return resource_response(res, 200, proj.apply(USER, res))
+    return await _write_user(user_id, request, tx, users.replace)
 
 
 @scim.patch("/Users/{user_id}", summary="Modify a user (active: false deprovisions)",
             responses=_ERRORS, openapi_extra=PROJECTION_DOC)
 async def patch_user(user_id: str, request: Request, tx: ScimTx) -> Response:
+    return await _write_user(user_id, request, tx, users.patch)
+
+
+class _UserWrite(Protocol):
+    def __call__(self, tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_key: str
+                 ) -> Awaitable[dict[str, Any]]: ...
+
+
+async def _write_user(user_id: str, request: Request, tx: Tx, write: _UserWrite) -> Response:
+    """PUT or PATCH a user: lock it, honour If-Match, write, answer the projected resource."""
     proj = _projection(request)
     base = _base(request)
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
     check_if_match(request, users.resource(row, base)["meta"]["version"])
-    res = await users.patch(tx, row, await read_json(request), base,
-                            secret_key=get_runtime(request).secret_key)
+    res = await write(tx, row, await read_json(request), base,
+                      secret_key=get_runtime(request).secret_key)
     return resource_response(res, 200, proj.apply(USER, res))
 
 

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 CONNECTION_COLUMNS = ("id, tenant_id, protocol, name, enabled, config, secret_enc,"
@@ -31,9 +32,7 @@ async def insert_connection(tx: Tx, *, protocol: str, name: str, enabled: bool,
         f" RETURNING {CONNECTION_COLUMNS}",
         tx.tenant_id, protocol, name, enabled, config, secret_enc, jit_provisioning,
         default_role, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def list_connections(tx: Tx) -> list[asyncpg.Record]:
@@ -63,9 +62,7 @@ async def update_connection(tx: Tx, connection_id: UUID, *, name: str, enabled: 
         " jit_provisioning = $6, default_role = $7, updated_at = $8 WHERE id = $1"
         f" RETURNING {CONNECTION_COLUMNS}",
         connection_id, name, enabled, config, secret_enc, jit_provisioning, default_role, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def delete_connection(tx: Tx, connection_id: UUID) -> None:
@@ -133,9 +130,7 @@ async def insert_user(tx: Tx, *, email: str, user_name: str, display_name: str |
         " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
         " RETURNING id, email, user_name, role, active, external_id",
         tx.tenant_id, email, user_name, display_name, external_id, role, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def mapped_role(tx: Tx, groups: list[str]) -> str | None:
@@ -191,9 +186,7 @@ async def put_settings(tx: Tx, *, enforced: bool, owner_break_glass: bool, now: 
         " enforced = EXCLUDED.enforced, owner_break_glass = EXCLUDED.owner_break_glass,"
         " updated_at = EXCLUDED.updated_at RETURNING enforced, owner_break_glass, updated_at",
         tx.tenant_id, enforced, owner_break_glass, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def password_policy(tx: Tx, user_id: UUID, session_id: UUID | None

@@ -23,7 +23,7 @@ from app.core.access import (
     TenantTx,
     run_tenant_checks,
 )
-from app.core.errors import BadRequest, NotFound
+from app.core.errors import BadRequest, NotFound, found
 from app.core.responses import json_response
 from app.domains.service import tenant_for_email
 from app.sso import connections, service
@@ -80,9 +80,7 @@ async def list_connections(request: Request, _: AdminPrincipal, tx: TenantTx) ->
             summary="One SSO connection (secrets are never returned)")
 async def get_connection(connection_id: UUID, request: Request, _: AdminPrincipal,
                          tx: TenantTx) -> Response:
-    row = await repo.get_connection(tx, connection_id)
-    if row is None:
-        raise NotFound("No SSO connection with that id.")
+    row = found(await repo.get_connection(tx, connection_id), "No SSO connection with that id.")
     return json_response(await _out(request, tx, row))
 
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Table, Text
+from sqlalchemy import Column, Index, Text
 
-from app.core.models import created_at, metadata, tenant_fk, tenant_key, timestamp
+from app.core.models import (
+    created_at,
+    tenant_fk,
+    tenant_table,
+    timestamp,
+)
 from app.core.tx import Tx
 
-sso_saml_replay = Table(
-    "sso_saml_replay", metadata,
-    tenant_key(),
+sso_saml_replay = tenant_table(
+    "sso_saml_replay",
     Column("assertion_id", Text, primary_key=True),
     timestamp("expires_at", nullable=False),
     created_at(),

@@ -6,19 +6,22 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB, UUID
 
-from app.core.models import created_at, id_key, metadata, tenant_key, tenant_ref, timestamp
+from app.core.models import (
+    created_at,
+    entity_table,
+    tenant_ref,
+    tenant_table,
+    tenant_unique,
+    timestamp,
+)
 
-scans = Table(
-    "scans", metadata,
-    tenant_key(),
-    id_key(),
+scans = entity_table(
+    "scans",
     Column("project_id", UUID, nullable=False),
     Column("external_id", Text, nullable=False),
     timestamp("started_at", nullable=False),
@@ -32,15 +35,13 @@ scans = Table(
     Column("violations_new", Integer, nullable=False, server_default=text("0")),
     Column("synced_by", UUID),
     created_at(),
-    UniqueConstraint("tenant_id", "project_id", "external_id",
-                     name="scans_tenant_id_project_id_external_id_key"),
+    tenant_unique("scans", "project_id", "external_id"),
     tenant_ref(["project_id"], "projects"),
 )
 Index("scans_project", scans.c.tenant_id, scans.c.project_id, scans.c.created_at)
 
-scan_gate_results = Table(
-    "scan_gate_results", metadata,
-    tenant_key(),
+scan_gate_results = tenant_table(
+    "scan_gate_results",
     Column("scan_id", UUID, primary_key=True),
     Column("gate", Text, primary_key=True),
     Column("passed", Boolean, nullable=False),
@@ -49,9 +50,8 @@ scan_gate_results = Table(
     tenant_ref(["scan_id"], "scans"),
 )
 
-violations = Table(
-    "violations", metadata,
-    tenant_key(),
+violations = tenant_table(
+    "violations",
     Column("project_id", UUID, primary_key=True),
     Column("fingerprint", Text, primary_key=True),
     Column("rule", Text, nullable=False),

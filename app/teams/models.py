@@ -11,7 +11,6 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -19,30 +18,28 @@ from sqlalchemy.dialects.postgresql import BYTEA, UUID
 
 from app.core.models import (
     created_at,
-    id_key,
-    metadata,
+    created_index,
+    entity_table,
     tenant_fk,
-    tenant_key,
     tenant_ref,
+    tenant_table,
+    tenant_unique,
     timestamp,
-    updated_at,
+    timestamps,
     views,
 )
 
-teams = Table(
-    "teams", metadata,
-    tenant_key(),
-    id_key(),
+teams = entity_table(
+    "teams",
     Column("name", Text, nullable=False),
     Column("description", Text),
     Column("scim_managed", Boolean, nullable=False, server_default=text("false")),
     Column("external_id", Text),
-    created_at(),
-    updated_at(),
+    *timestamps(),
     Column("name_key", Text, Computed("lower(name)", persisted=True)),
     tenant_fk(),
 )
-Index("teams_created", teams.c.tenant_id, teams.c.created_at, teams.c.id)
+created_index(teams)
 Index("teams_name_uq", teams.c.tenant_id, func.lower(teams.c.name), unique=True)
 Index("teams_scim_created", teams.c.tenant_id, teams.c.created_at, teams.c.id,
       postgresql_where=text("scim_managed"))
@@ -50,9 +47,8 @@ Index("teams_scim_external_id", teams.c.tenant_id, teams.c.external_id,
       postgresql_where=text("external_id IS NOT NULL"))
 Index("teams_scim_name_key", teams.c.tenant_id, teams.c.name_key)
 
-team_memberships = Table(
-    "team_memberships", metadata,
-    tenant_key(),
+team_memberships = tenant_table(
+    "team_memberships",
     Column("team_id", UUID, primary_key=True),
     Column("user_id", UUID, primary_key=True),
     Column("role", Text, nullable=False, server_default=text("'member'::text")),  # lead|member
@@ -64,9 +60,8 @@ Index("team_memberships_team_created", team_memberships.c.tenant_id,
       team_memberships.c.team_id, team_memberships.c.created_at, team_memberships.c.user_id)
 Index("team_memberships_user", team_memberships.c.tenant_id, team_memberships.c.user_id)
 
-team_projects = Table(
-    "team_projects", metadata,
-    tenant_key(),
+team_projects = tenant_table(
+    "team_projects",
     Column("team_id", UUID, primary_key=True),
     Column("project_id", UUID, primary_key=True),
     created_at(),
@@ -77,10 +72,8 @@ Index("team_projects_project", team_projects.c.tenant_id, team_projects.c.projec
 Index("team_projects_team_created", team_projects.c.tenant_id, team_projects.c.team_id,
       team_projects.c.created_at, team_projects.c.project_id)
 
-invitations = Table(
-    "invitations", metadata,
-    tenant_key(),
-    id_key(),
+invitations = entity_table(
+    "invitations",
     Column("email", Text, nullable=False),
     Column("role", Text, nullable=False),  # admin | member | viewer
     Column("team_id", UUID),
@@ -96,7 +89,7 @@ invitations = Table(
     Column("sent_count", Integer, nullable=False, server_default=text("1")),
     timestamp("last_sent_at"),
     Column("email_key", Text, Computed("lower(email)", persisted=True)),
-    UniqueConstraint("tenant_id", "token_hash", name="invitations_tenant_id_token_hash_key"),
+    tenant_unique("invitations", "token_hash"),
     tenant_fk(),
     ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"],
                          ondelete="SET NULL (team_id)"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.core import clock
 from app.core.errors import PaymentRequired
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 
@@ -31,8 +32,7 @@ async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
         " (SELECT count(*) FROM invitations i WHERE i.accepted_at IS NULL"
         "    AND i.revoked_at IS NULL AND i.expires_at > $1) AS pending_invites"
         " FROM tenants t", clock.now())
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     limit = row["seat_limit"]
     used = int(row["active"]) + int(row["pending_invites"])
     return {"active": int(row["active"]), "pending_invites": int(row["pending_invites"]),

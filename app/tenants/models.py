@@ -5,21 +5,18 @@ from sqlalchemy import (
     Column,
     ForeignKeyConstraint,
     Integer,
-    Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from app.core.models import created_at, metadata, tenant_key, updated_at
+from app.core.models import tenant_table, tenant_unique, timestamps
 
 # `tenants` is itself a tenant table: its key column is tenant_id, so RLS shows a tenant only
 # its own row. owner_id references users in the same tenant (deferred: both rows are created
 # in one transaction).
-tenants = Table(
-    "tenants", metadata,
-    tenant_key(),
+tenants = tenant_table(
+    "tenants",
     Column("name", Text, nullable=False),
     Column("slug", Text, nullable=False),
     Column("plan", Text, nullable=False, server_default=text("'free'::text")),
@@ -28,9 +25,8 @@ tenants = Table(
     Column("audit_retention_days", Integer),
     # the owner's own choice to let SCIM change the owner's sign-in identity (0002_tenants_identity)
     Column("owner_managed_by_idp", Boolean, nullable=False, server_default=text("false")),
-    created_at(),
-    updated_at(),
-    UniqueConstraint("tenant_id", "slug", name="tenants_tenant_id_slug_key"),
+    *timestamps(),
+    tenant_unique("tenants", "slug"),
     ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"],
                          name="tenants_owner_fk", deferrable=True, initially="DEFERRED",
                          use_alter=True),

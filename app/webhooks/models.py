@@ -7,28 +7,27 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
 from app.core.models import (
     created_at,
+    created_index,
+    entity_table,
     id_key,
-    metadata,
     tenant_fk,
-    tenant_key,
     tenant_ref,
+    tenant_table,
+    tenant_unique,
     timestamp,
-    updated_at,
+    timestamps,
 )
 
 # Domain events, written by webhooks.outbox.emit() in the caller's transaction.
-outbox_events = Table(
-    "outbox_events", metadata,
-    tenant_key(),
+outbox_events = tenant_table(
+    "outbox_events",
     Column("id", UUID, primary_key=True),
     Column("type", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -39,10 +38,8 @@ outbox_events = Table(
 )
 Index("outbox_events_created", outbox_events.c.tenant_id, outbox_events.c.created_at)
 
-webhook_endpoints = Table(
-    "webhook_endpoints", metadata,
-    tenant_key(),
-    id_key(),
+webhook_endpoints = entity_table(
+    "webhook_endpoints",
     Column("url", Text, nullable=False),
     Column("description", Text),
     Column("events", ARRAY(Text), nullable=False),
@@ -50,8 +47,7 @@ webhook_endpoints = Table(
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
     Column("disabled_reason", Text),
     timestamp("disabled_at"),
-    created_at(),
-    updated_at(),
+    *timestamps(),
     # fast or extended retries; when the tenant was told it is failing
     Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
     timestamp("failing_since"),
@@ -66,12 +62,10 @@ webhook_endpoints = Table(
     timestamp("next_send_at"),
     tenant_fk(),
 )
-Index("webhook_endpoints_created", webhook_endpoints.c.tenant_id,
-      webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+created_index(webhook_endpoints)
 
-webhook_secrets = Table(
-    "webhook_secrets", metadata,
-    tenant_key(),
+webhook_secrets = tenant_table(
+    "webhook_secrets",
     Column("endpoint_id", UUID, primary_key=True),
     id_key(),
     Column("secret_encrypted", BYTEA, nullable=False),
@@ -80,10 +74,8 @@ webhook_secrets = Table(
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
-webhook_deliveries = Table(
-    "webhook_deliveries", metadata,
-    tenant_key(),
-    id_key(),
+webhook_deliveries = entity_table(
+    "webhook_deliveries",
     Column("endpoint_id", UUID, nullable=False),
     Column("event_id", UUID, nullable=False),
     Column("event_type", Text, nullable=False),
@@ -98,10 +90,8 @@ webhook_deliveries = Table(
     Column("error", Text),
     timestamp("last_attempt_at"),
     timestamp("delivered_at"),
-    created_at(),
-    updated_at(),
-    UniqueConstraint("tenant_id", "endpoint_id", "event_id",
-                     name="webhook_deliveries_tenant_id_endpoint_id_event_id_key"),
+    *timestamps(),
+    tenant_unique("webhook_deliveries", "endpoint_id", "event_id"),
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
     tenant_ref(["event_id"], "outbox_events"),
 )
@@ -112,9 +102,8 @@ Index("webhook_deliveries_log", webhook_deliveries.c.tenant_id,
       webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at,
       webhook_deliveries.c.id)
 
-webhook_delivery_attempts = Table(
-    "webhook_delivery_attempts", metadata,
-    tenant_key(),
+webhook_delivery_attempts = tenant_table(
+    "webhook_delivery_attempts",
     Column("delivery_id", UUID, primary_key=True),
     Column("attempt", Integer, primary_key=True),
     timestamp("attempted_at", nullable=False),

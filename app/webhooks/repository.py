@@ -11,6 +11,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import Params, keyset_page
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,"
@@ -39,9 +40,7 @@ async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: 
         f" RETURNING {ENDPOINT_COLUMNS}",
         tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity,
         header_names, headers_encrypted, rate_limit)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def endpoint_headers(tx: Tx, endpoint_id: UUID) -> bytes | None:
@@ -65,17 +64,13 @@ async def list_endpoints(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: 
 
 async def update_endpoint(tx: Tx, endpoint_id: UUID, fields: dict[str, Any], now: datetime
                           ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [endpoint_id, now]
-    for column in ("url", "description", "events", "active", "consecutive_failures",
-                   "disabled_reason", "disabled_at", "retry_policy", "failing_since",
-                   "project_ids", "min_severity", "header_names", "headers_encrypted",
-                   "rate_limit"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
+    sets, args = update_set(endpoint_id, now, fields, (
+        "url", "description", "events", "active", "consecutive_failures", "disabled_reason",
+        "disabled_at", "retry_policy", "failing_since", "project_ids", "min_severity",
+        "header_names", "headers_encrypted", "rate_limit"))
     return await tx.fetchrow(
-        f"UPDATE webhook_endpoints SET {', '.join(sets)} WHERE id = $1"
-        f" RETURNING {ENDPOINT_COLUMNS}", *args)
+        f"UPDATE webhook_endpoints SET {sets} WHERE id = $1 RETURNING {ENDPOINT_COLUMNS}",
+        *args)
 
 
 async def delete_endpoint(tx: Tx, endpoint_id: UUID) -> asyncpg.Record | None:
@@ -208,8 +203,7 @@ async def insert_finished_delivery(tx: Tx, *, endpoint_id: UUID, event_id: UUID,
         f" RETURNING {DELIVERY_COLUMNS}",
         tx.tenant_id, endpoint_id, event_id, event_type, status, status_code, response_body,
         latency_ms, error, attempted_at)
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     await tx.execute(
         "INSERT INTO webhook_delivery_attempts (tenant_id, delivery_id, attempt, attempted_at,"
         " status_code, latency_ms, error, response_body) VALUES ($1, $2, 1, $3, $4, $5, $6, $7)",

@@ -15,15 +15,9 @@ BENCH_AUDIT_STREAM_EVENTS=2000 shrinks the run (smoke test).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
-from typing import Any
 from uuid import UUID
 
 from app.audit import siem_service
@@ -32,7 +26,16 @@ from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
-from bench.run import ROOT, Env, ScenarioResult, free_port, wait_http
+from bench.run import (
+    Env,
+    ScenarioResult,
+    loopback_runtime,
+    receiver_stats,
+    spawn_worker,
+    start_receiver,
+    stop_procs,
+    wait_received,
+)
 
 NAME = "audit_stream"
 ORDER = 21
@@ -40,18 +43,6 @@ DESCRIPTION = "N audit events -> a splunk_hec stream on a local HEC receiver, on
 TARGET = ">= 5,000 events/s"
 
 TX_EVENTS = 500
-
-
-def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-
-
-def _post(url: str) -> None:
-    req = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=5):  # noqa: S310 - loopback only
-        pass
 
 
 async def _record(rt: Runtime, tenant_id: UUID, n: int) -> tuple[int, int]:
@@ -74,58 +65,38 @@ async def _pause_old(rt: Runtime, tenant_id: UUID) -> None:
         await tx.execute("DELETE FROM audit_streams WHERE name = 'bench'")
 
 
-async def _wait_count(stats_url: str, n: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    stats = _get(stats_url)
-    while stats["count"] < n and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        stats = _get(stats_url)
-    return stats
-
-
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_AUDIT_STREAM_EVENTS", "50000"))
-    port = free_port()
-    receiver_url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     tenant_id = UUID(env.tenants[0]["tenant_id"])
-    settings = env.rt.settings.model_copy(update={
-        "webhook_allowed_cidrs": [ipaddress.ip_network("127.0.0.0/8")]})
-    rt = Runtime(settings=settings, db=env.rt.db, jwt_secret=env.rt.jwt_secret,
-                 secret_key=env.rt.secret_key)
+    rt = loopback_runtime(env)
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "bench.hec_receiver", "--port", str(port)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        wait_http(receiver_url + "/_stats")
+        receiver, receiver_url = start_receiver("bench.hec_receiver")
+        procs.append(receiver)
         await _pause_old(rt, tenant_id)
         t0 = time.time()
         first, last = await _record(rt, tenant_id, n)
         insert_s = time.time() - t0
-        worker_env = {**os.environ, **env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",
-                      "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=worker_env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(spawn_worker(env))
         await asyncio.sleep(2.0)  # the worker is up
         started = time.time()
         async with own_tx(rt.db, tenant_id, RequestContext(actor=Actor.system())) as tx:
             await siem_service.create(rt, tx, StreamCreate(
                 name="bench", type="splunk_hec", url=receiver_url + "/services/collector/event",
                 token="bench-token", from_seq=first))  # noqa: S106 - a bench token
-        stats = await _wait_count(receiver_url + "/_stats", last - first + 1, max(120.0, n / 200))
+        stats = await wait_received(receiver_url, last - first + 1, max(120.0, n / 200), 0.1)
         elapsed = (stats["last"] or time.time()) - started
         backfill = {"events": last - first + 1, "received": stats["count"],
                     "unique": stats["unique"], "gaps": stats["gaps"],
                     "events_per_s": round(stats["count"] / elapsed, 1) if elapsed else 0.0,
                     "total_s": round(elapsed, 2)}
-        _post(receiver_url + "/_reset")
+        receiver_stats(receiver_url, reset=True)
         live_n = max(n // 5, 1)
         started = time.time()
         lfirst, llast = await _record(rt, tenant_id, live_n)
         produced = time.time() - started
         # the live phase also pushes its own audit_stream.create-free tail: wait for llast
-        stats = await _wait_count(receiver_url + "/_stats", llast - lfirst + 1, 120.0)
+        stats = await wait_received(receiver_url, llast - lfirst + 1, 120.0, 0.1)
         elapsed = (stats["last"] or time.time()) - started
         metrics = {
             **backfill,
@@ -139,14 +110,5 @@ async def run(env: Env) -> ScenarioResult:
         }
         return ScenarioResult(name=NAME, target=TARGET, metrics=metrics)
     finally:
-        for p in reversed(procs):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_procs(procs[::-1])
         await _pause_old(rt, tenant_id)

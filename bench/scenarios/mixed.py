@@ -51,15 +51,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
-import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,12 +64,20 @@ from urllib.parse import quote
 import asyncpg
 import orjson
 
-from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import service as webhooks
 from app.webhooks.schemas import WebhookCreate
 from bench import wrk
-from bench.run import ROOT, Env, ScenarioResult, free_port, rss_mb, wait_http
+from bench.run import (
+    Env,
+    ScenarioResult,
+    loopback_runtime,
+    receiver_stats,
+    rss_mb,
+    spawn_worker,
+    start_receiver,
+    stop_procs,
+)
 from bench.scenarios import audit, scim_create, scim_filter
 from bench.scenarios.projects_get import seed_projects
 from bench.scenarios.scim_common import headers as scim_headers
@@ -212,34 +215,6 @@ async def seed(env: Env) -> dict[str, Any]:
 
 # ---- webhooks: receiver, endpoints, worker ----
 
-def _receiver(url: str, post: bool = False) -> dict[str, Any]:
-    """The receiver's stats (GET /_stats); with post=True, POST /_reset (stats, then forget)."""
-    req = urllib.request.Request(url, data=b"" if post else None,  # noqa: S310
-                                 method="POST" if post else "GET")
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback only
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def _webhook_runtime(env: Env) -> Runtime:
-    settings = env.rt.settings.model_copy(update={
-        "webhook_allowed_cidrs": [ipaddress.ip_network("127.0.0.0/8")]})
-    return Runtime(settings=settings, db=env.rt.db, jwt_secret=env.rt.jwt_secret,
-                   secret_key=env.rt.secret_key)
-
-
 async def _delete_endpoints(env: Env) -> None:
     for t in env.tenants:
         async with own_tx(env.rt.db, uuid.UUID(t["tenant_id"])) as tx:
@@ -249,7 +224,7 @@ async def _delete_endpoints(env: Env) -> None:
 
 
 async def _register_endpoints(env: Env, receiver: str) -> int:
-    rt = _webhook_runtime(env)
+    rt = loopback_runtime(env)
     n = 0
     for t in env.tenants[::WEBHOOK_EVERY]:
         async with own_tx(rt.db, uuid.UUID(t["tenant_id"])) as tx:
@@ -336,18 +311,10 @@ async def run(env: Env) -> ScenarioResult:
     su = await asyncpg.connect(env.superuser_url)
     try:
         await _delete_endpoints(env)  # left over from an interrupted run
-        port = free_port()
-        receiver = f"http://127.0.0.1:{port}"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "bench.webhook_receiver", "--port", str(port)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        wait_http(receiver + "/_stats")
+        receiver_proc, receiver = start_receiver("bench.webhook_receiver")
+        procs.append(receiver_proc)
         endpoints = await _register_endpoints(env, receiver)
-        worker_env = {**os.environ, **env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",
-                      "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=worker_env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(spawn_worker(env))
         sampler = Sampler(env.extras["servers"].procs[0].pid, procs[-1].pid)
         t0 = time.monotonic()
         rss_cold = sampler.sample(t0)
@@ -356,7 +323,7 @@ async def run(env: Env) -> ScenarioResult:
                                     timeout=WRK_TIMEOUT)
         warm = await asyncio.to_thread(run_wrk, duration=WARMUP)
         before = await _db_counts(su)
-        hooks_warm = _receiver(receiver + "/_reset", post=True)
+        hooks_warm = receiver_stats(receiver, reset=True)
         load_start = _loadavg()
         rss_start = sampler.sample(t0)
         stop = asyncio.Event()
@@ -370,9 +337,9 @@ async def run(env: Env) -> ScenarioResult:
         load_end = _loadavg()
         after = await _db_counts(su)
         deliveries, drain_s = await _drain(su, timeout=180)
-        hooks = _receiver(receiver + "/_stats")
+        hooks = receiver_stats(receiver)
     finally:
-        _stop(procs)
+        stop_procs(procs)
         await su.close()
         await _delete_endpoints(env)
 

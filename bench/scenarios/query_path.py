@@ -13,14 +13,20 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
 from bench import wrk
-from bench.run import ROOT, Env, ScenarioResult, free_port, wait_http
+from bench.run import (
+    Env,
+    ScenarioResult,
+    free_port,
+    spawn_uvicorn,
+    stop_procs,
+    wait_http,
+)
 from bench.scenarios.projects_get import seed_projects
 from bench.wrk import Req
 
@@ -35,27 +41,11 @@ VARIANTS = ("asyncpg", "asyncpg4", "sqlalchemy")
 
 def start_app(env: Env) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.query_path:app", "--port", str(port),
-         "--workers", str(env.args.workers), "--log-level", "warning", "--no-access-log",
-         "--no-proxy-headers"],
-        env={**os.environ, "BENCH_APP_DSN": env.app_url}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn_uvicorn("bench.query_path:app", port, env.args.workers,
+                         {"BENCH_APP_DSN": env.app_url})
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/none")
     return proc, url
-
-
-def stop_app(proc: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 CPU_CALLS = 2000
@@ -138,7 +128,7 @@ async def run(env: Env) -> ScenarioResult:
                           | {"ratio": res["sqlalchemy"].rps / res["asyncpg"].rps,
                              "ratio_same_shape": res["sqlalchemy"].rps / res["asyncpg4"].rps})
     finally:
-        stop_app(proc)
+        stop_procs([proc])
     med = statistics.median
     metrics: dict[str, object] = {}
     for n in targets:

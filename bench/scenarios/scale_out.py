@@ -9,15 +9,20 @@ load as projects_get), so the machine's noise hits all alike. docs/scaling.md.
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
-import sys
 from typing import Any
 
 from bench import wrk
 from bench.pgbouncer import PgBouncer, version
-from bench.run import ROOT, Env, ScenarioResult, free_port, wait_http
+from bench.run import (
+    Env,
+    ScenarioResult,
+    free_port,
+    serve_api,
+    stop_procs,
+    wait_http,
+)
 from bench.scenarios.projects_get import seed_projects
 from bench.wrk import Req
 
@@ -30,26 +35,10 @@ POOL_SIZE = 4  # pgbouncer server connections (2 cores: more only queue in Postg
 
 def _serve(env_vars: dict[str, str], processes: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--workers", str(processes),
-         "--port", str(port)],
-        env={**os.environ, **env_vars, "DRIFT_LOG_LEVEL": "warning"}, cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = serve_api(env_vars, processes, port)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/readyz")
     return proc, url
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def run(env: Env) -> ScenarioResult:
@@ -84,7 +73,7 @@ async def run(env: Env) -> ScenarioResult:
             rounds.append(one)
     finally:
         for proc, _ in servers.values():
-            _stop(proc)
+            stop_procs([proc])
         bouncer.stop()
     med = statistics.median
     metrics: dict[str, Any] = {"pgbouncer": version(), "pgbouncer_pool_size": POOL_SIZE}

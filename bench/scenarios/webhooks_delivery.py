@@ -13,18 +13,11 @@ BENCH_WEBHOOK_EVENTS=500 shrinks the run (smoke test).
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from app.core.events import build_data
@@ -33,7 +26,16 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import service
 from app.webhooks.schemas import WebhookCreate
-from bench.run import ROOT, Env, ScenarioResult, free_port, wait_http
+from bench.run import (
+    Env,
+    ScenarioResult,
+    loopback_runtime,
+    receiver_stats,
+    spawn_worker,
+    start_receiver,
+    stop_procs,
+    wait_received,
+)
 
 NAME = "webhooks_delivery"
 ORDER = 20
@@ -41,18 +43,6 @@ DESCRIPTION = "10,000 events -> one endpoint on a local receiver, one `drift-clo
 TARGET = ">= 500 deliveries/s"
 
 BATCH = 100
-
-
-def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
-        data: dict[str, Any] = json.loads(resp.read())
-        return data
-
-
-def _post(url: str) -> None:
-    req = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=5):  # noqa: S310 - loopback only
-        pass
 
 
 async def _quiet_old_runs(rt: Runtime, tenant_id: UUID) -> None:
@@ -73,50 +63,30 @@ async def _emit(rt: Runtime, tenant_id: UUID, n: int) -> None:
             await emit_many(tx, "sync.failed", items)
 
 
-async def _wait_count(stats_url: str, n: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    stats = _get(stats_url)
-    while stats["count"] < n and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        stats = _get(stats_url)
-    return stats
-
-
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "10000"))
-    port = free_port()
-    receiver_url = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen[bytes]] = []
     tenant_id = UUID(env.tenants[0]["tenant_id"])
-    settings = env.rt.settings.model_copy(update={
-        "webhook_allowed_cidrs": [ipaddress.ip_network("127.0.0.0/8")]})
-    rt = Runtime(settings=settings, db=env.rt.db, jwt_secret=env.rt.jwt_secret,
-                 secret_key=env.rt.secret_key)
+    rt = loopback_runtime(env)
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "bench.webhook_receiver", "--port", str(port)], cwd=ROOT,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        wait_http(receiver_url + "/_stats")
+        receiver, receiver_url = start_receiver("bench.webhook_receiver")
+        procs.append(receiver)
         await _quiet_old_runs(rt, tenant_id)
         async with own_tx(rt.db, tenant_id) as tx:
             await service.register(rt, tx, WebhookCreate(
                 url=receiver_url + "/hook", events=["sync.failed"], description="bench"))
-        worker_env = {**os.environ, **env.extras["env_vars"], "DRIFT_LOG_LEVEL": "warning",
-                      "DRIFT_WEBHOOK_ALLOWED_CIDRS": "127.0.0.0/8"}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=worker_env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(spawn_worker(env))
         # warm up: the worker is up, listening and connected to the receiver
         await _emit(rt, tenant_id, 20)
-        warm = await _wait_count(receiver_url + "/_stats", 20, 60)
+        warm = await wait_received(receiver_url, 20, 60)
         if warm["count"] < 20:
             raise RuntimeError("the worker did not deliver the warm-up events")
-        _post(receiver_url + "/_reset")
+        receiver_stats(receiver_url, reset=True)
 
         started = time.time()
         await _emit(rt, tenant_id, n)
         produced = time.time() - started
-        stats = await _wait_count(receiver_url + "/_stats", n, max(120.0, n / 50))
+        stats = await wait_received(receiver_url, n, max(120.0, n / 50))
         elapsed = (stats["last"] or time.time()) - started
         metrics = {
             "events": n,
@@ -130,14 +100,5 @@ async def run(env: Env) -> ScenarioResult:
         }
         return ScenarioResult(name=NAME, target=TARGET, metrics=metrics)
     finally:
-        for p in reversed(procs):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_procs(procs[::-1])
         await _quiet_old_runs(rt, tenant_id)

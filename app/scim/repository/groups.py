@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.scim.repository.search import GROUP_COLUMNS, GROUP_MEMBERS_SQL
 
@@ -26,9 +27,7 @@ async def insert(tx: Tx, *, name: str, external_id: str | None, now: datetime
         "INSERT INTO teams AS t (tenant_id, name, external_id, scim_managed, created_at,"
         f" updated_at) VALUES ($1, $2, $3, true, $4, $4) RETURNING {GROUP_COLUMNS}",
         tx.tenant_id, name, external_id, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def update(tx: Tx, group_id: UUID, *, name: str, external_id: str | None,

@@ -9,6 +9,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import keyset_page
+from app.core.sql import expect_row
 from app.core.tx import Tx
 
 COLUMNS = "id, name, prefix, created_by, created_at, last_used_at, revoked_at"
@@ -29,9 +30,7 @@ async def insert(tx: Tx, *, name: str, prefix: str, digest: bytes, created_by: U
         "INSERT INTO scim_tokens (tenant_id, name, prefix, token_hash, created_by, created_at)"
         f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
         tx.tenant_id, name, prefix, digest, created_by, now)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get(tx: Tx, token_id: UUID) -> asyncpg.Record | None:

@@ -43,6 +43,7 @@ from app.core.security import (
     new_token,
     token_hash,
 )
+from app.core.sql import expect_row
 from app.core.tx import Tx, own_tx
 from app.email.service import enqueue
 from app.teams.invitations import repository
@@ -163,9 +164,7 @@ async def create_invitation(rt: Runtime, tx: Tx, principal: Principal, body: Inv
                            "team_id": str(body.team_id) if body.team_id else None,
                            "expires_at": expires_at.isoformat()})
     row = await repository.get(tx, invitation_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def list_invitations(tx: Tx, *, status: Status, after: tuple[datetime, UUID] | None,

@@ -21,6 +21,7 @@ from app.core.audit_record import record
 from app.core.emails import masked
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.principal import Principal, Role
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.email.service import enqueue
 from app.teams.members import repository as members_repo
@@ -66,9 +67,7 @@ async def transfer_ownership(tx: Tx, principal: Principal, new_owner_id: UUID
                  metadata={**common, "email": new_owner["email"],
                            "role": {"from": new_owner["role"], "to": Role.owner.value}})
     row = await tenants_repo.get_tenant(tx)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 # ---- the owner's identity: read-only to SCIM unless the owner lets the IdP manage it ----

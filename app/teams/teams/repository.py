@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.keyset import Params, keyset_page
+from app.core.sql import expect_row, update_set
 from app.core.tx import Tx
 
 TEAM_COLUMNS = (
@@ -32,9 +33,7 @@ async def insert_team(tx: Tx, *, name: str, description: str | None, now: dateti
         "INSERT INTO teams (tenant_id, name, description, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $4) RETURNING id", tx.tenant_id, name, description, now)
     row = await get_team(tx, team_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def get_team(tx: Tx, team_id: UUID, *, for_update: bool = False
@@ -46,13 +45,8 @@ async def get_team(tx: Tx, team_id: UUID, *, for_update: bool = False
 
 async def update_team(tx: Tx, team_id: UUID, fields: dict[str, object], now: datetime
                       ) -> asyncpg.Record | None:
-    sets, args = ["updated_at = $2"], [team_id, now]
-    for column in ("name", "description"):
-        if column in fields:
-            args.append(fields[column])
-            sets.append(f"{column} = ${len(args)}")
-    done = await tx.fetchval(f"UPDATE teams SET {', '.join(sets)} WHERE id = $1 RETURNING id",
-                             *args)
+    sets, args = update_set(team_id, now, fields, ("name", "description"))
+    done = await tx.fetchval(f"UPDATE teams SET {sets} WHERE id = $1 RETURNING id", *args)
     return None if done is None else await get_team(tx, team_id)
 
 

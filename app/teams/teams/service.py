@@ -20,6 +20,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.principal import Principal, Role
+from app.core.sql import expect_row
 from app.core.tx import Tx
 from app.projects import service as projects
 from app.teams.teams import repository
@@ -96,8 +97,7 @@ async def update_team(tx: Tx, team_id: UUID, body: TeamUpdate) -> asyncpg.Record
         row = await repository.update_team(tx, team_id, fields, clock.now())
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(str(fields.get("name"))) from exc
-    if row is None:
-        raise RuntimeError("expected row is not None")
+    row = expect_row(row)
     changes = {k: {"from": before[k], "to": row[k]} for k in fields if before[k] != row[k]}
     if changes:
         await emit(tx, "team.updated", build_data(
@@ -143,9 +143,7 @@ async def add_member(tx: Tx, team_id: UUID, body: TeamMemberAdd) -> asyncpg.Reco
                  metadata={"user_id": str(user["id"]), "email": user["email"],
                            "role": body.role, "team_name": team["name"]})
     row = await repository.get_membership(tx, team_id, user["id"])
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def list_members(tx: Tx, principal: Principal, team_id: UUID, *,
@@ -169,9 +167,7 @@ async def update_member(tx: Tx, team_id: UUID, user_id: UUID, role: str) -> asyn
                                "team_name": team["name"],
                                "role": {"from": before["role"], "to": role}})
     row = await repository.get_membership(tx, team_id, user_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def remove_member(tx: Tx, team_id: UUID, user_id: UUID) -> None:
@@ -205,9 +201,7 @@ async def assign_project(tx: Tx, team_id: UUID, project_id: UUID) -> asyncpg.Rec
                  metadata={"project_id": str(project_id), "project_name": project["name"],
                            "team_name": team["name"]})
     row = await repository.get_team_project(tx, team_id, project_id)
-    if row is None:
-        raise RuntimeError("expected row is not None")
-    return row
+    return expect_row(row)
 
 
 async def list_projects(tx: Tx, principal: Principal, team_id: UUID, *,

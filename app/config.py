@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     # A Retry-After on 429/503 is honoured up to this many seconds (never below the step).
     webhook_retry_after_max: float = Field(3600.0, ge=0)
     webhook_timeout: float = 10.0
+    # A claimed delivery is leased for max(this, 6 x webhook_timeout): a worker killed mid-send
+    # holds its claims that long before another worker sends them again (docs/webhooks.md).
+    webhook_lease_min_seconds: float = Field(60.0, ge=5)
     webhook_concurrency: int = Field(256, ge=1)
     webhook_endpoint_concurrency: int = Field(32, ge=1)
     webhook_disable_after_failures: int = Field(50, ge=1)

@@ -250,7 +250,7 @@ class _Run:
         self.schedules = {"fast": fast, "extended": fast + list(s.webhook_extended_retry_schedule)}
         self.retry_after_max = s.webhook_retry_after_max
         self.threshold = s.webhook_disable_after_failures
-        self.lease = timedelta(seconds=max(60.0, 6 * s.webhook_timeout))
+        self.lease = timedelta(seconds=max(s.webhook_lease_min_seconds, 6 * s.webhook_timeout))
         self.ctx = RequestContext(actor=Actor.system())
         # task -> (tenant, endpoint, delivery, attempt number)
         self.in_flight: dict[asyncio.Task[dict[str, Any]], tuple[UUID, UUID, UUID, int]] = {}

@@ -226,6 +226,9 @@ def cluster_env(test_db: DbInfo, data_dir: Path, smtp_url: str) -> dict[str, str
         "DRIFT_RATE_LIMIT_WINDOW_SECONDS": str(SOAK_RATE_WINDOW),
         "DRIFT_LOGIN_IP_MAX_FAILURES": "1000000",
         "DRIFT_TOKEN_IP_MAX_FAILURES": "1000000",
+        # a killed worker's claims come back after max(10, 6 x 5) = 30 s, not the default 60
+        "DRIFT_WEBHOOK_TIMEOUT": "5",
+        "DRIFT_WEBHOOK_LEASE_MIN_SECONDS": "10",
     })
     return env
 

@@ -44,7 +44,7 @@ KILL_AFTER = CLIENTS * OPS_PER_CLIENT // 3  # operations done before the faults
 OPS = ("scim_create", "project_create", "scim_patch", "invitation", "project_update",
        "audit_read")
 HOLD_FROM, HOLD = 10, 2.0  # the receiver answers deliveries after the 10th HOLD s late
-DRAIN_TIMEOUT = 300.0  # a worker killed mid-send holds its claims for the 60 s lease
+DRAIN_TIMEOUT = 300.0  # a worker killed mid-send holds its claims for the lease (30 s here)
 SCIM_JSON = "application/scim+json"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
@@ -100,15 +100,25 @@ def mapping_out(row: Row) -> dict[str, Any]:
 
 # ---- the mass-deprovision breaker (docs/scim.md, "Mass-deprovision breaker") ----
 
+def _json_integer(value: Any) -> Any:
+    """A JSON number only (1389.0 is an integer in JSON Schema; "5" and true are not)."""
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class BreakerSettings(RequestModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    enabled: bool = Field(True, description="false: SCIM deprovisions are never held")
-    max_share: float = Field(0.3, gt=0, le=1, description=(
+    enabled: StrictBool = Field(True, description="false: SCIM deprovisions are never held")
+    max_share: float = Field(0.3, gt=0, le=1, strict=True, description=(
         "Share of the tenant's active users one SCIM token may deactivate or delete within "
         "the window before further ones are held, in (0, 1]"))
-    window_seconds: int = Field(600, ge=60, le=86400,
+    window_seconds: JsonInt = Field(600, ge=60, le=86400,
                                 description="The window, 1 minute to 24 hours")
-    min_changes: int = Field(5, ge=1, le=100000, description=(
+    min_changes: JsonInt = Field(5, ge=1, le=100000, description=(
         "Deprovisions per window always allowed whatever the share (so a small tenant can "
         "still remove someone)"))
 

@@ -203,6 +203,11 @@ async def test_small_tenant_reactivation_and_settings(
     r = await scim.patch(f"/Users/{people[1].id}", deactivate())
     assert r.status_code == 200 and r.json()["active"] is False
     assert await has_access(client, people[1])
+    # a change of other attributes keeps the hold
+    r = await scim.patch(f"/Users/{people[1].id}",
+                         Scim.ops({"op": "replace", "path": "displayName", "value": "Renamed"}))
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert r.json()["displayName"] == "Renamed" and len(await held_ids(client, tenant)) == 1
     # the IdP wants the user back: the held deactivation is cancelled
     r = await scim.patch(f"/Users/{people[1].id}",
                          Scim.ops({"op": "replace", "path": "active", "value": True}))

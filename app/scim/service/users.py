@@ -203,9 +203,10 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
     email = primary_email(stored)
     user_id = row["id"]
     # the mass-deprovision breaker (app.scim.service.breaker): a held deactivation stays held
-    # while the IdP still asks for it, and is cancelled when it asks for the user back
+    # while the IdP still asks for it (or leaves `active` out), and is cancelled when it asks
+    # for the user back
     held = breaker.held_marker(row)
-    if held is not None and active is False:
+    if held is not None and active is not True:
         stored[render.HELD] = held
     elif held is not None:
         await breaker.cancel(tx, user_id, held)

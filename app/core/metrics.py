@@ -110,6 +110,14 @@ SCIM_OPERATIONS = Counter(
     "drift_scim_operations_total",
     "SCIM requests by operation (e.g. create_users, patch_groups, bulk) and outcome "
     "(success, client_error, server_error).", ["operation", "outcome"])
+SCIM_BREAKER_TRIPS = Counter(
+    "drift_scim_breaker_trips_total",
+    "Times a SCIM token's deprovisions passed its tenant's share and the breaker started "
+    "holding them (one email to the owner each).")
+SCIM_HELD_CHANGES = Counter(
+    "drift_scim_held_changes_total",
+    "SCIM deprovisions held by the breaker (op: deactivate, delete) and how held ones ended "
+    "(event: held, approved, rejected, cancelled, void).", ["op", "event"])
 RATE_LIMITED = Counter(
     "drift_rate_limited_total", "Requests refused by a rate limit, by limit kind.", ["kind"])
 LOOP_LAG = Gauge(

@@ -4,17 +4,19 @@ SCIM also adds to `users` (app.auth.models): external_id, scim_resource (the SCI
 as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and
 `team_memberships` as Groups and their members."""
 
-from sqlalchemy import Column, Computed, Text
-from sqlalchemy.dialects.postgresql import BYTEA, UUID
+from sqlalchemy import Boolean, Column, Computed, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, UUID
 
 from app.core.models import (
     created_at,
     created_index,
     entity_table,
     tenant_fk,
+    tenant_ref,
     tenant_table,
     tenant_unique,
     timestamp,
+    updated_at,
 )
 
 scim_tokens = entity_table(
@@ -39,3 +41,38 @@ scim_group_mappings = tenant_table(
     created_at(),
     tenant_fk(),
 )
+
+
+# the mass-deprovision breaker (docs/scim.md): a tenant's settings, when changed from the
+# defaults, and every deprovision by a SCIM token (counted in the window; held ones wait)
+scim_breaker_settings = tenant_table(
+    "scim_breaker_settings",
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("max_share", DOUBLE_PRECISION, nullable=False, server_default=text("0.3")),
+    Column("window_seconds", Integer, nullable=False, server_default=text("600")),
+    Column("min_changes", Integer, nullable=False, server_default=text("5")),
+    updated_at(),
+    Column("updated_by", UUID),
+    tenant_fk(),
+)
+
+scim_deprovisions = entity_table(
+    "scim_deprovisions",
+    Column("token_id", UUID, nullable=False),
+    Column("user_id", UUID, nullable=False),
+    Column("op", Text, nullable=False),  # deactivate | delete
+    Column("status", Text, nullable=False),  # applied | held | approved | rejected | ...
+    Column("trip_id", UUID),
+    created_at(),
+    timestamp("resolved_at"),
+    Column("resolved_by", UUID),
+    tenant_fk(),
+    tenant_ref(["token_id"], "scim_tokens"),
+    tenant_ref(["user_id"], "users"),
+)
+Index("scim_deprovisions_window", scim_deprovisions.c.tenant_id, scim_deprovisions.c.token_id,
+      scim_deprovisions.c.created_at)
+Index("scim_deprovisions_held_user", scim_deprovisions.c.tenant_id,
+      scim_deprovisions.c.user_id, unique=True, postgresql_where=text("status = 'held'"))
+Index("scim_deprovisions_held", scim_deprovisions.c.tenant_id, scim_deprovisions.c.created_at,
+      scim_deprovisions.c.id, postgresql_where=text("status = 'held'"))

@@ -17,6 +17,8 @@ from app.scim.constants import PREFIX, URN_ENTERPRISE, URN_GROUP, URN_USER
 
 # Internal keys in users.scim_resource, never rendered.
 ACTIVE_UNSET = "_activeUnset"  # `active` was removed by PATCH: rendered as unassigned
+HELD = "_held"  # a deprovision the breaker holds ({"id", "op"}): the identity provider sees
+# the state it asked for, active false (docs/scim.md, "Mass-deprovision breaker")
 # (and `_deleted`: the identifiers a user had when deleted over SCIM, written in SQL by
 # app.scim.repository.users.mark_deleted)
 
@@ -101,7 +103,7 @@ def user_resource(row: Mapping[str, Any], base: str,
         if not key.startswith("_"):
             res[key] = value
     if not doc.get(ACTIVE_UNSET):
-        res["active"] = row["active"]
+        res["active"] = row["active"] and not doc.get(HELD)
     if groups:
         res["groups"] = [{"value": str(g["id"]), "$ref": f"{base}/Groups/{g['id']}",
                           "display": g["name"], "type": "direct"} for g in groups]
@@ -130,8 +132,9 @@ def editable_user(row: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"userName": row["user_name"]}
     if row["external_id"] is not None:
         out["externalId"] = row["external_id"]
-    if not (row["scim_resource"] or {}).get(ACTIVE_UNSET):
-        out["active"] = row["active"]
+    stored = row["scim_resource"] or {}
+    if not stored.get(ACTIVE_UNSET):
+        out["active"] = row["active"] and not stored.get(HELD)
     out.update(doc)
     return out
 

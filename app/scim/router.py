@@ -200,7 +200,7 @@ async def delete_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     row = await users.get(tx, parse_id(user_id, "user"), for_update=True)
     if request.headers.get("if-match") is not None:
         check_if_match(request, users.resource(row, _base(request))["meta"]["version"])
-    await users.delete(tx, row)
+    await users.delete(tx, row, _base(request), secret_key=get_runtime(request).secret_key)
     return Response(status_code=204)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
@@ -96,3 +96,64 @@ def token_out(row: Row) -> dict[str, Any]:
 
 def mapping_out(row: Row) -> dict[str, Any]:
     return {"group": row["group_name"], "role": row["role"], "created_at": row["created_at"]}
+
+
+# ---- the mass-deprovision breaker (docs/scim.md, "Mass-deprovision breaker") ----
+
+def _json_integer(value: Any) -> Any:
+    """A JSON number only (1389.0 is an integer in JSON Schema; "5" and true are not)."""
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+class BreakerSettings(RequestModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    enabled: StrictBool = Field(True, description="false: SCIM deprovisions are never held")
+    max_share: float = Field(0.3, gt=0, le=1, strict=True, description=(
+        "Share of the tenant's active users one SCIM token may deactivate or delete within "
+        "the window before further ones are held, in (0, 1]"))
+    window_seconds: JsonInt = Field(600, ge=60, le=86400,
+                                description="The window, 1 minute to 24 hours")
+    min_changes: JsonInt = Field(5, ge=1, le=100000, description=(
+        "Deprovisions per window always allowed whatever the share (so a small tenant can "
+        "still remove someone)"))
+
+
+class HeldChangeOut(BaseModel):
+    id: UUID
+    user_id: UUID
+    user_name: str | None
+    email: str | None
+    op: Literal["deactivate", "delete"]
+    status: Literal["held", "approved", "rejected", "void"]
+    reason: str | None = Field(None, description="Why a change was void (user_gone, "
+                                                 "user_is_owner)")
+    token_id: UUID = Field(description="The SCIM token that sent it")
+    trip_id: UUID = Field(description="The trip it belongs to (the first held change's id)")
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: UUID | None
+
+
+class HeldChangeList(Page[HeldChangeOut]):
+    """A page of HeldChangeOut."""
+
+
+class HeldChangeIds(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[UUID] | None = Field(None, min_length=1, max_length=1000, description=(
+        "The held changes to act on; leave out for every held change"))
+
+
+class HeldChangeResult(BaseModel):
+    changes: list[HeldChangeOut]
+
+
+def held_out(row: Row) -> dict[str, Any]:
+    return {k: row.get(k) for k in ("id", "user_id", "user_name", "email", "op", "status",
+                                    "reason", "token_id", "trip_id", "created_at",
+                                    "resolved_at", "resolved_by")}

@@ -1,4 +1,5 @@
-"""Admin REST API for SCIM (admin or owner): tokens and group-to-role mappings."""
+"""Admin REST API for SCIM (admin or owner): tokens, group-to-role mappings, and the
+mass-deprovision breaker (its settings and the changes it holds)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,18 @@ from app.core.pagination import (
 from app.core.responses import json_response
 from app.scim import schemas
 from app.scim.schemas import (
+    BreakerSettings,
     GroupMappingList,
     GroupMappingPreview,
     GroupMappingsIn,
+    HeldChangeIds,
+    HeldChangeList,
+    HeldChangeResult,
     ScimTokenCreate,
     ScimTokenCreated,
     ScimTokenList,
 )
-from app.scim.service import mappings, tokens
+from app.scim.service import breaker, held, mappings, tokens
 
 router = APIRouter(prefix="/api/v1/settings/scim", tags=["scim settings"])
 
@@ -69,6 +74,51 @@ async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: Tenan
     rows = await mappings.replace(tx, body.mappings)
     return json_response(envelope([schemas.mapping_out(r) for r in rows], cursor=None,
                                   has_more=False, total=len(rows)))
+
+
+@router.get("/breaker", response_model=BreakerSettings,
+            summary="The mass-deprovision breaker's settings (admin+)")
+async def get_breaker(_: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(vars(await held.get_settings(tx)))
+
+
+@router.put("/breaker", response_model=BreakerSettings,
+            summary="Change the mass-deprovision breaker (admin+; fields left out take their "
+                    "defaults)")
+async def put_breaker(body: BreakerSettings, principal: AdminPrincipal, tx: TenantTx
+                      ) -> Response:
+    saved = await held.put_settings(tx, breaker.Policy(**body.model_dump()),
+                                    by=principal.user_id)
+    return json_response(vars(saved))
+
+
+@router.get("/held", response_model=HeldChangeList,
+            summary="SCIM deactivations and deletions held by the breaker, oldest first "
+                    "(admin+)")
+async def list_held(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
+                    cursor: Cursor = None) -> Response:
+    rows, total = await held.list_held(tx, after=parse_time_id_cursor(cursor), limit=limit)
+    return page_response(rows, total, limit, schemas.held_out)
+
+
+@router.post("/held/approve", response_model=HeldChangeResult,
+             summary="Apply held changes (all, or `ids`): the users lose access now (admin+)",
+             responses={404: {"description": "An id is not a held change of this tenant"}})
+async def approve_held(principal: AdminPrincipal, tx: TenantTx,
+                       body: HeldChangeIds | None = None) -> Response:
+    rows = await held.approve(tx, (body or HeldChangeIds()).ids, by=principal.user_id)
+    return json_response({"changes": [schemas.held_out(r) for r in rows]})
+
+
+@router.post("/held/reject", response_model=HeldChangeResult,
+             summary="Discard held changes (all, or `ids`): the users keep access; the "
+                     "identity provider re-sends on its next sync if it still wants them "
+                     "(admin+)",
+             responses={404: {"description": "An id is not a held change of this tenant"}})
+async def reject_held(principal: AdminPrincipal, tx: TenantTx,
+                      body: HeldChangeIds | None = None) -> Response:
+    rows = await held.reject(tx, (body or HeldChangeIds()).ids, by=principal.user_id)
+    return json_response({"changes": [schemas.held_out(r) for r in rows]})
 
 
 @router.delete("/{token_id:uuid}", status_code=204, summary="Revoke a SCIM token (admin+)")

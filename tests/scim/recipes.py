@@ -166,3 +166,35 @@ async def cross_group(env: Env) -> list[Call]:
             ("PATCH", url, {"headers": other, "json": {"schemas": [PATCH], "Operations": [
                 {"op": "replace", "path": "displayName", "value": "x"}]}}),
             ("DELETE", url, {"headers": other})]
+
+
+@audited("PUT", "/api/v1/settings/scim/breaker")
+async def put_breaker(env: Env) -> httpx.Response:
+    return await env.client.put("/api/v1/settings/scim/breaker", headers=env.tenant.headers,
+                                json={"min_changes": 1, "max_share": 0.01})
+
+
+async def _held_change(env: Env) -> None:
+    """One SCIM deactivation applied and one held (the breaker at its smallest)."""
+    assert (await put_breaker(env)).status_code == 200
+    headers = await _token(env.client, env.tenant)
+    off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active",
+                                               "value": False}]}
+    for _ in range(2):
+        user = await env.tenant.add_user()
+        r = await env.client.patch(f"/scim/v2/Users/{user.id}", headers=headers, json=off)
+        assert r.status_code == 200, r.text
+
+
+@audited("POST", "/api/v1/settings/scim/held/approve")
+async def approve_held(env: Env) -> httpx.Response:
+    await _held_change(env)
+    return await env.client.post("/api/v1/settings/scim/held/approve",
+                                 headers=env.tenant.headers)
+
+
+@audited("POST", "/api/v1/settings/scim/held/reject")
+async def reject_held(env: Env) -> httpx.Response:
+    await _held_change(env)
+    return await env.client.post("/api/v1/settings/scim/held/reject",
+                                 headers=env.tenant.headers)

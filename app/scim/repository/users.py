@@ -11,15 +11,19 @@ import asyncpg
 from app.core.tx import Tx
 from app.scim.repository.search import USER_COLUMNS, USER_GROUPS_SQL
 
+# a DELETE the mass-deprovision breaker holds (app.scim.render.HELD)
+NOT_HELD_DELETE = "(u.scim_resource -> '_held' ->> 'op') IS DISTINCT FROM 'delete'"
+
 
 async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: bool = True
               ) -> asyncpg.Record | None:
-    """A user visible over SCIM (not deleted over SCIM), with its SCIM groups as `rel`."""
+    """A user visible over SCIM (not deleted over SCIM, no held DELETE: the identity provider
+    sees the state it asked for), with its SCIM groups as `rel`."""
     rel = f", {USER_GROUPS_SQL.format(a='u')} AS rel" if with_groups else ""
     lock = " FOR UPDATE OF u" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {USER_COLUMNS}{rel} FROM users u WHERE u.id = $1"
-        f" AND u.scim_deleted_at IS NULL{lock}", user_id)
+        f" AND u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}{lock}", user_id)
 
 
 async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,

@@ -217,7 +217,8 @@ class _Runner:
             raise ScimError(412, f"The resource has changed: its version is now "
                             f"{current['meta']['version']}.")
         if op.method == "DELETE":
-            await (users.delete(tx, row) if kind == "Users" else groups.delete(tx, row))
+            await (users.delete(tx, row, base, secret_key=self.secret_key) if kind == "Users"
+                   else groups.delete(tx, row))
             return 204, None
         if op.method == "PUT":
             if kind == "Users":

@@ -26,6 +26,7 @@ from app.scim.errors import invalid_value, mutability, not_found
 from app.scim.patch import Patcher, parse_operations
 from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
+from app.scim.service import breaker
 from app.scim.service.common import diff_keys, unique_error
 from app.teams.invitations.service import SUPERSEDED_BY_SCIM, supersede_invitations
 from app.teams.ownership.service import notify_owner_email_changed
@@ -201,8 +202,22 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
         changed.append("active")
     email = primary_email(stored)
     user_id = row["id"]
+    # the mass-deprovision breaker (app.scim.service.breaker): a held deactivation stays held
+    # while the IdP still asks for it (or leaves `active` out), and is cancelled when it asks
+    # for the user back
+    held = breaker.held_marker(row)
+    if held is not None and active is not True:
+        stored[render.HELD] = held
+    elif held is not None:
+        await breaker.cancel(tx, user_id, held)
+    elif active is False and row["active"] and row["role"] != "owner":
+        marker = await breaker.decide(tx, user_id=user_id, op="deactivate", base=base,
+                                      secret_key=secret_key)
+        if marker is not None:
+            stored[render.HELD] = marker
     now = clock.now()
-    if changed or row["scim_resource"] is None:
+    if (changed or row["scim_resource"] is None
+            or previous.get(render.HELD) != stored.get(render.HELD)):
         try:
             await repo.update(tx, user_id, user_name=user_name, external_id=external_id,
                               display_name=display_name(stored), email=email, doc=stored,
@@ -225,7 +240,7 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
             await emit(tx, "user.reactivated", _user_event(user_id, user_name, email,
                                                            external_id, True))
             reactivated = True
-        else:
+        elif render.HELD not in stored:
             await _deprovision(tx, user_id)
     if changed:
         await emit(tx, "user.updated", build_data(
@@ -275,7 +290,25 @@ async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_key
     return await _apply(tx, row, new, base, active_removed=removed, secret_key=secret_key)
 
 
-async def delete(tx: Tx, row: asyncpg.Record) -> None:
+async def delete(tx: Tx, row: asyncpg.Record, base: str, *, secret_key: str) -> None:
+    """DELETE /Users/{id}: at once (remove), or held by the mass-deprovision breaker when the
+    user is active (the user then reads as gone to SCIM and keeps access until approved)."""
+    held = breaker.held_marker(row)
+    if held is not None:
+        await breaker.mark(tx, row, await breaker.fold_delete(tx, row["id"], held))
+        return
+    if row["active"] and row["role"] != "owner":
+        marker = await breaker.decide(tx, user_id=row["id"], op="delete", base=base,
+                                      secret_key=secret_key)
+        if marker is not None:
+            await breaker.mark(tx, row, marker)
+            return
+    await remove(tx, row)
+
+
+async def remove(tx: Tx, row: asyncpg.Record) -> None:
+    """Deprovision the user and take them out of SCIM (today's DELETE; also what approving
+    a held DELETE runs)."""
     user_id = row["id"]
     await _deprovision(tx, user_id)
     now = clock.now()

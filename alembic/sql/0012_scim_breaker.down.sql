@@ -1,0 +1,4 @@
+-- Undoes 0012_scim_breaker.sql, in reverse order.
+
+DROP TABLE public.scim_deprovisions;
+DROP TABLE public.scim_breaker_settings;

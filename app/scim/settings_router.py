@@ -1,4 +1,5 @@
-"""Admin REST API for SCIM (admin or owner): tokens and group-to-role mappings."""
+"""Admin REST API for SCIM (admin or owner): tokens, group-to-role mappings and the tenant's
+custom User attributes."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from app.scim.schemas import (
     GroupMappingList,
     GroupMappingPreview,
     GroupMappingsIn,
+    ScimSchemaIn,
+    ScimSchemaOut,
     ScimTokenCreate,
     ScimTokenCreated,
     ScimTokenList,
 )
-from app.scim.service import mappings, tokens
+from app.scim.service import custom, mappings, tokens
 
 router = APIRouter(prefix="/api/v1/settings/scim", tags=["scim settings"])
 
@@ -69,6 +72,21 @@ async def put_group_mappings(body: GroupMappingsIn, _: AdminPrincipal, tx: Tenan
     rows = await mappings.replace(tx, body.mappings)
     return json_response(envelope([schemas.mapping_out(r) for r in rows], cursor=None,
                                   has_more=False, total=len(rows)))
+
+
+@router.get("/schema", response_model=ScimSchemaOut,
+            summary="The tenant's custom SCIM User attributes (admin+)")
+async def get_schema(_: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(schemas.custom_schema_out(await custom.list_attributes(tx)))
+
+
+@router.put("/schema", response_model=ScimSchemaOut,
+            summary="Declare the tenant's custom SCIM User attributes (admin+; the complete "
+                    "set: an attribute left out is removed with its stored values)",
+            responses={422: {"description": "Invalid or duplicate attribute, or a type "
+                                            "change"}})
+async def put_schema(body: ScimSchemaIn, _: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(schemas.custom_schema_out(await custom.replace(tx, body.attributes)))
 
 
 @router.delete("/{token_id:uuid}", status_code=204, summary="Revoke a SCIM token (admin+)")

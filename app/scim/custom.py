@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from app.scim.attributes import USER, Attr, ResourceDef, SchemaDef
 from app.scim.constants import URN_CUSTOM
 from app.scim.errors import invalid_filter, invalid_value
 
-TYPES = ("string", "boolean", "integer", "dateTime")
+CustomType = Literal["string", "boolean", "integer", "dateTime"]
 # RFC 7643 §2.1 ATTRNAME = ALPHA *(nameChar); nameChar = "-" / "_" / DIGIT / ALPHA
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 MAX_ATTRIBUTES = 50
@@ -26,20 +26,18 @@ MAX_ATTRIBUTES = 50
 # up to 4 bytes each fit.
 MAX_VALUE_LENGTH = 500
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-FILTER_OPERATORS = ("eq", "co", "sw", "pr")
 
 
 @dataclass(frozen=True)
 class CustomAttr:
     name: str
-    type: str
+    type: CustomType
     required: bool = False
     case_exact: bool = False
     description: str = ""
 
     def definition(self) -> Attr:
-        return Attr(self.name, self.type, required=self.required,  # type: ignore[arg-type]
-                    case_exact=self.case_exact,
+        return Attr(self.name, self.type, required=self.required, case_exact=self.case_exact,
                     description=self.description or f"{self.name} (defined by this tenant).")
 
 

@@ -13,7 +13,7 @@ from app.core.pagination import Page
 from app.core.principal import Role
 from app.core.responses import Row
 from app.scim.constants import URN_CUSTOM
-from app.scim.custom import MAX_ATTRIBUTES, NAME_PATTERN
+from app.scim.custom import MAX_ATTRIBUTES, NAME_PATTERN, CustomType
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=100)]
@@ -110,7 +110,7 @@ class CustomAttributeIn(RequestModel):
     name: CustomAttrName = Field(description="RFC 7643 ATTRNAME: a letter, then letters, digits,"
                                              " '-' or '_' (at most 64); unique "
                                              "case-insensitively")
-    type: Literal["string", "boolean", "integer", "dateTime"]
+    type: CustomType
     multi_valued: Literal[False] = Field(False, description="Only single-valued attributes")
     required: bool = Field(False, description="Creates and replaces must carry a value; a "
                                               "PATCH may not remove it")
@@ -127,7 +127,7 @@ class ScimSchemaIn(RequestModel):
 
 class CustomAttributeOut(BaseModel):
     name: str
-    type: Literal["string", "boolean", "integer", "dateTime"]
+    type: CustomType
     multi_valued: bool
     required: bool
     case_exact: bool

@@ -323,3 +323,33 @@ async def test_eq_uses_the_index_under_rls(client: httpx.AsyncClient, tenant: Te
     assert "Seq Scan" not in plan, plan
     assert "value_key" in plan and len(found) == 1
     assert "scim_custom_values_lookup" in lookup and "Seq Scan" not in lookup, lookup
+
+
+async def test_bulk_root_search_and_sorting(client: httpx.AsyncClient, tenant: Tenant,
+                                            scim: Scim) -> None:
+    assert (await _declare(client, tenant, ATTRS)).status_code == 200
+    r = await scim.post("/Bulk", {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "a",
+             "data": {"userName": "k1@example.com", CUSTOM: {"level": 9}}},
+            {"method": "POST", "path": "/Users", "bulkId": "b",
+             "data": {"userName": "k2@example.com", CUSTOM: {"level": 1}}},
+            {"method": "POST", "path": "/Users", "bulkId": "c",
+             "data": {"userName": "k3@example.com", CUSTOM: {"level": "nine"}}}]})
+    assert r.status_code == 200, r.text
+    statuses = [op["status"] for op in r.json()["Operations"]]
+    assert statuses == ["201", "201", "400"]
+    assert await _find(scim, f'{CUSTOM}:level eq 9') == ["k1@example.com"]
+    # POST /.search at the root (Users and Groups together)
+    root = await scim.post("/.search", {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f"{CUSTOM}:level pr", "sortBy": f"{CUSTOM}:level",
+        "attributes": ["userName", f"{CUSTOM}:level"]})
+    assert root.status_code == 200, root.text
+    assert [(u["userName"], u[CUSTOM]["level"]) for u in root.json()["Resources"]] == [
+        ("k2@example.com", 1), ("k1@example.com", 9)]
+    desc = await scim.get("/Users", params={"filter": f"{CUSTOM}:level pr",
+                                            "sortBy": f"{CUSTOM}:level",
+                                            "sortOrder": "descending"})
+    assert [u["userName"] for u in desc.json()["Resources"]] == ["k1@example.com",
+                                                                "k2@example.com"]

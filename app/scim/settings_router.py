@@ -83,8 +83,8 @@ async def get_schema(_: AdminPrincipal, tx: TenantTx) -> Response:
 @router.put("/schema", response_model=ScimSchemaOut,
             summary="Declare the tenant's custom SCIM User attributes (admin+; the complete "
                     "set: an attribute left out is removed with its stored values)",
-            responses={422: {"description": "Invalid or duplicate attribute, or a type "
-                                            "change"}})
+            responses={400: {"description": "An attribute is declared twice"},
+                       409: {"description": "An attribute's type would change"}})
 async def put_schema(body: ScimSchemaIn, _: AdminPrincipal, tx: TenantTx) -> Response:
     return json_response(schemas.custom_schema_out(await custom.replace(tx, body.attributes)))
 

@@ -71,20 +71,20 @@ async def test_declare_and_read_the_schema(client: httpx.AsyncClient, tenant: Te
 async def test_bad_declarations_are_refused_and_change_nothing(
         client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert (await _declare(client, tenant, ATTRS[:1])).status_code == 200
-    bad: list[tuple[list[dict[str, Any]], str]] = [
-        ([{"name": "badge", "type": "string"}, {"name": "Badge", "type": "string"}],
+    bad: list[tuple[list[dict[str, Any]], int, str]] = [
+        ([{"name": "badge", "type": "string"}, {"name": "Badge", "type": "string"}], 400,
          "duplicate_scim_attribute"),
-        ([{"name": "1badge", "type": "string"}], "validation_error"),
-        ([{"name": "cost center", "type": "string"}], "validation_error"),
-        ([{"name": "x" * 65, "type": "string"}], "validation_error"),
-        ([{"name": "photo", "type": "binary"}], "validation_error"),
-        ([{"name": "tags", "type": "string", "multi_valued": True}], "validation_error"),
-        ([{"name": f"a{i}", "type": "string"} for i in range(51)], "validation_error"),
-        ([{"name": "badge", "type": "integer"}], "scim_attribute_type_changed"),
+        ([{"name": "1badge", "type": "string"}], 422, "validation_error"),
+        ([{"name": "cost center", "type": "string"}], 422, "validation_error"),
+        ([{"name": "x" * 65, "type": "string"}], 422, "validation_error"),
+        ([{"name": "photo", "type": "binary"}], 422, "validation_error"),
+        ([{"name": "tags", "type": "string", "multi_valued": True}], 422, "validation_error"),
+        ([{"name": f"a{i}", "type": "string"} for i in range(51)], 422, "validation_error"),
+        ([{"name": "badge", "type": "integer"}], 409, "scim_attribute_type_changed"),
     ]
-    for attrs, code in bad:
+    for attrs, status, code in bad:
         r = await _declare(client, tenant, attrs)
-        assert r.status_code == 422, r.text
+        assert r.status_code == status, r.text
         assert r.json()["code"] == code, r.text
     got = (await client.get(URL, headers=tenant.headers)).json()["attributes"]
     assert [(a["name"], a["type"]) for a in got] == [("badge", "string")]

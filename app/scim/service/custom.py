@@ -9,7 +9,7 @@ import asyncpg
 
 from app.core import clock
 from app.core.audit_record import record
-from app.core.errors import ProblemError
+from app.core.errors import BadRequest, Conflict
 from app.core.tx import Tx
 from app.scim.attributes import USER, ResourceDef
 from app.scim.constants import URN_CUSTOM
@@ -47,8 +47,6 @@ async def list_attributes(tx: Tx) -> list[asyncpg.Record]:
     return await repo.list_attributes(tx)
 
 
-def _invalid(detail: str, code: str) -> ProblemError:
-    return ProblemError(detail, code=code, status=422, title="Invalid SCIM schema")
 
 
 async def replace(tx: Tx, items: list[CustomAttributeIn]) -> list[asyncpg.Record]:
@@ -58,17 +56,18 @@ async def replace(tx: Tx, items: list[CustomAttributeIn]) -> list[asyncpg.Record
     for item in items:
         key = item.name.lower()
         if key in seen:
-            raise _invalid(f"The attribute {item.name!r} is declared twice (names are compared "
-                           f"case-insensitively: {seen[key]!r}).", "duplicate_scim_attribute")
+            raise BadRequest(f"The attribute {item.name!r} is declared twice (names are "
+                             f"compared case-insensitively: {seen[key]!r}).",
+                             code="duplicate_scim_attribute")
         seen[key] = item.name
     old = await repo.list_attributes(tx)
     before = {r["name"].lower(): r for r in old}
     for item in items:
         prev = before.get(item.name.lower())
         if prev is not None and prev["type"] != item.type:
-            raise _invalid(f"The attribute {prev['name']!r} is a {prev['type']}; its type cannot "
+            raise Conflict(f"The attribute {prev['name']!r} is a {prev['type']}; its type cannot "
                            f"change to {item.type}. Remove it first (its stored values are "
-                           "deleted), then declare it again.", "scim_attribute_type_changed")
+                           "deleted), then declare it again.", code="scim_attribute_type_changed")
     attrs = [CustomAttr(i.name, i.type, i.required, i.case_exact, i.description) for i in items]
     now = clock.now()
     removed = sorted(set(before) - set(seen))

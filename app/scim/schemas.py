@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
@@ -105,16 +105,26 @@ def mapping_out(row: Row) -> dict[str, Any]:
 CustomAttrName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 
+def _json_bool(value: Any) -> Any:
+    """A JSON boolean only (not 0 or "false"), as the documented schema says."""
+    if not isinstance(value, bool):
+        raise ValueError("must be a JSON boolean")
+    return value
+
+
+OnlyFalse = Annotated[Literal[False], BeforeValidator(_json_bool)]
+
+
 class CustomAttributeIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: CustomAttrName = Field(description="RFC 7643 ATTRNAME: a letter, then letters, digits,"
                                              " '-' or '_' (at most 64); unique "
                                              "case-insensitively")
     type: CustomType
-    multi_valued: Literal[False] = Field(False, description="Only single-valued attributes")
-    required: bool = Field(False, description="Creates and replaces must carry a value; a "
-                                              "PATCH may not remove it")
-    case_exact: bool = Field(False, description="Strings: filters compare case-sensitively")
+    multi_valued: OnlyFalse = Field(False, description="Only single-valued attributes")
+    required: StrictBool = Field(False, description="Creates and replaces must carry a value; "
+                                                    "a PATCH may not remove it")
+    case_exact: StrictBool = Field(False, description="Strings: filters compare case-sensitively")
     description: str = Field("", max_length=1000)
 
 

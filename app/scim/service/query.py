@@ -47,7 +47,7 @@ def from_params(params: Mapping[str, Any]) -> ListRequest:
     query = search.Query(filter=parse_filter(flt) if flt else None,
                          sort_by=sort_by or None, descending=sort_order(get["sortOrder"]),
                          offset=start - 1, limit=count)
-    named = URN_CUSTOM.lower() in str([get[n] for n in _PARAMS]).lower()
+    named = any(URN_CUSTOM.lower() in str(v).lower() for v in get.values() if v is not None)
     return ListRequest(query, start, Projection.of(get["attributes"], get["excludedAttributes"]),
                        custom=named)
 

@@ -8,6 +8,9 @@ MEDIA_TYPE = "application/scim+json"
 URN_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 URN_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 URN_ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# The one extension schema holding a tenant's own User attributes (docs/scim.md, "Custom
+# attributes"); advertised only to a tenant that declared some.
+URN_CUSTOM = "urn:drift:params:scim:schemas:extension:custom:2.0:User"
 URN_SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 URN_RESOURCE_TYPE = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
 URN_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"

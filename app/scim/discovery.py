@@ -11,7 +11,7 @@ from typing import Any
 
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
-from app.scim.attributes import RESOURCES, Attr, SchemaDef
+from app.scim.attributes import GROUP, RESOURCES, Attr, ResourceDef, SchemaDef
 from app.scim.constants import (
     BULK_MAX_OPERATIONS,
     DEFAULT_COUNT,
@@ -49,8 +49,7 @@ def _schema_doc(s: SchemaDef, base: str) -> dict[str, Any]:
     return out
 
 
-def _resource_type_doc(base: str, name: str) -> dict[str, Any]:
-    rdef = next(r for r in RESOURCES if r.name == name)
+def _resource_type_doc(base: str, rdef: ResourceDef) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "schemas": [URN_RESOURCE_TYPE], "id": rdef.name, "name": rdef.name,
         "endpoint": rdef.endpoint, "description": rdef.description, "schema": rdef.core.id,
@@ -90,13 +89,14 @@ def _spc_doc(base: str, public_url: str) -> dict[str, Any]:
 
 
 class Discovery:
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str,
+                 resources: tuple[ResourceDef, ...] = RESOURCES) -> None:
         public_url = public_url.rstrip("/")
         base = public_url + PREFIX
         self.service_provider_config = _spc_doc(base, public_url)
-        self.resource_types = {r.name: _resource_type_doc(base, r.name) for r in RESOURCES}
+        self.resource_types = {r.name: _resource_type_doc(base, r) for r in resources}
         self.schemas: dict[str, dict[str, Any]] = {}
-        for r in RESOURCES:
+        for r in resources:
             for s in r.schemas:
                 self.schemas.setdefault(s.id, _schema_doc(s, base))
 
@@ -112,3 +112,10 @@ class Discovery:
 @lru_cache(maxsize=8)
 def discovery(public_url: str) -> Discovery:
     return Discovery(public_url)
+
+
+@lru_cache(maxsize=256)
+def tenant_discovery(public_url: str, user: ResourceDef) -> Discovery:
+    """The documents of a tenant whose User resource carries its custom extension
+    (app.scim.custom.user_def, cached per declaration, so equal tenants share one)."""
+    return Discovery(public_url, (user, GROUP))

@@ -1,10 +1,11 @@
-"""Table metadata for SCIM (built by 0007_scim; see app.core.models).
+"""Table metadata for SCIM (built by 0007_scim, 0012_scim_breaker, 0013_scim_attributes;
+see app.core.models).
 
 SCIM also adds to `users` (app.auth.models): external_id, scim_resource (the SCIM attributes
 as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and
 `team_memberships` as Groups and their members."""
 
-from sqlalchemy import Boolean, Column, Computed, Index, Integer, Text, text
+from sqlalchemy import Boolean, Column, Computed, ForeignKeyConstraint, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, UUID
 
 from app.core.models import (
@@ -76,3 +77,31 @@ Index("scim_deprovisions_held_user", scim_deprovisions.c.tenant_id,
       scim_deprovisions.c.user_id, unique=True, postgresql_where=text("status = 'held'"))
 Index("scim_deprovisions_held", scim_deprovisions.c.tenant_id, scim_deprovisions.c.created_at,
       scim_deprovisions.c.id, postgresql_where=text("status = 'held'"))
+# A tenant's own User attributes (urn:drift:params:scim:schemas:extension:custom:2.0:User)
+# and the filter index of their values (the values live in users.scim_resource).
+scim_custom_attributes = tenant_table(
+    "scim_custom_attributes",
+    Column("name", Text, nullable=False),
+    Column("name_key", Text, Computed("lower(name)", persisted=True), primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("required", Boolean, nullable=False, server_default=text("false")),
+    Column("case_exact", Boolean, nullable=False, server_default=text("false")),
+    Column("description", Text, nullable=False, server_default=text("''::text")),
+    Column("position", Integer, nullable=False),
+    created_at(),
+    tenant_fk(),
+)
+
+scim_custom_values = tenant_table(
+    "scim_custom_values",
+    Column("user_id", UUID, primary_key=True),
+    Column("name_key", Text, primary_key=True),
+    Column("value_key", Text, nullable=False),
+    tenant_fk(),
+    tenant_ref(["user_id"], "users"),
+    ForeignKeyConstraint(["tenant_id", "name_key"], ["scim_custom_attributes.tenant_id",
+                                                     "scim_custom_attributes.name_key"],
+                         ondelete="CASCADE"),
+)
+Index("scim_custom_values_lookup", scim_custom_values.c.tenant_id,
+      scim_custom_values.c.name_key, scim_custom_values.c.value_key)

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import orjson
 
-from app.scim.constants import PREFIX, URN_ENTERPRISE, URN_GROUP, URN_USER
+from app.scim.constants import PREFIX, URN_CUSTOM, URN_ENTERPRISE, URN_GROUP, URN_USER
 
 # Internal keys in users.scim_resource, never rendered.
 ACTIVE_UNSET = "_activeUnset"  # `active` was removed by PATCH: rendered as unassigned
@@ -21,6 +21,9 @@ HELD = "_held"  # a deprovision the breaker holds ({"id", "op"}): the identity p
 # the state it asked for, active false (docs/scim.md, "Mass-deprovision breaker")
 # (and `_deleted`: the identifiers a user had when deleted over SCIM, written in SQL by
 # app.scim.repository.users.mark_deleted)
+
+
+_EXTENSIONS = (URN_ENTERPRISE, URN_CUSTOM)  # listed in a user's `schemas` when it has them
 
 
 def base_url(public_url: str) -> str:
@@ -94,8 +97,8 @@ def user_resource(row: Mapping[str, Any], base: str,
                   groups: Iterable[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     doc = stored_doc(row)
     uid = str(row["id"])
-    res: dict[str, Any] = {"schemas": [URN_USER, URN_ENTERPRISE] if URN_ENTERPRISE in doc
-                           else [URN_USER], "id": uid}
+    res: dict[str, Any] = {"schemas": [URN_USER, *(u for u in _EXTENSIONS if u in doc)],
+                           "id": uid}
     if row["external_id"] is not None:
         res["externalId"] = row["external_id"]
     res["userName"] = row["user_name"]

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.core.access import get_runtime
 from app.core.tx import Tx
 from app.core.urls import public_url
-from app.scim.attributes import GROUP, USER
+from app.scim.attributes import GROUP, ResourceDef
 from app.scim.auth import ScimTx
 from app.scim.discovery import discovery
 from app.scim.errors import ScimError, not_found
@@ -26,7 +26,7 @@ from app.scim.http import (
 )
 from app.scim.projection import Projection
 from app.scim.render import base_url
-from app.scim.service import bulk, groups, query, users
+from app.scim.service import bulk, custom, groups, query, users
 from app.scim.service.common import parse_id
 from app.scim.settings_router import router as settings_router
 
@@ -67,6 +67,12 @@ def _base(request: Request) -> str:
     return base_url(_public(request))
 
 
+async def _user_def(tx: Tx, proj: Projection) -> ResourceDef:
+    """The User definition a projection needs (the tenant's custom attributes when it names
+    them)."""
+    return await custom.definition_for(tx, *(proj.include or ()), *(proj.exclude or ()))
+
+
 def _projection(request: Request) -> Projection:
     q = request.query_params
     return Projection.of(q.get("attributes"), q.get("excludedAttributes"))
@@ -82,27 +88,28 @@ async def service_provider_config(request: Request, tx: ScimTx) -> Response:
 
 @scim.get("/ResourceTypes", summary="User and Group")
 async def resource_types(request: Request, tx: ScimTx) -> Response:
-    docs = list(discovery(_public(request)).resource_types.values())
+    docs = list((await custom.discovery_for(tx, _public(request))).resource_types.values())
     return scim_response(query.list_response(docs, len(docs), 1))
 
 
 @scim.get("/ResourceTypes/{resource_type_id}", summary="One resource type", responses=_ERRORS)
 async def resource_type(resource_type_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = discovery(_public(request)).resource_type(resource_type_id)
+    doc = (await custom.discovery_for(tx, _public(request))).resource_type(resource_type_id)
     if doc is None:
         raise not_found(f"No resource type {resource_type_id!r}; there are User and Group.")
     return scim_response(doc)
 
 
-@scim.get("/Schemas", summary="The User, EnterpriseUser and Group schemas")
+@scim.get("/Schemas", summary="The User, EnterpriseUser and Group schemas (and the tenant's "
+                               "custom User attributes, when it declared any)")
 async def schemas(request: Request, tx: ScimTx) -> Response:
-    docs = list(discovery(_public(request)).schemas.values())
+    docs = list((await custom.discovery_for(tx, _public(request))).schemas.values())
     return scim_response(query.list_response(docs, len(docs), 1))
 
 
 @scim.get("/Schemas/{schema_id}", summary="One schema", responses=_ERRORS)
 async def schema(schema_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = discovery(_public(request)).schema(schema_id)
+    doc = (await custom.discovery_for(tx, _public(request))).schema(schema_id)
     if doc is None:
         raise not_found(f"No schema {schema_id!r}.")
     return scim_response(doc)
@@ -152,7 +159,7 @@ async def search_users(request: Request, tx: ScimTx) -> Response:
 async def create_user(request: Request, tx: ScimTx) -> Response:
     proj = _projection(request)
     res = await users.create(tx, await read_json(request), _base(request))
-    return resource_response(res, 201, proj.apply(USER, res))
+    return resource_response(res, 201, proj.apply(await _user_def(tx, proj), res))
 
 
 @scim.get("/Users/{user_id}", summary="Get a user", responses=_ERRORS,
@@ -162,7 +169,7 @@ async def get_user(user_id: str, request: Request, tx: ScimTx) -> Response:
     res = users.resource(await users.get(tx, parse_id(user_id, "user")), _base(request))
     if not_modified(request, res["meta"]["version"]):
         return Response(status_code=304, headers={"ETag": res["meta"]["version"]})
-    return resource_response(res, 200, proj.apply(USER, res))
+    return resource_response(res, 200, proj.apply(await _user_def(tx, proj), res))
 
 
 @scim.put("/Users/{user_id}", summary="Replace a user (active: false deprovisions)",
@@ -190,7 +197,7 @@ async def _write_user(user_id: str, request: Request, tx: Tx, write: _UserWrite)
     check_if_match(request, users.resource(row, base)["meta"]["version"])
     res = await write(tx, row, await read_json(request), base,
                       secret_key=get_runtime(request).secret_key)
-    return resource_response(res, 200, proj.apply(USER, res))
+    return resource_response(res, 200, proj.apply(await _user_def(tx, proj), res))
 
 
 @scim.delete("/Users/{user_id}", status_code=204,

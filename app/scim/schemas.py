@@ -12,6 +12,8 @@ from app.core.inputs import RequestModel
 from app.core.pagination import Page
 from app.core.principal import Role
 from app.core.responses import Row
+from app.scim.constants import URN_CUSTOM
+from app.scim.custom import MAX_ATTRIBUTES, NAME_PATTERN, CustomType
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=100)]
@@ -157,3 +159,58 @@ def held_out(row: Row) -> dict[str, Any]:
     return {k: row.get(k) for k in ("id", "user_id", "user_name", "email", "op", "status",
                                     "reason", "token_id", "trip_id", "created_at",
                                     "resolved_at", "resolved_by")}
+# ---- custom User attributes (PUT/GET /api/v1/settings/scim/schema) ----
+
+CustomAttrName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+
+
+def _json_bool(value: Any) -> Any:
+    """A JSON boolean only (not 0 or "false"), as the documented schema says."""
+    if not isinstance(value, bool):
+        raise ValueError("must be a JSON boolean")
+    return value
+
+
+OnlyFalse = Annotated[Literal[False], BeforeValidator(_json_bool)]
+
+
+class CustomAttributeIn(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    name: CustomAttrName = Field(description="RFC 7643 ATTRNAME: a letter, then letters, digits,"
+                                             " '-' or '_' (at most 64); unique "
+                                             "case-insensitively")
+    type: CustomType
+    multi_valued: OnlyFalse = Field(False, description="Only single-valued attributes")
+    required: StrictBool = Field(False, description="Creates and replaces must carry a value; "
+                                                    "a PATCH may not remove it")
+    case_exact: StrictBool = Field(False, description="Strings: filters compare case-sensitively")
+    description: str = Field("", max_length=1000)
+
+
+class ScimSchemaIn(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    attributes: list[CustomAttributeIn] = Field(
+        max_length=MAX_ATTRIBUTES, description="The complete new set of custom attributes; "
+        "an attribute left out is removed and its stored values deleted")
+
+
+class CustomAttributeOut(BaseModel):
+    name: str
+    type: CustomType
+    multi_valued: bool
+    required: bool
+    case_exact: bool
+    description: str
+    created_at: datetime
+
+
+class ScimSchemaOut(BaseModel):
+    urn: str = Field(description="The extension schema URN the attributes live under")
+    attributes: list[CustomAttributeOut]
+
+
+def custom_schema_out(rows: list[Row]) -> dict[str, Any]:
+    return {"urn": URN_CUSTOM, "attributes": [
+        {"name": r["name"], "type": r["type"], "multi_valued": False, "required": r["required"],
+         "case_exact": r["case_exact"], "description": r["description"],
+         "created_at": r["created_at"]} for r in rows]}

@@ -1,5 +1,6 @@
-"""Admin REST API for SCIM (admin or owner): tokens, group-to-role mappings, and the
-mass-deprovision breaker (its settings and the changes it holds)."""
+"""Admin REST API for SCIM (admin or owner): tokens, group-to-role mappings, the tenant's
+custom User attributes, and the mass-deprovision breaker (its settings and the changes it
+holds)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,13 @@ from app.scim.schemas import (
     HeldChangeIds,
     HeldChangeList,
     HeldChangeResult,
+    ScimSchemaIn,
+    ScimSchemaOut,
     ScimTokenCreate,
     ScimTokenCreated,
     ScimTokenList,
 )
-from app.scim.service import breaker, held, mappings, tokens
+from app.scim.service import breaker, custom, held, mappings, tokens
 
 router = APIRouter(prefix="/api/v1/settings/scim", tags=["scim settings"])
 
@@ -119,6 +122,19 @@ async def reject_held(principal: AdminPrincipal, tx: TenantTx,
                       body: HeldChangeIds | None = None) -> Response:
     rows = await held.reject(tx, (body or HeldChangeIds()).ids, by=principal.user_id)
     return json_response({"changes": [schemas.held_out(r) for r in rows]})
+@router.get("/schema", response_model=ScimSchemaOut,
+            summary="The tenant's custom SCIM User attributes (admin+)")
+async def get_schema(_: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(schemas.custom_schema_out(await custom.list_attributes(tx)))
+
+
+@router.put("/schema", response_model=ScimSchemaOut,
+            summary="Declare the tenant's custom SCIM User attributes (admin+; the complete "
+                    "set: an attribute left out is removed with its stored values)",
+            responses={400: {"description": "An attribute is declared twice"},
+                       409: {"description": "An attribute's type would change"}})
+async def put_schema(body: ScimSchemaIn, _: AdminPrincipal, tx: TenantTx) -> Response:
+    return json_response(schemas.custom_schema_out(await custom.replace(tx, body.attributes)))
 
 
 @router.delete("/{token_id:uuid}", status_code=204, summary="Revoke a SCIM token (admin+)")

@@ -26,6 +26,8 @@ from typing import Any
 from app.core.emails import canonical_address
 from app.core.keyset import Params
 from app.scim.attributes import Attr, AttrRef, ResourceDef, resolve
+from app.scim.constants import URN_CUSTOM
+from app.scim.custom import filter_value
 from app.scim.errors import invalid_filter, invalid_value
 from app.scim.filter_syntax import And, Compare, Node, Not, Or, Present, ValuePath
 
@@ -160,6 +162,8 @@ class _Translator:
                     return f"(NOT {present})"
                 return present
             raise invalid_filter(f"{node.path} is a schema extension: only 'pr' applies to it.")
+        if ref.extension == URN_CUSTOM:
+            return self.custom(ref.attr, node, ref.dotted())
         key = ref.dotted().lower()
         col = self.t.columns.get(key)
         if col is not None:
@@ -199,6 +203,26 @@ class _Translator:
         else:
             cond = self.compare_json(Json(f"{v}.e", ()), attr, node, False, attr.name)
         return f"EXISTS (SELECT 1 FROM {self.elements(array)} AS {v}(e) WHERE {cond})"
+
+    def custom(self, attr: Attr, node: Compare | Present, where: str) -> str:
+        """A tenant's custom attribute: looked up in its filter index (scim_custom_values,
+        whose `value_key = $n` an index serves under row-level security); eq, co, sw, pr."""
+        rows = ("FROM scim_custom_values cv WHERE cv.tenant_id = u.tenant_id AND cv.user_id ="
+                f" u.id AND cv.name_key = {self.p.add(attr.name.lower())}")
+        if isinstance(node, Present):
+            return f"EXISTS (SELECT 1 {rows})"
+        if node.value is None:
+            return self._null_compare(f"EXISTS (SELECT 1 {rows})", node)
+        value = filter_value(attr, node.op, node.value, where)
+        lowered = attr.type == "string" and not attr.case_exact
+        if node.op == "eq":
+            rhs = self.p.add(value)
+            cond = f"cv.value_key = {f'lower({rhs})' if lowered else rhs}"
+        else:
+            pattern = _escape_like(value)
+            rhs = self.p.add(f"%{pattern}%" if node.op == "co" else f"{pattern}%")
+            cond = f"cv.value_key LIKE {f'lower({rhs})' if lowered else rhs}"
+        return f"EXISTS (SELECT 1 {rows} AND {cond})"
 
     @staticmethod
     def elements(array: Json) -> str:

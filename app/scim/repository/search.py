@@ -9,7 +9,7 @@ when the response includes them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ import asyncpg
 
 from app.core.keyset import Params
 from app.core.tx import Tx
-from app.scim.attributes import GROUP, USER
+from app.scim.attributes import GROUP, USER, ResourceDef
 from app.scim.filter_syntax import Node
 from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
@@ -55,10 +55,11 @@ GROUP_MEMBERS_SQL = (
     " AND mu.scim_deleted_at IS NULL)")
 
 
-@cache
-def user_target(lenient: bool = False) -> Target:
+@lru_cache(maxsize=512)
+def user_target(lenient: bool = False, user: ResourceDef = USER) -> Target:
+    """`user`: the tenant's User definition (with its custom attributes, app.scim.custom)."""
     return Target(
-        USER, USER_DOC,
+        user, USER_DOC,
         columns={
             "id": Col("u.id", "uuid", nullable=False),
             "externalid": Col("u.external_id", "text", case_exact=True),
@@ -129,10 +130,10 @@ def _order(target: Target, q: Query, params: Params, alias: str) -> tuple[str, s
     return f"{alias}.created_at {direction}, {alias}.id {direction}", None
 
 
-async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool
-               ) -> tuple[list[asyncpg.Record], int]:
+async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
+               user: ResourceDef = USER) -> tuple[list[asyncpg.Record], int]:
     """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
-    target = user_target() if kind == "User" else group_target()
+    target = user_target(False, user) if kind == "User" else group_target()
     alias, table = ("u", "users") if kind == "User" else ("t", "teams")
     base = ("u.scim_deleted_at IS NULL" if kind == "User" else "t.scim_managed")
     params = Params([tx.tenant_id])
@@ -173,10 +174,11 @@ async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool
     return [], int(total)
 
 
-async def root_page(tx: Tx, q: Query) -> tuple[list[tuple[str, UUID]], int]:
+async def root_page(tx: Tx, q: Query, *, user: ResourceDef = USER
+                    ) -> tuple[list[tuple[str, UUID]], int]:
     """A page across Users and Groups (POST /.search at the root): (kind, id) in order."""
     params = Params([tx.tenant_id])
-    ut, gt = user_target(lenient=True), group_target(lenient=True)
+    ut, gt = user_target(True, user), group_target(lenient=True)
     fu = where_sql(q.filter, ut, params) if q.filter is not None else "true"
     fg = where_sql(q.filter, gt, params) if q.filter is not None else "true"
     if q.sort_by:

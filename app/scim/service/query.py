@@ -11,12 +11,13 @@ from typing import Any
 from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import GROUP, USER, ResourceDef
-from app.scim.constants import URN_LIST, URN_SEARCH
+from app.scim.constants import URN_CUSTOM, URN_LIST, URN_SEARCH
 from app.scim.errors import invalid_syntax, invalid_value
 from app.scim.filter_syntax import parse_filter
 from app.scim.http import paging, sort_order
 from app.scim.projection import Projection
 from app.scim.repository import search
+from app.scim.service import custom
 
 _PARAMS = ("filter", "startIndex", "count", "sortBy", "sortOrder", "attributes",
            "excludedAttributes")
@@ -27,6 +28,9 @@ class ListRequest:
     query: search.Query
     start: int
     projection: Projection
+    # the filter, sortBy or projection names the tenant's custom extension: only then is its
+    # declaration read (app.scim.service.custom.definition_for)
+    custom: bool = False
 
 
 def from_params(params: Mapping[str, Any]) -> ListRequest:
@@ -43,8 +47,9 @@ def from_params(params: Mapping[str, Any]) -> ListRequest:
     query = search.Query(filter=parse_filter(flt) if flt else None,
                          sort_by=sort_by or None, descending=sort_order(get["sortOrder"]),
                          offset=start - 1, limit=count)
-    return ListRequest(query, start, Projection.of(get["attributes"],
-                                                   get["excludedAttributes"]))
+    named = any(URN_CUSTOM.lower() in str(v).lower() for v in get.values() if v is not None)
+    return ListRequest(query, start, Projection.of(get["attributes"], get["excludedAttributes"]),
+                       custom=named)
 
 
 def from_search_body(body: Any) -> ListRequest:
@@ -75,16 +80,17 @@ def _render(kind: str, row: Any, base: str, with_rel: bool) -> dict[str, Any]:
 
 
 async def list_resources(tx: Tx, kind: str, req: ListRequest, base: str) -> dict[str, Any]:
-    rdef = _rdef(kind)
+    rdef = await custom.user_definition(tx) if kind == "User" and req.custom else _rdef(kind)
     with_rel = req.projection.wants(rdef, "groups" if kind == "User" else "members")
-    rows, total = await search.page(tx, kind, req.query, with_relations=with_rel)
+    rows, total = await search.page(tx, kind, req.query, with_relations=with_rel, user=rdef)
     resources = [req.projection.apply(rdef, _render(kind, r, base, with_rel)) for r in rows]
     return list_response(resources, total, req.start)
 
 
 async def search_all(tx: Tx, req: ListRequest, base: str) -> dict[str, Any]:
-    keys, total = await search.root_page(tx, req.query)
-    with_groups = req.projection.wants(USER, "groups")
+    user = await custom.user_definition(tx) if req.custom else USER
+    keys, total = await search.root_page(tx, req.query, user=user)
+    with_groups = req.projection.wants(user, "groups")
     with_members = req.projection.wants(GROUP, "members")
     users = await search.users_by_ids(tx, [i for k, i in keys if k == "User"], with_groups) \
         if any(k == "User" for k, _ in keys) else {}
@@ -96,5 +102,6 @@ async def search_all(tx: Tx, req: ListRequest, base: str) -> dict[str, Any]:
         if row is None:  # removed since the page was read (same transaction: cannot happen)
             continue
         with_rel = with_groups if kind == "User" else with_members
-        resources.append(req.projection.apply(_rdef(kind), _render(kind, row, base, with_rel)))
+        rdef = user if kind == "User" else GROUP
+        resources.append(req.projection.apply(rdef, _render(kind, row, base, with_rel)))
     return list_response(resources, total, req.start)

@@ -21,13 +21,16 @@ from app.core.outbox import emit
 from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import USER
-from app.scim.constants import URN_USER
+from app.scim.constants import URN_CUSTOM, URN_USER
+from app.scim.custom import finish
 from app.scim.errors import invalid_value, mutability, not_found
 from app.scim.patch import Patcher, parse_operations
+from app.scim.repository import custom as custom_repo
 from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
 from app.scim.service import breaker
 from app.scim.service.common import diff_keys, unique_error
+from app.scim.service.custom import user_definition
 from app.teams.invitations.service import SUPERSEDED_BY_SCIM, supersede_invitations
 from app.teams.ownership.service import notify_owner_email_changed
 from app.teams.seats import ensure_seat_available
@@ -112,8 +115,10 @@ def resource(row: asyncpg.Record, base: str) -> dict[str, Any]:
 async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
     if isinstance(body, dict):
         check_schemas(body, URN_USER)
-    doc = canonical_addresses(normalize(USER, body))
+    rdef = await user_definition(tx)
+    doc = canonical_addresses(normalize(rdef, body))
     require(USER, doc, LIMITS)
+    finish(rdef, doc, None, whole=True)
     user_name, external_id, active, stored = _split(doc)
     active = True if active is None else active
     email = primary_email(stored)
@@ -141,6 +146,8 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
     if row is None:
         raise RuntimeError("expected row is not None")
+    if URN_CUSTOM in stored:
+        await custom_repo.reindex(tx, row["id"])
     await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
                                                    active))
     # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)
@@ -224,6 +231,8 @@ async def _apply(tx: Tx, row: asyncpg.Record, new: dict[str, Any], base: str, *,
                               now=now)
         except asyncpg.UniqueViolationError as exc:
             raise unique_error(exc, {"userName": user_name, "email": email}) from None
+        if URN_CUSTOM in changed:
+            await custom_repo.reindex(tx, user_id)
     owner_email_changed = (owner_tenant is not None and row["email"] is not None
                            and row["email"] != email)
     if owner_tenant is not None and owner_email_changed:
@@ -277,15 +286,19 @@ async def replace(tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_k
                   ) -> dict[str, Any]:
     if isinstance(body, dict):
         check_schemas(body, URN_USER)
-    return await _apply(tx, row, normalize(USER, body), base, active_removed=False,
-                        secret_key=secret_key)
+    rdef = await user_definition(tx)
+    new = normalize(rdef, body)
+    finish(rdef, new, None, whole=True)
+    return await _apply(tx, row, new, base, active_removed=False, secret_key=secret_key)
 
 
 async def patch(tx: Tx, row: asyncpg.Record, body: Any, base: str, *, secret_key: str
                 ) -> dict[str, Any]:
     ops = parse_operations(body)
     old = render.editable_user(row)
-    new = normalize(USER, Patcher(USER, old, str(row["id"])).apply(ops))
+    rdef = await user_definition(tx)
+    new = normalize(rdef, Patcher(rdef, old, str(row["id"])).apply(ops))
+    finish(rdef, new, old, whole=False)
     removed = "active" in old and "active" not in new
     return await _apply(tx, row, new, base, active_removed=removed, secret_key=secret_key)
 

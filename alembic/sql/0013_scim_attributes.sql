@@ -1,0 +1,35 @@
+-- 0013_scim_attributes: SCIM custom attributes: a tenant's own User attributes and their filter index
+-- Loaded by alembic/versions/0013_scim_attributes.py through app.core.migrate.run_sql (see alembic/README.md).
+
+CREATE TABLE public.scim_custom_attributes (
+    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    name text NOT NULL CHECK (name ~ '^[A-Za-z][A-Za-z0-9_-]{0,63}$'),
+    name_key text GENERATED ALWAYS AS (lower(name)) STORED,
+    type text NOT NULL CHECK (type IN ('string', 'boolean', 'integer', 'dateTime')),
+    required boolean NOT NULL DEFAULT false,
+    case_exact boolean NOT NULL DEFAULT false,
+    description text NOT NULL DEFAULT '',
+    position integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, name_key)
+);
+ALTER TABLE public.scim_custom_attributes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY public.scim_custom_attributes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON public.scim_custom_attributes USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_attributes TO :"app_role";
+
+CREATE TABLE public.scim_custom_values (
+    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    user_id uuid NOT NULL,
+    name_key text NOT NULL,
+    value_key text NOT NULL,
+    PRIMARY KEY (tenant_id, user_id, name_key),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES public.users (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, name_key)
+        REFERENCES public.scim_custom_attributes (tenant_id, name_key) ON DELETE CASCADE
+);
+CREATE INDEX scim_custom_values_lookup ON public.scim_custom_values (tenant_id, name_key, value_key);
+ALTER TABLE public.scim_custom_values ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY public.scim_custom_values FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON public.scim_custom_values USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_values TO :"app_role";

@@ -161,6 +161,13 @@ async def test_delete_burst(client: httpx.AsyncClient, tenant: Tenant, scim: Sci
         assert (await scim.get(f"/Users/{u.id}")).status_code == 404  # gone, as asked
     # a repeated DELETE of a held user is the 404 of a deleted one (Entra reads it as done)
     assert (await scim.delete(f"/Users/{held[0].id}")).status_code == 404
+    # lists and filters leave the held users out, as they do deleted ones
+    r = await scim.get("/Users", params={"count": 100})
+    listed = {res["id"] for res in r.json()["Resources"]}
+    assert not listed & {str(u.id) for u in people[:12]}
+    assert {str(u.id) for u in people[12:]} <= listed
+    r = await scim.get("/Users", params={"filter": f'userName eq "{held[0].email}"'})
+    assert r.json()["totalResults"] == 0
     r = await client.get(HELD, headers=tenant.headers)
     changes = r.json()["data"]
     assert [c["op"] for c in changes] == ["delete"] * 6

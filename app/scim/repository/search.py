@@ -21,6 +21,9 @@ from app.scim.attributes import GROUP, USER, ResourceDef
 from app.scim.filter_syntax import Node
 from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
+# a user whose DELETE the mass-deprovision breaker holds is gone for SCIM (docs/scim.md)
+NOT_HELD_DELETE = "(u.scim_resource -> '_held' ->> 'op') IS DISTINCT FROM 'delete'"
+
 # The SCIM document of a user; users Drift created itself have none yet, and are shown with
 # what Drift knows (mirrors app.scim.render.fallback_doc).
 _NAME_SRC = ("btrim(regexp_replace(coalesce(nullif(btrim(regexp_replace(u.display_name, "
@@ -135,7 +138,9 @@ async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
     """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
     target = user_target(False, user) if kind == "User" else group_target()
     alias, table = ("u", "users") if kind == "User" else ("t", "teams")
-    base = ("u.scim_deleted_at IS NULL" if kind == "User" else "t.scim_managed")
+    # a user whose DELETE the breaker holds is gone for the identity provider (docs/scim.md)
+    base = (f"u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}" if kind == "User"
+            else "t.scim_managed")
     params = Params([tx.tenant_id])
     where = f"{alias}.tenant_id = $1 AND {base}"
     if q.filter is not None:
@@ -190,7 +195,8 @@ async def root_page(tx: Tx, q: Query, *, user: ResourceDef = USER
         su = sg = "NULL::text"
     direction = "DESC" if q.descending else "ASC"
     union = (f"SELECT 'User' AS kind, u.id, {su} AS sk, u.created_at AS c FROM users u"
-             f" WHERE u.tenant_id = $1 AND u.scim_deleted_at IS NULL AND {fu}"
+             f" WHERE u.tenant_id = $1 AND u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}"
+             f" AND {fu}"
              f" UNION ALL SELECT 'Group', t.id, {sg}, t.created_at FROM teams t"
              f" WHERE t.tenant_id = $1 AND t.scim_managed AND {fg}")
     if q.limit == 0:
@@ -212,7 +218,7 @@ async def root_page(tx: Tx, q: Query, *, user: ResourceDef = USER
 async def users_by_ids(tx: Tx, ids: list[UUID], with_groups: bool) -> dict[UUID, Any]:
     rel = f", {USER_GROUPS_SQL.format(a='u')} AS rel" if with_groups else ""
     rows = await tx.fetch(f"SELECT {USER_COLUMNS}{rel} FROM users u WHERE u.id = ANY($1::uuid[])"
-                          " AND u.scim_deleted_at IS NULL", ids)
+                          f" AND u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}", ids)
     return {r["id"]: r for r in rows}
 
 

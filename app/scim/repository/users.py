@@ -9,10 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.tx import Tx
-from app.scim.repository.search import USER_COLUMNS, USER_GROUPS_SQL
-
-# a DELETE the mass-deprovision breaker holds (app.scim.render.HELD)
-NOT_HELD_DELETE = "(u.scim_resource -> '_held' ->> 'op') IS DISTINCT FROM 'delete'"
+from app.scim.repository.search import NOT_HELD_DELETE, USER_COLUMNS, USER_GROUPS_SQL
 
 
 async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: bool = True

@@ -2,6 +2,7 @@
 see app.core.models)."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -80,6 +81,17 @@ webhook_secrets = Table(
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
+# 0820_i16_sequence: each endpoint's last delivery sequence number (webhook-sequence), moved on
+# by the fan-out in the emitting transaction (app.core.outbox)
+webhook_endpoint_sequences = Table(
+    "webhook_endpoint_sequences", metadata,
+    tenant_key(),
+    Column("endpoint_id", UUID, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False, server_default=text("0")),
+    tenant_fk(),
+    tenant_ref(["endpoint_id"], "webhook_endpoints"),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries", metadata,
     tenant_key(),
@@ -100,6 +112,8 @@ webhook_deliveries = Table(
     timestamp("delivered_at"),
     created_at(),
     updated_at(),
+    # 0820_i16_sequence: the endpoint's sequence number (NULL: a test ping)
+    Column("seq", BigInteger),
     UniqueConstraint("tenant_id", "endpoint_id", "event_id",
                      name="webhook_deliveries_tenant_id_endpoint_id_event_id_key"),
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
@@ -111,6 +125,8 @@ Index("webhook_deliveries_due", webhook_deliveries.c.tenant_id,
 Index("webhook_deliveries_log", webhook_deliveries.c.tenant_id,
       webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at,
       webhook_deliveries.c.id)
+Index("webhook_deliveries_seq", webhook_deliveries.c.tenant_id,
+      webhook_deliveries.c.endpoint_id, webhook_deliveries.c.seq, unique=True)
 
 webhook_delivery_attempts = Table(
     "webhook_delivery_attempts", metadata,

@@ -21,7 +21,6 @@ Create Date: 2026-12-06 15:00
 from collections.abc import Sequence
 
 from alembic import op
-
 from app.core.migrate import app_role, tenant_rls
 
 revision: str = "0820_i16_sequence"

@@ -18,7 +18,7 @@ from app.core.outbox import emit
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from tests.conftest import Tenant, runtime_with
-from tests.webhooks.conftest import Hook, Receiver, Received, Reply
+from tests.webhooks.conftest import Hook, Received, Receiver, Reply
 from tests.webhooks.helpers import deliver, deliveries, emit_events, register, validate_event
 
 ALERTS = ["webhook.endpoint.disabled", "webhook.delivery.exhausted",

@@ -5,6 +5,7 @@ lets a receiver that noticed a gap fetch exactly what it missed."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,12 +13,16 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from alembic import command
 from app.core import clock
+from app.core.db import Database, connect
 from app.core.events import build_data
+from app.core.migrate import alembic_config, run_migrations
 from app.core.outbox import emit
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
-from tests.conftest import Tenant, runtime_with
+from app.tenants.service import create_tenant
+from tests.conftest import DbInfo, Tenant, _with_db, runtime_with
 from tests.webhooks.conftest import Hook, Received, Receiver, Reply
 from tests.webhooks.helpers import deliver, deliveries, emit_events, register, validate_event
 
@@ -295,3 +300,56 @@ async def test_events_api_refusals(
     r = await client.patch(f"/api/v1/webhooks/{ep['id']}", headers=tenant.headers,
                            json={"headers": {"Webhook-Sequence": "1"}})
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
+
+
+async def test_migration_numbers_existing_deliveries_and_counts_on(test_db: DbInfo) -> None:
+    """0820 on a database that already has deliveries: each endpoint's are numbered by
+    (created_at, id), test pings stay unnumbered, and the next event takes the next number."""
+    name = f"drift_seq_{secrets.token_hex(4)}"
+    admin = await connect(_with_db(test_db.superuser_url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{test_db.owner_role}"')
+        await admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{test_db.app_role}"')
+        owner_url = _with_db(test_db.owner_url, name)
+        cfg = alembic_config(owner_url, test_db.app_role)
+        await asyncio.to_thread(command.upgrade, cfg, "0810_i16_webhooks")
+        db = Database(_with_db(test_db.app_url, name))
+        await db.start()
+        try:
+            t = await create_tenant(db, name="Seq", slug="seq", owner_email="o@seq.example")
+            tid = uuid.UUID(t["tenant_id"])
+            now = clock.now()
+            async with own_tx(db, tid) as tx:
+                ep = await tx.fetchval(
+                    "INSERT INTO webhook_endpoints (tenant_id, url, events)"
+                    " VALUES ($1, 'https://example.com/h', '{sync.failed}') RETURNING id", tid)
+                made = []
+                for i, type_ in enumerate(["sync.failed", "ping", "sync.failed",
+                                           "sync.failed"]):
+                    ev = uuid.uuid4()
+                    at = now - timedelta(minutes=10 - i)
+                    await tx.execute(
+                        "INSERT INTO outbox_events (tenant_id, id, type, created_at, data)"
+                        " VALUES ($1, $2, $3, $4, '{}')", tid, ev, type_, at)
+                    await tx.execute(
+                        "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id,"
+                        " event_type, status, created_at, updated_at)"
+                        " VALUES ($1, $2, $3, $4, 'delivered', $5, $5)", tid, ep, ev, type_, at)
+                    made.append(ev)
+            await asyncio.to_thread(run_migrations, owner_url, test_db.app_role)
+            async with own_tx(db, tid) as tx:
+                await emit(tx, "sync.failed", build_data(
+                    "sync.failed", project_id=uuid.uuid4(), error="after", retry_count=0))
+            async with own_tx(db, tid) as tx:
+                rows = await tx.fetch("SELECT event_id, seq FROM webhook_deliveries"
+                                      " ORDER BY created_at")
+                last = await tx.fetchval("SELECT last_seq FROM webhook_endpoint_sequences"
+                                         " WHERE endpoint_id = $1", ep)
+            assert [r["seq"] for r in rows] == [1, None, 2, 3, 4]
+            assert [r["event_id"] for r in rows[:4]] == made
+            assert last == 4
+        finally:
+            await db.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -70,6 +70,34 @@ def _with_db(url: str, database: str, user: str | None = None, password: str | N
     return parts._replace(netloc=netloc, path="/" + database).geturl()
 
 
+
+@asynccontextmanager
+async def scratch_database(test_db: DbInfo, revision: str) -> AsyncIterator[tuple[str, Any]]:
+    """A database of its own on the test server, migrated up to `revision`, and the runtime
+    role's pool on it: a migration test fills it the way that revision's code did, then
+    upgrades it with run_migrations(owner_url, ...). Yields (owner_url, db); dropped after."""
+    from alembic import command
+    from app.core.db import Database
+    from app.core.migrate import alembic_config
+
+    name = f"drift_scratch_{secrets.token_hex(4)}"
+    admin = await connect(_with_db(test_db.superuser_url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{test_db.owner_role}"')
+        await admin.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{test_db.app_role}"')
+        owner_url = _with_db(test_db.owner_url, name)
+        await asyncio.to_thread(command.upgrade, alembic_config(owner_url, test_db.app_role),
+                                revision)
+        db = Database(_with_db(test_db.app_url, name))
+        await db.start()
+        try:
+            yield owner_url, db
+        finally:
+            await db.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
 async def _external_database(superuser_url: str) -> tuple[DbInfo, Any]:
     suffix = secrets.token_hex(4)
     spec = RoleSpec(owner=f"drift_owner_t{suffix}", owner_password=secrets.token_urlsafe(16),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from app.audit import repository
+from app.audit import ocsf, repository
 from app.audit.filters import AuditFilters, encode_position
 from app.audit.long_reads import ManagedStream, heavy_reads, open_snapshot
 from app.core.audit_record import record
@@ -31,8 +31,8 @@ CHUNK_ROWS = 2000
 NDJSON = "application/x-ndjson"
 
 
-async def _lines(snap: OwnTx, f: AuditFilters, *, after_seq: int, upto_seq: int
-                 ) -> AsyncIterator[bytes]:
+async def _lines(snap: OwnTx, f: AuditFilters, *, after_seq: int, upto_seq: int,
+                 fmt: str = "drift") -> AsyncIterator[bytes]:
     if upto_seq <= after_seq:
         return
     await repository.open_export_cursor(snap.tx, f, after_seq=after_seq, upto_seq=upto_seq)
@@ -40,16 +40,18 @@ async def _lines(snap: OwnTx, f: AuditFilters, *, after_seq: int, upto_seq: int
     while True:
         rows = await repository.fetch_export(snap.tx, size)
         if rows:
-            yield b"".join(rows)
+            yield b"".join(rows) if fmt == "drift" else b"".join(ocsf.line(r) for r in rows)
         if len(rows) < size:
             return
         size = CHUNK_ROWS
 
 
 async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
-                       limit: int | None, link_for: Callable[[str], str]) -> ManagedStream:
+                       limit: int | None, link_for: Callable[[str], str],
+                       fmt: str = "drift") -> ManagedStream:
     """Fix the export's bounds, record `audit.export` in the request transaction (it commits
-    as the response starts) and return the streaming response."""
+    as the response starts) and return the streaming response. `fmt`: `drift` (the API's
+    event JSON) or `ocsf` (app.audit.ocsf)."""
     limiter = heavy_reads(rt)
     limiter.acquire()
     snap: OwnTx | None = None
@@ -71,7 +73,7 @@ async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
         await repository.asynchronous_commit(tx)
         await record(tx, "audit.export", metadata={
             "filters": f.as_metadata(), "after_seq": after_seq, "through_seq": end,
-            "limit": limit})
+            "limit": limit, "format": fmt})
     except BaseException:
         if snap is not None:
             await snap.close()
@@ -91,5 +93,5 @@ async def start_export(rt: Runtime, tx: Tx, f: AuditFilters, *, after_seq: int,
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",
     }
-    return ManagedStream(_lines(opened, f, after_seq=after_seq, upto_seq=end),
+    return ManagedStream(_lines(opened, f, after_seq=after_seq, upto_seq=end, fmt=fmt),
                          cleanup=cleanup, media_type=NDJSON, headers=headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
@@ -110,12 +110,17 @@ async def export_audit(request: Request, rt: RuntimeDep, _: AdminPrincipal, tx: 
                        limit: Annotated[int | None, Query(description=(
                            f"At most this many events (1..{MAX_EXPORT_LIMIT:,}); default: "
                            "everything up to now"), json_schema_extra={
-                           "minimum": 1, "maximum": MAX_EXPORT_LIMIT})] = None) -> Response:
+                           "minimum": 1, "maximum": MAX_EXPORT_LIMIT})] = None,
+                       fmt: Annotated[Literal["drift", "ocsf"], Query(alias="format",
+                                                                      description=(
+                           "drift (default): the API's event JSON; ocsf: OCSF 1.1 records "
+                           "(API Activity 6003, Account Change 3001; docs/audit.md)"))
+                       ] = "drift") -> Response:
     f = _filters(actor, action, resource_type, resource_id, outcome, after, before)
     start = forward_position(cursor, what="an export")
     n = parse_limit(limit, maximum=MAX_EXPORT_LIMIT, default=None)
     return await export.start_export(rt, tx, f, after_seq=start, limit=n,
-                                     link_for=lambda c: _link(request, c))
+                                     link_for=lambda c: _link(request, c), fmt=fmt)
 
 
 StreamTx = Annotated[Tx, Depends(tickets.stream_tx)]

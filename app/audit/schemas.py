@@ -140,9 +140,12 @@ class StreamFilters(RequestModel):
 class StreamOptions(RequestModel):
     """Destination options. splunk_hec: sourcetype (default drift:audit), index, source.
     datadog: service (default drift-cloud), source (ddsource, default drift), tags
-    (ddtags, e.g. env:prod,team:sec)."""
+    (ddtags, e.g. env:prod,team:sec). Every type: format (drift, the default, or ocsf)."""
 
     model_config = ConfigDict(extra="forbid")
+    format: Literal["drift", "ocsf"] | None = Field(None, description=(
+        "drift (default): the API's event JSON; ocsf: OCSF 1.1 records (API Activity 6003, "
+        "Account Change 3001; docs/audit.md, \"OCSF\")"))
     sourcetype: _Opt | None = None
     index: _Opt | None = None
     source: _Opt | None = None

@@ -14,6 +14,10 @@ passed through as bytes), wrapped the way the destination ingests it:
 - https_ndjson: the events as NDJSON (one per line, exactly the export's lines), signed like
   webhooks (app.webhooks.signing: Standard Webhooks and X-Drift-* headers, id
   `aus_<stream>_<first seq>_<last seq>`, stable across retries of the same batch).
+
+With `options.format: ocsf` every event is the OCSF record instead (app.audit.ocsf): HEC's
+`event` (sourcetype default drift:audit:ocsf), Datadog's `ocsf` (in place of `drift`; the
+other fields are the same), the NDJSON lines (exactly the export's `format=ocsf` lines).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from app.audit import ocsf
 from app.core import clock
 from app.webhooks.signing import signature_headers
 
@@ -36,15 +41,25 @@ DEFAULT_SERVICE = "drift-cloud"
 DEFAULT_DDSOURCE = "drift"
 
 
+def _ocsf(options: dict[str, Any]) -> bool:
+    return options.get("format") == "ocsf"
+
+
+def _event(r: asyncpg.Record, options: dict[str, Any]) -> bytes:
+    """The event's JSON bytes in the stream's format."""
+    return ocsf.event_bytes(bytes(r["j"])) if _ocsf(options) else bytes(r["j"])
+
+
 def _hec(rows: Sequence[asyncpg.Record], options: dict[str, Any]) -> bytes:
+    default = DEFAULT_SOURCETYPE + (":ocsf" if _ocsf(options) else "")
     head = {"host": HOST, "source": options.get("source") or DEFAULT_SOURCE,
-            "sourcetype": options.get("sourcetype") or DEFAULT_SOURCETYPE}
+            "sourcetype": options.get("sourcetype") or default}
     if options.get("index"):
         head["index"] = options["index"]
     # {"time":...,<head>,"event":<event>}: the event bytes go in as they are
     middle = orjson.dumps(head)[1:-1]
     return b"\n".join(b'{"time":' + r["ts"].encode() + b"," + middle + b',"event":'
-                      + bytes(r["j"]) + b"}" for r in rows) + b"\n"
+                      + _event(r, options) + b"}" for r in rows) + b"\n"
 
 
 def _datadog(rows: Sequence[asyncpg.Record], options: dict[str, Any]) -> bytes:
@@ -60,16 +75,19 @@ def _datadog(rows: Sequence[asyncpg.Record], options: dict[str, Any]) -> bytes:
             "evt": {"name": ev["action"], "outcome": ev["outcome"]},
             "usr": {"id": ev["actor"]["id"], "email": ev["actor"]["email"]},
             "network": {"client": {"ip": ev["ip"]}},
-            "drift": ev,
         }
+        if _ocsf(options):
+            log["ocsf"] = ocsf.to_ocsf(ev)
+        else:
+            log["drift"] = ev
         if options.get("tags"):
             log["ddtags"] = options["tags"]
         out.append(log)
     return orjson.dumps(out)
 
 
-def _ndjson(rows: Sequence[asyncpg.Record]) -> bytes:
-    return b"".join(bytes(r["j"]) + b"\n" for r in rows)
+def _ndjson(rows: Sequence[asyncpg.Record], options: dict[str, Any]) -> bytes:
+    return b"".join(_event(r, options) + b"\n" for r in rows)
 
 
 def batch_request(type_: str, stream_id: UUID, rows: Sequence[asyncpg.Record],
@@ -86,7 +104,7 @@ def batch_request(type_: str, stream_id: UUID, rows: Sequence[asyncpg.Record],
     if type_ == "datadog":
         return [*common, (b"Content-Type", b"application/json"),
                 (b"DD-API-KEY", credential)], _datadog(rows, options)
-    body = _ndjson(rows)
+    body = _ndjson(rows, options)
     signed = signature_headers([credential], f"aus_{stream_id.hex}_{first}_{last}",
                                int(clock.now().timestamp()), body)
     return [*common, (b"Content-Type", b"application/x-ndjson"),

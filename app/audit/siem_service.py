@@ -27,9 +27,9 @@ from app.webhooks.signing import new_secret
 
 MAX_STREAMS = 20
 TOKEN_PURPOSE = "audit-stream-token"  # noqa: S105 - an HKDF label, not a secret
-_OPTIONS = {"splunk_hec": {"sourcetype", "index", "source"},
-            "datadog": {"service", "source", "tags"},
-            "https_ndjson": set()}
+_OPTIONS = {"splunk_hec": {"sourcetype", "index", "source", "format"},
+            "datadog": {"service", "source", "tags", "format"},
+            "https_ndjson": {"format"}}
 
 
 def stream_filters(stored: dict[str, Any]) -> AuditFilters:

@@ -179,7 +179,7 @@ class TeamMemberEvent(EventData):
     user_id: UUID
     email: str | None
     role: str = Field(description="The member's role in the team: lead or member")
-    source: str = Field(description="teams_api or invitation")
+    source: str = Field(description="teams_api, invitation or scim (an IdP group change)")
 
 
 class InvitationEvent(EventData):
@@ -325,11 +325,12 @@ EVENT_TYPES: dict[str, EventType] = {e.name: e for e in [
                "changed": ["description"]}),
     EventType("team.deleted", "A team was deleted.", TeamEvent,
               {"team_id": _TEAM, "name": "Platform", "description": None, "changed": []}),
-    EventType("team.member.added", "A user was added to a team (teams API or an invitation "
-              "with a team).", TeamMemberEvent,
+    EventType("team.member.added", "A user was added to a team (teams API, an invitation "
+              "with a team, or a SCIM group create/PUT/PATCH).", TeamMemberEvent,
               {"team_id": _TEAM, "team_name": "Platform", "user_id": _USER,
                "email": "ada@example.com", "role": "member", "source": "teams_api"}),
-    EventType("team.member.removed", "A user was removed from a team (teams API).",
+    EventType("team.member.removed", "A user was removed from a team (teams API, or a "
+              "SCIM group PUT/PATCH).",
               TeamMemberEvent,
               {"team_id": _TEAM, "team_name": "Platform", "user_id": _USER,
                "email": "ada@example.com", "role": "member", "source": "teams_api"}),

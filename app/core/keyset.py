@@ -9,9 +9,7 @@ also verifies the credential and enters the tenant.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
@@ -31,11 +29,13 @@ class Params:
 
 async def keyset_page(tx: Tx, *, columns: str, source: str, params: Params | None = None,
                       where: Sequence[str] = (), count_source: str | None = None,
-                      key: tuple[str, str] = ("created_at", "id"), newest_first: bool = False,
-                      after: tuple[datetime, UUID] | None, limit: int
+                      key: tuple[str, ...] = ("created_at", "id"), newest_first: bool = False,
+                      after: tuple[Any, ...] | None, limit: int
                       ) -> tuple[list[asyncpg.Record], int]:
     """Rows of `source` matching `where` (fragments using `params`' placeholders), ordered by `key`
-    (descending with `newest_first`), past the `after` key, at most `limit + 1`; and the
+    (descending with `newest_first`; usually (time, id), or one unique column such as a
+    sequence number), past the `after` key (one value per key column), at most `limit + 1`;
+    and the
     number of all matching rows (counted over `count_source`, default `source`, which must
     name the same aliases the `where` fragments use)."""
     params = params or Params()
@@ -45,13 +45,14 @@ async def keyset_page(tx: Tx, *, columns: str, source: str, params: Params | Non
     conds = [matching]
     if after is not None:
         past = "<" if newest_first else ">"
-        conds.append(f"({key[0]}, {key[1]}) {past} ({params.add(after[0])},"
-                     f" {params.add(after[1])})")
+        if len(after) != len(key):
+            raise ValueError("the after key needs one value per key column")
+        conds.append(f"({', '.join(key)}) {past} ({', '.join(params.add(v) for v in after)})")
     page_limit = params.add(limit + 1)
     order = " DESC" if newest_first else ""
     rows = await tx.fetch(
         f"SELECT {columns}, {total_sql} AS _total FROM {source} WHERE {' AND '.join(conds)}"
-        f" ORDER BY {key[0]}{order}, {key[1]}{order} LIMIT {page_limit}", *params.values)
+        f" ORDER BY {', '.join(k + order for k in key)} LIMIT {page_limit}", *params.values)
     if rows:
         return rows, int(rows[0]["_total"])
     if after is None:

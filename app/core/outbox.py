@@ -18,11 +18,18 @@ from app.core.events import EVENT_TYPES, subscription_keys
 from app.core.tx import Tx
 
 _SEVERITIES = "ARRAY['info', 'low', 'medium', 'high', 'critical']"  # ascending
+# The events' deliveries: one per (event, endpoint that wants it). Each takes the endpoint's
+# next sequence number (webhook_endpoint_sequences.last_seq, moved on by the UPDATE below,
+# whose row lock is held until COMMIT): gap-free per endpoint, in commit order, and numbered
+# in the order of `items` within one statement. The UPDATE first takes the tenant's advisory
+# lock (once per row it is about to change, before changing it), so two transactions that
+# emit several events to overlapping endpoints cannot lock counters in opposite orders. An
+# endpoint deleted meanwhile has no counter row left: it gets no delivery.
 _FAN_OUT = (
-    " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type,"
-    " next_attempt_at, created_at, updated_at)"
-    " SELECT ev.tenant_id, e.id, ev.id, ev.type, ev.created_at, ev.created_at, ev.created_at"
-    " FROM ev JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
+    ", tgt AS (SELECT ev.tenant_id, e.id AS endpoint_id, ev.id AS event_id, ev.type,"
+    "                 ev.created_at, o.n"
+    " FROM ev JOIN unnest($2::uuid[]) WITH ORDINALITY AS o(i, n) ON o.i = ev.id"
+    " JOIN webhook_endpoints e ON e.tenant_id = ev.tenant_id"
     " WHERE e.active AND e.events && $8::text[] AND e.id IS DISTINCT FROM $7"
     # per-endpoint filters (NULL: none); events without a project_id pass the project filter
     " AND (e.project_ids IS NULL OR NOT ev.data ? 'project_id'"
@@ -35,7 +42,18 @@ _FAN_OUT = (
     "            WHERE array_position(" + _SEVERITIES + ", c.key)"
     "                  >= array_position(" + _SEVERITIES + ", e.min_severity)"
     "              AND c.value::numeric > 0)"
-    "      ELSE true END)"
+    "      ELSE true END))"
+    ", seqs AS (UPDATE webhook_endpoint_sequences s SET last_seq = s.last_seq + c.k"
+    " FROM (SELECT endpoint_id, count(*) AS k FROM tgt GROUP BY endpoint_id) c"
+    " WHERE s.tenant_id = $1 AND s.endpoint_id = c.endpoint_id"
+    " AND pg_advisory_xact_lock(hashtext('drift.webhook_seq'), hashtext($1::text))::text = ''"
+    " RETURNING s.endpoint_id, s.last_seq - c.k AS base)"
+    " INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, event_type, seq,"
+    " next_attempt_at, created_at, updated_at)"
+    " SELECT t.tenant_id, t.endpoint_id, t.event_id, t.type,"
+    " q.base + row_number() OVER (PARTITION BY t.endpoint_id ORDER BY t.n),"
+    " t.created_at, t.created_at, t.created_at"
+    " FROM tgt t JOIN seqs q ON q.endpoint_id = t.endpoint_id"
 )
 
 

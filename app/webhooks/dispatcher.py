@@ -102,21 +102,33 @@ def custom_headers(app_secret: str, encrypted: bytes | None) -> tuple[tuple[byte
     return tuple((str(n).encode(), str(v).encode()) for n, v in pairs)
 
 
+def event_envelope(*, event_id: UUID, type_: str, created_at: datetime, tenant_id: UUID,
+                   data: dict[str, Any]) -> dict[str, Any]:
+    """The delivered envelope (also what GET /webhooks/{id}/events shows as `payload`)."""
+    stamp = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return envelope(event_id=event_id, type_=type_, created_at=stamp, tenant_id=tenant_id,
+                    data=data)
+
+
 def event_body(*, event_id: UUID, type_: str, created_at: datetime, tenant_id: UUID,
                data: dict[str, Any]) -> bytes:
     """The exact bytes that are signed and sent."""
-    stamp = created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return dumps(envelope(event_id=event_id, type_=type_, created_at=stamp,
-                          tenant_id=tenant_id, data=data))
+    return dumps(event_envelope(event_id=event_id, type_=type_, created_at=created_at,
+                                tenant_id=tenant_id, data=data))
 
 
 def request_headers(keys: Sequence[bytes], *, event_id: UUID, event_type: str, attempt: int,
-                    body: bytes) -> list[tuple[bytes, bytes]]:
+                    body: bytes, seq: int | None = None) -> list[tuple[bytes, bytes]]:
+    """The signed request's headers. `seq`: the endpoint's sequence number of the delivery
+    (`webhook-sequence`; not signed, see docs/webhooks.md; a test ping has none). Custom
+    headers are appended after these and can never name them (schemas.RESERVED_HEADERS)."""
     timestamp = int(clock.now().timestamp())
     signed = signature_headers(keys, str(event_id), timestamp, body)
     headers = [(b"Content-Type", b"application/json"), (b"User-Agent", USER_AGENT.encode()),
                (b"X-Drift-Event-Type", event_type.encode()),
                (b"X-Drift-Attempt", str(attempt).encode())]
+    if seq is not None:
+        headers.append((b"webhook-sequence", str(seq).encode()))
     headers += [(k.encode(), v.encode()) for k, v in signed.items()]
     return headers
 
@@ -401,7 +413,7 @@ class _Run:
                               data=row["data"])
             headers = request_headers(keys, event_id=row["event_id"],
                                       event_type=row["event_type"], attempt=attempt_no,
-                                      body=body)
+                                      body=body, seq=row["seq"])
             encrypted = row["headers_encrypted"]
             headers += custom_headers(self.rt.secret_key,
                                       bytes(encrypted) if encrypted is not None else None)
@@ -435,7 +447,8 @@ class _Run:
                 attributes={"drift.tenant_id": str(tenant_id),
                             "drift.webhook.delivery_id": str(row["id"]),
                             "drift.webhook.event_type": row["event_type"],
-                            "drift.webhook.attempt": int(row["attempt"])}) as span:
+                            "drift.webhook.attempt": int(row["attempt"]),
+                            "drift.webhook.sequence": int(row["seq"] or 0)}) as span:
             attempt = await self.sender.send(row["url"], headers, body)
             if attempt.status_code is not None:
                 span.set_attribute("http.response.status_code", attempt.status_code)

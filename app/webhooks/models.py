@@ -2,6 +2,7 @@
 see app.core.models)."""
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -74,6 +75,16 @@ webhook_secrets = tenant_table(
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
+# each endpoint's last delivery sequence number (webhook-sequence), moved on by the fan-out
+# in the emitting transaction (app.core.outbox; 0014_webhook_sequence)
+webhook_endpoint_sequences = tenant_table(
+    "webhook_endpoint_sequences",
+    Column("endpoint_id", UUID, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False, server_default=text("0")),
+    tenant_fk(),
+    tenant_ref(["endpoint_id"], "webhook_endpoints"),
+)
+
 webhook_deliveries = entity_table(
     "webhook_deliveries",
     Column("endpoint_id", UUID, nullable=False),
@@ -91,6 +102,8 @@ webhook_deliveries = entity_table(
     timestamp("last_attempt_at"),
     timestamp("delivered_at"),
     *timestamps(),
+    # the endpoint's sequence number (NULL: a test ping; 0014_webhook_sequence)
+    Column("seq", BigInteger),
     tenant_unique("webhook_deliveries", "endpoint_id", "event_id"),
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
     tenant_ref(["event_id"], "outbox_events"),
@@ -101,6 +114,8 @@ Index("webhook_deliveries_due", webhook_deliveries.c.tenant_id,
 Index("webhook_deliveries_log", webhook_deliveries.c.tenant_id,
       webhook_deliveries.c.endpoint_id, webhook_deliveries.c.created_at,
       webhook_deliveries.c.id)
+Index("webhook_deliveries_seq", webhook_deliveries.c.tenant_id,
+      webhook_deliveries.c.endpoint_id, webhook_deliveries.c.seq, unique=True)
 
 webhook_delivery_attempts = tenant_table(
     "webhook_delivery_attempts",

@@ -19,7 +19,7 @@ ENDPOINT_COLUMNS = ("id, url, description, events, active, consecutive_failures,
                     " min_severity, header_names, rate_limit, created_at, updated_at")
 DELIVERY_COLUMNS = ("id, endpoint_id, event_id, event_type, status, attempt, status_code,"
                     " response_body, latency_ms, error, last_attempt_at, delivered_at,"
-                    " next_attempt_at, created_at")
+                    " next_attempt_at, created_at, seq")
 
 
 # ---- endpoints ----
@@ -33,11 +33,15 @@ async def insert_endpoint(tx: Tx, *, url: str, description: str | None, events: 
                           min_severity: str | None, header_names: list[str] | None,
                           headers_encrypted: bytes | None, rate_limit: int | None,
                           now: datetime) -> asyncpg.Record:
+    # with its sequence counter (app.core.outbox numbers its deliveries from it)
     row = await tx.fetchrow(
-        "INSERT INTO webhook_endpoints (tenant_id, url, description, events, retry_policy,"
-        " project_ids, min_severity, header_names, headers_encrypted, rate_limit, created_at,"
-        " updated_at) VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $5, $5)"
-        f" RETURNING {ENDPOINT_COLUMNS}",
+        "WITH e AS (INSERT INTO webhook_endpoints (tenant_id, url, description, events,"
+        " retry_policy, project_ids, min_severity, header_names, headers_encrypted, rate_limit,"
+        " created_at, updated_at) VALUES ($1, $2, $3, $4, $6, $7, $8, $9, $10, $11, $5, $5)"
+        f" RETURNING tenant_id, {ENDPOINT_COLUMNS}),"
+        " s AS (INSERT INTO webhook_endpoint_sequences (tenant_id, endpoint_id)"
+        " SELECT tenant_id, id FROM e)"
+        f" SELECT {ENDPOINT_COLUMNS} FROM e",
         tx.tenant_id, url, description, events, now, retry_policy, project_ids, min_severity,
         header_names, headers_encrypted, rate_limit)
     return expect_row(row)
@@ -133,6 +137,21 @@ async def list_deliveries(tx: Tx, endpoint_id: UUID, *, status: str | None,
     return await keyset_page(tx, columns=DELIVERY_COLUMNS, source="webhook_deliveries",
                              params=params, where=where, newest_first=True, after=before,
                              limit=limit)
+
+
+async def list_events(tx: Tx, endpoint_id: UUID, *, after_seq: int, limit: int
+                      ) -> tuple[list[asyncpg.Record], int]:
+    """What the endpoint was sent, by sequence number (ascending, past `after_seq`), with the
+    event as delivered; the total counts every numbered delivery of the endpoint."""
+    params = Params()
+    where = [f"d.endpoint_id = {params.add(endpoint_id)}", "d.seq IS NOT NULL"]
+    return await keyset_page(
+        tx, columns="d.seq, d.id, d.event_id, d.event_type, d.status, d.created_at,"
+                    " ev.created_at AS event_created_at, ev.data",
+        source="webhook_deliveries d JOIN outbox_events ev"
+               " ON ev.tenant_id = d.tenant_id AND ev.id = d.event_id",
+        count_source="webhook_deliveries d", params=params, where=where, key=("d.seq",),
+        after=(after_seq,), limit=limit)
 
 
 async def get_delivery(tx: Tx, endpoint_id: UUID, delivery_id: UUID
@@ -264,9 +283,9 @@ WITH reserved AS (
     UPDATE webhook_deliveries d
        SET attempt = d.attempt + 1, locked_until = $2, last_attempt_at = $1, updated_at = $1
      WHERE d.id = ANY (ARRAY(SELECT id FROM picked))
-    RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base
+    RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.attempt, d.retry_base, d.seq
 )
-SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base,
+SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.attempt, c.retry_base, c.seq,
        ev.created_at AS event_created_at, ev.data, ev.traceparent, e.url, e.retry_policy,
        e.headers_encrypted,
        (SELECT array_agg(s.secret_encrypted ORDER BY s.created_at DESC, s.id)

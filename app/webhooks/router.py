@@ -30,6 +30,7 @@ from app.webhooks.schemas import (
     DeliveryList,
     DeliveryOut,
     DeliveryStatus,
+    EndpointEventList,
     EventTypeList,
     RecoverIn,
     RecoverOut,
@@ -124,6 +125,27 @@ async def list_deliveries(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx,
         tx, webhook_id, status=status, event_type=event_type,
         before=parse_time_id_cursor(cursor), limit=limit)
     return page_response(rows, total, limit, schemas.delivery_out)
+
+
+MAX_SEQ = 2**63 - 1
+AfterSeq = Annotated[int, Query(ge=0, le=MAX_SEQ,
+                                description="Only events with a larger sequence number (0: from "
+                                            "the first); the last webhook-sequence you "
+                                            "processed")]
+
+
+@router.get("/{webhook_id:uuid}/events", response_model=EndpointEventList,
+            summary="The events this endpoint was sent, by webhook-sequence, after a number "
+                    "(find and fetch what a gap missed; admin+)")
+async def list_endpoint_events(webhook_id: UUID, _: AdminPrincipal, tx: TenantTx,
+                               after_seq: AfterSeq = 0,
+                               limit: Limit = DEFAULT_LIMIT) -> Response:
+    rows, total = await service.list_events(tx, webhook_id, after_seq=after_seq, limit=limit)
+    page = rows[:limit]
+    has_more = len(rows) > limit
+    return json_response(envelope(
+        [schemas.endpoint_event_out(r, tx.tenant_id) for r in page],
+        cursor=str(page[-1]["seq"]) if page else None, has_more=has_more, total=total))
 
 
 @router.get("/{webhook_id:uuid}/deliveries/{delivery_id}", response_model=DeliveryDetail,

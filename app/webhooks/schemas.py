@@ -19,6 +19,7 @@ from app.core.events import EVENT_TYPES, WILDCARDS, Severity, check_subscription
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
+from app.webhooks.dispatcher import event_envelope
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
 Description = Annotated[str, StringConstraints(max_length=500)]
@@ -205,6 +206,8 @@ class DeliveryOut(BaseModel):
     delivered_at: datetime | None
     next_attempt_at: datetime | None
     created_at: datetime
+    seq: int | None = Field(description="The endpoint's sequence number of this delivery "
+                                        "(the webhook-sequence header); null for a test ping")
 
 
 class AttemptOut(BaseModel):
@@ -222,6 +225,23 @@ class DeliveryDetail(DeliveryOut):
 
 class DeliveryList(Page[DeliveryOut]):
     """A page of DeliveryOut."""
+
+
+class EndpointEventOut(BaseModel):
+    seq: int = Field(description="The endpoint's sequence number (webhook-sequence): 1, 2, 3, "
+                                 "... without gaps")
+    event_id: UUID = Field(description="The event id (webhook-id)")
+    type: str
+    created_at: datetime = Field(description="When the event was created")
+    status: DeliveryStatus = Field(description="Where its delivery to this endpoint stands")
+    delivery_id: UUID
+    payload: dict[str, Any] = Field(description="The delivered body: the envelope {id, type, "
+                                                "created_at, tenant_id, data}")
+
+
+class EndpointEventList(Page[EndpointEventOut]):
+    """A page of EndpointEventOut, ascending by seq; `pagination.cursor` is the `after_seq`
+    of the next page."""
 
 
 class TestResult(BaseModel):
@@ -271,4 +291,14 @@ def delivery_out(row: Row) -> dict[str, Any]:
     return {k: row[k] for k in (
         "id", "endpoint_id", "event_id", "event_type", "status", "attempt", "status_code",
         "response_body", "latency_ms", "error", "last_attempt_at", "delivered_at",
-        "next_attempt_at", "created_at")}
+        "next_attempt_at", "created_at", "seq")}
+
+
+def endpoint_event_out(row: Row, tenant_id: UUID) -> dict[str, Any]:
+    """A row of repository.list_events, with the body exactly as it was delivered."""
+    return {"seq": row["seq"], "event_id": row["event_id"], "type": row["event_type"],
+            "created_at": row["event_created_at"], "status": row["status"],
+            "delivery_id": row["id"],
+            "payload": event_envelope(event_id=row["event_id"], type_=row["event_type"],
+                                      created_at=row["event_created_at"],
+                                      tenant_id=tenant_id, data=row["data"])}

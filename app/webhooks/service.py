@@ -248,6 +248,14 @@ async def list_deliveries(tx: Tx, endpoint_id: UUID, *, status: str | None,
                                             event_type=event_type, before=before, limit=limit)
 
 
+async def list_events(tx: Tx, endpoint_id: UUID, *, after_seq: int, limit: int
+                      ) -> tuple[list[asyncpg.Record], int]:
+    """The events the endpoint was sent, ascending by its sequence number, past `after_seq`
+    (how a receiver that saw a gap in webhook-sequence fetches what it missed)."""
+    await get_endpoint(tx, endpoint_id)
+    return await repository.list_events(tx, endpoint_id, after_seq=after_seq, limit=limit)
+
+
 async def get_delivery(tx: Tx, endpoint_id: UUID, delivery_id: UUID) -> dict[str, Any]:
     await get_endpoint(tx, endpoint_id)
     row = await repository.get_delivery(tx, endpoint_id, delivery_id)

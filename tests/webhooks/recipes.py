@@ -100,6 +100,7 @@ async def recover(env: Env) -> httpx.Response:
 @cross_tenant("POST", BASE + "/{webhook_id}/rotate-secret")
 @cross_tenant("GET", BASE + "/{webhook_id}/deliveries")
 @cross_tenant("GET", BASE + "/{webhook_id}/deliveries/{delivery_id}")
+@cross_tenant("GET", BASE + "/{webhook_id}/events")
 @cross_tenant("POST", BASE + "/{webhook_id}/deliveries/{delivery_id}/retry")
 @cross_tenant("POST", BASE + "/{webhook_id}/recover")
 async def cross(env: Env) -> list[Call]:
@@ -110,5 +111,6 @@ async def cross(env: Env) -> list[Call]:
             ("DELETE", url, {}), ("POST", f"{url}/test", {}),
             ("POST", f"{url}/rotate-secret", {"json": {"grace_period_seconds": 0}}),
             ("GET", f"{url}/deliveries", {}), ("GET", f"{url}/deliveries/{delivery}", {}),
+            ("GET", f"{url}/events", {"params": {"after_seq": 0}}),
             ("POST", f"{url}/deliveries/{delivery}/retry", {}),
             ("POST", f"{url}/recover", {"json": {"since": "2020-01-01T00:00:00Z"}})]

@@ -201,7 +201,8 @@ async def test_endpoints_api_is_admin_only(client: httpx.AsyncClient, tenant: Te
                 ("DELETE", f"/api/v1/webhooks/{hook['id']}", {}),
                 ("POST", f"/api/v1/webhooks/{hook['id']}/rotate-secret", {}),
                 ("POST", f"/api/v1/webhooks/{hook['id']}/test", {}),
-                ("GET", f"/api/v1/webhooks/{hook['id']}/deliveries", {})]:
+                ("GET", f"/api/v1/webhooks/{hook['id']}/deliveries", {}),
+                ("GET", f"/api/v1/webhooks/{hook['id']}/events", {})]:
             r = await client.request(method, url, headers=user.headers, **kw)
             assert r.status_code == 403, (role, method, url, r.text)
             assert r.json()["code"] == "insufficient_role"

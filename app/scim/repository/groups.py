@@ -51,21 +51,29 @@ async def member_ids(tx: Tx, group_id: UUID) -> list[UUID]:
 
 
 async def add_members(tx: Tx, group_id: UUID, user_ids: list[UUID], now: datetime
-                      ) -> list[UUID]:
-    """Add memberships (existing ones are left alone); the users actually added."""
+                      ) -> list[asyncpg.Record]:
+    """Add memberships (existing ones are left alone); the users actually added, in the
+    order given: user_id, role (in the team) and email (for team.member.added)."""
     if not user_ids:
         return []
-    rows = await tx.fetch(
-        "INSERT INTO team_memberships (tenant_id, team_id, user_id, role, created_at)"
+    return await tx.fetch(
+        "WITH ins AS (INSERT INTO team_memberships (tenant_id, team_id, user_id, role,"
+        " created_at)"
         " SELECT $1, $2, x, 'member', $4 FROM unnest($3::uuid[]) WITH ORDINALITY AS m(x, n)"
-        " ORDER BY n ON CONFLICT DO NOTHING RETURNING user_id",
+        " ORDER BY n ON CONFLICT DO NOTHING RETURNING user_id, role)"
+        " SELECT ins.user_id, ins.role, u.email FROM ins LEFT JOIN users u ON u.id = ins.user_id"
+        " ORDER BY array_position($3::uuid[], ins.user_id)",
         tx.tenant_id, group_id, user_ids, now)
-    return [r["user_id"] for r in rows]
 
 
-async def remove_members(tx: Tx, group_id: UUID, user_ids: list[UUID]) -> list[UUID]:
+async def remove_members(tx: Tx, group_id: UUID, user_ids: list[UUID]
+                         ) -> list[asyncpg.Record]:
+    """Remove memberships; the users actually removed, in the order given: user_id, the role
+    they had and email (for team.member.removed)."""
     if not user_ids:
         return []
-    rows = await tx.fetch("DELETE FROM team_memberships WHERE team_id = $1"
-                          " AND user_id = ANY($2::uuid[]) RETURNING user_id", group_id, user_ids)
-    return [r["user_id"] for r in rows]
+    return await tx.fetch(
+        "WITH del AS (DELETE FROM team_memberships WHERE team_id = $1"
+        " AND user_id = ANY($2::uuid[]) RETURNING user_id, role)"
+        " SELECT del.user_id, del.role, u.email FROM del LEFT JOIN users u ON u.id = del.user_id"
+        " ORDER BY array_position($2::uuid[], del.user_id)", group_id, user_ids)

@@ -13,6 +13,8 @@ import asyncpg
 
 from app.core import clock
 from app.core.audit_record import record
+from app.core.events import build_data
+from app.core.outbox import emit_many
 from app.core.tx import Tx
 from app.scim import render
 from app.scim.attributes import GROUP, Attr
@@ -180,6 +182,22 @@ class MemberChanges:
         return [u for u in state if u not in now], [u for u in current if u not in state]
 
 
+async def _emit_membership(tx: Tx, group_id: UUID, name: str, added: list[asyncpg.Record],
+                           removed: list[asyncpg.Record]) -> None:
+    """team.member.added / team.member.removed, one per user, as the teams API emits them
+    (source `scim`): a SCIM group is a team."""
+    def data(type_: str, r: asyncpg.Record) -> dict[str, Any]:
+        return build_data(type_, team_id=group_id, team_name=name, user_id=r["user_id"],
+                          email=r["email"], role=r["role"], source="scim")
+
+    if added:
+        await emit_many(tx, "team.member.added",
+                        [data("team.member.added", r) for r in added])
+    if removed:
+        await emit_many(tx, "team.member.removed",
+                        [data("team.member.removed", r) for r in removed])
+
+
 def _members_meta(added: list[UUID], removed: list[UUID]) -> dict[str, Any]:
     return {"members_added": [str(u) for u in added[:MAX_LISTED]],
             "members_removed": [str(u) for u in removed[:MAX_LISTED]],
@@ -198,7 +216,9 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
                                 now=now)
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, doc) from None
-    added = await repo.add_members(tx, row["id"], member_ids, now)
+    added_rows = await repo.add_members(tx, row["id"], member_ids, now)
+    added = [r["user_id"] for r in added_rows]
+    await _emit_membership(tx, row["id"], row["name"], added_rows, [])
     await record(tx, "group.created", resource_type="group", resource_id=row["id"],
                  metadata={"source": "scim", "display_name": row["name"],
                            "external_id": row["external_id"], **_members_meta(added, [])})
@@ -222,12 +242,15 @@ async def _save(tx: Tx, row: asyncpg.Record, new: dict[str, Any], added: list[UU
                               external_id=new.get("externalId"), now=now)
         except asyncpg.UniqueViolationError as exc:
             raise unique_error(exc, new) from None
-    added = await repo.add_members(tx, gid, added, now)
-    removed = await repo.remove_members(tx, gid, removed)
+    added_rows = await repo.add_members(tx, gid, added, now)
+    removed_rows = await repo.remove_members(tx, gid, removed)
+    added = [r["user_id"] for r in added_rows]
+    removed = [r["user_id"] for r in removed_rows]
     if not changed and not added and not removed:
         return False
     if not changed:
         await repo.touch(tx, gid, now)
+    await _emit_membership(tx, gid, new["displayName"], added_rows, removed_rows)
     meta: dict[str, Any] = {"source": "scim", "display_name": new["displayName"],
                             "attributes": changed, **_members_meta(added, removed)}
     if "displayName" in changed:

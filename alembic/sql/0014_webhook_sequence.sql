@@ -1,0 +1,39 @@
+-- 0014_webhook_sequence: Webhooks: a per-endpoint sequence number on every delivery
+-- Loaded by alembic/versions/0014_webhook_sequence.py through app.core.migrate.run_sql (see alembic/README.md).
+
+CREATE TABLE public.webhook_endpoint_sequences (
+    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    endpoint_id uuid NOT NULL,
+    last_seq bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, endpoint_id),
+    FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints (tenant_id, id)
+        ON DELETE CASCADE
+);
+ALTER TABLE public.webhook_endpoint_sequences ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ONLY public.webhook_endpoint_sequences FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON public.webhook_endpoint_sequences USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.webhook_endpoint_sequences TO :"app_role";
+
+ALTER TABLE public.webhook_deliveries ADD COLUMN seq bigint;
+CREATE UNIQUE INDEX webhook_deliveries_seq ON public.webhook_deliveries (tenant_id, endpoint_id, seq);
+
+-- Number what exists, tenant by tenant (the owner is bound by FORCE RLS too).
+DO $$
+DECLARE
+    t uuid;
+BEGIN
+    FOR t IN SELECT ti.tenant_id FROM drift_private.tenant_index ti LOOP
+        PERFORM set_config('app.tenant_id', t::text, true);
+        UPDATE public.webhook_deliveries d SET seq = n.seq
+          FROM (SELECT id, row_number() OVER (PARTITION BY endpoint_id
+                                              ORDER BY created_at, id) AS seq
+                  FROM public.webhook_deliveries WHERE event_type <> 'ping') n
+         WHERE d.tenant_id = t AND d.id = n.id;
+        INSERT INTO public.webhook_endpoint_sequences (tenant_id, endpoint_id, last_seq)
+        SELECT e.tenant_id, e.id,
+               coalesce((SELECT max(d.seq) FROM public.webhook_deliveries d
+                          WHERE d.tenant_id = e.tenant_id AND d.endpoint_id = e.id), 0)
+          FROM public.webhook_endpoints e;
+    END LOOP;
+    PERFORM set_config('app.tenant_id', '', true);
+END $$;

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from app.core import clock
 from app.core.emails import InvalidEmail, canonical_email
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
@@ -30,6 +31,7 @@ Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, ma
 # the stored form first).
 # Whitespace is stripped first, so the document asks for a non-space character.
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              pattern=NON_BLANK_PATTERN,
                                               max_length=320),
                        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 320,
                                        "pattern": "\\S"})]
@@ -57,7 +59,9 @@ class TokenOut(BaseModel):
 
 class ApiKeyCreate(RequestModel):
     model_config = ConfigDict(extra="forbid")
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           pattern=NON_BLANK_PATTERN,
+                                           max_length=100)]
     expires_at: Timestamp | None = Field(None, description="Optional expiry (future, with zone)")
 
 

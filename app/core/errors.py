@@ -24,6 +24,9 @@ PROBLEM_JSON = "application/problem+json"
 # Text inputs refuse NUL characters (app.core.inputs); the pattern that says so, and its words.
 NUL_FREE_PATTERN = r"^[^\x00]*$"
 NUL_MESSAGE = "Text must not contain NUL characters (\\u0000)"
+# A name or label: NUL-free, and not blank (it is stripped first, so "  " is refused: the
+# pattern documents that, so what the schema accepts the service accepts).
+NON_BLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 T = TypeVar("T")
 
@@ -226,9 +229,12 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
             loc.append(str(err.get("ctx", {}).get("discriminator", "type")).strip("'"))
         field = ".".join(loc) or "body"
         msg = str(err.get("msg", "invalid"))
-        if (err.get("type") == "string_pattern_mismatch"
-                and err.get("ctx", {}).get("pattern") == NUL_FREE_PATTERN):
-            msg = NUL_MESSAGE
+        if err.get("type") == "string_pattern_mismatch":
+            pattern = err.get("ctx", {}).get("pattern")
+            if pattern == NUL_FREE_PATTERN:
+                msg = NUL_MESSAGE
+            elif pattern == NON_BLANK_PATTERN:
+                msg = "Text must not be blank or contain NUL characters (\\u0000)"
         errors.append({"field": field, "message": msg})
         parts.append(f"{field}: {msg}")
     return "; ".join(parts) or "Invalid request", errors

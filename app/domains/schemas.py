@@ -6,12 +6,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, WithJsonSchema
 
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
 
 # The shape only: whether it is a domain name Drift can verify (IDNA, a public suffix, no IP
 # address) is a rule JSON Schema cannot state, so the service answers it (400 invalid_domain).
-Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=253),
+Domain = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                          pattern=NON_BLANK_PATTERN,
+                                          max_length=253),
                    WithJsonSchema({"type": "string", "format": "hostname", "minLength": 1,
                                    "maxLength": 253})]
 

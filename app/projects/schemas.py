@@ -6,12 +6,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
 from app.core.responses import Row
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                        pattern=NON_BLANK_PATTERN,
+                                        max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 
 

@@ -118,11 +118,12 @@ def coerce_one(attr: Attr, value: Any, where: str) -> Any:
 
 def check_schemas(body: dict[str, Any], required_urn: str) -> None:
     """`schemas`, when sent, must be a list of strings naming `required_urn`; other URNs (Entra
-    adds its own) are tolerated."""
-    schemas = next((v for k, v in body.items() if isinstance(k, str) and k.lower() == "schemas"),
-                   None)
-    if schemas is None:
+    adds its own) are tolerated. Left out it is taken as `required_urn`; `null` is refused
+    (the schema documents a list)."""
+    sent = [v for k, v in body.items() if isinstance(k, str) and k.lower() == "schemas"]
+    if not sent:
         return
+    schemas = sent[0]
     if not isinstance(schemas, list) or not all(isinstance(s, str) for s in schemas):
         raise invalid_syntax("schemas must be a list of schema URNs.")
     if required_urn.lower() not in (s.lower() for s in schemas):

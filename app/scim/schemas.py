@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
 from app.core.principal import Role
@@ -16,8 +17,10 @@ from app.scim.constants import URN_CUSTOM
 from app.scim.custom import MAX_ATTRIBUTES, NAME_PATTERN, CustomType
 
 TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             pattern=NON_BLANK_PATTERN,
                                              max_length=100)]
 GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             pattern=NON_BLANK_PATTERN,
                                              max_length=200)]
 
 

@@ -6,17 +6,24 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                        pattern=NON_BLANK_PATTERN,
+                                        max_length=100)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8,
+                                       max_length=2048)]
 ClaimName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             pattern=NON_BLANK_PATTERN,
                                              max_length=200)]
 Scope = Annotated[str, StringConstraints(pattern=r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$")]
 Alg = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
               "EdDSA"]
 DefaultRole = Literal["admin", "member", "viewer"]
-Pem = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+Pem = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                       pattern=NON_BLANK_PATTERN,
+                                       max_length=20_000)]
 
 
 class ClaimMapping(RequestModel):

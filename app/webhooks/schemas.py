@@ -15,13 +15,16 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.events import EVENT_TYPES, WILDCARDS, Severity, check_subscription
 from app.core.inputs import RequestModel, Timestamp
 from app.core.pagination import Page
 from app.core.responses import Row
 from app.webhooks.dispatcher import event_envelope
 
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                       pattern=NON_BLANK_PATTERN,
+                                       max_length=2048)]
 Description = Annotated[str, StringConstraints(max_length=500)]
 Subscription = Annotated[str, AfterValidator(check_subscription), WithJsonSchema({
     "type": "string", "enum": [*EVENT_TYPES, *sorted(WILDCARDS)],

@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 
+from app.core.errors import NON_BLANK_PATTERN
 from tests.conftest import Tenant, assert_problem, audit_events
 
 
@@ -171,3 +172,17 @@ async def test_other_tenant_gets_404_never_the_data(client: httpx.AsyncClient, t
     assert (await client.get(url, headers=tenant.headers)).json()["name"] == "secret"
     assert_problem(await client.get(f"/api/v1/projects/{uuid.uuid4()}", headers=h),
                    404, "not_found")
+
+
+async def test_a_blank_name_is_refused_as_the_schema_says(client: httpx.AsyncClient,
+                                                          tenant: Tenant) -> None:
+    """Names are stripped, so the documented schema asks for a non-space character: what it
+    accepts, the service accepts, and a blank name is a 422 naming the field."""
+    r = await client.post("/api/v1/projects", headers=tenant.headers, json={"name": "   "})
+    assert_problem(r, 422, "validation_error")
+    assert r.json()["errors"] == [{"field": "name",
+                                   "message": "String should have at least 1 character"}]
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    assert schema["ProjectCreate"]["properties"]["name"]["pattern"] == NON_BLANK_PATTERN
+    r = await client.get("/api/v1/projects", headers=tenant.headers)
+    assert r.json()["pagination"]["total"] == 0

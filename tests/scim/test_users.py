@@ -96,6 +96,7 @@ async def test_required_and_malformed_input_is_refused(scim: Scim, tenant: Tenan
                        ({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                          "userName": "x"}, "invalidValue"),
                        ({"userName": "x" * 321}, "invalidValue"),
+                       ({"schemas": None, "userName": "x"}, "invalidSyntax"),
                        ([{"userName": "x"}], "invalidSyntax")]:
         assert_scim_error(await scim.post("/Users", body), 400, kind)
     assert len(await tenant.sql("SELECT 1 FROM users")) == 1

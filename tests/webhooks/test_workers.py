@@ -55,6 +55,10 @@ async def test_two_workers_deliver_1000_events_exactly_once(
                 if len(await deliveries(tenant, "d.status = 'delivered'")) == 1000:
                     break
                 await asyncio.sleep(0.05)
+            for _ in range(500):  # and both runs have returned their counts
+                if sum(attempts) >= 1000:
+                    break
+                await asyncio.sleep(0.05)
     finally:
         for rt in runtimes:
             await rt.close()

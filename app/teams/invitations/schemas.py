@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.schemas import Email
 from app.core import clock
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
 from app.core.responses import Row
@@ -62,6 +63,7 @@ class InvitationList(Page[InvitationOut]):
 class InvitationAccept(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           pattern=NON_BLANK_PATTERN,
                                            max_length=200)] | None = None
     password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD, max_length=1024)] | None \
         = Field(None, description=f"At least {MIN_PASSWORD} characters; omit to sign in "

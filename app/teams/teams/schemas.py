@@ -7,11 +7,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.auth.schemas import Email
+from app.core.errors import NON_BLANK_PATTERN
 from app.core.inputs import RequestModel
 from app.core.pagination import Page
 from app.core.responses import Row
 
-TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TeamName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                            pattern=NON_BLANK_PATTERN,
+                                            max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
 TeamRole = Literal["lead", "member"]
 

@@ -248,7 +248,7 @@ async def retention_policy(tx: Tx) -> asyncpg.Record:
 
 async def lock_tenant_policy(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT plan, audit_retention_days FROM tenants"
-                            " WHERE tenant_id = $1 FOR UPDATE", tx.tenant_id)
+                            " WHERE tenant_id = $1 FOR NO KEY UPDATE", tx.tenant_id)
     return expect_row(row)
 
 
@@ -379,7 +379,7 @@ async def use_stream_ticket(tx: Tx, ticket_id: UUID, ticket_hash: bytes, now: da
                SELECT id, used_at IS NOT NULL AS was_used, expires_at <= $4 AS expired
                  FROM audit_stream_tickets
                 WHERE tenant_id = $1 AND id = $2 AND ticket_hash = $3
-                FOR UPDATE),
+                FOR NO KEY UPDATE),
            u AS (
                UPDATE audit_stream_tickets s SET used_at = $4, used_ip = $5
                  FROM t WHERE s.tenant_id = $1 AND s.id = t.id

@@ -38,7 +38,7 @@ async def insert_stream(tx: Tx, *, name: str, type_: str, url: str, token_encryp
 
 async def get_stream(tx: Tx, stream_id: UUID, *, for_update: bool = False
                      ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     return await tx.fetchrow(f"SELECT {COLUMNS} FROM audit_streams WHERE id = $1{lock}",
                              stream_id)
 

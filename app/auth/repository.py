@@ -58,7 +58,7 @@ async def get_user(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
 
 
 async def get_user_for_update(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
-    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE",
+    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR NO KEY UPDATE",
                              user_id)
 
 
@@ -146,7 +146,7 @@ async def get_session_for_update(tx: Tx, session_id: UUID) -> asyncpg.Record | N
     return await tx.fetchrow(
         "SELECT s.id, s.user_id, s.refresh_hash, s.expires_at, s.revoked_at, u.active"
         " FROM sessions s JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-        " WHERE s.id = $1 FOR UPDATE OF s", session_id)
+        " WHERE s.id = $1 FOR NO KEY UPDATE OF s", session_id)
 
 
 async def rotate_session(tx: Tx, session_id: UUID, refresh_digest: bytes, now: datetime

@@ -93,4 +93,4 @@ async def insert_event(tx: Tx, *, id_: UUID, created_at: datetime, actor_type: s
     """seq, prev_hash and hash are assigned by the chain trigger."""
     await tx.defer(_INSERT, tx.tenant_id, id_, created_at, actor_type, actor_id, actor_email,
                      action, resource_type, resource_id, outcome, ip, user_agent, request_id,
-                     metadata)
+                     metadata, last=True)

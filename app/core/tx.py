@@ -99,7 +99,7 @@ class Tx:
 
     `principal` is the verified caller when the transaction belongs to a request."""
 
-    __slots__ = ("conn", "ctx", "deferred", "principal", "tenant_id")
+    __slots__ = ("_lasts", "conn", "ctx", "deferred", "principal", "tenant_id")
 
     def __init__(self, conn: asyncpg.Connection, tenant_id: UUID, ctx: RequestContext,
                  principal: Any = None, *, deferrable: bool = False) -> None:
@@ -111,19 +111,38 @@ class Tx:
         # transaction reads back: sent in the same flight as COMMIT (see `defer`). None: this
         # transaction's owner cannot flush them, so they run at once.
         self.deferred: list[str] | None = [] if deferrable else None
+        self._lasts = 0  # how many of them, at the end, were deferred with `last`
 
-    async def defer(self, sql: str, *args: Any) -> None:
+    async def defer(self, sql: str, *args: Any, last: bool = False) -> None:
         """Run an append-only statement now, or, where the transaction's owner sends COMMIT
         (the request's transaction, `own_tx`), in the same round trip as COMMIT. The values
         are inlined as literals (`literal`), which is exactly as safe as binding them; a value
-        that cannot be a literal (a NUL character) makes the statement run at once instead."""
+        that cannot be a literal (a NUL character) makes the statement run at once instead.
+
+        `last`: the statement goes after every other deferred one, whatever the call order.
+        The audit insert uses it: its trigger locks the tenant's chain row, while an event's
+        fan-out takes the tenant's webhook sequence lock, so every transaction takes the two
+        in the same order (sequence, then chain) and two writers of a tenant cannot deadlock
+        (docs/ARCHITECTURE.md, "Row locks")."""
         if self.deferred is not None:
             try:
-                self.deferred.append(inline(sql, args))
-                return
+                statement = inline(sql, args)
             except ValueError:
                 pass
+            else:
+                if last:
+                    self.deferred.append(statement)
+                    self._lasts += 1
+                else:
+                    self.deferred.insert(self._first_last(), statement)
+                return
         await self.execute(sql, *args)
+
+    def _first_last(self) -> int:
+        """Where the statements deferred with `last` begin."""
+        if self.deferred is None:
+            return 0
+        return len(self.deferred) - self._lasts
 
     def take_deferred(self) -> str:
         """The deferred statements as a script prefix (`...; `), emptied."""
@@ -131,6 +150,7 @@ class Tx:
             return ""
         script = "; ".join(self.deferred) + "; "
         self.deferred.clear()
+        self._lasts = 0
         return script
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:

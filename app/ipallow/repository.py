@@ -67,7 +67,7 @@ async def insert(tx: Tx, *, cidr: Network, description: str | None,
 
 
 async def get(tx: Tx, entry_id: UUID, *, for_update: bool = False) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     return await tx.fetchrow(f"SELECT {COLUMNS} FROM ip_allowlist WHERE id = $1{lock}",
                              entry_id)
 
@@ -159,7 +159,7 @@ async def insert_reset(tx: Tx, *, digest: bytes, requested_by: UUID, email: str,
 async def get_reset_for_update(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:
     return await tx.fetchrow(
         f"SELECT {RESET_COLUMNS} FROM ip_allowlist_resets WHERE id = $1 AND token_hash = $2"
-        " FOR UPDATE", reset_id, digest)
+        " FOR NO KEY UPDATE", reset_id, digest)
 
 
 async def get_reset(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:

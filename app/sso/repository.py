@@ -42,7 +42,7 @@ async def list_connections(tx: Tx) -> list[asyncpg.Record]:
 
 async def get_connection(tx: Tx, connection_id: UUID, *, for_update: bool = False
                          ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {CONNECTION_COLUMNS} FROM sso_connections WHERE id = $1{lock}", connection_id)
 
@@ -97,7 +97,7 @@ async def take_state(tx: Tx, state_hash: bytes) -> asyncpg.Record | None:
     """The state row, locked (its single use is marked by use_state in this transaction)."""
     return await tx.fetchrow(
         "SELECT id, connection_id, browser_hash, nonce, code_verifier, return_to, expires_at,"
-        " used_at FROM sso_login_states WHERE state_hash = $1 FOR UPDATE", state_hash)
+        " used_at FROM sso_login_states WHERE state_hash = $1 FOR NO KEY UPDATE", state_hash)
 
 
 async def use_state(tx: Tx, state_id: UUID, now: datetime) -> None:
@@ -165,7 +165,7 @@ async def take_code(tx: Tx, code_hash: bytes) -> asyncpg.Record | None:
         " FROM sso_login_codes c"
         " JOIN sessions s ON s.tenant_id = c.tenant_id AND s.id = c.session_id"
         " JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id"
-        " WHERE c.code_hash = $1 FOR UPDATE OF c", code_hash)
+        " WHERE c.code_hash = $1 FOR NO KEY UPDATE OF c", code_hash)
 
 
 async def use_code(tx: Tx, code_id: UUID, now: datetime) -> None:

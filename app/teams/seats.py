@@ -1,14 +1,16 @@
 """Seat accounting: active members plus pending invitations may not exceed tenants.seat_limit.
 
 Every path that consumes a seat (invitation, acceptance, SCIM create, reactivation) calls
-ensure_seat_available() in its transaction BEFORE writing anything that references the tenant
-(an insert takes a KEY SHARE lock on the tenant row; two such transactions both asking for
-FOR UPDATE afterwards would deadlock).
+ensure_seat_available() in its transaction before writing what takes the seat.
 
-When the tenant has a seat limit, its row is locked FOR UPDATE in one statement and the seats
-are counted in the next: under READ COMMITTED the second statement takes a fresh snapshot, so
-it sees the seat a transaction it waited for has just taken (a single SELECT ... FOR UPDATE
-with the counts as subqueries would count from the snapshot taken before the wait). Two
+When the tenant has a seat limit, its row is locked FOR NO KEY UPDATE in one statement and the
+seats are counted in the next: under READ COMMITTED the second statement takes a fresh
+snapshot, so it sees the seat a transaction it waited for has just taken (a single SELECT ...
+FOR NO KEY UPDATE with the counts as subqueries would count from the snapshot taken before the
+wait). NO KEY UPDATE, not UPDATE: every insert into a tenant table checks its foreign key with a
+KEY SHARE lock on the tenant row, which FOR UPDATE would block, so a seat check would wait for
+(and deadlock with) any concurrent write of the tenant, e.g. the event fan-out that holds the
+tenant's webhook sequence lock (docs/ARCHITECTURE.md, "Row locks"). Two
 concurrent seat-consuming requests of one tenant therefore cannot both take the last seat.
 Tenants without a limit take no lock at all.
 """
@@ -25,7 +27,7 @@ from app.core.tx import Tx
 
 async def seat_usage(tx: Tx, *, lock: bool = False) -> dict[str, Any]:
     if lock:  # a statement of its own: the counts below must be read after the wait
-        await tx.execute("SELECT 1 FROM tenants FOR UPDATE")
+        await tx.execute("SELECT 1 FROM tenants FOR NO KEY UPDATE")
     row = await tx.fetchrow(
         "SELECT t.seat_limit,"
         " (SELECT count(*) FROM users u WHERE u.active) AS active,"

@@ -33,7 +33,7 @@ async def get_tenant(tx: Tx) -> asyncpg.Record | None:
 
 
 async def get_tenant_for_update(tx: Tx) -> asyncpg.Record | None:
-    return await tx.fetchrow(f"SELECT {TENANT_COLUMNS} FROM tenants FOR UPDATE")
+    return await tx.fetchrow(f"SELECT {TENANT_COLUMNS} FROM tenants FOR NO KEY UPDATE")
 
 
 async def list_tenants(db: Database) -> list[asyncpg.Record]:

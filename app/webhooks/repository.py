@@ -55,7 +55,7 @@ async def endpoint_headers(tx: Tx, endpoint_id: UUID) -> bytes | None:
 
 async def get_endpoint(tx: Tx, endpoint_id: UUID, *, for_update: bool = False
                        ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE" if for_update else ""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1{lock}", endpoint_id)
 

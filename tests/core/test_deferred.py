@@ -74,3 +74,40 @@ async def test_a_scim_create_sends_its_events_with_commit(
     assert not any("INSERT INTO audit_events" in q for q in own[:-1])
     rows = await tenant.sql("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'")
     assert rows[0][0] == 2
+
+
+async def test_audit_inserts_go_last_so_writers_of_a_tenant_never_deadlock(
+        tenant: Tenant) -> None:
+    """An event's fan-out takes the tenant's webhook sequence lock, an audit insert the tenant's
+    chain row; a transaction that records before it emits defers both, and the audit insert
+    still goes last, so concurrent writers that call them in either order all commit."""
+    from app.core.audit_record import record
+    from app.core.outbox import emit
+
+    async with own_tx(tenant.rt.db, tenant.id) as tx:  # an endpoint and its counter
+        ep = await tx.fetchval("INSERT INTO webhook_endpoints (tenant_id, url, events) VALUES"
+                               " ($1, 'https://hooks.example.com/x', '{project.*}') RETURNING id",
+                               tenant.id)
+        await tx.execute("INSERT INTO webhook_endpoint_sequences (tenant_id, endpoint_id)"
+                         " VALUES ($1, $2)", tenant.id, ep)
+
+    async def write(i: int) -> None:
+        async with own_tx(tenant.rt.db, tenant.id) as tx:
+            data = {"project_id": str(uuid.uuid4()), "name": f"p{i}", "slug": f"p{i}"}
+            if i % 2:
+                await record(tx, "project.create", resource_type="project")
+                await emit(tx, "project.created", data)
+            else:
+                await emit(tx, "project.created", data)
+                await record(tx, "project.create", resource_type="project")
+            assert tx.deferred is not None and "audit_events" in tx.deferred[-1]
+
+    import asyncio
+    await asyncio.gather(*(write(i) for i in range(40)))
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
+        assert await tx.fetchval("SELECT count(*) FROM webhook_deliveries") == 40
+        seqs = [r["seq"] for r in await tx.fetch("SELECT seq FROM webhook_deliveries"
+                                                   " ORDER BY seq")]
+        assert seqs == list(range(1, 41))
+        assert await tx.fetchval(
+            "SELECT count(*) FROM audit_events WHERE action = 'project.create'") == 40

@@ -107,7 +107,7 @@ async def user_for_update(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
     """The user row (whatever its state), locked: approvals re-check it."""
     return await tx.fetchrow(
         "SELECT id, role, active, scim_deleted_at, scim_resource, display_name, email"
-        " FROM users WHERE id = $1 FOR UPDATE", user_id)
+        " FROM users WHERE id = $1 FOR NO KEY UPDATE", user_id)
 
 
 async def set_marker(tx: Tx, user_id: UUID, doc: dict[str, Any], now: datetime) -> None:

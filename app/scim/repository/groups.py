@@ -15,7 +15,7 @@ from app.scim.repository.search import GROUP_COLUMNS, GROUP_MEMBERS_SQL
 async def get(tx: Tx, group_id: UUID, *, for_update: bool = False, with_members: bool = True
               ) -> asyncpg.Record | None:
     rel = f", {GROUP_MEMBERS_SQL.format(a='t')} AS rel" if with_members else ""
-    lock = " FOR UPDATE OF t" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF t" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {GROUP_COLUMNS}{rel} FROM teams t WHERE t.id = $1 AND t.scim_managed{lock}",
         group_id)

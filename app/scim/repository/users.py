@@ -17,7 +17,7 @@ async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: b
     """A user visible over SCIM (not deleted over SCIM, no held DELETE: the identity provider
     sees the state it asked for), with its SCIM groups as `rel`."""
     rel = f", {USER_GROUPS_SQL.format(a='u')} AS rel" if with_groups else ""
-    lock = " FOR UPDATE OF u" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF u" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {USER_COLUMNS}{rel} FROM users u WHERE u.id = $1"
         f" AND u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}{lock}", user_id)

@@ -47,7 +47,7 @@ async def insert(tx: Tx, *, email: str, role: str, team_id: UUID | None, token_d
 
 async def get(tx: Tx, invitation_id: UUID, *, for_update: bool = False
               ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE OF i" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF i" if for_update else ""
     return await tx.fetchrow(f"SELECT {COLUMNS} FROM {FROM} WHERE i.id = $1{lock}",
                              invitation_id)
 

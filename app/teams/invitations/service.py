@@ -229,7 +229,7 @@ class Superseded:
     step: audit.record() takes the tenant's audit chain lock (docs/audit.md, "Ordering")."""
     rows: list[asyncpg.Record]
     reason: str
-    tenant_locked: bool  # the tenant row is locked FOR UPDATE: ensure_seat_available(locked=)
+    tenant_locked: bool  # tenant row locked FOR NO KEY UPDATE: ensure_seat_available(locked=)
 
     async def audit(self, tx: Tx, user_id: UUID | None = None) -> None:
         now = clock.now()

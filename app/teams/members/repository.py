@@ -41,7 +41,7 @@ async def get_member(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
 
 
 async def lock_user(tx: Tx, user_id: UUID) -> asyncpg.Record | None:
-    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE",
+    return await tx.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR NO KEY UPDATE",
                              user_id)
 
 
@@ -49,7 +49,7 @@ async def find_by_address(tx: Tx, email: str, *, for_update: bool = False
                           ) -> asyncpg.Record | None:
     """The user an email address names: by email, else by user_name (an IdP may have created
     them with userName = the address). Case-insensitive."""
-    lock = " FOR UPDATE" if for_update else ""
+    lock = " FOR NO KEY UPDATE" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {USER_COLUMNS} FROM users"
         " WHERE email_key = lower($1) OR user_name_key = lower($1)"

@@ -19,7 +19,7 @@ async def set_tenant_owner(tx: Tx, owner_id: UUID, now: datetime) -> None:
 
 async def owner_identity_for_update(tx: Tx) -> asyncpg.Record:
     row = await tx.fetchrow("SELECT owner_id, owner_managed_by_idp, updated_at FROM tenants"
-                            " FOR UPDATE")
+                            " FOR NO KEY UPDATE")
     if row is None:
         raise RuntimeError("the tenant row is visible inside its own transaction")
     return row

@@ -38,7 +38,7 @@ async def insert_team(tx: Tx, *, name: str, description: str | None, now: dateti
 
 async def get_team(tx: Tx, team_id: UUID, *, for_update: bool = False
                    ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE OF t" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF t" if for_update else ""
     return await tx.fetchrow(f"SELECT {TEAM_COLUMNS} FROM teams t WHERE t.id = $1{lock}",
                              team_id)
 
@@ -97,7 +97,7 @@ async def insert_membership(tx: Tx, team_id: UUID, user_id: UUID, role: str, now
 
 async def get_membership(tx: Tx, team_id: UUID, user_id: UUID, *, for_update: bool = False
                          ) -> asyncpg.Record | None:
-    lock = " FOR UPDATE OF m" if for_update else ""
+    lock = " FOR NO KEY UPDATE OF m" if for_update else ""
     return await tx.fetchrow(
         f"SELECT {MEMBER_COLUMNS} FROM team_memberships m JOIN users u"
         " ON u.tenant_id = m.tenant_id AND u.id = m.user_id"

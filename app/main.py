@@ -26,6 +26,7 @@ from app.core.lifecycle import Lifecycle, signal_hooks
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
+from app.core.routing import install_route_index
 from app.core.runtime import Runtime, prepare_database
 from app.domains.router import router as domains_router
 from app.ipallow.cache import cache_for
@@ -171,4 +172,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(sso_browser_router)
     install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
     install_openapi(app, extra_public=SSO_PUBLIC)
+    install_route_index(app.router)  # a request tries only the routes its path can match
     return app

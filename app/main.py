@@ -21,7 +21,6 @@ from app.core import metrics, tracing
 from app.core.cors import install_cors
 from app.core.docs import install_docs
 from app.core.errors import error_response, install_handlers, register_renderer
-from app.core.inputs import QueryTextGuard
 from app.core.lifecycle import Lifecycle, signal_hooks
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -116,7 +115,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     tracing.configure_from_env("drift-cloud")
     register_renderer(app, SCIM_PREFIX, scim_errors.render_error)
-    app.add_middleware(QueryTextGuard)  # inside RequestContextMiddleware: gets the request id
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        access_log=settings.access_log,
                        max_body_bytes=settings.max_body_bytes,

@@ -17,9 +17,8 @@ routes to a made app) rebuilds it on the next request. The key cache is bounded.
 
 from __future__ import annotations
 
-from typing import Any
-
-from starlette.routing import BaseRoute, Match, Mount, Route, Router, get_route_path
+from starlette._utils import get_route_path  # the path Route.matches matches (root_path off)
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 MAX_KEYS = 2048
@@ -78,7 +77,7 @@ class RouteIndex:
         if "router" not in scope:
             scope["router"] = self.router
         partial: BaseRoute | None = None
-        partial_scope: dict[str, Any] = {}
+        partial_scope: Scope = {}
         for route in self._candidates(*path_key(get_route_path(scope))):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:

@@ -21,11 +21,11 @@ from app.core import metrics, tracing
 from app.core.cors import install_cors
 from app.core.docs import install_docs
 from app.core.errors import error_response, install_handlers, register_renderer
-from app.core.inputs import QueryTextGuard
 from app.core.lifecycle import Lifecycle, signal_hooks
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.responses import json_response
+from app.core.routing import install_route_index
 from app.core.runtime import Runtime, prepare_database
 from app.domains.router import router as domains_router
 from app.ipallow.cache import cache_for
@@ -115,7 +115,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     tracing.configure_from_env("drift-cloud")
     register_renderer(app, SCIM_PREFIX, scim_errors.render_error)
-    app.add_middleware(QueryTextGuard)  # inside RequestContextMiddleware: gets the request id
     app.add_middleware(RequestContextMiddleware, trusted_proxies=settings.trusted_proxies,
                        access_log=settings.access_log,
                        max_body_bytes=settings.max_body_bytes,
@@ -171,4 +170,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(sso_browser_router)
     install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
     install_openapi(app, extra_public=SSO_PUBLIC)
+    install_route_index(app.router)  # a request tries only the routes its path can match
     return app

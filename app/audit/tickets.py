@@ -32,7 +32,6 @@ from app.audit import repository
 from app.auth import repository as auth_repo
 from app.core import clock
 from app.core.access import (
-    authenticate,
     bearer_token,
     enter_for,
     get_ctx,
@@ -137,5 +136,5 @@ async def stream_tx(request: Request, ticket: TicketQ = None) -> Tx:
     """The stream request's transaction: entered with the bearer credential, or with the
     credential a ticket was issued to."""
     if ticket is None:
-        return await tenant_tx(request, await authenticate(request))
+        return await tenant_tx(request)  # authenticates the bearer credential itself
     return await _redeem(request, ticket)

@@ -220,14 +220,16 @@ def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
                      read_only=request.method in SAFE_METHODS)
 
 
-async def tenant_tx(request: Request, principal: Principal = Depends(authenticate)
-                    ) -> RequestTx:
+async def tenant_tx(request: Request) -> RequestTx:
     """The request's transaction, with the credential verified in the database by its first
     round trip (app.core.db.RequestTx). Write requests open it here, so the role checks that
     follow see a verified principal; read-only requests enter inside their first statement.
+    `authenticate` is called here, not declared as a dependency: one dependency level less
+    for FastAPI to solve on every request (nothing else depends on it).
 
     The middleware commits an open transaction before the response starts (status < 400) or
     rolls it back."""
+    principal = await authenticate(request)
     tx = _request_tx(request, principal, request.state.principal_cache_key)
     if not tx.read_only:
         try:

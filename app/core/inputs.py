@@ -6,8 +6,9 @@
 - `Timestamp`: a date-time with a zone (a naive one is ambiguous, and comparing it with the
   stored, zoned times failed), normalised to UTC and within the years 1..9999 once in UTC
   (`0001-01-01T00:00:00+14:00` is a year-0 instant no database or client can represent).
-- `QueryTextGuard`: the same NUL rule for query parameters (whatever the route's types), as a
-  pure ASGI check that costs one substring search of the query string per request.
+- `query_text_refusal`: the same NUL rule for query parameters (whatever the route's types),
+  checked by RequestContextMiddleware before routing: one substring search of the query string
+  per request.
 
 What still gets past these (a value the database refuses for a reason we did not foresee) is
 answered by app.core.errors as a 400 that never echoes the driver's text.
@@ -29,7 +30,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from app.core.errors import NUL_FREE_PATTERN, NUL_MESSAGE, error_response
 
@@ -110,26 +112,21 @@ def utc_or_none(value: datetime) -> datetime | None:
         return None
 
 
-class QueryTextGuard:
+def query_text_refusal(scope: Scope) -> Response | None:
     """422 (SCIM: 400 invalidValue) for a query string with a NUL character, naming the
-    parameter, before routing: query parameters reach SQL as text in several places."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and b"%00" in scope.get("query_string", b""):
-            qs = scope["query_string"].decode("latin-1")
-            names = [k for k, v in parse_qsl(qs, keep_blank_values=True)
-                     if "\x00" in k or "\x00" in v]
-            if names:
-                field = "query." + names[0].replace("\x00", "\\u0000")[:64]
-                response = error_response(
-                    Request(scope), 422, "validation_error", "Invalid request",
-                    f"{field}: {NUL_MESSAGE}",
-                    errors=[{"field": field, "message": NUL_MESSAGE}],
-                    # SCIM (RFC 7644 §3.12): a bad `filter` is invalidFilter
-                    scim_type="invalidFilter" if names[0].lower() == "filter" else "invalidValue")
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    parameter, before routing: query parameters reach SQL as text in several places.
+    RequestContextMiddleware asks this of every request (one substring search: a NUL can only
+    arrive percent-encoded)."""
+    if b"%00" not in scope.get("query_string", b""):
+        return None
+    qs = scope["query_string"].decode("latin-1")
+    names = [k for k, v in parse_qsl(qs, keep_blank_values=True) if "\x00" in k or "\x00" in v]
+    if not names:
+        return None
+    field = "query." + names[0].replace("\x00", "\\u0000")[:64]
+    return error_response(
+        Request(scope), 422, "validation_error", "Invalid request",
+        f"{field}: {NUL_MESSAGE}",
+        errors=[{"field": field, "message": NUL_MESSAGE}],
+        # SCIM (RFC 7644 §3.12): a bad `filter` is invalidFilter
+        scim_type="invalidFilter" if names[0].lower() == "filter" else "invalidValue")

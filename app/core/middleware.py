@@ -8,6 +8,8 @@ RequestContextMiddleware
   is below 400, and rolled back otherwise. COMMIT therefore always happens before the client
   hears of success; if COMMIT fails, the client gets a 503 problem instead of the handler's
   response. Work that must survive a refusal (denial audit events) uses its own transaction.
+- refuses a query string with a NUL character (422 naming the parameter, before routing:
+  app.core.inputs.query_text_refusal; a layer of its own cost more than the check),
 - refuses request bodies over their limit with 413 before reading them
   (docs/ARCHITECTURE.md, "Security"):
   * a `Content-Length` over the limit: answered at once, not one body byte is read (the server
@@ -49,6 +51,7 @@ from app.core.errors import (
     render_problem,
     too_large_detail,
 )
+from app.core.inputs import query_text_refusal
 from app.core.logs import current as current_context
 from app.core.logs import log_access
 from app.core.metrics import UNMATCHED_ROUTE, observe_request
@@ -263,7 +266,11 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            refusal = query_text_refusal(scope)  # a NUL in the query string: 422 before routing
+            if refusal is None:
+                await self.app(scope, receive, send_wrapper)
+            else:
+                await refusal(scope, receive, send_wrapper)
         finally:
             if rconn is not None:
                 await rconn.release()

@@ -107,7 +107,7 @@ def install_openapi(app: FastAPI, *, extra_public: set[tuple[str, str]] | None =
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
                 for param in op.get("parameters", ()):
-                    if param.get("in") == "query":  # refused by app.core.inputs.QueryTextGuard
+                    if param.get("in") == "query":  # refused by app.core.inputs.query_text_refusal
                         document_nul_free(param.get("schema", {}))
                 responses = op["responses"]
                 if path.startswith("/scim/"):

@@ -134,7 +134,8 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
             return cached, key
         row = await credentials.authenticate_api_key(rt.db, digest, clock.now())
         if row is None:
-            raise Unauthorized("The API key is not valid.")
+            raise Unauthorized("The API key is not valid (unknown, or mistyped).",
+                               code="invalid_api_key")
         if row["status"] != "ok":
             raise await _deny(rt, ctx, {"actor_type": "api_key", "kind": "api_key",
                                         "tenant_id": row["tenant_id"],

@@ -145,7 +145,7 @@ async def test_missing_and_malformed_credentials(client: httpx.AsyncClient) -> N
     assert r.status_code == 401 and r.json()["code"] == "missing_credentials"
     assert r.headers["www-authenticate"] == "Bearer"
     for header, code in (("Basic dXNlcjpwYXNz", "missing_credentials"),
-                         ("Bearer", "missing_credentials"), ("Bearer dck_nope", "unauthorized"),
+                         ("Bearer", "missing_credentials"), ("Bearer dck_nope", "invalid_api_key"),
                          ("Bearer x.y.z", "invalid_token")):
         r = await client.get("/api/v1/projects", headers={"Authorization": header})
         assert_problem(r, 401, code, context=header)

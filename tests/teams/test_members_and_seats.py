@@ -232,7 +232,7 @@ async def test_remove_member_revokes_everything(client: httpx.AsyncClient, tenan
     # removing again is harmless; an unknown id is 404; members cannot remove anyone
     assert (await client.delete(f"/api/v1/members/{user.id}", headers=h)).status_code == 204
     assert_problem(await client.delete(f"/api/v1/members/{uuid.uuid4()}", headers=h),
-                   404, "not_found")
+                   404, "user_not_found")
     member = await tenant.add_user("member")
     assert_problem(await client.delete(f"/api/v1/members/{member.id}", headers=member.headers),
                    403, "insufficient_role")

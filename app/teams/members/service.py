@@ -75,7 +75,9 @@ async def change_role(tx: Tx, user_id: UUID, role: Role) -> asyncpg.Record:
 async def remove_member(tx: Tx, user_id: UUID) -> None:
     """Deactivate a member (owner refused with 409 owner_protected)."""
     user = await repository.lock_user(tx, user_id)
-    if user is not None and user["active"]:  # emit before the audit records (docs/audit.md);
+    if user is None:  # as GET and PATCH answer (another tenant's member is none of this one)
+        raise NotFound("No member with that id.", code="user_not_found")
+    if user["active"]:  # emit before the audit records (docs/audit.md);
         # deprovision_user refusing (the owner) rolls the event back with everything else
         await emit(tx, "member.removed", build_data(
             "member.removed", user_id=user_id, email=user["email"], role=user["role"],

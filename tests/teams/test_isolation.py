@@ -54,7 +54,7 @@ async def test_another_tenant_sees_and_touches_nothing(client: httpx.AsyncClient
             ("DELETE", f"/api/v1/teams/{tid}", None, "team_not_found"),
             ("GET", f"/api/v1/members/{uid}", None, "user_not_found"),
             ("PATCH", f"/api/v1/members/{uid}", {"role": "admin"}, "user_not_found"),
-            ("DELETE", f"/api/v1/members/{uid}", None, "not_found"),
+            ("DELETE", f"/api/v1/members/{uid}", None, "user_not_found"),
             ("POST", f"/api/v1/invitations/{iid}/resend", None, "invitation_not_found"),
             ("DELETE", f"/api/v1/invitations/{iid}", None, "invitation_not_found"),
             # A's ids named in B's own requests' bodies: 404 as well

@@ -54,6 +54,8 @@ async def _record(rt: Runtime, tenant_id: UUID, n: int) -> tuple[int, int]:
             for i in range(start, min(n, start + TX_EVENTS)):
                 await record(tx, "project.update", resource_type="project",
                              resource_id=f"bench-{i}", metadata={"i": i})
+        # the events are written with COMMIT (Tx.defer): read the chain's end after it
+        async with own_tx(rt.db, tenant_id, ctx) as tx:
             last = int(await tx.fetchval("SELECT last_seq FROM audit_chain"))
         if not first:
             first = last - min(n, TX_EVENTS) + 1

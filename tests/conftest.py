@@ -170,12 +170,30 @@ def settings(test_db: DbInfo, tmp_path_factory: pytest.TempPathFactory) -> Setti
     )
 
 
+@asynccontextmanager
+async def started_runtime(settings: Settings, app_url: str | None = None
+                          ) -> AsyncIterator[Runtime]:
+    """A Runtime over `settings` (on `app_url`, else its database_url), started for the
+    block and closed after it."""
+    rt = Runtime.create(settings, app_url or settings.database_url or "")
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.close()
+
+
+@asynccontextmanager
+async def app_client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client (requests from 127.0.0.1) of an app built on `rt`."""
+    async with asgi_client(create_app(rt.settings, runtime=rt, run_worker=False)) as c:
+        yield c
+
+
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, test_db: DbInfo) -> AsyncIterator[Runtime]:
-    rt = Runtime.create(settings, test_db.app_url)
-    await rt.start()
-    yield rt
-    await rt.close()
+    async with started_runtime(settings, test_db.app_url) as rt:
+        yield rt
 
 
 @pytest.fixture(scope="session")
@@ -185,8 +203,7 @@ def app(runtime: Runtime) -> Any:
 
 @pytest.fixture(scope="session")
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with asgi_client(app) as c:
         yield c
 
 

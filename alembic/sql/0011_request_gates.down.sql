@@ -1,7 +1,5 @@
 -- Undoes 0011_request_gates.sql, in reverse order.
 
-DROP FUNCTION drift_api.gate_standby_session(uuid, uuid, uuid, text, text, timestamptz);
-DROP FUNCTION drift_api.gate_standby_api_key(uuid, uuid, text, text, timestamptz);
 DROP FUNCTION drift_api.gate_session(uuid, uuid, uuid, text, text, timestamp with time zone);
 DROP FUNCTION drift_api.gate_scim_token(uuid, uuid, timestamp with time zone);
 DROP FUNCTION drift_api.gate_api_key(uuid, uuid, text, text, timestamp with time zone);

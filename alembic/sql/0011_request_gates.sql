@@ -24,12 +24,3 @@ GRANT EXECUTE ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid,
 \ir functions/drift_api.gate_session.v1.sql
 REVOKE ALL ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
-
--- the standby variants (read replicas, docs/scaling.md): same checks, no writes
-\ir functions/drift_api.gate_standby_api_key.v1.sql
-REVOKE ALL ON FUNCTION drift_api.gate_standby_api_key(uuid, uuid, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.gate_standby_api_key(uuid, uuid, text, text, timestamptz) TO :"app_role";
-
-\ir functions/drift_api.gate_standby_session.v1.sql
-REVOKE ALL ON FUNCTION drift_api.gate_standby_session(uuid, uuid, uuid, text, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.gate_standby_session(uuid, uuid, uuid, text, text, timestamptz) TO :"app_role";

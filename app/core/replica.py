@@ -7,9 +7,9 @@ verification). Both, in this order (docs/scaling.md, "Read replicas"):
 1. re-verify the request's credential **on the primary**, the request's own way (the gated
    `SELECT true` of app.core.tx.RequestTx.verify, `last_used_at` bookkeeping included): a
    revoked key is refused there on the very next request, whatever the replica has replayed;
-2. run the read on the replica with the tenant entered by `drift_api.gate_standby_<kind>`,
-   which checks the credential against the replica's data too and writes nothing (a hot
-   standby refuses every write);
+2. run the read on the replica with the tenant entered by the credential's own
+   `drift_api.gate_<kind>`, which checks the credential against the replica's data too and,
+   on a hot standby, skips its last-use bookkeeping (a standby refuses every write);
 3. fall back to the primary, and say why (`drift_db_reads_total{database="primary",reason}`,
    the access log's `db`/`db_reason` fields), when the replica is unreachable, lags more than
    DRIFT_READ_MAX_LAG_SECONDS, refuses a credential the primary accepted (a change not yet
@@ -161,7 +161,7 @@ async def _verify(tx: Tx) -> bool:
     if not isinstance(tx, RequestTx):
         return False
     await tx.verify()
-    return tx.enter.standby_gate is not None
+    return tx.enter.on_standby
 
 
 async def read(replica: ReadReplica | None, tx: Tx, run: Callable[[Tx], Awaitable[T]], *,

@@ -133,16 +133,10 @@ class Tx:
                 if last:
                     self.deferred.append(statement)
                     self._lasts += 1
-                else:
-                    self.deferred.insert(self._first_last(), statement)
+                else:  # before the ones deferred with `last`
+                    self.deferred.insert(len(self.deferred) - self._lasts, statement)
                 return
         await self.execute(sql, *args)
-
-    def _first_last(self) -> int:
-        """Where the statements deferred with `last` begin."""
-        if self.deferred is None:
-            return 0
-        return len(self.deferred) - self._lasts
 
     def take_deferred(self) -> str:
         """The deferred statements as a script prefix (`...; `), emptied."""
@@ -172,7 +166,9 @@ class Tx:
 CREDENTIAL_SQLSTATE = "DR401"  # raised by drift_api.enter_* when a credential is refused
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
-STANDBY_KINDS = frozenset({"api_key", "session"})  # credentials with a drift_api.gate_standby_*
+# credentials whose drift_api.enter_<kind> skips its last-use bookkeeping on a hot standby, so
+# that their gate also enters a read replica (SCIM tokens never read from one)
+STANDBY_KINDS = frozenset({"api_key", "session"})
 
 
 class Enter:
@@ -196,20 +192,16 @@ class Enter:
         return f"drift_api.gate_{self.kind}"
 
     @property
-    def standby_gate(self) -> str | None:
-        """The gate that works on a hot standby (same checks, no `last_used_at` bookkeeping,
-        no write at all: `drift_api.gate_standby_<kind>`), or None for a credential that has
-        none (SCIM tokens never read from the replica)."""
-        return f"drift_api.gate_standby_{self.kind}" if self.kind in STANDBY_KINDS else None
+    def on_standby(self) -> bool:
+        """Whether the gate also works on a hot standby (the read replica): it then makes the
+        same checks and writes nothing."""
+        return self.kind in STANDBY_KINDS
 
     @property
-    def standby_script(self) -> str:
-        """`SELECT drift_api.gate_standby_<kind>(...)` with the typed arguments as literals:
-        how a snapshot transaction on the replica enters (`OwnTx.open(..., enter=...)`)."""
-        gate = self.standby_gate
-        if gate is None:
-            raise ValueError(f"no standby gate for {self.kind}")
-        return f"SELECT {gate}(" + ", ".join(literal(a) for a in self.args) + ")"
+    def gate_script(self) -> str:
+        """`SELECT drift_api.gate_<kind>(...)` with the typed arguments as literals: how a
+        snapshot transaction on the read replica enters (`OwnTx.open(..., enter=...)`)."""
+        return f"SELECT {self.gate}(" + ", ".join(literal(a) for a in self.args) + ")"
 
     @property
     def script(self) -> str:
@@ -385,19 +377,18 @@ class RequestTx(Tx):
 
 class ReplicaTx(Tx):
     """A read-only request's statements on the read replica (app.core.replica): each SELECT
-    runs as one implicit transaction of its own on the replica connection, gated by
-    `drift_api.gate_standby_<kind>` (the credential checked against the replica's data, the
-    tenant entered, the transaction read-only, nothing written). Anything but a SELECT is
-    refused here: a replica serves reads only."""
+    runs as one implicit transaction of its own on the replica connection, gated by the
+    credential's own `drift_api.gate_<kind>` (on a standby: the credential checked against the
+    replica's data, the tenant entered, the transaction read-only, nothing written). Anything
+    but a SELECT is refused here: a replica serves reads only."""
 
     __slots__ = ("_gate", "_gate_args")
 
     def __init__(self, conn: asyncpg.Connection, request_tx: RequestTx) -> None:
         super().__init__(conn, request_tx.tenant_id, request_tx.ctx, request_tx.principal)
-        gate = request_tx.enter.standby_gate
-        if gate is None:
-            raise ValueError(f"no standby gate for {request_tx.enter.kind}")
-        self._gate = gate
+        if not request_tx.enter.on_standby:
+            raise ValueError(f"{request_tx.enter.kind} credentials do not read from a replica")
+        self._gate = request_tx.enter.gate
         self._gate_args = request_tx.enter.args
 
     def _text(self, sql: str, args: tuple[Any, ...]) -> str:
@@ -561,11 +552,11 @@ class OwnTx:
     async def open(cls, db: Database, tenant_id: UUID, ctx: RequestContext, *,
                    snapshot: bool = False, idle_timeout: str | None = None,
                    enter: Enter | None = None) -> OwnTx:
-        """`enter`: the tenant is entered by the credential's standby gate (re-verified, no
-        write; how a snapshot on the read replica opens) instead of by setting it."""
+        """`enter`: the tenant is entered by the credential's gate (re-verified; on a standby
+        nothing is written: how a snapshot on the read replica opens) instead of by setting it."""
         tid = str(UUID(str(tenant_id)))  # a UUID's text form: safe to inline
         begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;" if snapshot else "BEGIN;"
-        entry = (enter.standby_script if enter is not None
+        entry = (enter.gate_script if enter is not None
                  else f"SELECT set_config('app.tenant_id', '{tid}', true)")
         script = f"{begin} {entry}"
         if idle_timeout is not None:

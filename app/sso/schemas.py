@@ -24,6 +24,13 @@ DefaultRole = Literal["admin", "member", "viewer"]
 Pem = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                        pattern=NON_BLANK_PATTERN,
                                        max_length=20_000)]
+# OIDC and SAML fields of a connection (the same in a create and a patch)
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+ClientSecret = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Scopes = Annotated[list[Scope], Field(min_length=1, max_length=20)]
+Algs = Annotated[list[Alg], Field(min_length=1, max_length=10)]
+MetadataXml = Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+EntityId = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class ClaimMapping(RequestModel):
@@ -52,15 +59,14 @@ class ConnectionIn(RequestModel):
     # OIDC
     issuer: Url | None = Field(None, description="OIDC: the issuer; its "
                                                  "/.well-known/openid-configuration is read")
-    client_id: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    client_secret: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = \
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = \
         Field(None, description="OIDC: stored encrypted, never returned")
-    scopes: Annotated[list[Scope], Field(min_length=1, max_length=20)] | None = None
-    id_token_signing_algs: Annotated[list[Alg], Field(min_length=1, max_length=10)] | None = None
+    scopes: Scopes | None = None
+    id_token_signing_algs: Algs | None = None
     # SAML
-    idp_metadata_xml: Annotated[str, StringConstraints(min_length=1,
-                                                       max_length=200_000)] | None = None
-    idp_entity_id: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    idp_metadata_xml: MetadataXml | None = None
+    idp_entity_id: EntityId | None = None
     idp_sso_url: Url | None = None
     idp_certificate: Pem | None = Field(None, description="SAML: the IdP's signing "
                                                           "certificate, PEM")
@@ -76,13 +82,12 @@ class ConnectionPatch(RequestModel):
     default_role: DefaultRole | None = None
     claim_mapping: ClaimMapping | None = None
     issuer: Url | None = None
-    client_id: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    client_secret: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
-    scopes: Annotated[list[Scope], Field(min_length=1, max_length=20)] | None = None
-    id_token_signing_algs: Annotated[list[Alg], Field(min_length=1, max_length=10)] | None = None
-    idp_metadata_xml: Annotated[str, StringConstraints(min_length=1,
-                                                       max_length=200_000)] | None = None
-    idp_entity_id: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    client_id: ClientId | None = None
+    client_secret: ClientSecret | None = None
+    scopes: Scopes | None = None
+    id_token_signing_algs: Algs | None = None
+    idp_metadata_xml: MetadataXml | None = None
+    idp_entity_id: EntityId | None = None
     idp_sso_url: Url | None = None
     idp_certificate: Pem | None = None
 

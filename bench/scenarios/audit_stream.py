@@ -46,20 +46,22 @@ TX_EVENTS = 500
 
 
 async def _record(rt: Runtime, tenant_id: UUID, n: int) -> tuple[int, int]:
-    """(first seq, last seq) of `n` new events."""
-    first = last = 0
+    """(first seq, last seq) of `n` new events (nothing else writes this tenant's log while
+    the scenario runs). The events are written with COMMIT (Tx.defer), so the chain's end is
+    read before and after, not inside a transaction."""
     ctx = RequestContext(actor=Actor.system(), request_id="bench")
+    before = await _chain_end(rt, tenant_id)
     for start in range(0, n, TX_EVENTS):
         async with own_tx(rt.db, tenant_id, ctx) as tx:
             for i in range(start, min(n, start + TX_EVENTS)):
                 await record(tx, "project.update", resource_type="project",
                              resource_id=f"bench-{i}", metadata={"i": i})
-        # the events are written with COMMIT (Tx.defer): read the chain's end after it
-        async with own_tx(rt.db, tenant_id, ctx) as tx:
-            last = int(await tx.fetchval("SELECT last_seq FROM audit_chain"))
-        if not first:
-            first = last - min(n, TX_EVENTS) + 1
-    return first, last
+    return before + 1, await _chain_end(rt, tenant_id)
+
+
+async def _chain_end(rt: Runtime, tenant_id: UUID) -> int:
+    async with own_tx(rt.db, tenant_id) as tx:
+        return int(await tx.fetchval("SELECT coalesce(max(last_seq), 0) FROM audit_chain"))
 
 
 async def _pause_old(rt: Runtime, tenant_id: UUID) -> None:

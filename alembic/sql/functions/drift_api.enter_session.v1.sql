@@ -27,7 +27,10 @@ BEGIN
     -- the verified user, for the database's own access rules (reachable_projects, guards)
     PERFORM set_config('app.user_id', p_user::text, true);
     PERFORM set_config('app.role', r.role, true);
-    IF r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds' THEN
+    -- last-use bookkeeping, at most once a minute; never on a hot standby (a read replica,
+    -- which refuses every write: there the checks above are all this function does)
+    IF (r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds')
+       AND NOT pg_is_in_recovery() THEN
         UPDATE public.users SET last_active_at = p_now WHERE id = p_user;
     END IF;
 END $$;

@@ -19,6 +19,7 @@ from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
 from app.core import metrics, tracing
 from app.core.cors import install_cors
+from app.core.dispatch import install_direct_dispatch
 from app.core.docs import install_docs
 from app.core.errors import error_response, install_handlers, register_renderer
 from app.core.lifecycle import Lifecycle, signal_hooks
@@ -171,4 +172,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_docs(app)  # /docs and /redoc from packaged assets (no CDN)
     install_openapi(app, extra_public=SSO_PUBLIC)
     install_route_index(app.router)  # a request tries only the routes its path can match
+    install_direct_dispatch(app)  # routes that need none of FastAPI's generic handler skip it
     return app

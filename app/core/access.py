@@ -16,6 +16,7 @@ database does not confirm at that moment.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn, cast
@@ -86,8 +87,13 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+@functools.lru_cache(maxsize=4096)
 def _email_md5(email: str | None) -> str:
     return hashlib.md5((email or "").encode(), usedforsecurity=False).hexdigest()
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def enter_for(principal: Principal) -> Enter:
@@ -99,11 +105,11 @@ def enter_for(principal: Principal) -> Enter:
     now = clock.now()
     email = _email_md5(principal.email)
     role = Role(principal.role).value if principal.role else ""
-    cred, tenant = UUID(str(principal.credential_id)), UUID(str(principal.tenant_id))
+    cred, tenant = _uuid(principal.credential_id), _uuid(principal.tenant_id)
     if principal.credential_type == "api_key":
         return Enter("api_key", (cred, tenant, role, email, now))
     if principal.credential_type == "session":
-        return Enter("session", (cred, tenant, UUID(str(principal.user_id)), role, email, now))
+        return Enter("session", (cred, tenant, _uuid(principal.user_id), role, email, now))
     raise ValueError(f"no enter function for {principal.credential_type}")
 
 

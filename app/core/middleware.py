@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -131,7 +131,7 @@ class RequestContextMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         if rid is None:
-            rid = uuid.uuid4().hex
+            rid = secrets.token_hex(16)
         peer = scope.get("client")
         ctx = RequestContext(
             request_id=rid,

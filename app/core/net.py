@@ -18,6 +18,7 @@ dropped: they name a local interface, not a client.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 
@@ -53,9 +54,11 @@ def _port_ok(port: str) -> bool:
     return port.isdigit() and len(port) <= 5 and int(port) <= 65535
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_ip(value: str) -> IPAddress | None:
     """An address as found in a socket peer or an X-Forwarded-For hop (an optional port is
-    allowed: `1.2.3.4:80`, `[2001:db8::1]:443`); None if it is not one."""
+    allowed: `1.2.3.4:80`, `[2001:db8::1]:443`); None if it is not one. Cached: every request
+    parses its peer address, and address objects are immutable."""
     value = value.strip()
     if not value:
         return None

@@ -1,0 +1,106 @@
+"""Direct dispatch (app.core.dispatch) answers as FastAPI's own route handler would: the same
+status and problem document for good requests, bad path/query values, missing credentials
+and refused roles; the hot read routes take it; overrides still work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi.routing import APIRoute
+
+from app.core.access import tenant_tx
+from app.core.dispatch import direct_app
+from app.core.runtime import Runtime
+from app.main import create_app
+from tests.conftest import Tenant, asgi_client, assert_problem
+
+
+def _route(app: Any, method: str, path: str) -> APIRoute:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path == path and method in route.methods:
+            return route
+    raise AssertionError(f"no route {method} {path}")
+
+
+def test_hot_reads_are_dispatched_directly(app: Any) -> None:
+    for method, path in (("GET", "/api/v1/projects/{project_id}"), ("GET", "/api/v1/projects"),
+                         ("GET", "/scim/v2/Users"), ("GET", "/api/v1/audit")):
+        route = _route(app, method, path)
+        assert direct_app(route) is not None, (method, path)
+        assert route.app.__qualname__.startswith("direct_app"), (method, path)
+
+
+def test_routes_with_a_body_keep_fastapis_handler(app: Any) -> None:
+    route = _route(app, "POST", "/api/v1/projects")
+    assert direct_app(route) is None
+    assert not route.app.__qualname__.startswith("direct_app")
+
+
+async def _answers(app: Any, tenant: Tenant, requests: list[tuple[str, str, dict[str, str]]]
+                   ) -> list[tuple[int, Any]]:
+    out = []
+    async with asgi_client(app, raise_app_exceptions=False) as client:
+        for method, path, headers in requests:
+            r = await client.request(method, path, headers=headers)
+            body = r.json() if r.content else None
+            if isinstance(body, dict):
+                body.pop("request_id", None)
+            out.append((r.status_code, body))
+    return out
+
+
+async def test_direct_and_standard_handlers_answer_alike(runtime: Runtime, tenant: Tenant
+                                                         ) -> None:
+    viewer = await tenant.add_user("viewer")
+    r_project = await tenant.sql("INSERT INTO projects (tenant_id, name, slug) VALUES"
+                                 " ($1, 'Dispatch', 'dispatch') RETURNING id", tenant.id)
+    pid = str(r_project[0]["id"])
+    owner = tenant.headers
+    requests = [
+        ("GET", f"/api/v1/projects/{pid}", owner),
+        ("GET", f"/api/v1/projects/{pid.upper()}", owner),
+        ("GET", f"/api/v1/projects/{pid.replace('-', '')}", owner),  # pydantic reads it too
+        ("GET", "/api/v1/projects/{" + pid + "}", owner),  # and this
+        ("GET", "/api/v1/projects/not-a-uuid", owner),
+        ("GET", f"/api/v1/projects/{pid}", {}),
+        ("GET", f"/api/v1/projects/{pid}", {"Authorization": "Bearer nope"}),
+        ("GET", "/api/v1/projects?limit=abc", owner),
+        ("GET", "/api/v1/projects?limit=2", owner),
+        ("GET", "/api/v1/audit", viewer.headers),  # refused by role
+        ("DELETE", f"/api/v1/projects/{pid}x", owner),
+    ]
+    direct = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    standard = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    # any override sends every request through FastAPI's own handler
+    standard.dependency_overrides[_unused_dependency] = _unused_dependency
+    got_direct = await _answers(direct, tenant, requests)
+    got_standard = await _answers(standard, tenant, requests)
+    assert got_direct == got_standard
+    statuses = [status for status, _ in got_direct]
+    assert statuses == [200, 200, 200, 200, 422, 401, 401, 422, 200, 403, 422]
+    assert got_direct[0][1]["id"] == pid
+
+
+async def _unused_dependency() -> None:
+    raise AssertionError("never called")
+
+
+async def test_dependency_overrides_still_apply(runtime: Runtime, tenant: Tenant) -> None:
+    app = create_app(runtime.settings, runtime=runtime, run_worker=False)
+
+    async def refuse() -> None:
+        from app.core.errors import Forbidden
+        raise Forbidden("overridden", code="overridden")
+
+    app.dependency_overrides[tenant_tx] = refuse
+    async with asgi_client(app) as client:
+        r = await client.get("/api/v1/projects", headers=tenant.headers)
+    assert_problem(r, 403, "overridden")
+
+
+async def test_a_bad_path_value_is_refused_before_the_handler(client: httpx.AsyncClient,
+                                                              tenant: Tenant) -> None:
+    r = await client.get("/api/v1/projects/not-a-uuid", headers=tenant.headers)
+    body = assert_problem(r, 422, "validation_error")
+    assert "project_id" in r.text, body

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from bench.process import stop_process
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -98,12 +100,7 @@ class PgBouncer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc)
             self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote, urlsplit
 
 import asyncpg
@@ -396,30 +396,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LiveServer:
-    """The real app under uvicorn on a loopback port, in a thread with its own event loop."""
+class ThreadedServer:
+    """A uvicorn server on a loopback port, in a thread with its own event loop."""
+
+    def __init__(self, config: uvicorn.Config, stop_timeout: float) -> None:
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stop_timeout = stop_timeout
+
+    def start(self) -> Self:
+        """Start the thread; return once the server listens (RuntimeError after 30 s)."""
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"{type(self).__name__} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=self.stop_timeout)
+
+
+class LiveServer(ThreadedServer):
+    """The real app under uvicorn on a loopback port."""
 
     def __init__(self, settings: Settings, run_worker: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(settings, run_worker=run_worker)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                proxy_headers=False, access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("live server did not start")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                        log_level="warning", proxy_headers=False,
+                                        access_log=False, lifespan="on"), stop_timeout=15)
 
 
 @pytest.fixture(scope="session")

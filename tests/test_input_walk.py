@@ -237,6 +237,15 @@ async def _send_body(client: httpx.AsyncClient, creds: dict[str, dict[str, str]]
     return await client.request(method, _url(url), headers=headers, content=orjson.dumps(body))
 
 
+async def _send_query(client: httpx.AsyncClient, creds: dict[str, dict[str, str]],
+                      case: tuple[str, str, str], value: str) -> httpx.Response:
+    """The case's operation with its query parameter `value`."""
+    method, url, name = case
+    op = SCHEMA["paths"][url][method.lower()]
+    return await client.request(method, _url(url), headers=_headers(op, creds),
+                                params={name: value})
+
+
 @pytest.mark.parametrize("case", DATE_TIME_BODY, ids=case_id)
 async def test_a_date_time_without_a_zone_is_a_422_naming_the_field(
         client: httpx.AsyncClient, creds: dict[str, dict[str, str]], case: Case) -> None:
@@ -253,12 +262,10 @@ async def test_a_date_time_query_parameter_without_a_zone_is_refused(
         client: httpx.AsyncClient, creds: dict[str, dict[str, str]]) -> None:
     """None today (the audit `after`/`before` are documented strings: a date, or a time where
     no zone means UTC); a `format: date-time` query parameter added later is covered here."""
-    for method, url, name in DATE_TIME_QUERY:
-        op = SCHEMA["paths"][url][method.lower()]
-        r = await client.request(method, _url(url), headers=_headers(op, creds),
-                                 params={name: "2030-01-01T00:00:00"})
+    for case in DATE_TIME_QUERY:
+        r = await _send_query(client, creds, case, "2030-01-01T00:00:00")
         _no_driver_text(r)
-        assert 400 <= r.status_code < 500, f"{method} {url} {name}: {r.text}"
+        assert 400 <= r.status_code < 500, f"{case}: {r.text}"
 
 
 @pytest.mark.parametrize("case", TEXT_BODY, ids=case_id)
@@ -274,10 +281,8 @@ async def test_a_nul_character_in_body_text_is_a_422_naming_the_field(
 async def test_a_nul_character_in_a_query_parameter_is_refused_naming_it(
         client: httpx.AsyncClient, creds: dict[str, dict[str, str]],
         case: tuple[str, str, str]) -> None:
-    method, url, name = case
-    op = SCHEMA["paths"][url][method.lower()]
-    r = await client.request(method, _url(url), headers=_headers(op, creds),
-                             params={name: "a\x00b"})
+    _, url, name = case
+    r = await _send_query(client, creds, case, "a\x00b")
     _no_driver_text(r)
     if url.startswith("/scim/"):
         scim_type = "invalidFilter" if name == "filter" else "invalidValue"
@@ -299,8 +304,7 @@ async def test_integer_query_parameters_are_bounded(
     assert "minimum" in schema and "maximum" in schema, f"{name} has no bounds: {schema}"
     for value in ("99999999999999999999", str(schema["maximum"] + 1), str(schema["minimum"] - 1),
                   "-99999999999999999999", "1e3", "x"):
-        r = await client.request(method, _url(url), headers=_headers(op, creds),
-                                 params={name: value})
+        r = await _send_query(client, creds, case, value)
         _no_driver_text(r)
         # the audit log checks its own limit's range (400); everything else is the schema's (422)
         refusal = (r.status_code, r.json().get("code"))
@@ -329,11 +333,9 @@ FORGED_CURSORS = [
 async def test_forged_cursors_are_refused(client: httpx.AsyncClient,
                                           creds: dict[str, dict[str, str]],
                                           case: tuple[str, str, str]) -> None:
-    method, url, name = case
-    op = SCHEMA["paths"][url][method.lower()]
+    _, url, _ = case
     for cursor in FORGED_CURSORS:
-        r = await client.request(method, _url(url), headers=_headers(op, creds),
-                                 params={name: cursor})
+        r = await _send_query(client, creds, case, cursor)
         _no_driver_text(r)
         if "{" in url and r.status_code == 404:  # the parent is a random id: as right as 400
             assert r.json()["code"].endswith("not_found"), r.text

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import time
 from uuid import UUID
 
@@ -29,13 +28,10 @@ from app.core.tx import own_tx
 from bench.run import (
     Env,
     ScenarioResult,
-    loopback_runtime,
     receiver_stats,
-    spawn_worker,
-    start_receiver,
-    stop_procs,
     wait_received,
 )
+from bench.scenarios.receiver_common import with_receiver
 
 NAME = "audit_stream"
 ORDER = 21
@@ -71,17 +67,12 @@ async def _pause_old(rt: Runtime, tenant_id: UUID) -> None:
 
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_AUDIT_STREAM_EVENTS", "50000"))
-    procs: list[subprocess.Popen[bytes]] = []
-    tenant_id = UUID(env.tenants[0]["tenant_id"])
-    rt = loopback_runtime(env)
-    try:
-        receiver, receiver_url = start_receiver("bench.hec_receiver")
-        procs.append(receiver)
-        await _pause_old(rt, tenant_id)
+    async with with_receiver(env, "bench.hec_receiver", _pause_old) as site:
+        rt, tenant_id, receiver_url = site.rt, site.tenant_id, site.receiver_url
         t0 = time.time()
         first, last = await _record(rt, tenant_id, n)
         insert_s = time.time() - t0
-        procs.append(spawn_worker(env))
+        site.start_worker()
         await asyncio.sleep(2.0)  # the worker is up
         started = time.time()
         async with own_tx(rt.db, tenant_id, RequestContext(actor=Actor.system())) as tx:
@@ -113,6 +104,3 @@ async def run(env: Env) -> ScenarioResult:
             "live_event_to_siem_p99_ms": stats["p99_ms"],
         }
         return ScenarioResult(name=NAME, target=TARGET, metrics=metrics)
-    finally:
-        stop_procs(procs[::-1])
-        await _pause_old(rt, tenant_id)

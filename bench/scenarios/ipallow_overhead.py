@@ -101,14 +101,10 @@ async def run(env: Env) -> ScenarioResult:
         await set_allowlists(env, listed, [])
     med = statistics.median
     ratio = med(r["ratio"] for r in rounds)
-    metrics = {
-        "rps_no_entries": round(med(r["none"]["rps"] for r in rounds), 1),
-        "rps_100_entries": round(med(r["listed"]["rps"] for r in rounds), 1),
-        "p50_ms_no_entries": round(med(r["none"]["p50_ms"] for r in rounds), 2),
-        "p50_ms_100_entries": round(med(r["listed"]["p50_ms"] for r in rounds), 2),
-        "p99_ms_no_entries": round(med(r["none"]["p99_ms"] for r in rounds), 2),
-        "p99_ms_100_entries": round(med(r["listed"]["p99_ms"] for r in rounds), 2),
-        "overhead_pct": round((1 - ratio) * 100, 2),
-        "errors": sum(r["none"]["errors"] + r["listed"]["errors"] for r in rounds),
-    }
+    metrics: dict[str, Any] = {
+        f"{stat}_{label}": round(med(r[load][stat] for r in rounds), digits)
+        for stat, digits in (("rps", 1), ("p50_ms", 2), ("p99_ms", 2))
+        for load, label in (("none", "no_entries"), ("listed", "100_entries"))}
+    metrics["overhead_pct"] = round((1 - ratio) * 100, 2)
+    metrics["errors"] = sum(r["none"]["errors"] + r["listed"]["errors"] for r in rounds)
     return ScenarioResult(name="", target="", metrics=metrics, rounds=rounds)

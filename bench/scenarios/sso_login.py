@@ -14,7 +14,6 @@ id_token check, JWKS cached), p50/p95/max in ms.
 from __future__ import annotations
 
 import os
-import re
 import statistics
 import subprocess
 import time
@@ -24,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from bench.idp import sign_in_at_idp
+from bench.process import stop_process
 from bench.run import ROOT, Env, ScenarioResult, free_port
 
 NAME = "sso_login"
@@ -33,7 +34,6 @@ TARGET = "reported (no target set by the issue)"
 
 IDP_DIR = ROOT / "tests" / "sso" / "idp"
 PUBLIC = "http://127.0.0.1:8000"  # the bench server's DRIFT_PUBLIC_URL (the default)
-FORM = re.compile(r'<form[^>]*action="([^"]+)"[^>]*method="post"')
 
 
 def _start_idp() -> tuple[subprocess.Popen[str], str]:
@@ -51,25 +51,6 @@ def _start_idp() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1]
 
 
-async def _through_idp(url: str, login: str) -> str:
-    async with httpx.AsyncClient(timeout=10) as idp:
-        r = await idp.get(url)
-        for _ in range(20):
-            if r.is_redirect:
-                location = r.headers["location"]
-                if location.startswith(PUBLIC):
-                    return location
-                r = await idp.get(httpx.URL(str(r.url)).join(location))
-                continue
-            action = FORM.search(r.text)
-            if r.status_code != 200 or action is None:
-                raise RuntimeError(f"unexpected IdP page {r.status_code}")
-            data = ({"prompt": "login", "login": login, "password": "any"}
-                    if 'name="login"' in r.text else {"prompt": "consent"})
-            r = await idp.post(httpx.URL(str(r.url)).join(action.group(1)), data=data)
-    raise RuntimeError("the IdP did not redirect back")
-
-
 async def _one(api: str, slug: str, login: str) -> tuple[float, float]:
     """(whole round trip, Drift's part) in seconds."""
     async with httpx.AsyncClient(base_url=api, timeout=30) as drift:
@@ -78,7 +59,7 @@ async def _one(api: str, slug: str, login: str) -> tuple[float, float]:
         t1 = time.perf_counter()
         if r.status_code != 302:
             raise RuntimeError(f"/sso/start: {r.status_code} {r.text[:200]}")
-        back = urlsplit(await _through_idp(r.headers["location"], login))
+        back = urlsplit(await sign_in_at_idp(r.headers["location"], login, PUBLIC))
         t2 = time.perf_counter()
         r = await drift.get(back.path + "?" + back.query)
         if r.status_code != 302:
@@ -128,8 +109,7 @@ async def run(env: Env) -> ScenarioResult:
             whole.append(w)
             drift_part.append(d)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
     metrics: dict[str, Any] = {"logins": logins,
                                **{f"round_trip_{k}": v for k, v in _ms(whole).items()},
                                **{f"drift_{k}": v for k, v in _ms(drift_part).items()}}

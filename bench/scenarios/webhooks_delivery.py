@@ -14,7 +14,6 @@ BENCH_WEBHOOK_EVENTS=500 shrinks the run (smoke test).
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime
@@ -29,13 +28,10 @@ from app.webhooks.schemas import WebhookCreate
 from bench.run import (
     Env,
     ScenarioResult,
-    loopback_runtime,
     receiver_stats,
-    spawn_worker,
-    start_receiver,
-    stop_procs,
     wait_received,
 )
+from bench.scenarios.receiver_common import with_receiver
 
 NAME = "webhooks_delivery"
 ORDER = 20
@@ -65,17 +61,12 @@ async def _emit(rt: Runtime, tenant_id: UUID, n: int) -> None:
 
 async def run(env: Env) -> ScenarioResult:
     n = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "10000"))
-    procs: list[subprocess.Popen[bytes]] = []
-    tenant_id = UUID(env.tenants[0]["tenant_id"])
-    rt = loopback_runtime(env)
-    try:
-        receiver, receiver_url = start_receiver("bench.webhook_receiver")
-        procs.append(receiver)
-        await _quiet_old_runs(rt, tenant_id)
+    async with with_receiver(env, "bench.webhook_receiver", _quiet_old_runs) as site:
+        rt, tenant_id, receiver_url = site.rt, site.tenant_id, site.receiver_url
         async with own_tx(rt.db, tenant_id) as tx:
             await service.register(rt, tx, WebhookCreate(
                 url=receiver_url + "/hook", events=["sync.failed"], description="bench"))
-        procs.append(spawn_worker(env))
+        site.start_worker()
         # warm up: the worker is up, listening and connected to the receiver
         await _emit(rt, tenant_id, 20)
         warm = await wait_received(receiver_url, 20, 60)
@@ -99,6 +90,3 @@ async def run(env: Env) -> ScenarioResult:
             "total_s": round(elapsed, 2),
         }
         return ScenarioResult(name=NAME, target=TARGET, metrics=metrics)
-    finally:
-        stop_procs(procs[::-1])
-        await _quiet_old_runs(rt, tenant_id)

@@ -18,7 +18,7 @@ from tests.audit.conftest import ndjson
 from tests.audit.test_export import export
 from tests.audit.test_siem_streams import accepted, create, drain, receiver  # noqa: F401
 from tests.conftest import Tenant
-from tests.scim.conftest import Scim, create_token
+from tests.scim.conftest import Scim, scim_client
 from tests.webhooks.conftest import Receiver
 
 # OCSF 1.1: what every event class requires, and what these two classes add
@@ -57,8 +57,7 @@ async def test_export_as_ocsf_maps_every_event_to_a_valid_record(
     project = r.json()
     r = await client.delete(f"/api/v1/projects/{project['id']}", headers=tenant.headers)
     assert r.status_code == 204
-    token = await create_token(client, tenant)
-    scim = Scim(client, tenant, token["token"], token["id"])
+    scim = await scim_client(client, tenant)
     user = await scim.create_user("o@example.com",
                                   emails=[{"value": "o@example.com", "primary": True}])
     for active in ("False", "True"):

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.process import stop_process
+
 OFFLINE_FLAGS = [
     "--proxy-server=127.0.0.1:9",  # loopback bypasses proxies implicitly; nothing else gets out
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
@@ -111,10 +113,5 @@ class Chromium:
                 await http.get(f"/json/close/{target['id']}")
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         shutil.rmtree(self.profile, ignore_errors=True)

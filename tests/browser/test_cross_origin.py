@@ -5,7 +5,8 @@ ticket (app/audit/tickets.py). The page writes what happened into its DOM; the t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -54,42 +55,53 @@ def cors_server(settings: Settings, page_servers: tuple[PageServer, PageServer]
     server.stop()
 
 
-async def _state(tab: Page) -> dict[str, Any]:
+ClientTab = Callable[[PageServer], AbstractAsyncContextManager[Page]]
+
+
+@pytest.fixture
+def client_tab(chromium: Chromium, cors_server: LiveServer, tenant: Tenant) -> ClientTab:
+    """client_tab(page): a tab showing PAGE served from `page`'s origin, calling cors_server
+    with the tenant owner's API key."""
+    @asynccontextmanager
+    async def open_tab(page: PageServer) -> AsyncIterator[Page]:
+        page.html = (PAGE % {"api": json.dumps(cors_server.url),
+                             "key": json.dumps(tenant.owner.api_key)}).encode()
+        async with chromium.page() as tab:
+            await tab.goto(page.origin + "/")
+            yield tab
+
+    return open_tab
+
+
+async def _state_when(tab: Page, condition: str) -> dict[str, Any]:
+    """The page's state, once the JavaScript `condition` on `state` holds."""
+    await tab.wait_for(f"(state => {condition})"
+                       "(JSON.parse(document.getElementById('out').textContent))")
     text = await tab.evaluate("document.getElementById('out').textContent")
     return dict(json.loads(text or "{}"))
 
 
 async def test_allowed_origin_fetches_and_streams_with_a_ticket(
-        chromium: Chromium, cors_server: LiveServer, tenant: Tenant,
-        page_servers: tuple[PageServer, PageServer]) -> None:
+        client_tab: ClientTab, tenant: Tenant, page_servers: tuple[PageServer, PageServer]
+) -> None:
     allowed, _ = page_servers
-    allowed.html = (PAGE % {"api": json.dumps(cors_server.url),
-                            "key": json.dumps(tenant.owner.api_key)}).encode()
-    async with chromium.page() as tab:
-        await tab.goto(allowed.origin + "/")
-        await tab.wait_for("JSON.parse(document.getElementById('out').textContent).sse_open")
-        state = await _state(tab)
+    async with client_tab(allowed) as tab:
+        state = await _state_when(tab, "state.sse_open")
         assert state["fetch"]["status"] == 200 and state["fetch"]["has_data"]
         assert state["fetch"]["request_id"]  # an exposed header the script can read
         assert state["ticket"] == {"status": 201}
         await record_events(tenant, 1, action="project.create")
-        await tab.wait_for("JSON.parse(document.getElementById('out').textContent)"
-                           ".events.includes('project.create')")
-        state = await _state(tab)
+        state = await _state_when(tab, "state.events.includes('project.create')")
         assert state["events"][0] == "audit.stream"  # the stream's own event, then live ones
         assert "sse_error" not in state
 
 
 async def test_other_origin_is_refused_by_the_browser(
-        chromium: Chromium, cors_server: LiveServer, tenant: Tenant,
-        page_servers: tuple[PageServer, PageServer]) -> None:
+        client_tab: ClientTab, tenant: Tenant, page_servers: tuple[PageServer, PageServer]
+) -> None:
     _, other = page_servers
-    other.html = (PAGE % {"api": json.dumps(cors_server.url),
-                          "key": json.dumps(tenant.owner.api_key)}).encode()
-    async with chromium.page() as tab:
-        await tab.goto(other.origin + "/")
-        await tab.wait_for("JSON.parse(document.getElementById('out').textContent).ticket")
-        state = await _state(tab)
+    async with client_tab(other) as tab:
+        state = await _state_when(tab, "state.ticket")
     assert "error" in state["fetch"]  # TypeError: Failed to fetch (CORS)
     assert "error" in state["ticket"]
     assert not state["events"]

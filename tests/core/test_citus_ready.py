@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from app.core.db import connect
 from app.core.errors import Conflict
 from app.core.runtime import Runtime
 from app.tenants.service import create_tenant
-from tests.conftest import DbInfo, Tenant
+from tests.conftest import Tenant
 
 pytestmark = pytest.mark.isolation
 
@@ -66,72 +65,64 @@ async def _tables(conn: asyncpg.Connection) -> list[dict[str, object]]:
     return [dict(r) for r in rows]
 
 
-async def test_tenant_tables_keys_start_with_tenant_id(test_db: DbInfo) -> None:
-    conn = await connect(test_db.owner_url)
-    try:
-        tables = await _tables(conn)
-        tenant = {t["oid"]: t["name"] for t in tables
-                  if t["schema"] == "public" and t["has_tenant"]}
-        reference = {str(t["name"]) for t in tables if t["oid"] not in tenant}
-        assert len(tenant) >= 25
-        assert reference == set(REFERENCE_TABLES), \
-            "list every global table in REFERENCE_TABLES with its reason"
+async def test_tenant_tables_keys_start_with_tenant_id(owner_conn: asyncpg.Connection) -> None:
+    tables = await _tables(owner_conn)
+    tenant = {t["oid"]: t["name"] for t in tables
+              if t["schema"] == "public" and t["has_tenant"]}
+    reference = {str(t["name"]) for t in tables if t["oid"] not in tenant}
+    assert len(tenant) >= 25
+    assert reference == set(REFERENCE_TABLES), \
+        "list every global table in REFERENCE_TABLES with its reason"
 
-        bad: list[str] = []
-        keys = await conn.fetch(
-            "SELECT ix.indrelid AS rel, i.relname AS idx, ix.indisprimary AS pk,"
-            " (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = ix.indrelid"
-            "  AND a.attnum = ix.indkey[0]) AS first"
-            " FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid"
-            " WHERE ix.indisunique AND ix.indrelid = ANY($1::oid[])", list(tenant))
-        with_pk = {k["rel"] for k in keys if k["pk"]}
-        bad += [f"{tenant[o]}: no primary key" for o in tenant if o not in with_pk]
-        bad += [f"{tenant[k['rel']]}: {k['idx']} does not start with tenant_id"
-                for k in keys if k["first"] != "tenant_id"]
+    bad: list[str] = []
+    keys = await owner_conn.fetch(
+        "SELECT ix.indrelid AS rel, i.relname AS idx, ix.indisprimary AS pk,"
+        " (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = ix.indrelid"
+        "  AND a.attnum = ix.indkey[0]) AS first"
+        " FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid"
+        " WHERE ix.indisunique AND ix.indrelid = ANY($1::oid[])", list(tenant))
+    with_pk = {k["rel"] for k in keys if k["pk"]}
+    bad += [f"{tenant[o]}: no primary key" for o in tenant if o not in with_pk]
+    bad += [f"{tenant[k['rel']]}: {k['idx']} does not start with tenant_id"
+            for k in keys if k["first"] != "tenant_id"]
 
-        fks = await conn.fetch(
-            "SELECT con.conname, con.conrelid, con.confrelid,"
-            " ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)"
-            "       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n"
-            "       ORDER BY k.o)::text[] AS cols,"
-            " ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o)"
-            "       JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n"
-            "       ORDER BY k.o)::text[] AS refcols"
-            " FROM pg_constraint con WHERE con.contype = 'f' AND con.conparentid = 0"
-            " AND (con.conrelid = ANY($1::oid[]) OR con.confrelid = ANY($1::oid[]))",
-            list(tenant))
-        assert len(fks) >= 30
-        for fk in fks:
-            src, dst = fk["conrelid"] in tenant, fk["confrelid"] in tenant
-            if src and dst:
-                cols, refcols = list(fk["cols"]), list(fk["refcols"])
-                if "tenant_id" not in cols or "tenant_id" not in refcols \
-                        or cols.index("tenant_id") != refcols.index("tenant_id"):
-                    bad.append(f"{fk['conname']}: {cols} -> {refcols} does not pair tenant_id")
-            elif dst:  # a global table pointing into a tenant table
-                bad.append(f"{fk['conname']}: a reference table refers to a tenant table")
-        assert bad == [], "\n".join(bad)
-    finally:
-        await conn.close()
+    fks = await owner_conn.fetch(
+        "SELECT con.conname, con.conrelid, con.confrelid,"
+        " ARRAY(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(n, o)"
+        "       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n"
+        "       ORDER BY k.o)::text[] AS cols,"
+        " ARRAY(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(n, o)"
+        "       JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n"
+        "       ORDER BY k.o)::text[] AS refcols"
+        " FROM pg_constraint con WHERE con.contype = 'f' AND con.conparentid = 0"
+        " AND (con.conrelid = ANY($1::oid[]) OR con.confrelid = ANY($1::oid[]))",
+        list(tenant))
+    assert len(fks) >= 30
+    for fk in fks:
+        src, dst = fk["conrelid"] in tenant, fk["confrelid"] in tenant
+        if src and dst:
+            cols, refcols = list(fk["cols"]), list(fk["refcols"])
+            if "tenant_id" not in cols or "tenant_id" not in refcols \
+                    or cols.index("tenant_id") != refcols.index("tenant_id"):
+                bad.append(f"{fk['conname']}: {cols} -> {refcols} does not pair tenant_id")
+        elif dst:  # a global table pointing into a tenant table
+            bad.append(f"{fk['conname']}: a reference table refers to a tenant table")
+    assert bad == [], "\n".join(bad)
 
 
-async def test_cross_tenant_paths_are_the_listed_ones(test_db: DbInfo) -> None:
-    conn = await connect(test_db.owner_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT n.nspname || '.' || p.proname AS name, p.prosecdef"
-            " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-            " WHERE n.nspname IN ('drift_api', 'drift_private') AND p.prokind = 'f'"
-            " AND p.prosrc ~ 'tenant_index'")
-        assert {r["name"] for r in rows} == set(CROSS_TENANT_FUNCTIONS), \
-            "list every function reading tenant_index in CROSS_TENANT_FUNCTIONS"
-        assert all(r["prosecdef"] for r in rows)  # definer: the runtime role cannot read it
-    finally:
-        await conn.close()
+async def test_cross_tenant_paths_are_the_listed_ones(owner_conn: asyncpg.Connection) -> None:
+    rows = await owner_conn.fetch(
+        "SELECT n.nspname || '.' || p.proname AS name, p.prosecdef"
+        " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname IN ('drift_api', 'drift_private') AND p.prokind = 'f'"
+        " AND p.prosrc ~ 'tenant_index'")
+    assert {r["name"] for r in rows} == set(CROSS_TENANT_FUNCTIONS), \
+        "list every function reading tenant_index in CROSS_TENANT_FUNCTIONS"
+    assert all(r["prosecdef"] for r in rows)  # definer: the runtime role cannot read it
 
 
 async def test_tenant_slugs_stay_globally_unique(runtime: Runtime, tenant: Tenant,
-                                                 test_db: DbInfo) -> None:
+                                                 superuser_conn: asyncpg.Connection) -> None:
     """The per-tenant unique constraint on tenants.slug does not let a second tenant take a
     slug: drift_private.tenant_index (a reference table) still refuses it, in the same
     transaction, and nothing of the second tenant is left behind."""
@@ -139,13 +130,10 @@ async def test_tenant_slugs_stay_globally_unique(runtime: Runtime, tenant: Tenan
         await create_tenant(runtime.db, name="Copycat", slug=tenant.slug,
                             owner_email=f"owner@copy-{tenant.slug}.example")
     assert refused.value.code == "slug_taken"
-    conn = await connect(test_db.superuser_url)  # sees every tenant's rows
-    try:
-        assert await conn.fetchval("SELECT count(*) FROM drift_private.tenant_index"
-                                   " WHERE slug = $1", tenant.slug) == 1
-        assert await conn.fetchval("SELECT count(*) FROM tenants WHERE slug = $1",
-                                   tenant.slug) == 1
-        assert await conn.fetchval("SELECT count(*) FROM users WHERE email = $1",
-                                   f"owner@copy-{tenant.slug}.example") == 0
-    finally:
-        await conn.close()
+    # the superuser sees every tenant's rows
+    assert await superuser_conn.fetchval("SELECT count(*) FROM drift_private.tenant_index"
+                                         " WHERE slug = $1", tenant.slug) == 1
+    assert await superuser_conn.fetchval("SELECT count(*) FROM tenants WHERE slug = $1",
+                                         tenant.slug) == 1
+    assert await superuser_conn.fetchval("SELECT count(*) FROM users WHERE email = $1",
+                                         f"owner@copy-{tenant.slug}.example") == 0

@@ -160,26 +160,13 @@ CASES = [
     Case("patch-member-not-an-id", "PATCH", "/Groups/{group}",
          ops({"op": "add", "path": "members", "value": [{"value": "nobody"}]})),
     # ---- PATCH paths ----
-    Case("path-number", "PATCH", "/Users/{user}", ops({"op": "replace", "path": 5,
-                                                      "value": "x"})),
-    Case("path-empty", "PATCH", "/Users/{user}", ops({"op": "replace", "path": "",
-                                                     "value": "x"})),
-    Case("path-unterminated-filter", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": 'emails[type eq "work"', "value": "x"})),
-    Case("path-empty-filter", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "emails[]", "value": "x"})),
-    Case("path-bad-filter", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "emails[type zz \"work\"].value", "value": "x"})),
-    Case("path-double-dot", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "name..givenName", "value": "x"})),
-    Case("path-bracket", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "[", "value": "x"})),
-    Case("path-sub-of-simple", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "userName.first", "value": "x"})),
-    Case("path-bad-urn", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "urn:nope:nope:attr", "value": "x"})),
-    Case("path-nul", "PATCH", "/Users/{user}",
-         ops({"op": "replace", "path": "display\x00Name", "value": "x"})),
+    *[Case(f"path-{name}", "PATCH", "/Users/{user}",
+           ops({"op": "replace", "path": path, "value": "x"})) for name, path in [
+        ("number", 5), ("empty", ""), ("unterminated-filter", 'emails[type eq "work"'),
+        ("empty-filter", "emails[]"), ("bad-filter", 'emails[type zz "work"].value'),
+        ("double-dot", "name..givenName"), ("bracket", "["), ("sub-of-simple", "userName.first"),
+        ("bad-urn", "urn:nope:nope:attr"), ("nul", "display\x00Name"),
+    ]],
     # ---- filters ----
     *[Case(f"filter-{i}", "GET", "/Users", None, {"filter": f}, "invalidFilter") for i, f in
       enumerate([

@@ -3,6 +3,7 @@ after authentication (API keys, session JWTs, any other caller of run_tenant_che
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,16 @@ from tests.conftest import Tenant, app_with, asgi_client, assert_problem, audit_
 from tests.ipallow.conftest import PREFIX, ClientFactory, add_entry
 
 ME = "/api/v1/me"
+MeFrom = Callable[[str], Awaitable[httpx.Response]]
+
+
+@pytest.fixture
+def me_from(client_from: ClientFactory, tenant: Tenant) -> MeFrom:
+    """me_from(ip): GET /api/v1/me with the tenant owner's key, from a client at `ip`."""
+    async def get(ip: str) -> httpx.Response:
+        return await client_from(ip).get(ME, headers=tenant.headers)
+
+    return get
 
 
 def _refused(r: httpx.Response, ip: str) -> None:
@@ -44,25 +55,23 @@ async def test_every_app_create_app_builds_enforces_the_allowlist(runtime: Runti
             _refused(await c.get(ME, headers=tenant.headers), "192.168.1.1")
 
 
-async def test_listed_network_refuses_outside_address(client_from: ClientFactory,
-                                                      tenant: Tenant) -> None:
+async def test_listed_network_refuses_outside_address(me_from: MeFrom, tenant: Tenant) -> None:
     await add_entry(tenant, "10.0.0.0/8")
-    r = await client_from("192.168.1.1").get(ME, headers=tenant.headers)
+    r = await me_from("192.168.1.1")
     _refused(r, "192.168.1.1")
-    assert (await client_from("10.20.30.40").get(ME, headers=tenant.headers)).status_code == 200
+    assert (await me_from("10.20.30.40")).status_code == 200
 
 
-async def test_listed_network_allows_inside_address(client_from: ClientFactory,
-                                                    tenant: Tenant) -> None:
+async def test_listed_network_allows_inside_address(me_from: MeFrom, tenant: Tenant) -> None:
     await add_entry(tenant, "192.168.0.0/16")
-    r = await client_from("192.168.1.100").get(ME, headers=tenant.headers)
+    r = await me_from("192.168.1.100")
     assert r.status_code == 200, r.text
     assert r.json()["tenant"]["id"] == str(tenant.id)
 
 
-async def test_empty_list_allows_any_address(client_from: ClientFactory, tenant: Tenant) -> None:
+async def test_empty_list_allows_any_address(me_from: MeFrom, tenant: Tenant) -> None:
     for ip in ("192.168.1.1", "8.8.8.8", "2001:db8::1", "::ffff:10.1.2.3", "127.0.0.1"):
-        r = await client_from(ip).get(ME, headers=tenant.headers)
+        r = await me_from(ip)
         assert r.status_code == 200, (ip, r.text)
     assert await audit_events(tenant, action="ip_allowlist.denied") == []
 
@@ -84,13 +93,12 @@ async def test_entry_expiring_in_two_seconds_allows_now_and_refuses_after(
     assert by_cidr["127.0.0.0/8"]["expired"] is False
 
 
-async def test_only_expired_entries_refuse_everyone(client_from: ClientFactory,
-                                                    tenant: Tenant) -> None:
+async def test_only_expired_entries_refuse_everyone(me_from: MeFrom, tenant: Tenant) -> None:
     """A list whose entries all expired is not empty: it fails closed (see docs/ipallow.md)."""
     await add_entry(tenant, "192.168.0.0/16", expires_at=clock.now() + timedelta(seconds=5))
     clock.advance(timedelta(seconds=6))
-    _refused(await client_from("192.168.1.1").get(ME, headers=tenant.headers), "192.168.1.1")
-    _refused(await client_from("8.8.8.8").get(ME, headers=tenant.headers), "8.8.8.8")
+    _refused(await me_from("192.168.1.1"), "192.168.1.1")
+    _refused(await me_from("8.8.8.8"), "8.8.8.8")
 
 
 async def test_every_route_and_credential_is_enforced(client_from: ClientFactory,
@@ -155,31 +163,27 @@ async def test_denials_are_recorded_once_per_tenant_address_and_minute(
     assert len(await audit_events(tenant, action="ip_allowlist.denied")) == 3
 
 
-async def test_ipv6_entries_and_addresses(client_from: ClientFactory, tenant: Tenant) -> None:
+async def test_ipv6_entries_and_addresses(me_from: MeFrom, tenant: Tenant) -> None:
     await add_entry(tenant, "2001:db8:abcd::/48")
-    assert (await client_from("2001:db8:abcd:12::1").get(ME, headers=tenant.headers)
-            ).status_code == 200
-    _refused(await client_from("2001:db8:abce::1").get(ME, headers=tenant.headers),
-             "2001:db8:abce::1")
+    assert (await me_from("2001:db8:abcd:12::1")).status_code == 200
+    _refused(await me_from("2001:db8:abce::1"), "2001:db8:abce::1")
     # an IPv4 client never matches an IPv6 entry, even ::/0
     await add_entry(tenant, "::/0")
-    _refused(await client_from("10.1.2.3").get(ME, headers=tenant.headers), "10.1.2.3")
-    assert (await client_from("2a00::1").get(ME, headers=tenant.headers)).status_code == 200
+    _refused(await me_from("10.1.2.3"), "10.1.2.3")
+    assert (await me_from("2a00::1")).status_code == 200
 
 
-async def test_ipv4_mapped_addresses_are_their_ipv4_address(client_from: ClientFactory,
-                                                            tenant: Tenant) -> None:
+async def test_ipv4_mapped_addresses_are_their_ipv4_address(
+        client_from: ClientFactory, me_from: MeFrom, tenant: Tenant) -> None:
     await add_entry(tenant, "10.0.0.0/8")
-    r = await client_from("::ffff:10.1.2.3").get(ME, headers=tenant.headers)
+    r = await me_from("::ffff:10.1.2.3")
     assert r.status_code == 200, r.text
-    _refused(await client_from("::ffff:192.168.1.1").get(ME, headers=tenant.headers),
-             "192.168.1.1")
+    _refused(await me_from("::ffff:192.168.1.1"), "192.168.1.1")
     # entered as a mapped network through the API, it is stored as the IPv4 network
     created = await client_from("10.1.2.3").post(PREFIX, headers=tenant.headers,
                                                  json={"cidr": "::ffff:172.16.0.0/108"})
     assert created.status_code == 201 and created.json()["cidr"] == "172.16.0.0/12"
-    assert (await client_from("::ffff:172.16.5.5").get(ME, headers=tenant.headers)
-            ).status_code == 200
+    assert (await me_from("::ffff:172.16.5.5")).status_code == 200
 
 
 async def test_forwarded_for_is_ignored_from_an_untrusted_peer(app: Any, tenant: Tenant) -> None:

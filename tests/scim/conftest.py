@@ -91,11 +91,16 @@ class Scim:
 MakeScim = Callable[[Tenant], Awaitable[Scim]]
 
 
+async def scim_client(client: httpx.AsyncClient, t: Tenant) -> Scim:
+    """`t`'s identity provider with a new SCIM token."""
+    token = await create_token(client, t)
+    return Scim(client, t, token["token"], token["id"])
+
+
 @pytest.fixture
 def make_scim(client: httpx.AsyncClient) -> MakeScim:
     async def factory(t: Tenant) -> Scim:
-        token = await create_token(client, t)
-        return Scim(client, t, token["token"], token["id"])
+        return await scim_client(client, t)
 
     return factory
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,20 +30,80 @@ async def _token(client: httpx.AsyncClient, t: Tenant) -> dict[str, str]:
     return {**bearer(r.json()["token"]), "Content-Type": "application/scim+json"}
 
 
-async def _user(env: Env, headers: dict[str, str]) -> dict[str, Any]:
-    r = await env.client.post("/scim/v2/Users", headers=headers,
-                              json={"userName": f"walk-{id(headers)}@example.com"})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+def _patch_op(*operations: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": list(operations)}
 
 
-async def _group(env: Env, headers: dict[str, str]) -> dict[str, Any]:
-    r = await env.client.post("/scim/v2/Groups", headers=headers,
-                              json={"displayName": f"walk-{id(headers)}"})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+@dataclass(frozen=True)
+class _ResourceType:
+    """Users or Groups: the two have the same create, replace and delete routes; the recipes
+    for both are made by `_register` below from what differs."""
+
+    name: str  # "Users" or "Groups"
+    param: str  # the id's name in the OpenAPI path
+    new: Callable[[str], dict[str, Any]]  # a body creating one, named after its argument
+    replacement: Callable[[dict[str, Any]], dict[str, Any]]  # a PUT body for an existing one
+    change: dict[str, Any]  # a PATCH operation that changes one
+
+    @property
+    def endpoint(self) -> str:
+        return f"/scim/v2/{self.name}"
+
+    @property
+    def item(self) -> str:
+        return f"{self.endpoint}/{{{self.param}}}"
+
+    async def create(self, env: Env, headers: dict[str, str]) -> dict[str, Any]:
+        r = await env.client.post(self.endpoint, headers=headers,
+                                  json=self.new(f"walk-{id(headers)}"))
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+
+USERS = _ResourceType("Users", "user_id", lambda name: {"userName": f"{name}@example.com"},
+                      lambda user: {"userName": user["userName"], "title": "Walked"},
+                      {"op": "replace", "path": "active", "value": False})
+GROUPS = _ResourceType("Groups", "group_id", lambda name: {"displayName": name},
+                       lambda _: {"displayName": "Walked"},
+                       {"op": "replace", "path": "displayName", "value": "x"})
+
+
+def _register(kind: _ResourceType) -> None:
+    @audited("POST", kind.endpoint)
+    async def create(env: Env) -> httpx.Response:
+        return await env.client.post(kind.endpoint, headers=await _token(env.client, env.tenant),
+                                     json=kind.new("walked"))
+
+    @audited("PUT", kind.item)
+    async def replace(env: Env) -> httpx.Response:
+        h = await _token(env.client, env.tenant)
+        made = await kind.create(env, h)
+        return await env.client.put(f"{kind.endpoint}/{made['id']}", headers=h,
+                                    json=kind.replacement(made))
+
+    @audited("DELETE", kind.item)
+    async def delete(env: Env) -> httpx.Response:
+        h = await _token(env.client, env.tenant)
+        made = await kind.create(env, h)
+        return await env.client.delete(f"{kind.endpoint}/{made['id']}", headers=h)
+
+    @cross_tenant("GET", kind.item)
+    @cross_tenant("PUT", kind.item)
+    @cross_tenant("PATCH", kind.item)
+    @cross_tenant("DELETE", kind.item)
+    async def cross(env: Env) -> list[Call]:
+        made = await kind.create(env, await _token(env.client, env.tenant))
+        other = await _token(env.client, env.other)
+        url = f"{kind.endpoint}/{made['id']}"
+        return [("GET", url, {"headers": other}),
+                ("PUT", url, {"headers": other, "json": kind.replacement(made)}),
+                ("PATCH", url, {"headers": other, "json": _patch_op(kind.change)}),
+                ("DELETE", url, {"headers": other})]
+
+
+_register(USERS)
+_register(GROUPS)
 
 
 @audited("POST", "/api/v1/settings/scim")
@@ -75,65 +137,21 @@ async def put_custom_schema(env: Env) -> httpx.Response:
                                 json={"attributes": [{"name": "badge", "type": "string"}]})
 
 
-@audited("POST", "/scim/v2/Users")
-async def create_user(env: Env) -> httpx.Response:
-    return await env.client.post("/scim/v2/Users", headers=await _token(env.client, env.tenant),
-                                 json={"userName": "walked@example.com"})
-
-
-@audited("PUT", "/scim/v2/Users/{user_id}")
-async def replace_user(env: Env) -> httpx.Response:
-    h = await _token(env.client, env.tenant)
-    u = await _user(env, h)
-    return await env.client.put(f"/scim/v2/Users/{u['id']}", headers=h,
-                                json={"userName": u["userName"], "title": "Walked"})
-
-
-@audited("PATCH", "/scim/v2/Users/{user_id}")
+@audited("PATCH", USERS.item)
 async def patch_user(env: Env) -> httpx.Response:
     h = await _token(env.client, env.tenant)
-    u = await _user(env, h)
-    return await env.client.patch(f"/scim/v2/Users/{u['id']}", headers=h, json={
-        "schemas": [PATCH], "Operations": [{"op": "replace", "path": "active",
-                                            "value": False}]})
+    u = await USERS.create(env, h)
+    return await env.client.patch(f"/scim/v2/Users/{u['id']}", headers=h,
+                                  json=_patch_op(USERS.change))
 
 
-@audited("DELETE", "/scim/v2/Users/{user_id}")
-async def delete_user(env: Env) -> httpx.Response:
-    h = await _token(env.client, env.tenant)
-    u = await _user(env, h)
-    return await env.client.delete(f"/scim/v2/Users/{u['id']}", headers=h)
-
-
-@audited("POST", "/scim/v2/Groups")
-async def create_group(env: Env) -> httpx.Response:
-    return await env.client.post("/scim/v2/Groups", headers=await _token(env.client, env.tenant),
-                                 json={"displayName": "Walkers"})
-
-
-@audited("PUT", "/scim/v2/Groups/{group_id}")
-async def replace_group(env: Env) -> httpx.Response:
-    h = await _token(env.client, env.tenant)
-    g = await _group(env, h)
-    return await env.client.put(f"/scim/v2/Groups/{g['id']}", headers=h,
-                                json={"displayName": "Walked"})
-
-
-@audited("PATCH", "/scim/v2/Groups/{group_id}")
+@audited("PATCH", GROUPS.item)
 async def patch_group(env: Env) -> httpx.Response:
     h = await _token(env.client, env.tenant)
-    g = await _group(env, h)
-    u = await _user(env, h)
-    return await env.client.patch(f"/scim/v2/Groups/{g['id']}", headers=h, json={
-        "schemas": [PATCH], "Operations": [{"op": "add", "path": "members",
-                                            "value": [{"value": u["id"]}]}]})
-
-
-@audited("DELETE", "/scim/v2/Groups/{group_id}")
-async def delete_group(env: Env) -> httpx.Response:
-    h = await _token(env.client, env.tenant)
-    g = await _group(env, h)
-    return await env.client.delete(f"/scim/v2/Groups/{g['id']}", headers=h)
+    g = await GROUPS.create(env, h)
+    u = await USERS.create(env, h)
+    return await env.client.patch(f"/scim/v2/Groups/{g['id']}", headers=h, json=_patch_op(
+        {"op": "add", "path": "members", "value": [{"value": u["id"]}]}))
 
 
 @audited("POST", "/scim/v2/Bulk")
@@ -146,36 +164,6 @@ async def bulk(env: Env) -> httpx.Response:
                                                      "data": {"userName": "bulk-walk"}}]})
 
 
-@cross_tenant("GET", "/scim/v2/Users/{user_id}")
-@cross_tenant("PUT", "/scim/v2/Users/{user_id}")
-@cross_tenant("PATCH", "/scim/v2/Users/{user_id}")
-@cross_tenant("DELETE", "/scim/v2/Users/{user_id}")
-async def cross_user(env: Env) -> list[Call]:
-    u = await _user(env, await _token(env.client, env.tenant))
-    other = await _token(env.client, env.other)
-    url = f"/scim/v2/Users/{u['id']}"
-    return [("GET", url, {"headers": other}),
-            ("PUT", url, {"headers": other, "json": {"userName": "x"}}),
-            ("PATCH", url, {"headers": other, "json": {"schemas": [PATCH], "Operations": [
-                {"op": "replace", "path": "active", "value": False}]}}),
-            ("DELETE", url, {"headers": other})]
-
-
-@cross_tenant("GET", "/scim/v2/Groups/{group_id}")
-@cross_tenant("PUT", "/scim/v2/Groups/{group_id}")
-@cross_tenant("PATCH", "/scim/v2/Groups/{group_id}")
-@cross_tenant("DELETE", "/scim/v2/Groups/{group_id}")
-async def cross_group(env: Env) -> list[Call]:
-    g = await _group(env, await _token(env.client, env.tenant))
-    other = await _token(env.client, env.other)
-    url = f"/scim/v2/Groups/{g['id']}"
-    return [("GET", url, {"headers": other}),
-            ("PUT", url, {"headers": other, "json": {"displayName": "x"}}),
-            ("PATCH", url, {"headers": other, "json": {"schemas": [PATCH], "Operations": [
-                {"op": "replace", "path": "displayName", "value": "x"}]}}),
-            ("DELETE", url, {"headers": other})]
-
-
 @audited("PUT", "/api/v1/settings/scim/breaker")
 async def put_breaker(env: Env) -> httpx.Response:
     return await env.client.put("/api/v1/settings/scim/breaker", headers=env.tenant.headers,
@@ -186,8 +174,7 @@ async def _held_change(env: Env) -> None:
     """One SCIM deactivation applied and one held (the breaker at its smallest)."""
     assert (await put_breaker(env)).status_code == 200
     headers = await _token(env.client, env.tenant)
-    off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active",
-                                               "value": False}]}
+    off = _patch_op(USERS.change)
     for _ in range(2):
         user = await env.tenant.add_user()
         r = await env.client.patch(f"/scim/v2/Users/{user.id}", headers=headers, json=off)

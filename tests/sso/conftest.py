@@ -1,21 +1,21 @@
 """A real OpenID Provider (oidc-provider on Node.js, tests/sso/idp/server.mjs) on loopback, and
-a browser that signs in through it: it follows the IdP's redirects and submits the login and
-consent forms its development interactions render, keeping the IdP's cookies, and talks to
-Drift through the ASGI app with Drift's cookie."""
+a browser that signs in through it (bench/idp.py, shared with the sso_login bench scenario)
+and talks to Drift through the ASGI app with Drift's cookie."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from bench.idp import sign_in_at_idp
+from bench.process import stop_process
 from tests.conftest import Tenant, bearer, free_port
 
 IDP_DIR = Path(__file__).parent / "idp"
@@ -46,8 +46,7 @@ def idp(settings: Any) -> Iterator[Idp]:
         err = proc.stderr.read() if proc.stderr else ""
         raise RuntimeError(f"the test IdP did not start: {line} {err}")
     yield Idp(issuer=line.split()[1])
-    proc.terminate()
-    proc.wait(10)
+    stop_process(proc)
 
 
 @pytest.fixture
@@ -73,26 +72,7 @@ async def add_connection(t: Tenant, client: httpx.AsyncClient, idp: Idp,
 async def through_idp(url: str, login: str) -> str:
     """Follow the IdP from the authorization URL to the redirect back to Drift, signing in as
     `login` (submitting the login form, then the consent form). Returns Drift's callback URL."""
-    form = re.compile(r'<form[^>]*action="([^"]+)"[^>]*method="post"')
-    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as idp_browser:
-        r = await idp_browser.get(url)
-        for _ in range(20):
-            if r.is_redirect:
-                location = r.headers["location"]
-                if location.startswith(PUBLIC):
-                    return location
-                r = await idp_browser.get(httpx.URL(str(r.url)).join(location))
-                continue
-            assert r.status_code == 200, r.text[:500]
-            action = form.search(r.text)
-            assert action, r.text[:500]
-            target = httpx.URL(str(r.url)).join(action.group(1).replace("&amp;", "&"))
-            if 'name="login"' in r.text:
-                data = {"prompt": "login", "login": login, "password": "any"}
-            else:
-                data = {"prompt": "consent"}
-            r = await idp_browser.post(target, data=data)
-    raise AssertionError("the IdP did not redirect back")
+    return await sign_in_at_idp(url, login, PUBLIC)
 
 
 async def start(browser: httpx.AsyncClient, t: Tenant, **params: Any) -> httpx.Response:
@@ -100,14 +80,20 @@ async def start(browser: httpx.AsyncClient, t: Tenant, **params: Any) -> httpx.R
     return r
 
 
+async def idp_callback(browser: httpx.AsyncClient, t: Tenant, login: str, **params: Any
+                       ) -> SplitResult:
+    """Start at Drift and sign in at the IdP: the callback URL the IdP sends the browser back
+    to, not yet followed."""
+    r = await start(browser, t, **params)
+    assert r.status_code == 302, r.text
+    return urlsplit(await through_idp(r.headers["location"], login))
+
+
 async def sso_callback(browser: httpx.AsyncClient, t: Tenant, login: str, **params: Any
                        ) -> httpx.Response:
     """Start at Drift, sign in at the IdP, and return Drift's answer to the callback."""
-    r = await start(browser, t, **params)
-    assert r.status_code == 302, r.text
-    back = await through_idp(r.headers["location"], login)
-    split = urlsplit(back)
-    return await browser.get(split.path + "?" + split.query)
+    back = await idp_callback(browser, t, login, **params)
+    return await browser.get(back.path + "?" + back.query)
 
 
 def sso_code(resp: httpx.Response) -> str:
@@ -128,5 +114,5 @@ async def sso_login(browser: httpx.AsyncClient, t: Tenant, login: str, **params:
     return out
 
 
-__all__ = ["Idp", "add_connection", "bearer", "exchange", "sso_callback", "sso_code",
-           "sso_login", "start", "through_idp"]
+__all__ = ["Idp", "add_connection", "bearer", "exchange", "idp_callback", "sso_callback",
+           "sso_code", "sso_login", "start", "through_idp"]

@@ -17,7 +17,14 @@ import pytest
 from app.core import clock
 from app.sso import oidc
 from tests.conftest import Tenant, audit_events
-from tests.sso.conftest import Idp, add_connection, sso_callback, start, through_idp
+from tests.sso.conftest import (
+    Idp,
+    add_connection,
+    idp_callback,
+    sso_callback,
+    start,
+    through_idp,
+)
 
 
 async def _refused(t: Tenant, resp: httpx.Response, code: str, reason: str,
@@ -33,8 +40,7 @@ async def test_wrong_state_is_refused(client: httpx.AsyncClient, browser: httpx.
                                       idp: Idp, tenant: Tenant) -> None:
     await add_connection(tenant, client, idp)
     user = await tenant.add_user()
-    r = await start(browser, tenant)
-    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    back = await idp_callback(browser, tenant, user.email)
     query = parse_qs(back.query)
     tampered = query["state"][0][:-4] + "AAAA"
     resp = await browser.get("/sso/oidc/callback",
@@ -51,8 +57,7 @@ async def test_state_from_another_browser_is_refused(
         client: httpx.AsyncClient, browser: httpx.AsyncClient, idp: Idp, tenant: Tenant) -> None:
     await add_connection(tenant, client, idp)
     user = await tenant.add_user()
-    r = await start(browser, tenant)
-    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    back = await idp_callback(browser, tenant, user.email)
     browser.cookies.clear()  # the victim's browser never started this login
     resp = await browser.get(back.path + "?" + back.query)
     await _refused(tenant, resp, "sso_browser_mismatch", "browser_mismatch", 400)
@@ -62,8 +67,7 @@ async def test_wrong_nonce_is_refused(client: httpx.AsyncClient, browser: httpx.
                                       idp: Idp, tenant: Tenant) -> None:
     await add_connection(tenant, client, idp)
     user = await tenant.add_user()
-    r = await start(browser, tenant)
-    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    back = await idp_callback(browser, tenant, user.email)
     await tenant.sql("UPDATE sso_login_states SET nonce = 'not-the-nonce-we-sent'")
     resp = await browser.get(back.path + "?" + back.query)
     await _refused(tenant, resp, "sso_nonce_mismatch", "nonce_mismatch")
@@ -74,8 +78,7 @@ async def test_expired_id_token_is_refused(client: httpx.AsyncClient,
                                            tenant: Tenant) -> None:
     await add_connection(tenant, client, idp, "drift-short")  # id_token lives 10 s
     user = await tenant.add_user()
-    r = await start(browser, tenant)
-    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    back = await idp_callback(browser, tenant, user.email)
     clock.advance(timedelta(minutes=3))  # past exp + leeway, well within the state's 10 min
     resp = await browser.get(back.path + "?" + back.query)
     await _refused(tenant, resp, "sso_id_token_expired", "id_token_expired")

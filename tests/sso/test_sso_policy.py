@@ -176,14 +176,11 @@ async def test_scim_user_matches_by_external_id_and_scim_deprovisioning_ends_sso
 async def test_ip_allowlist_applies_to_the_callback(
         app: object, client: httpx.AsyncClient, browser: httpx.AsyncClient, idp: Idp,
         tenant: Tenant) -> None:
-    from urllib.parse import urlsplit
-
-    from tests.sso.conftest import PUBLIC, through_idp
+    from tests.sso.conftest import PUBLIC, idp_callback
 
     await add_connection(tenant, client, idp)
     user = await tenant.add_user()
-    r = await start(browser, tenant)
-    back = urlsplit(await through_idp(r.headers["location"], user.email))
+    back = await idp_callback(browser, tenant, user.email)
     r = await client.post("/api/v1/settings/ip-allowlist", headers=tenant.headers,
                           json={"cidr": "127.0.0.1/32"})
     assert r.status_code == 201, r.text

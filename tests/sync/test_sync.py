@@ -13,7 +13,7 @@ import pytest
 from app.core.runtime import Runtime
 from tests.conftest import Tenant, assert_problem, audit_events
 from tests.webhooks.conftest import Receiver, Reply
-from tests.webhooks.helpers import deliver, register, validate_event
+from tests.webhooks.helpers import deliver, register, subscribed_hook, validate_event
 
 SNIPPET = "password = 'hunter2'  # the secret source line"
 
@@ -52,9 +52,8 @@ def _sync(project_id: str, scan_id: str = "scan-1", *, gates: list[dict[str, Any
 async def test_sync_stores_the_scan_and_emits_events(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["scan.completed", "gate.failed",
-                                              "violation.new"])
+    hook = await subscribed_hook(client, tenant, receiver,
+                                 ["scan.completed", "gate.failed", "violation.new"])
     pid = await _project(client, tenant)
     r = await client.post("/api/v1/sync", headers=tenant.headers, json=_sync(pid))
     assert r.status_code == 201, r.text
@@ -104,8 +103,7 @@ async def test_sync_stores_the_scan_and_emits_events(
 
 async def test_a_resynced_violation_is_not_new(client: httpx.AsyncClient, runtime: Runtime,
                                                tenant: Tenant, receiver: Receiver) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["violation.new", "gate.failed"])
+    hook = await subscribed_hook(client, tenant, receiver, ["violation.new", "gate.failed"])
     pid = await _project(client, tenant)
     assert (await client.post("/api/v1/sync", headers=tenant.headers,
                               json=_sync(pid))).status_code == 201

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import uvicorn
 
 from app.core.tx import own_tx
 from app.webhooks import ssrf
-from tests.conftest import Tenant, free_port
+from tests.conftest import Tenant, ThreadedServer, free_port
 
 
 @dataclass(frozen=True)
@@ -89,18 +88,18 @@ class Hook:
         return [r.json() for r in self.requests]
 
 
-class Receiver:
+class Receiver(ThreadedServer):
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.port = free_port()
         self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.hooks: dict[str, Hook] = {}
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
-                                lifespan="off", access_log=False, interface="asgi3",
-                                timeout_graceful_shutdown=1, limit_concurrency=2000,
-                                ssl_certfile=str(tls[0]) if tls else None,
-                                ssl_keyfile=str(tls[1]) if tls else None)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
+                                        log_level="error", lifespan="off", access_log=False,
+                                        interface="asgi3", timeout_graceful_shutdown=1,
+                                        limit_concurrency=2000,
+                                        ssl_certfile=str(tls[0]) if tls else None,
+                                        ssl_keyfile=str(tls[1]) if tls else None),
+                         stop_timeout=10)
 
     def hook(self, *script: Reply) -> Hook:
         h = Hook(base=self.base, name=secrets.token_hex(6), script=list(script) or [Reply()])
@@ -140,19 +139,6 @@ class Receiver:
             await send({"type": "http.response.body", "body": b""})
         else:
             await send({"type": "http.response.body", "body": reply.body})
-
-    def start(self) -> Receiver:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("receiver did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

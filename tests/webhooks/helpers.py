@@ -20,7 +20,7 @@ from app.core.tx import own_tx
 from app.webhooks import dispatcher
 from app.worker import Job, Worker
 from tests.conftest import Tenant, runtime_with
-from tests.webhooks.conftest import Received
+from tests.webhooks.conftest import Hook, Received, Receiver
 
 ALL_EVENTS = ["scan.completed", "gate.failed", "violation.new", "grounding.degraded",
               "apikey.expiring", "sync.failed", "project.created", "project.deleted",
@@ -40,6 +40,14 @@ async def register(client: httpx.AsyncClient, t: Tenant, url: str,
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+async def subscribed_hook(client: httpx.AsyncClient, t: Tenant, receiver: Receiver,
+                          events: list[str]) -> Hook:
+    """A new hook on the receiver, registered as `t`'s endpoint for `events`."""
+    hook = receiver.hook()
+    await register(client, t, hook.url, events)
+    return hook
 
 
 def hand_signatures(secret: str, received: Received) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from tests.webhooks.helpers import (
     notified_worker,
     register,
     signed_by,
+    subscribed_hook,
     validate_event,
 )
 
@@ -476,8 +477,7 @@ async def test_dns_rebinding_is_refused_at_send_time(
 async def test_notify_wakes_the_worker(client: httpx.AsyncClient, runtime: Runtime,
                                        tenant: Tenant, receiver: Receiver) -> None:
     """A one-hour poll interval proves that the NOTIFY, not the timer, wakes the job."""
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["project.created"])
+    hook = await subscribed_hook(client, tenant, receiver, ["project.created"])
     worker = notified_worker(runtime, tenant)
     task = asyncio.create_task(worker.run())
     try:

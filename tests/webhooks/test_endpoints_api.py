@@ -82,6 +82,12 @@ async def test_list_is_paged(client: httpx.AsyncClient, tenant: Tenant,
     assert second["pagination"]["has_more"] is False
 
 
+async def _register_ping(c: httpx.AsyncClient, t: Tenant, url: str) -> httpx.Response:
+    """Try to register `url` as an endpoint for ping events."""
+    return await c.post("/api/v1/webhooks", headers=t.headers,
+                        json={"url": url, "events": ["ping"]})
+
+
 @pytest.mark.parametrize(("url", "reason"), [
     ("http://hooks.example.com/x", "must use https"),
     ("https://localhost/hook", "loopback name"),
@@ -120,8 +126,7 @@ async def test_url_rules(runtime: Runtime, tenant: Tenant, fake_dns: dict[str, l
                      "hooks.example.com": ["93.184.216.34"]})
     strict = app_with(runtime, webhook_allowed_cidrs="")  # no exemptions, as in production
     async with asgi_client(strict) as c:
-        r = await c.post("/api/v1/webhooks", headers=tenant.headers,
-                         json={"url": url, "events": ["ping"]})
+        r = await _register_ping(c, tenant, url)
     assert r.status_code == 400, (url, r.text)
     problem = r.json()
     assert problem["code"] == "invalid_webhook_url"
@@ -136,8 +141,7 @@ async def test_public_https_urls_are_accepted(runtime: Runtime, tenant: Tenant,
     async with asgi_client(strict) as c:
         for url in ("https://hooks.example.com/drift?x=1", "https://93.184.216.34:8443/h",
                     "https://[2606:4700:4700::1111]/h"):
-            r = await c.post("/api/v1/webhooks", headers=tenant.headers,
-                             json={"url": url, "events": ["ping"]})
+            r = await _register_ping(c, tenant, url)
             assert r.status_code == 201, (url, r.text)
 
 
@@ -148,13 +152,11 @@ async def test_allowed_cidrs_exempt_networks_and_permit_http(
     async with asgi_client(dev) as c:
         for url in ("http://10.9.1.2:8080/hook", "http://ci.internal/hook",
                     "https://ci.internal/hook"):
-            r = await c.post("/api/v1/webhooks", headers=tenant.headers,
-                             json={"url": url, "events": ["ping"]})
+            r = await _register_ping(c, tenant, url)
             assert r.status_code == 201, (url, r.text)
         for url, reason in (("http://other.internal/hook", "must use https"),
                             ("https://10.8.0.5/hook", "private")):
-            r = await c.post("/api/v1/webhooks", headers=tenant.headers,
-                             json={"url": url, "events": ["ping"]})
+            r = await _register_ping(c, tenant, url)
             assert r.status_code == 400 and reason in r.json()["detail"], r.text
 
 

@@ -13,13 +13,14 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import expiring
 from tests.conftest import Tenant, runtime_with
-from tests.scim.conftest import USER_URN, Scim, create_token
+from tests.scim.conftest import USER_URN, Scim, scim_client
 from tests.webhooks.conftest import Receiver, Reply
 from tests.webhooks.helpers import (
     ALL_EVENTS,
     deliver,
     emit_events,
     register,
+    subscribed_hook,
     validate_event,
 )
 
@@ -33,8 +34,7 @@ async def _key(t: Tenant, user_id: Any, name: str, days: float | None) -> dict[s
 async def test_apikey_expiring_is_sent_once_per_key(client: httpx.AsyncClient,
                                                     runtime: Runtime, tenant: Tenant,
                                                     receiver: Receiver) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["apikey.expiring"])
+    hook = await subscribed_hook(client, tenant, receiver, ["apikey.expiring"])
     soon = await _key(tenant, tenant.owner.id, "ci (3 days)", 3)
     later = await _key(tenant, tenant.owner.id, "deploy (10 days)", 10)
     await _key(tenant, tenant.owner.id, "forever", None)
@@ -69,8 +69,7 @@ async def test_apikey_expiring_is_sent_once_per_key(client: httpx.AsyncClient,
 
 async def test_user_deprovisioned_is_delivered(client: httpx.AsyncClient, runtime: Runtime,
                                                tenant: Tenant, receiver: Receiver) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["user.deprovisioned"])
+    hook = await subscribed_hook(client, tenant, receiver, ["user.deprovisioned"])
     user = await tenant.add_user("member")
     async with own_tx(tenant.rt.db, tenant.id) as tx:
         await deprovision_user(tx, user.id, source="scim")
@@ -86,10 +85,8 @@ async def test_scim_provisioning_and_reactivation_are_delivered(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
     """SCIM writes user.provisioned and user.reactivated: an endpoint can subscribe to them."""
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["user.provisioned", "user.reactivated"])
-    token = await create_token(client, tenant)
-    scim = Scim(client, tenant, token["token"], token["id"])
+    hook = await subscribed_hook(client, tenant, receiver, ["user.provisioned", "user.reactivated"])
+    scim = await scim_client(client, tenant)
     user = await scim.create_user("back@example.com", externalId="00u42",
                                   emails=[{"value": "back@example.com", "primary": True}])
     for active in ("False", "True"):
@@ -149,8 +146,7 @@ async def test_every_event_type_validates_against_its_schema(
     user = await tenant.add_user("viewer", email=None)
     async with own_tx(tenant.rt.db, tenant.id) as tx:
         await deprovision_user(tx, user.id, source="members_api")
-    token = await create_token(client, tenant)
-    scim = Scim(client, tenant, token["token"], token["id"])
+    scim = await scim_client(client, tenant)
     scim_user = await scim.create_user("idp@example.com")  # user.provisioned
     for active in (False, True):  # user.deprovisioned, user.reactivated
         r = await scim.put(f"/Users/{scim_user['id']}", {

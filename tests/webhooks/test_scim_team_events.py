@@ -9,9 +9,9 @@ import httpx
 
 from app.core.runtime import Runtime
 from tests.conftest import Tenant
-from tests.scim.conftest import GROUP_URN, Scim, create_token
+from tests.scim.conftest import GROUP_URN, Scim, scim_client
 from tests.webhooks.conftest import Hook, Receiver
-from tests.webhooks.helpers import deliver, register, validate_event
+from tests.webhooks.helpers import deliver, subscribed_hook, validate_event
 
 
 def member_events(hook: Hook) -> list[tuple[str, str, dict[str, Any]]]:
@@ -28,10 +28,8 @@ def member_events(hook: Hook) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_scim_group_membership_changes_are_team_member_events(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["team.member.*"])
-    token = await create_token(client, tenant)
-    scim = Scim(client, tenant, token["token"], token["id"])
+    hook = await subscribed_hook(client, tenant, receiver, ["team.member.*"])
+    scim = await scim_client(client, tenant)
     a = await scim.create_user("a@example.com",
                                emails=[{"value": "a@example.com", "primary": True}])
     b = await scim.create_user("b@example.com",
@@ -76,10 +74,9 @@ async def test_scim_events_have_the_teams_api_shape(
         client: httpx.AsyncClient, runtime: Runtime, tenant: Tenant, receiver: Receiver
 ) -> None:
     """The same keys as the teams API's events, only `source` differs."""
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["team.member.added", "team.member.removed"])
-    token = await create_token(client, tenant)
-    scim = Scim(client, tenant, token["token"], token["id"])
+    hook = await subscribed_hook(client, tenant, receiver,
+                                 ["team.member.added", "team.member.removed"])
+    scim = await scim_client(client, tenant)
     idp_user = await scim.create_user("idp@example.com")
     g = await scim.create_group("From the IdP", [idp_user["id"]])
     r = await scim.patch(f"/Groups/{g['id']}", Scim.ops({"op": "remove", "path": "members"}))

@@ -20,7 +20,14 @@ from app.webhooks import dispatcher
 from app.worker import Job, Worker
 from tests.conftest import JWT_SECRET, SECRET_KEY, DbInfo, Tenant, running, runtime_with
 from tests.webhooks.conftest import Receiver, Reply
-from tests.webhooks.helpers import deliver, deliveries, emit_events, notified_worker, register
+from tests.webhooks.helpers import (
+    deliver,
+    deliveries,
+    emit_events,
+    notified_worker,
+    register,
+    subscribed_hook,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,8 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_two_workers_deliver_1000_events_exactly_once(
         client: httpx.AsyncClient, runtime: Runtime, test_db: DbInfo, tenant: Tenant,
         receiver: Receiver) -> None:
-    hook = receiver.hook()
-    await register(client, tenant, hook.url, ["sync.failed"])
+    hook = await subscribed_hook(client, tenant, receiver, ["sync.failed"])
     attempts = [0, 0]
     workers: list[Worker] = []
     runtimes: list[Runtime] = []

@@ -49,37 +49,31 @@ def _where(tx: Tx, f: AuditFilters, args: list[object], *, after_seq: int | None
         args.append(value)
         return f"${len(args)}"
 
-    clauses = [f"tenant_id = {p(tx.tenant_id)}"]
-    if f.actor_id is not None:
-        clauses.append(f"actor_id = {p(f.actor_id)}")
-    if f.actor_email is not None:
-        clauses.append(f"actor_email_key = lower({p(f.actor_email)})")
-    if f.action is not None:
-        clauses.append(f'action COLLATE "C" = {p(f.action)}')
+    prefix_end = None
     if f.action_prefix:
-        upper = f.action_prefix[:-1] + chr(ord(f.action_prefix[-1]) + 1)
-        clauses.append(f'action COLLATE "C" >= {p(f.action_prefix)}')
-        clauses.append(f'action COLLATE "C" < {p(upper)}')
-    if f.action_verb is not None:
+        prefix_end = f.action_prefix[:-1] + chr(ord(f.action_prefix[-1]) + 1)
+    # each condition applies when its value is given (None: no such filter)
+    conditions: list[tuple[str, object]] = [
+        ("actor_id = {}", f.actor_id),
+        ("actor_email_key = lower({})", f.actor_email),
+        ('action COLLATE "C" = {}', f.action),
+        ('action COLLATE "C" >= {}', f.action_prefix or None),
+        ('action COLLATE "C" < {}', prefix_end),
         # a stored generated column (COLLATE "C", indexed with seq): an expression on `action`
         # would not be LEAKPROOF and could not use an index under RLS
-        clauses.append(f"action_verb = {p(f.action_verb)}")
-    if f.resource_type is not None:
-        clauses.append(f"resource_type = {p(f.resource_type)}")
-    if f.resource_id is not None:
-        clauses.append(f"resource_id = {p(f.resource_id)}")
-    if f.outcome is not None:
-        clauses.append(f"outcome = {p(f.outcome)}")
-    if f.after is not None:
-        clauses.append(f"created_at >= {p(f.after)}")
-    if f.before is not None:
-        clauses.append(f"created_at < {p(f.before)}")
-    if after_seq is not None:
-        clauses.append(f"seq > {p(after_seq)}")
-    if before_seq is not None:
-        clauses.append(f"seq < {p(before_seq)}")
-    if upto_seq is not None:
-        clauses.append(f"seq <= {p(upto_seq)}")
+        ("action_verb = {}", f.action_verb),
+        ("resource_type = {}", f.resource_type),
+        ("resource_id = {}", f.resource_id),
+        ("outcome = {}", f.outcome),
+        ("created_at >= {}", f.after),
+        ("created_at < {}", f.before),
+        ("seq > {}", after_seq),
+        ("seq < {}", before_seq),
+        ("seq <= {}", upto_seq),
+    ]
+    clauses = [f"tenant_id = {p(tx.tenant_id)}"]
+    clauses += [condition.format(p(value)) for condition, value in conditions
+                if value is not None]
     return " AND ".join(clauses)
 
 

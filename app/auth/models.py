@@ -4,16 +4,19 @@ SCIM adds external_id, scim_resource and scim_deleted_at to users (0002_tenants_
 *_key columns are generated lower() copies for case-insensitive lookups under RLS
 (docs/ARCHITECTURE.md, "Case-insensitive lookups under RLS")."""
 
-from sqlalchemy import Boolean, Column, Computed, Index, Text, func, text
-from sqlalchemy.dialects.postgresql import BYTEA, INET, JSONB, UUID
+from sqlalchemy import Column, Index, Text, func, text
+from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
 from app.core.models import (
+    choice,
     created_at,
     created_index,
     entity_table,
+    flag,
+    lower_key,
+    secret_hash,
     tenant_fk,
     tenant_ref,
-    tenant_unique,
     timestamp,
     timestamps,
 )
@@ -23,8 +26,8 @@ users = entity_table(
     Column("email", Text),
     Column("user_name", Text, nullable=False),
     Column("display_name", Text),
-    Column("role", Text, nullable=False, server_default=text("'member'::text")),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
+    choice("role", default="member"),
+    flag("active", default=True),
     timestamp("deprovisioned_at"),
     Column("password_hash", Text),
     timestamp("last_active_at"),
@@ -32,8 +35,8 @@ users = entity_table(
     Column("external_id", Text),
     Column("scim_resource", JSONB),
     timestamp("scim_deleted_at"),
-    Column("user_name_key", Text, Computed("lower(user_name)", persisted=True)),
-    Column("email_key", Text, Computed("lower(email)", persisted=True)),
+    lower_key("user_name_key", "user_name"),
+    lower_key("email_key", "email"),
     tenant_fk(),
 )
 created_index(users)
@@ -52,13 +55,12 @@ api_keys = entity_table(
     Column("user_id", UUID, nullable=False),
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    Column("sha256", BYTEA, nullable=False),
+    *secret_hash("api_keys", "sha256"),
     created_at(),
     timestamp("expires_at"),
     timestamp("last_used_at"),
     timestamp("revoked_at"),
     timestamp("expiry_notified_at"),
-    tenant_unique("api_keys", "sha256"),
     tenant_ref(["user_id"], "users"),
 )
 Index("api_keys_user", api_keys.c.tenant_id, api_keys.c.user_id)
@@ -69,7 +71,7 @@ Index("api_keys_expiring", api_keys.c.tenant_id, api_keys.c.expires_at,
 sessions = entity_table(
     "sessions",
     Column("user_id", UUID, nullable=False),
-    Column("refresh_hash", BYTEA, nullable=False),
+    *secret_hash("sessions", "refresh_hash"),
     created_at(),
     timestamp("expires_at", nullable=False),
     timestamp("refreshed_at"),
@@ -77,7 +79,6 @@ sessions = entity_table(
     Column("ip", INET),
     Column("user_agent", Text),
     Column("sso_connection_id", UUID),  # 0002_tenants_identity: NULL for a password session
-    tenant_unique("sessions", "refresh_hash"),
     tenant_ref(["user_id"], "users"),
 )
 Index("sessions_user", sessions.c.tenant_id, sessions.c.user_id)

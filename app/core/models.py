@@ -18,7 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
+    Computed,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -83,6 +86,12 @@ def tenant_unique(table: str, *columns: str) -> UniqueConstraint:
                                                                  "key"]))
 
 
+def secret_hash(table: str, column: str) -> tuple[Column[Any], UniqueConstraint]:
+    """`<column> bytea NOT NULL`, unique in the tenant: the hash of a secret handed out once (a
+    key, a token, a link's code), by which the row is found when the secret comes back."""
+    return Column(column, BYTEA, nullable=False), tenant_unique(table, column)
+
+
 def tenant_table(name: str, *items: SchemaItem, **kw: Any) -> Table:
     """A tenant table declared in `metadata`: `tenant_id` leads its primary key, then `items`."""
     return Table(name, metadata, tenant_key(), *items, **kw)
@@ -97,6 +106,55 @@ def entity_table(name: str, *items: SchemaItem, **kw: Any) -> Table:
 def timestamps() -> tuple[Column[Any], Column[Any]]:
     """`created_at` and `updated_at`, both NOT NULL DEFAULT now()."""
     return created_at(), updated_at()
+
+
+def flag(name: str, *, default: bool) -> Column[Any]:
+    """`boolean NOT NULL DEFAULT <default>`."""
+    return Column(name, Boolean, nullable=False, server_default=text(str(default).lower()))
+
+
+def counter(name: str, type_: type[Integer] | type[BigInteger] = Integer, *,
+            start: int = 0) -> Column[Any]:
+    """`integer NOT NULL DEFAULT <start>` (or bigint): a count or sequence number that updates
+    move on."""
+    return Column(name, type_, nullable=False, server_default=text(str(start)))
+
+
+def choice(name: str, *, default: str) -> Column[Any]:
+    """`text NOT NULL DEFAULT '<default>'`: one of the values the migration's CHECK allows (a
+    status, a role, a mode), written as PostgreSQL renders the default."""
+    return Column(name, Text, nullable=False, server_default=text(f"'{default}'::text"))
+
+
+def json_object(name: str) -> Column[Any]:
+    """`jsonb NOT NULL DEFAULT '{}'`."""
+    return Column(name, JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+def lower_key(name: str, source: str, **kw: Any) -> Column[Any]:
+    """`<name> text GENERATED ALWAYS AS (lower(<source>)) STORED`: the key a case-insensitive
+    lookup compares with `lower($1)` (docs/ARCHITECTURE.md, "Case-insensitive lookups under
+    RLS")."""
+    return Column(name, Text, Computed(f"lower({source})", persisted=True), **kw)
+
+
+def retry_schedule() -> tuple[Column[Any], Column[Any]]:
+    """What a worker's queue row carries: `next_attempt_at` (NOT NULL DEFAULT now(): due at
+    once) and `locked_until` (the lease of the worker that claimed it)."""
+    return (Column("next_attempt_at", DateTime(timezone=True), nullable=False,
+                   server_default=NOW),
+            timestamp("locked_until"))
+
+
+def single_use() -> tuple[Column[Any], Column[Any]]:
+    """`expires_at` (NOT NULL) and `used_at` of a single-use token or ticket."""
+    return timestamp("expires_at", nullable=False), timestamp("used_at")
+
+
+def created_by_user() -> tuple[Column[Any], ForeignKeyConstraint]:
+    """`created_by`, the user who created the row, kept (as NULL) when that user is deleted."""
+    return (Column("created_by", UUID),
+            tenant_ref(["created_by"], "users", ondelete="SET NULL (created_by)"))
 
 
 def created_index(table: Table) -> Index:

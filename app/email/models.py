@@ -1,10 +1,18 @@
 """Table metadata for queued email (built by the migrations; see app.core.models).
 The body is Fernet-encrypted (DRIFT_SECRET_KEY)."""
 
-from sqlalchemy import Column, DateTime, Index, Integer, Text, text
+from sqlalchemy import Column, Index, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA
 
-from app.core.models import NOW, created_at, entity_table, tenant_fk, timestamp
+from app.core.models import (
+    choice,
+    counter,
+    created_at,
+    entity_table,
+    retry_schedule,
+    tenant_fk,
+    timestamp,
+)
 
 email_outbox = entity_table(
     "email_outbox",
@@ -12,10 +20,9 @@ email_outbox = entity_table(
     Column("to_address", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("body_encrypted", BYTEA, nullable=False),
-    Column("status", Text, nullable=False, server_default=text("'pending'::text")),
-    Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    timestamp("locked_until"),
+    choice("status", default="pending"),
+    counter("attempts"),
+    *retry_schedule(),
     Column("last_error", Text),
     created_at(),
     timestamp("sent_at"),

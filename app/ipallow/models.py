@@ -2,16 +2,20 @@
 app.core.models).
 The change counter `drift_private.ip_allowlist_seq` is private and stays in the migration."""
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import BYTEA, CIDR, INET, UUID
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import CIDR, INET, UUID
 
 from app.core.models import (
+    choice,
+    counter,
     created_at,
+    created_by_user,
     created_index,
     entity_table,
+    secret_hash,
+    single_use,
     tenant_fk,
     tenant_ref,
-    tenant_unique,
     timestamp,
     timestamps,
 )
@@ -21,13 +25,12 @@ ip_allowlist = entity_table(
     Column("cidr", CIDR, nullable=False),
     Column("description", Text),
     timestamp("expires_at"),
-    Column("created_by", UUID),
+    *created_by_user(),
     *timestamps(),
-    Column("scope", Text, nullable=False, server_default=text("'all'::text")),
-    Column("mode", Text, nullable=False, server_default=text("'enforce'::text")),
+    choice("scope", default="all"),
+    choice("mode", default="enforce"),
     UniqueConstraint("tenant_id", "mode", "cidr", name="ip_allowlist_cidr_uq"),
     tenant_fk(),
-    tenant_ref(["created_by"], "users", ondelete="SET NULL (created_by)"),
 )
 created_index(ip_allowlist)
 Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
@@ -35,16 +38,14 @@ Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
 
 ip_allowlist_resets = entity_table(
     "ip_allowlist_resets",
-    Column("token_hash", BYTEA, nullable=False),
+    *secret_hash("ip_allowlist_resets", "token_hash"),
     Column("requested_by", UUID, nullable=False),
     Column("email", Text, nullable=False),
     Column("requested_ip", INET),
-    timestamp("expires_at", nullable=False),
-    timestamp("used_at"),
+    *single_use(),
     Column("used_ip", INET),
     timestamp("superseded_at"),
     created_at(),
-    tenant_unique("ip_allowlist_resets", "token_hash"),
     tenant_fk(),
     tenant_ref(["requested_by"], "users"),
 )
@@ -56,7 +57,7 @@ ip_allowlist_report = entity_table(
     Column("credential_type", Text, nullable=False),
     Column("ip", INET),
     Column("user_id", UUID),
-    Column("count", BigInteger, nullable=False, server_default=text("0")),
+    counter("count", BigInteger),
     timestamp("first_seen", nullable=False),
     timestamp("last_seen", nullable=False),
     UniqueConstraint("tenant_id", "credential_type", "ip", "user_id",

@@ -55,6 +55,10 @@ router = APIRouter(prefix=PREFIX, tags=["ip allowlist"])
 
 LOCKOUT: dict[int | str, dict[str, Any]] = {
     409: {"description": "would_lock_out_caller (send force), duplicate_cidr or allowlist_full"}}
+# what the emailed emergency-reset link answers once it cannot be used
+RESET_LINK: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown link"},
+    410: {"description": "Used, superseded or expired link"}}
 
 
 def _bypass(rt: Runtime) -> CompiledList:
@@ -154,8 +158,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 
 @router.get("/emergency-reset/{token}", response_class=HTMLResponse,
-            responses={404: {"description": "Unknown link"}, 410: {"description": "Used, "
-                       "superseded or expired link"}},
+            responses=RESET_LINK,
             summary="The emailed link: a confirmation page (changes nothing)")
 @allowlist_exempt
 async def show_emergency_reset(request: Request, token: TokenParam, ttx: ResetTokenTx,
@@ -174,8 +177,7 @@ async def show_emergency_reset(request: Request, token: TokenParam, ttx: ResetTo
 
 
 @router.post("/emergency-reset/{token}", response_model=ResetDone,
-             responses={404: {"description": "Unknown link"}, 410: {"description": "Used, "
-                        "superseded or expired link"}},
+             responses=RESET_LINK,
              summary="Clear the allowlist with the emailed one-time token (no credentials)")
 @allowlist_exempt
 async def complete_emergency_reset(request: Request, token: TokenParam, ttx: ResetTokenTx,

@@ -5,17 +5,19 @@ SCIM also adds to `users` (app.auth.models): external_id, scim_resource (the SCI
 as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and
 `team_memberships` as Groups and their members."""
 
-from sqlalchemy import Boolean, Column, Computed, ForeignKeyConstraint, Index, Integer, Text, text
-from sqlalchemy.dialects.postgresql import BYTEA, DOUBLE_PRECISION, UUID
+from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, UUID
 
 from app.core.models import (
     created_at,
     created_index,
     entity_table,
+    flag,
+    lower_key,
+    secret_hash,
     tenant_fk,
     tenant_ref,
     tenant_table,
-    tenant_unique,
     timestamp,
     updated_at,
 )
@@ -24,12 +26,11 @@ scim_tokens = entity_table(
     "scim_tokens",
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    Column("token_hash", BYTEA, nullable=False),
+    *secret_hash("scim_tokens", "token_hash"),
     Column("created_by", UUID),
     created_at(),
     timestamp("last_used_at"),
     timestamp("revoked_at"),
-    tenant_unique("scim_tokens", "token_hash"),
     tenant_fk(),
 )
 created_index(scim_tokens)
@@ -37,7 +38,7 @@ created_index(scim_tokens)
 scim_group_mappings = tenant_table(
     "scim_group_mappings",
     Column("group_name", Text, nullable=False),
-    Column("group_key", Text, Computed("lower(group_name)", persisted=True), primary_key=True),
+    lower_key("group_key", "group_name", primary_key=True),
     Column("role", Text, nullable=False),
     created_at(),
     tenant_fk(),
@@ -48,7 +49,7 @@ scim_group_mappings = tenant_table(
 # defaults, and every deprovision by a SCIM token (counted in the window; held ones wait)
 scim_breaker_settings = tenant_table(
     "scim_breaker_settings",
-    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    flag("enabled", default=True),
     Column("max_share", DOUBLE_PRECISION, nullable=False, server_default=text("0.3")),
     Column("window_seconds", Integer, nullable=False, server_default=text("600")),
     Column("min_changes", Integer, nullable=False, server_default=text("5")),
@@ -82,10 +83,10 @@ Index("scim_deprovisions_held", scim_deprovisions.c.tenant_id, scim_deprovisions
 scim_custom_attributes = tenant_table(
     "scim_custom_attributes",
     Column("name", Text, nullable=False),
-    Column("name_key", Text, Computed("lower(name)", persisted=True), primary_key=True),
+    lower_key("name_key", "name", primary_key=True),
     Column("type", Text, nullable=False),
-    Column("required", Boolean, nullable=False, server_default=text("false")),
-    Column("case_exact", Boolean, nullable=False, server_default=text("false")),
+    flag("required", default=False),
+    flag("case_exact", default=False),
     Column("description", Text, nullable=False, server_default=text("''::text")),
     Column("position", Integer, nullable=False),
     created_at(),

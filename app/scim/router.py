@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
 import asyncpg
@@ -15,7 +15,7 @@ from app.core.tx import Tx
 from app.core.urls import public_url
 from app.scim.attributes import GROUP, ResourceDef
 from app.scim.auth import ScimTx
-from app.scim.discovery import discovery
+from app.scim.discovery import Discovery, discovery
 from app.scim.errors import ScimError, not_found
 from app.scim.http import (
     check_if_match,
@@ -86,33 +86,44 @@ async def service_provider_config(request: Request, tx: ScimTx) -> Response:
                          .service_provider_config)
 
 
+async def _tenant_discovery(tx: Tx, request: Request) -> Discovery:
+    """The discovery documents as this tenant sees them (its custom User attributes too)."""
+    return await custom.discovery_for(tx, _public(request))
+
+
+def _listed(docs: Iterable[dict[str, Any]]) -> Response:
+    """A discovery collection as one ListResponse holding all of it."""
+    items = list(docs)
+    return scim_response(query.list_response(items, len(items), 1))
+
+
+def _found(doc: dict[str, Any] | None, missing: str) -> Response:
+    if doc is None:
+        raise not_found(missing)
+    return scim_response(doc)
+
+
 @scim.get("/ResourceTypes", summary="User and Group")
 async def resource_types(request: Request, tx: ScimTx) -> Response:
-    docs = list((await custom.discovery_for(tx, _public(request))).resource_types.values())
-    return scim_response(query.list_response(docs, len(docs), 1))
+    return _listed((await _tenant_discovery(tx, request)).resource_types.values())
 
 
 @scim.get("/ResourceTypes/{resource_type_id}", summary="One resource type", responses=_ERRORS)
 async def resource_type(resource_type_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = (await custom.discovery_for(tx, _public(request))).resource_type(resource_type_id)
-    if doc is None:
-        raise not_found(f"No resource type {resource_type_id!r}; there are User and Group.")
-    return scim_response(doc)
+    return _found((await _tenant_discovery(tx, request)).resource_type(resource_type_id),
+                  f"No resource type {resource_type_id!r}; there are User and Group.")
 
 
 @scim.get("/Schemas", summary="The User, EnterpriseUser and Group schemas (and the tenant's "
                                "custom User attributes, when it declared any)")
 async def schemas(request: Request, tx: ScimTx) -> Response:
-    docs = list((await custom.discovery_for(tx, _public(request))).schemas.values())
-    return scim_response(query.list_response(docs, len(docs), 1))
+    return _listed((await _tenant_discovery(tx, request)).schemas.values())
 
 
 @scim.get("/Schemas/{schema_id}", summary="One schema", responses=_ERRORS)
 async def schema(schema_id: str, request: Request, tx: ScimTx) -> Response:
-    doc = (await custom.discovery_for(tx, _public(request))).schema(schema_id)
-    if doc is None:
-        raise not_found(f"No schema {schema_id!r}.")
-    return scim_response(doc)
+    return _found((await _tenant_discovery(tx, request)).schema(schema_id),
+                  f"No schema {schema_id!r}.")
 
 
 # ---- search across types ----

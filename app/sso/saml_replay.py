@@ -10,12 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, Index, Text
 
-from app.core.models import (
-    created_at,
-    tenant_fk,
-    tenant_table,
-    timestamp,
-)
+from app.core.models import created_at, tenant_fk, tenant_table, timestamp
 from app.core.tx import Tx
 
 sso_saml_replay = tenant_table(

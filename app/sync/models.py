@@ -7,13 +7,14 @@ from sqlalchemy import (
     Index,
     Integer,
     Text,
-    text,
 )
-from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, JSONB, UUID
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, UUID
 
 from app.core.models import (
+    counter,
     created_at,
     entity_table,
+    json_object,
     tenant_ref,
     tenant_table,
     tenant_unique,
@@ -28,11 +29,11 @@ scans = entity_table(
     timestamp("completed_at", nullable=False),
     Column("files_scanned", Integer, nullable=False),
     Column("duration_ms", BigInteger, nullable=False),
-    Column("counts", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Column("gates_total", Integer, nullable=False, server_default=text("0")),
-    Column("gates_failed", Integer, nullable=False, server_default=text("0")),
-    Column("violations_received", Integer, nullable=False, server_default=text("0")),
-    Column("violations_new", Integer, nullable=False, server_default=text("0")),
+    json_object("counts"),
+    counter("gates_total"),
+    counter("gates_failed"),
+    counter("violations_received"),
+    counter("violations_new"),
     Column("synced_by", UUID),
     created_at(),
     tenant_unique("scans", "project_id", "external_id"),
@@ -63,6 +64,6 @@ violations = tenant_table(
     timestamp("last_seen_at", nullable=False),
     Column("first_scan_id", UUID, nullable=False),
     Column("last_scan_id", UUID, nullable=False),
-    Column("occurrences", Integer, nullable=False, server_default=text("1")),
+    counter("occurrences", start=1),
     tenant_ref(["project_id"], "projects"),
 )

@@ -2,9 +2,7 @@
 0003_projects_teams; see app.core.models)."""
 
 from sqlalchemy import (
-    Boolean,
     Column,
-    Computed,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -14,16 +12,20 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import BYTEA, UUID
+from sqlalchemy.dialects.postgresql import UUID
 
 from app.core.models import (
+    choice,
+    counter,
     created_at,
     created_index,
     entity_table,
+    flag,
+    lower_key,
+    secret_hash,
     tenant_fk,
     tenant_ref,
     tenant_table,
-    tenant_unique,
     timestamp,
     timestamps,
     views,
@@ -33,10 +35,10 @@ teams = entity_table(
     "teams",
     Column("name", Text, nullable=False),
     Column("description", Text),
-    Column("scim_managed", Boolean, nullable=False, server_default=text("false")),
+    flag("scim_managed", default=False),
     Column("external_id", Text),
     *timestamps(),
-    Column("name_key", Text, Computed("lower(name)", persisted=True)),
+    lower_key("name_key", "name"),
     tenant_fk(),
 )
 created_index(teams)
@@ -51,7 +53,7 @@ team_memberships = tenant_table(
     "team_memberships",
     Column("team_id", UUID, primary_key=True),
     Column("user_id", UUID, primary_key=True),
-    Column("role", Text, nullable=False, server_default=text("'member'::text")),  # lead|member
+    choice("role", default="member"),  # lead|member
     created_at(),
     tenant_ref(["team_id"], "teams"),
     tenant_ref(["user_id"], "users"),
@@ -77,7 +79,7 @@ invitations = entity_table(
     Column("email", Text, nullable=False),
     Column("role", Text, nullable=False),  # admin | member | viewer
     Column("team_id", UUID),
-    Column("token_hash", BYTEA, nullable=False),  # SHA-256 of the dci_ token
+    *secret_hash("invitations", "token_hash"),  # SHA-256 of the dci_ token
     timestamp("expires_at", nullable=False),
     timestamp("accepted_at"),
     Column("accepted_user_id", UUID),
@@ -86,10 +88,9 @@ invitations = entity_table(
     Column("invited_by", UUID),
     created_at(),
     Column("ttl_seconds", Integer, nullable=False, server_default=text("604800")),
-    Column("sent_count", Integer, nullable=False, server_default=text("1")),
+    counter("sent_count", start=1),
     timestamp("last_sent_at"),
-    Column("email_key", Text, Computed("lower(email)", persisted=True)),
-    tenant_unique("invitations", "token_hash"),
+    lower_key("email_key", "email"),
     tenant_fk(),
     ForeignKeyConstraint(["tenant_id", "team_id"], ["teams.tenant_id", "teams.id"],
                          ondelete="SET NULL (team_id)"),

@@ -1,16 +1,14 @@
 """Table metadata for tenants (built by 0002_tenants_identity; see app.core.models)."""
 
 from sqlalchemy import (
-    Boolean,
     Column,
     ForeignKeyConstraint,
     Integer,
     Text,
-    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from app.core.models import tenant_table, tenant_unique, timestamps
+from app.core.models import choice, flag, tenant_table, tenant_unique, timestamps
 
 # `tenants` is itself a tenant table: its key column is tenant_id, so RLS shows a tenant only
 # its own row. owner_id references users in the same tenant (deferred: both rows are created
@@ -19,12 +17,12 @@ tenants = tenant_table(
     "tenants",
     Column("name", Text, nullable=False),
     Column("slug", Text, nullable=False),
-    Column("plan", Text, nullable=False, server_default=text("'free'::text")),
+    choice("plan", default="free"),
     Column("seat_limit", Integer),
     Column("owner_id", UUID),
     Column("audit_retention_days", Integer),
     # the owner's own choice to let SCIM change the owner's sign-in identity (0002_tenants_identity)
-    Column("owner_managed_by_idp", Boolean, nullable=False, server_default=text("false")),
+    flag("owner_managed_by_idp", default=False),
     *timestamps(),
     tenant_unique("tenants", "slug"),
     ForeignKeyConstraint(["tenant_id", "owner_id"], ["users.tenant_id", "users.id"],

@@ -3,7 +3,6 @@ see app.core.models)."""
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     DateTime,
     Index,
@@ -14,9 +13,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
 from app.core.models import (
+    choice,
+    counter,
     created_at,
     created_index,
     entity_table,
+    flag,
     id_key,
     tenant_fk,
     tenant_ref,
@@ -44,13 +46,13 @@ webhook_endpoints = entity_table(
     Column("url", Text, nullable=False),
     Column("description", Text),
     Column("events", ARRAY(Text), nullable=False),
-    Column("active", Boolean, nullable=False, server_default=text("true")),
-    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    flag("active", default=True),
+    counter("consecutive_failures"),
     Column("disabled_reason", Text),
     timestamp("disabled_at"),
     *timestamps(),
     # fast or extended retries; when the tenant was told it is failing
-    Column("retry_policy", Text, nullable=False, server_default=text("'extended'::text")),
+    choice("retry_policy", default="extended"),
     timestamp("failing_since"),
     # fan-out filters (NULL: none)
     Column("project_ids", ARRAY(UUID)),
@@ -80,7 +82,7 @@ webhook_secrets = tenant_table(
 webhook_endpoint_sequences = tenant_table(
     "webhook_endpoint_sequences",
     Column("endpoint_id", UUID, primary_key=True),
-    Column("last_seq", BigInteger, nullable=False, server_default=text("0")),
+    counter("last_seq", BigInteger),
     tenant_fk(),
     tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
@@ -90,9 +92,9 @@ webhook_deliveries = entity_table(
     Column("endpoint_id", UUID, nullable=False),
     Column("event_id", UUID, nullable=False),
     Column("event_type", Text, nullable=False),
-    Column("status", Text, nullable=False, server_default=text("'pending'::text")),
-    Column("attempt", Integer, nullable=False, server_default=text("0")),
-    Column("retry_base", Integer, nullable=False, server_default=text("0")),
+    choice("status", default="pending"),
+    counter("attempt"),
+    counter("retry_base"),
     timestamp("next_attempt_at"),
     timestamp("locked_until"),
     Column("status_code", Integer),

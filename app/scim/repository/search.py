@@ -58,20 +58,31 @@ GROUP_MEMBERS_SQL = (
     " AND mu.scim_deleted_at IS NULL)")
 
 
+def _common_columns(alias: str, resource_type: str) -> dict[str, Col]:
+    """The attributes every SCIM resource has (RFC 7643, section 3.1): id, externalId, meta."""
+    return {
+        "id": Col(f"{alias}.id", "uuid", nullable=False),
+        "externalid": Col(f"{alias}.external_id", "text", case_exact=True),
+        "meta.created": Col(f"{alias}.created_at", "timestamp", nullable=False),
+        "meta.lastmodified": Col(f"{alias}.updated_at", "timestamp", nullable=False),
+        "meta.resourcetype": Col(f"'{resource_type}'::text", "const", nullable=False),
+    }
+
+
+# meta's parts that no column holds
+_UNFILTERABLE = frozenset({"meta.location", "meta.version", "meta"})
+
+
 @lru_cache(maxsize=512)
 def user_target(lenient: bool = False, user: ResourceDef = USER) -> Target:
     """`user`: the tenant's User definition (with its custom attributes, app.scim.custom)."""
     return Target(
         user, USER_DOC,
         columns={
-            "id": Col("u.id", "uuid", nullable=False),
-            "externalid": Col("u.external_id", "text", case_exact=True),
+            **_common_columns("u", "User"),
             "username": Col("u.user_name_key", "text", case_exact=False, nullable=False,
                             lowered=True),
             "active": Col("u.active", "bool", nullable=False),
-            "meta.created": Col("u.created_at", "timestamp", nullable=False),
-            "meta.lastmodified": Col("u.updated_at", "timestamp", nullable=False),
-            "meta.resourcetype": Col("'User'::text", "const", nullable=False),
         },
         relations={"groups": Rel(
             source=("FROM team_memberships {v}m JOIN teams {v}g ON {v}g.tenant_id = "
@@ -84,7 +95,7 @@ def user_target(lenient: bool = False, user: ResourceDef = USER) -> Target:
                       " fm.tenant_id AND fg.id = fm.team_id WHERE fm.tenant_id = u.tenant_id"
                       " AND fm.user_id = u.id AND fm.team_id = {p} AND fg.scim_managed)"),
         )},
-        unfilterable=frozenset({"meta.location", "meta.version", "meta"}),
+        unfilterable=_UNFILTERABLE,
         lenient=lenient,
     )
 
@@ -94,13 +105,9 @@ def group_target(lenient: bool = False) -> Target:
     return Target(
         GROUP, None,
         columns={
-            "id": Col("t.id", "uuid", nullable=False),
-            "externalid": Col("t.external_id", "text", case_exact=True),
+            **_common_columns("t", "Group"),
             "displayname": Col("t.name_key", "text", case_exact=False, nullable=False,
                                lowered=True),
-            "meta.created": Col("t.created_at", "timestamp", nullable=False),
-            "meta.lastmodified": Col("t.updated_at", "timestamp", nullable=False),
-            "meta.resourcetype": Col("'Group'::text", "const", nullable=False),
         },
         relations={"members": Rel(
             source=("FROM team_memberships {v}m WHERE {v}m.tenant_id = t.tenant_id AND "
@@ -110,7 +117,7 @@ def group_target(lenient: bool = False) -> Target:
             value_eq=("EXISTS (SELECT 1 FROM team_memberships fm WHERE fm.tenant_id ="
                       " t.tenant_id AND fm.team_id = t.id AND fm.user_id = {p})"),
         )},
-        unfilterable=frozenset({"meta.location", "meta.version", "meta"}),
+        unfilterable=_UNFILTERABLE,
         lenient=lenient,
     )
 

@@ -32,10 +32,6 @@ SQL_DIR = ROOT / "alembic" / "sql"
 _INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
 _APP_ROLE = ':"app_role"'
 
-# The fail-closed tenant predicate every tenant table's policy uses (docs/ARCHITECTURE.md).
-TENANT_PREDICATE = "tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
-
-
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
@@ -91,13 +87,9 @@ def app_role() -> str:
 
 def tenant_rls(table: str) -> list[str]:
     """For revisions that write SQL in Python: ENABLE + FORCE row-level security and the one
-    tenant policy (USING and WITH CHECK)."""
-    return [
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY tenant_isolation ON {table} USING ({TENANT_PREDICATE}) "
-        f"WITH CHECK ({TENANT_PREDICATE})",
-    ]
+    tenant policy (USING and WITH CHECK), applied by the SQL revisions' own function
+    (alembic/sql/functions/drift_private.isolate_tenant_table.v1.sql)."""
+    return [f"SELECT drift_private.isolate_tenant_table('{table}')"]
 
 
 def run_sql(name: str) -> None:

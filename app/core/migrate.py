@@ -1,8 +1,8 @@
 """Running Alembic migrations as the owner role, and the loader the revisions share.
 
-Revisions are thin: `alembic/versions/NNNN_<name>.py` calls `run_sql("NNNN_<name>.sql")`,
-and the SQL lives in `alembic/sql/`. Rules (alembic/README.md, docs/ARCHITECTURE.md,
-"Migrations"):
+Revisions are thin: `alembic/versions/NNNN_<name>.py` is `upgrade, downgrade =
+sql_revision(revision)`, which runs `alembic/sql/NNNN_<name>.sql` (`.down.sql` to go back).
+Rules (alembic/README.md, docs/ARCHITECTURE.md, "Migrations"):
 
 - A revision's SQL file may include another file with a line `\\ir <relative path>` (psql's
   include-relative). Every function or trigger function body is defined once, in
@@ -19,6 +19,7 @@ and the SQL lives in `alembic/sql/`. Rules (alembic/README.md, docs/ARCHITECTURE
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.config import Config
@@ -90,6 +91,20 @@ def tenant_rls(table: str) -> list[str]:
     tenant policy (USING and WITH CHECK), applied by the SQL revisions' own function
     (alembic/sql/functions/drift_private.isolate_tenant_table.v1.sql)."""
     return [f"SELECT drift_private.isolate_tenant_table('{table}')"]
+
+
+def sql_revision(revision: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A thin revision's `upgrade` and `downgrade`: run alembic/sql/<revision>.sql and
+    alembic/sql/<revision>.down.sql. A revision module is `revision = "NNNN_<name>"`,
+    `down_revision = ...` and `upgrade, downgrade = sql_revision(revision)`."""
+
+    def upgrade() -> None:
+        run_sql(f"{revision}.sql")
+
+    def downgrade() -> None:
+        run_sql(f"{revision}.down.sql")
+
+    return upgrade, downgrade
 
 
 def run_sql(name: str) -> None:

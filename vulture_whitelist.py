@@ -42,5 +42,6 @@ live.AuditHub.listening
 
 # For revisions written as SQL in Python (op.execute lists): the revisions other branches add
 # on top of the squashed chain (alembic/README.md) use it with app_role(). The squashed chain
-# itself spells its policies out in alembic/sql/. Drop it once no revision imports it.
+# itself calls drift_private.isolate_tenant_table in alembic/sql/. Drop it once no revision
+# imports it.
 migrate.tenant_rls

@@ -7,17 +7,8 @@ The SQL is in alembic/sql/${up_revision}.sql (new function versions in alembic/s
 included by it); alembic/README.md has the rules.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
-revision = ${repr(up_revision)}
+revision = ${repr(up_revision).replace("'", '"')}
 down_revision = ${repr(down_revision).replace("'", '"')}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("${up_revision}.sql")
-
-
-def downgrade() -> None:
-    run_sql("${up_revision}.down.sql")
+upgrade, downgrade = sql_revision(revision)

@@ -17,3 +17,7 @@ GRANT USAGE ON SCHEMA drift_api TO :"app_role";
 GRANT USAGE ON SCHEMA public TO :"app_role";
 
 GRANT SELECT ON TABLE public.alembic_version TO :"app_role";
+
+-- Every tenant table's row-level security, applied by each revision that creates one.
+\ir functions/drift_private.isolate_tenant_table.v1.sql
+REVOKE ALL ON FUNCTION drift_private.isolate_tenant_table(regclass) FROM PUBLIC;

@@ -1,13 +1,8 @@
 -- Undoes 0002_tenants_identity.sql, in reverse order.
 
 ALTER TABLE public.tenants DROP CONSTRAINT tenants_owner_fk;
-DROP TABLE drift_private.auth_throttle;
-DROP TABLE public.sessions;
-DROP TABLE public.api_keys;
-DROP TABLE public.users;
-DROP TABLE public.tenants;
-DROP TABLE drift_private.token_index;
-DROP TABLE drift_private.tenant_index;
+DROP TABLE drift_private.auth_throttle, public.sessions, public.api_keys, public.users,
+    public.tenants, drift_private.token_index, drift_private.tenant_index;
 DROP FUNCTION drift_private.index_token();
 DROP FUNCTION drift_private.index_tenant();
 DROP FUNCTION drift_private.guard_owner();

@@ -39,9 +39,7 @@ CREATE TABLE public.tenants (
     CONSTRAINT tenants_tenant_id_slug_key UNIQUE (tenant_id, slug)
 );
 
-ALTER TABLE ONLY public.tenants FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.tenants ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.tenants USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.tenants');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.tenants TO :"app_role";
 
 CREATE TABLE public.users (
@@ -70,7 +68,6 @@ CREATE TABLE public.users (
     CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.users FORCE ROW LEVEL SECURITY;
 CREATE UNIQUE INDEX users_user_name_uq ON public.users USING btree (tenant_id, lower(user_name));
 CREATE UNIQUE INDEX users_one_owner ON public.users USING btree (tenant_id) WHERE (role = 'owner'::text);
 CREATE INDEX users_created ON public.users USING btree (tenant_id, created_at, id);
@@ -78,8 +75,7 @@ CREATE INDEX users_scim_user_name_key ON public.users USING btree (tenant_id, us
 CREATE INDEX users_scim_external_id ON public.users USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
 CREATE INDEX users_scim_created ON public.users USING btree (tenant_id, created_at, id);
 CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (tenant_id, email_key) WHERE (email_key IS NOT NULL);
-ALTER TABLE public.users ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.users USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.users');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.users TO :"app_role";
 
 CREATE TABLE public.api_keys (
@@ -99,13 +95,11 @@ CREATE TABLE public.api_keys (
     CONSTRAINT api_keys_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.api_keys FORCE ROW LEVEL SECURITY;
 CREATE INDEX api_keys_user ON public.api_keys USING btree (tenant_id, user_id);
 CREATE INDEX api_keys_expiring ON public.api_keys USING btree (tenant_id, expires_at) WHERE ((expires_at IS NOT NULL) AND (revoked_at IS NULL) AND (expiry_notified_at IS NULL));
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_tenant_id_sha256_key UNIQUE (tenant_id, sha256);
-ALTER TABLE public.api_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.api_keys USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.api_keys');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.api_keys TO :"app_role";
 
 CREATE TABLE public.sessions (
@@ -124,12 +118,10 @@ CREATE TABLE public.sessions (
     CONSTRAINT sessions_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sessions FORCE ROW LEVEL SECURITY;
 CREATE INDEX sessions_user ON public.sessions USING btree (tenant_id, user_id);
 ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_tenant_id_refresh_hash_key UNIQUE (tenant_id, refresh_hash);
-ALTER TABLE public.sessions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sessions USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sessions');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sessions TO :"app_role";
 
 CREATE TABLE drift_private.auth_throttle (

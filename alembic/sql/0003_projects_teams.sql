@@ -17,10 +17,8 @@ CREATE TABLE public.projects (
     CONSTRAINT projects_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.projects FORCE ROW LEVEL SECURITY;
 CREATE INDEX projects_created ON public.projects USING btree (tenant_id, created_at, id);
-ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.projects USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.projects');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.projects TO :"app_role";
 
 CREATE TABLE public.teams (
@@ -39,14 +37,12 @@ CREATE TABLE public.teams (
     CONSTRAINT teams_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.teams FORCE ROW LEVEL SECURITY;
 CREATE UNIQUE INDEX teams_name_uq ON public.teams USING btree (tenant_id, lower(name));
 CREATE INDEX teams_created ON public.teams USING btree (tenant_id, created_at, id);
 CREATE INDEX teams_scim_name_key ON public.teams USING btree (tenant_id, name_key);
 CREATE INDEX teams_scim_external_id ON public.teams USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
 CREATE INDEX teams_scim_created ON public.teams USING btree (tenant_id, created_at, id) WHERE scim_managed;
-ALTER TABLE public.teams ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.teams USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.teams');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.teams TO :"app_role";
 
 CREATE TABLE public.team_memberships (
@@ -61,11 +57,9 @@ CREATE TABLE public.team_memberships (
     CONSTRAINT team_memberships_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.team_memberships FORCE ROW LEVEL SECURITY;
 CREATE INDEX team_memberships_user ON public.team_memberships USING btree (tenant_id, user_id);
 CREATE INDEX team_memberships_team_created ON public.team_memberships USING btree (tenant_id, team_id, created_at, user_id);
-ALTER TABLE public.team_memberships ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.team_memberships USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.team_memberships');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.team_memberships TO :"app_role";
 
 CREATE TABLE public.team_projects (
@@ -78,11 +72,9 @@ CREATE TABLE public.team_projects (
     CONSTRAINT team_projects_tenant_id_team_id_fkey FOREIGN KEY (tenant_id, team_id) REFERENCES public.teams(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.team_projects FORCE ROW LEVEL SECURITY;
 CREATE INDEX team_projects_project ON public.team_projects USING btree (tenant_id, project_id);
 CREATE INDEX team_projects_team_created ON public.team_projects USING btree (tenant_id, team_id, created_at, project_id);
-ALTER TABLE public.team_projects ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.team_projects USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.team_projects');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.team_projects TO :"app_role";
 
 CREATE TABLE public.invitations (
@@ -113,13 +105,11 @@ CREATE TABLE public.invitations (
     CONSTRAINT invitations_tenant_id_team_id_fkey FOREIGN KEY (tenant_id, team_id) REFERENCES public.teams(tenant_id, id) ON DELETE SET NULL (team_id)
 );
 
-ALTER TABLE ONLY public.invitations FORCE ROW LEVEL SECURITY;
 CREATE INDEX invitations_pending_created ON public.invitations USING btree (tenant_id, created_at, id) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 CREATE INDEX invitations_email ON public.invitations USING btree (tenant_id, email_key) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-ALTER TABLE public.invitations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.invitations USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.invitations');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.invitations TO :"app_role";
 
 CREATE VIEW public.reachable_projects WITH (security_barrier='true', security_invoker='true') AS

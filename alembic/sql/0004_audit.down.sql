@@ -1,11 +1,7 @@
 -- Undoes 0004_audit.sql, in reverse order.
 
-DROP TABLE drift_private.audit_stream_listeners;
-DROP TABLE public.audit_stream_tickets;
-DROP TABLE public.audit_streams;
-DROP TABLE public.audit_retention_notices;
-DROP TABLE public.audit_chain;
-DROP TABLE public.audit_events;
+DROP TABLE drift_private.audit_stream_listeners, public.audit_stream_tickets, public.audit_streams,
+    public.audit_retention_notices, public.audit_chain, public.audit_events;
 DROP FUNCTION drift_private.unindex_stream_ticket();
 DROP FUNCTION drift_private.secure_audit_partition(text);
 DROP FUNCTION drift_private.audit_events_immutable();

@@ -28,7 +28,6 @@ CREATE TABLE public.audit_events (
 )
 PARTITION BY RANGE (created_at);
 
-ALTER TABLE ONLY public.audit_events FORCE ROW LEVEL SECURITY;
 CREATE INDEX audit_events_seq ON public.audit_events USING btree (tenant_id, seq);
 CREATE INDEX audit_events_actor_seq ON public.audit_events USING btree (tenant_id, actor_id, seq);
 CREATE INDEX audit_events_action_seq ON public.audit_events USING btree (tenant_id, action COLLATE "C", seq);
@@ -37,8 +36,7 @@ CREATE INDEX audit_events_actor_email ON public.audit_events USING btree (tenant
 CREATE INDEX audit_events_outcome_seq ON public.audit_events USING btree (tenant_id, outcome, seq) WHERE (outcome <> 'success'::text);
 CREATE INDEX audit_events_outcome_action_seq ON public.audit_events USING btree (tenant_id, outcome, action COLLATE "C", seq) WHERE (outcome <> 'success'::text);
 CREATE INDEX audit_events_action_verb_seq ON public.audit_events USING btree (tenant_id, action_verb, seq);
-ALTER TABLE public.audit_events ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.audit_events USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.audit_events');
 GRANT SELECT,INSERT ON TABLE public.audit_events TO :"app_role";
 
 CREATE TABLE public.audit_chain (
@@ -55,9 +53,7 @@ CREATE TABLE public.audit_chain (
 )
 WITH (fillfactor='50');
 
-ALTER TABLE ONLY public.audit_chain FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.audit_chain ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.audit_chain USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.audit_chain');
 COMMENT ON TABLE public.audit_chain IS 'Per-tenant head of the audit hash chain. last_seq/last_hash: the newest event; retained_seq/retained_hash: the newest event removed by retention (its hash is the prev_hash of the oldest kept event). Written only by the audit_events trigger and the retention functions.';
 GRANT SELECT ON TABLE public.audit_chain TO :"app_role";
 
@@ -75,9 +71,7 @@ CREATE TABLE public.audit_retention_notices (
     CONSTRAINT audit_retention_notices_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.audit_retention_notices FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.audit_retention_notices ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.audit_retention_notices USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.audit_retention_notices');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_retention_notices TO :"app_role";
 
 CREATE TABLE public.audit_streams (
@@ -109,10 +103,8 @@ CREATE TABLE public.audit_streams (
     CONSTRAINT audit_streams_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.audit_streams FORCE ROW LEVEL SECURITY;
 CREATE INDEX audit_streams_created ON public.audit_streams USING btree (tenant_id, created_at, id);
-ALTER TABLE public.audit_streams ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.audit_streams USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.audit_streams');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.audit_streams TO :"app_role";
 
 CREATE TABLE public.audit_stream_tickets (
@@ -133,12 +125,10 @@ CREATE TABLE public.audit_stream_tickets (
     CONSTRAINT audit_stream_tickets_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.audit_stream_tickets FORCE ROW LEVEL SECURITY;
 CREATE INDEX audit_stream_tickets_expires ON public.audit_stream_tickets USING btree (tenant_id, expires_at);
 ALTER TABLE ONLY public.audit_stream_tickets
     ADD CONSTRAINT audit_stream_tickets_tenant_id_ticket_hash_key UNIQUE (tenant_id, ticket_hash);
-ALTER TABLE public.audit_stream_tickets ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.audit_stream_tickets USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.audit_stream_tickets');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.audit_stream_tickets TO :"app_role";
 
 CREATE TABLE drift_private.audit_stream_listeners (

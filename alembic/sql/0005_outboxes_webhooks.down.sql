@@ -1,11 +1,7 @@
 -- Undoes 0005_outboxes_webhooks.sql, in reverse order.
 
-DROP TABLE public.webhook_delivery_attempts;
-DROP TABLE public.webhook_deliveries;
-DROP TABLE public.webhook_secrets;
-DROP TABLE public.webhook_endpoints;
-DROP TABLE public.email_outbox;
-DROP TABLE public.outbox_events;
+DROP TABLE public.webhook_delivery_attempts, public.webhook_deliveries, public.webhook_secrets,
+    public.webhook_endpoints, public.email_outbox, public.outbox_events;
 DROP FUNCTION drift_private.notify_webhooks();
 DROP FUNCTION drift_private.notify_email();
 DROP FUNCTION drift_api.tenants_with_due_webhooks(timestamp with time zone);

@@ -12,10 +12,8 @@ CREATE TABLE public.outbox_events (
     CONSTRAINT outbox_events_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.outbox_events FORCE ROW LEVEL SECURITY;
 CREATE INDEX outbox_events_created ON public.outbox_events USING btree (tenant_id, created_at);
-ALTER TABLE public.outbox_events ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.outbox_events USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.outbox_events');
 GRANT SELECT,INSERT ON TABLE public.outbox_events TO :"app_role";
 
 CREATE TABLE public.email_outbox (
@@ -37,10 +35,8 @@ CREATE TABLE public.email_outbox (
     CONSTRAINT email_outbox_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.email_outbox FORCE ROW LEVEL SECURITY;
 CREATE INDEX email_outbox_due ON public.email_outbox USING btree (tenant_id, next_attempt_at) WHERE (status = 'pending'::text);
-ALTER TABLE public.email_outbox ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.email_outbox USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.email_outbox');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.email_outbox TO :"app_role";
 
 CREATE TABLE public.webhook_endpoints (
@@ -75,10 +71,8 @@ CREATE TABLE public.webhook_endpoints (
     CONSTRAINT webhook_endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.webhook_endpoints FORCE ROW LEVEL SECURITY;
 CREATE INDEX webhook_endpoints_created ON public.webhook_endpoints USING btree (tenant_id, created_at, id);
-ALTER TABLE public.webhook_endpoints ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.webhook_endpoints USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.webhook_endpoints');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_endpoints TO :"app_role";
 
 CREATE TABLE public.webhook_secrets (
@@ -92,9 +86,7 @@ CREATE TABLE public.webhook_secrets (
     CONSTRAINT webhook_secrets_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.webhook_secrets FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.webhook_secrets ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.webhook_secrets USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.webhook_secrets');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_secrets TO :"app_role";
 
 CREATE TABLE public.webhook_deliveries (
@@ -126,11 +118,9 @@ CREATE TABLE public.webhook_deliveries (
     CONSTRAINT webhook_deliveries_tenant_id_event_id_fkey FOREIGN KEY (tenant_id, event_id) REFERENCES public.outbox_events(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.webhook_deliveries FORCE ROW LEVEL SECURITY;
 CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (tenant_id, endpoint_id, next_attempt_at) WHERE (status = 'pending'::text);
 CREATE INDEX webhook_deliveries_log ON public.webhook_deliveries USING btree (tenant_id, endpoint_id, created_at, id);
-ALTER TABLE public.webhook_deliveries ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.webhook_deliveries USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.webhook_deliveries');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_deliveries TO :"app_role";
 
 CREATE TABLE public.webhook_delivery_attempts (
@@ -146,9 +136,7 @@ CREATE TABLE public.webhook_delivery_attempts (
     CONSTRAINT webhook_delivery_attempts_tenant_id_delivery_id_fkey FOREIGN KEY (tenant_id, delivery_id) REFERENCES public.webhook_deliveries(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.webhook_delivery_attempts FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.webhook_delivery_attempts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.webhook_delivery_attempts USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.webhook_delivery_attempts');
 GRANT SELECT,INSERT ON TABLE public.webhook_delivery_attempts TO :"app_role";
 
 \ir functions/drift_api.queue_stats.v1.sql

@@ -20,13 +20,11 @@ CREATE TABLE public.ip_allowlist (
     CONSTRAINT ip_allowlist_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.ip_allowlist FORCE ROW LEVEL SECURITY;
 CREATE INDEX ip_allowlist_cidr_gist ON public.ip_allowlist USING gist (cidr inet_ops);
 CREATE INDEX ip_allowlist_created ON public.ip_allowlist USING btree (tenant_id, created_at, id);
 ALTER TABLE ONLY public.ip_allowlist
     ADD CONSTRAINT ip_allowlist_cidr_uq UNIQUE (tenant_id, mode, cidr);
-ALTER TABLE public.ip_allowlist ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.ip_allowlist USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.ip_allowlist');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ip_allowlist TO :"app_role";
 
 CREATE TABLE public.ip_allowlist_resets (
@@ -47,12 +45,10 @@ CREATE TABLE public.ip_allowlist_resets (
     CONSTRAINT ip_allowlist_resets_tenant_id_requested_by_fkey FOREIGN KEY (tenant_id, requested_by) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.ip_allowlist_resets FORCE ROW LEVEL SECURITY;
 CREATE INDEX ip_allowlist_resets_created ON public.ip_allowlist_resets USING btree (tenant_id, created_at);
 ALTER TABLE ONLY public.ip_allowlist_resets
     ADD CONSTRAINT ip_allowlist_resets_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-ALTER TABLE public.ip_allowlist_resets ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.ip_allowlist_resets USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.ip_allowlist_resets');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.ip_allowlist_resets TO :"app_role";
 
 CREATE TABLE public.ip_allowlist_report (
@@ -71,10 +67,8 @@ CREATE TABLE public.ip_allowlist_report (
     CONSTRAINT ip_allowlist_report_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.ip_allowlist_report FORCE ROW LEVEL SECURITY;
 CREATE INDEX ip_allowlist_report_seen ON public.ip_allowlist_report USING btree (tenant_id, last_seen, id);
-ALTER TABLE public.ip_allowlist_report ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.ip_allowlist_report USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.ip_allowlist_report');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ip_allowlist_report TO :"app_role";
 
 CREATE TABLE drift_private.ip_allowlist_seq (

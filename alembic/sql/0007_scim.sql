@@ -16,12 +16,10 @@ CREATE TABLE public.scim_tokens (
     CONSTRAINT scim_tokens_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.scim_tokens FORCE ROW LEVEL SECURITY;
 CREATE INDEX scim_tokens_created ON public.scim_tokens USING btree (tenant_id, created_at, id);
 ALTER TABLE ONLY public.scim_tokens
     ADD CONSTRAINT scim_tokens_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-ALTER TABLE public.scim_tokens ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_tokens USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_tokens');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.scim_tokens TO :"app_role";
 
 CREATE TABLE public.scim_group_mappings (
@@ -36,9 +34,7 @@ CREATE TABLE public.scim_group_mappings (
     CONSTRAINT scim_group_mappings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.scim_group_mappings FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.scim_group_mappings ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_group_mappings USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_group_mappings');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scim_group_mappings TO :"app_role";
 
 \ir functions/drift_api.authenticate_scim_token.v1.sql

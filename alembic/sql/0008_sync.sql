@@ -25,10 +25,8 @@ CREATE TABLE public.scans (
     CONSTRAINT scans_tenant_id_project_id_fkey FOREIGN KEY (tenant_id, project_id) REFERENCES public.projects(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.scans FORCE ROW LEVEL SECURITY;
 CREATE INDEX scans_project ON public.scans USING btree (tenant_id, project_id, created_at);
-ALTER TABLE public.scans ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scans USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scans');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.scans TO :"app_role";
 
 CREATE TABLE public.scan_gate_results (
@@ -43,9 +41,7 @@ CREATE TABLE public.scan_gate_results (
     CONSTRAINT scan_gate_results_tenant_id_scan_id_fkey FOREIGN KEY (tenant_id, scan_id) REFERENCES public.scans(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.scan_gate_results FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.scan_gate_results ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scan_gate_results USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scan_gate_results');
 GRANT SELECT,INSERT ON TABLE public.scan_gate_results TO :"app_role";
 
 CREATE TABLE public.violations (
@@ -68,7 +64,5 @@ CREATE TABLE public.violations (
     CONSTRAINT violations_tenant_id_project_id_fkey FOREIGN KEY (tenant_id, project_id) REFERENCES public.projects(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.violations FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.violations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.violations USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.violations');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.violations TO :"app_role";

@@ -19,10 +19,8 @@ CREATE TABLE public.verified_domains (
     CONSTRAINT verified_domains_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.verified_domains FORCE ROW LEVEL SECURITY;
 CREATE INDEX verified_domains_created ON public.verified_domains USING btree (tenant_id, created_at, id);
-ALTER TABLE public.verified_domains ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.verified_domains USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.verified_domains');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.verified_domains TO :"app_role";
 
 CREATE TABLE drift_private.domain_index (
@@ -52,10 +50,8 @@ CREATE TABLE public.sso_connections (
     CONSTRAINT sso_connections_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sso_connections FORCE ROW LEVEL SECURITY;
 CREATE INDEX sso_connections_created ON public.sso_connections USING btree (tenant_id, created_at, id);
-ALTER TABLE public.sso_connections ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sso_connections USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sso_connections');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sso_connections TO :"app_role";
 
 CREATE TABLE public.sso_settings (
@@ -67,9 +63,7 @@ CREATE TABLE public.sso_settings (
     CONSTRAINT sso_settings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sso_settings FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.sso_settings ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sso_settings USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sso_settings');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sso_settings TO :"app_role";
 
 CREATE TABLE public.sso_login_states (
@@ -90,10 +84,8 @@ CREATE TABLE public.sso_login_states (
     CONSTRAINT sso_login_states_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sso_login_states FORCE ROW LEVEL SECURITY;
 CREATE INDEX sso_login_states_expires ON public.sso_login_states USING btree (tenant_id, expires_at);
-ALTER TABLE public.sso_login_states ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sso_login_states USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sso_login_states');
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sso_login_states TO :"app_role";
 
 CREATE TABLE public.sso_login_codes (
@@ -110,9 +102,7 @@ CREATE TABLE public.sso_login_codes (
     CONSTRAINT sso_login_codes_tenant_id_session_id_fkey FOREIGN KEY (tenant_id, session_id) REFERENCES public.sessions(tenant_id, id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sso_login_codes FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.sso_login_codes ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sso_login_codes USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sso_login_codes');
 GRANT SELECT,INSERT,UPDATE ON TABLE public.sso_login_codes TO :"app_role";
 
 CREATE TABLE public.sso_saml_replay (
@@ -125,10 +115,8 @@ CREATE TABLE public.sso_saml_replay (
     CONSTRAINT sso_saml_replay_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.sso_saml_replay FORCE ROW LEVEL SECURITY;
 CREATE INDEX sso_saml_replay_expires ON public.sso_saml_replay USING btree (tenant_id, expires_at);
-ALTER TABLE public.sso_saml_replay ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.sso_saml_replay USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.sso_saml_replay');
 GRANT SELECT,INSERT,DELETE ON TABLE public.sso_saml_replay TO :"app_role";
 
 \ir functions/drift_api.domain_tenant.v1.sql

@@ -12,9 +12,7 @@ CREATE TABLE public.tenant_rate_windows (
     CONSTRAINT tenant_rate_windows_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.tenant_rate_windows FORCE ROW LEVEL SECURITY;
-ALTER TABLE public.tenant_rate_windows ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.tenant_rate_windows USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.tenant_rate_windows');
 GRANT SELECT ON TABLE public.tenant_rate_windows TO :"app_role";
 
 CREATE TABLE public.idempotency_keys (
@@ -33,10 +31,8 @@ CREATE TABLE public.idempotency_keys (
     CONSTRAINT idempotency_keys_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
 );
 
-ALTER TABLE ONLY public.idempotency_keys FORCE ROW LEVEL SECURITY;
 CREATE INDEX idempotency_keys_expiry_idx ON public.idempotency_keys USING btree (tenant_id, expires_at);
-ALTER TABLE public.idempotency_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.idempotency_keys USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.idempotency_keys');
 GRANT SELECT,INSERT,DELETE ON TABLE public.idempotency_keys TO :"app_role";
 
 \ir functions/drift_api.rate_lease.v1.sql

@@ -1,4 +1,3 @@
 -- Undoes 0012_scim_breaker.sql, in reverse order.
 
-DROP TABLE public.scim_deprovisions;
-DROP TABLE public.scim_breaker_settings;
+DROP TABLE public.scim_deprovisions, public.scim_breaker_settings;

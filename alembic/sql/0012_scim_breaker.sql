@@ -11,9 +11,7 @@ CREATE TABLE public.scim_breaker_settings (
     updated_by uuid,
     PRIMARY KEY (tenant_id)
 );
-ALTER TABLE public.scim_breaker_settings ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY public.scim_breaker_settings FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_breaker_settings USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_breaker_settings');
 GRANT SELECT, INSERT, UPDATE ON public.scim_breaker_settings TO :"app_role";
 
 CREATE TABLE public.scim_deprovisions (
@@ -37,7 +35,5 @@ CREATE UNIQUE INDEX scim_deprovisions_held_user ON public.scim_deprovisions (ten
     WHERE status = 'held';
 CREATE INDEX scim_deprovisions_held ON public.scim_deprovisions (tenant_id, created_at, id)
     WHERE status = 'held';
-ALTER TABLE public.scim_deprovisions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY public.scim_deprovisions FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_deprovisions USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_deprovisions');
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_deprovisions TO :"app_role";

@@ -13,9 +13,7 @@ CREATE TABLE public.scim_custom_attributes (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, name_key)
 );
-ALTER TABLE public.scim_custom_attributes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY public.scim_custom_attributes FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_custom_attributes USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_custom_attributes');
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_attributes TO :"app_role";
 
 CREATE TABLE public.scim_custom_values (
@@ -29,7 +27,5 @@ CREATE TABLE public.scim_custom_values (
         REFERENCES public.scim_custom_attributes (tenant_id, name_key) ON DELETE CASCADE
 );
 CREATE INDEX scim_custom_values_lookup ON public.scim_custom_values (tenant_id, name_key, value_key);
-ALTER TABLE public.scim_custom_values ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY public.scim_custom_values FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.scim_custom_values USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.scim_custom_values');
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_values TO :"app_role";

@@ -9,9 +9,7 @@ CREATE TABLE public.webhook_endpoint_sequences (
     FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints (tenant_id, id)
         ON DELETE CASCADE
 );
-ALTER TABLE public.webhook_endpoint_sequences ENABLE ROW LEVEL SECURITY;
-ALTER TABLE ONLY public.webhook_endpoint_sequences FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON public.webhook_endpoint_sequences USING ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif"))) WITH CHECK ((tenant_id = ( SELECT (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid AS "nullif")));
+SELECT drift_private.isolate_tenant_table('public.webhook_endpoint_sequences');
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.webhook_endpoint_sequences TO :"app_role";
 
 ALTER TABLE public.webhook_deliveries ADD COLUMN seq bigint;

@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0001_platform.sql (functions in alembic/sql/functions/
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0001_platform"
 down_revision = None
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0001_platform.sql")
-
-
-def downgrade() -> None:
-    run_sql("0001_platform.down.sql")
+upgrade, downgrade = sql_revision(revision)

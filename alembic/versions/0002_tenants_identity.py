@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0002_tenants_identity.sql (functions in alembic/sql/fu
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0002_tenants_identity"
 down_revision = "0001_platform"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0002_tenants_identity.sql")
-
-
-def downgrade() -> None:
-    run_sql("0002_tenants_identity.down.sql")
+upgrade, downgrade = sql_revision(revision)

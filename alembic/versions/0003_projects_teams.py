@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0003_projects_teams.sql (functions in alembic/sql/func
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0003_projects_teams"
 down_revision = "0002_tenants_identity"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0003_projects_teams.sql")
-
-
-def downgrade() -> None:
-    run_sql("0003_projects_teams.down.sql")
+upgrade, downgrade = sql_revision(revision)

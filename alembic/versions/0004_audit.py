@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0004_audit.sql (functions in alembic/sql/functions/, i
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0004_audit"
 down_revision = "0003_projects_teams"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0004_audit.sql")
-
-
-def downgrade() -> None:
-    run_sql("0004_audit.down.sql")
+upgrade, downgrade = sql_revision(revision)

@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0005_outboxes_webhooks.sql (functions in alembic/sql/f
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0005_outboxes_webhooks"
 down_revision = "0004_audit"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0005_outboxes_webhooks.sql")
-
-
-def downgrade() -> None:
-    run_sql("0005_outboxes_webhooks.down.sql")
+upgrade, downgrade = sql_revision(revision)

@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0006_ip_allowlist.sql (functions in alembic/sql/functi
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0006_ip_allowlist"
 down_revision = "0005_outboxes_webhooks"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0006_ip_allowlist.sql")
-
-
-def downgrade() -> None:
-    run_sql("0006_ip_allowlist.down.sql")
+upgrade, downgrade = sql_revision(revision)

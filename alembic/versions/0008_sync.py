@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0008_sync.sql (functions in alembic/sql/functions/, in
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0008_sync"
 down_revision = "0007_scim"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0008_sync.sql")
-
-
-def downgrade() -> None:
-    run_sql("0008_sync.down.sql")
+upgrade, downgrade = sql_revision(revision)

@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0009_sso_domains.sql (functions in alembic/sql/functio
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0009_sso_domains"
 down_revision = "0008_sync"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0009_sso_domains.sql")
-
-
-def downgrade() -> None:
-    run_sql("0009_sso_domains.down.sql")
+upgrade, downgrade = sql_revision(revision)

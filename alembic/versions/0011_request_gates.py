@@ -7,17 +7,8 @@ The SQL is in alembic/sql/0011_request_gates.sql (functions in alembic/sql/funct
 alembic/README.md says how a later change adds to it.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0011_request_gates"
 down_revision = "0010_limits_idempotency"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0011_request_gates.sql")
-
-
-def downgrade() -> None:
-    run_sql("0011_request_gates.down.sql")
+upgrade, downgrade = sql_revision(revision)

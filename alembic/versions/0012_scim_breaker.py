@@ -17,17 +17,8 @@ docs/scim.md, "Mass-deprovision breaker".
 The SQL is in alembic/sql/0012_scim_breaker.sql; alembic/README.md has the rules.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0012_scim_breaker"
 down_revision = "0011_request_gates"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0012_scim_breaker.sql")
-
-
-def downgrade() -> None:
-    run_sql("0012_scim_breaker.down.sql")
+upgrade, downgrade = sql_revision(revision)

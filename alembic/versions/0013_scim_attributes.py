@@ -17,17 +17,8 @@ Revises: 0012_scim_breaker
 The SQL is in alembic/sql/0013_scim_attributes.sql; alembic/README.md has the rules.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0013_scim_attributes"
 down_revision = "0012_scim_breaker"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0013_scim_attributes.sql")
-
-
-def downgrade() -> None:
-    run_sql("0013_scim_attributes.down.sql")
+upgrade, downgrade = sql_revision(revision)

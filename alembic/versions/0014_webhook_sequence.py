@@ -19,17 +19,8 @@ Revises: 0013_scim_attributes
 The SQL is in alembic/sql/0014_webhook_sequence.sql; alembic/README.md has the rules.
 """
 
-from app.core.migrate import run_sql
+from app.core.migrate import sql_revision
 
 revision = "0014_webhook_sequence"
 down_revision = "0013_scim_attributes"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    run_sql("0014_webhook_sequence.sql")
-
-
-def downgrade() -> None:
-    run_sql("0014_webhook_sequence.down.sql")
+upgrade, downgrade = sql_revision(revision)

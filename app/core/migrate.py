@@ -1,8 +1,8 @@
 """Running Alembic migrations as the owner role, and the loader the revisions share.
 
-Revisions are thin: `alembic/versions/NNNN_<name>.py` calls `run_sql("NNNN_<name>.sql")`,
-and the SQL lives in `alembic/sql/`. Rules (alembic/README.md, docs/ARCHITECTURE.md,
-"Migrations"):
+Revisions are thin: `alembic/versions/NNNN_<name>.py` is `upgrade, downgrade =
+sql_revision(revision)`, which runs `alembic/sql/NNNN_<name>.sql` (`.down.sql` to go back).
+Rules (alembic/README.md, docs/ARCHITECTURE.md, "Migrations"):
 
 - A revision's SQL file may include another file with a line `\\ir <relative path>` (psql's
   include-relative). Every function or trigger function body is defined once, in
@@ -19,6 +19,7 @@ and the SQL lives in `alembic/sql/`. Rules (alembic/README.md, docs/ARCHITECTURE
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.config import Config
@@ -31,10 +32,6 @@ SQL_DIR = ROOT / "alembic" / "sql"
 
 _INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
 _APP_ROLE = ':"app_role"'
-
-# The fail-closed tenant predicate every tenant table's policy uses (docs/ARCHITECTURE.md).
-TENANT_PREDICATE = "tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
-
 
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -91,13 +88,23 @@ def app_role() -> str:
 
 def tenant_rls(table: str) -> list[str]:
     """For revisions that write SQL in Python: ENABLE + FORCE row-level security and the one
-    tenant policy (USING and WITH CHECK)."""
-    return [
-        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY tenant_isolation ON {table} USING ({TENANT_PREDICATE}) "
-        f"WITH CHECK ({TENANT_PREDICATE})",
-    ]
+    tenant policy (USING and WITH CHECK), applied by the SQL revisions' own function
+    (alembic/sql/functions/drift_private.isolate_tenant_table.v1.sql)."""
+    return [f"SELECT drift_private.isolate_tenant_table('{table}')"]
+
+
+def sql_revision(revision: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """A thin revision's `upgrade` and `downgrade`: run alembic/sql/<revision>.sql and
+    alembic/sql/<revision>.down.sql. A revision module is `revision = "NNNN_<name>"`,
+    `down_revision = ...` and `upgrade, downgrade = sql_revision(revision)`."""
+
+    def upgrade() -> None:
+        run_sql(f"{revision}.sql")
+
+    def downgrade() -> None:
+        run_sql(f"{revision}.down.sql")
+
+    return upgrade, downgrade
 
 
 def run_sql(name: str) -> None:

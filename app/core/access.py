@@ -40,6 +40,7 @@ from app.core.tx import (
     CREDENTIAL_SQLSTATE,
     SAFE_METHODS,
     Enter,
+    Freshness,
     PrincipalChanged,
     RequestConnection,
     RequestTx,
@@ -96,7 +97,7 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def enter_for(principal: Principal) -> Enter:
+def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter:
     """How this principal's credential enters its tenant: the BEGIN script (one round trip)
     and the gate a read-only statement carries instead (app.core.db.RequestTx).
 
@@ -107,9 +108,10 @@ def enter_for(principal: Principal) -> Enter:
     role = Role(principal.role).value if principal.role else ""
     cred, tenant = _uuid(principal.credential_id), _uuid(principal.tenant_id)
     if principal.credential_type == "api_key":
-        return Enter("api_key", (cred, tenant, role, email, now))
+        return Enter("api_key", (cred, tenant, role, email, now), freshness)
     if principal.credential_type == "session":
-        return Enter("session", (cred, tenant, _uuid(principal.user_id), role, email, now))
+        return Enter("session", (cred, tenant, _uuid(principal.user_id), role, email, now),
+                     freshness)
     raise ValueError(f"no enter function for {principal.credential_type}")
 
 
@@ -179,20 +181,25 @@ async def lookup_principal(rt: Runtime, ctx: RequestContext, token: str
 
 
 # Checks that run as soon as a request's tenant is known, before any handler work or request
-# transaction: create_app puts the IP allowlist check in `Runtime.tenant_checks`. Each
-# receives the request, the runtime and the tenant id and raises a ProblemError to refuse.
-# Every way into a tenant runs them: user credentials (authenticate below), SCIM tokens,
-# invitation acceptance, login.
-TenantCheck = Callable[[Request, Runtime, UUID], Awaitable[None]]
+# transaction: create_app puts the IP allowlist check (and the tenant's request budget) in
+# `Runtime.tenant_checks`. Each receives the request, the runtime, the tenant id and the
+# request transaction's `Freshness` (None when the caller enters no request transaction) and
+# raises a ProblemError to refuse. Every way into a tenant runs them: user credentials
+# (authenticate below), SCIM tokens, invitation acceptance, login. With a Freshness, a check
+# that decides from a per-process cache may skip its own round trip and leave the proof that
+# the cache was current to the request's first statement (app.core.tx.Freshness).
+TenantCheck = Callable[[Request, Runtime, UUID, Freshness | None], Awaitable[None]]
 
 
-async def run_tenant_checks(request: Request, rt: Runtime, tenant_id: UUID) -> None:
+async def run_tenant_checks(request: Request, rt: Runtime, tenant_id: UUID,
+                            freshness: Freshness | None = None) -> None:
     for check in rt.tenant_checks:
-        await check(request, rt, tenant_id)
+        await check(request, rt, tenant_id, freshness)
 
 
-async def authenticate(request: Request) -> Principal:
-    """Who the bearer credential names. Verified against the database by tenant_tx."""
+async def authenticate(request: Request, freshness: Freshness | None = None) -> Principal:
+    """Who the bearer credential names. Verified against the database by tenant_tx (which
+    passes the Freshness its statements prove)."""
     rt = get_runtime(request)
     ctx = get_ctx(request)
     token = bearer_token(request)
@@ -204,11 +211,12 @@ async def authenticate(request: Request) -> Principal:
     ctx.tenant_id = principal.tenant_id
     request.state.token = token
     request.state.principal_cache_key = key
-    await run_tenant_checks(request, rt, principal.tenant_id)
+    await run_tenant_checks(request, rt, principal.tenant_id, freshness)
     return principal
 
 
-def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
+def _request_tx(request: Request, principal: Principal, key: Any, freshness: Freshness
+                ) -> RequestTx:
     rt = get_runtime(request)
     ctx = get_ctx(request)
 
@@ -223,7 +231,7 @@ def _request_tx(request: Request, principal: Principal, key: Any) -> RequestTx:
             "email": principal.email}, reason)
 
     return RequestTx(get_request_connection(request), principal.tenant_id, ctx, principal,
-                     enter_for(principal), refused,
+                     enter_for(principal, freshness), refused,
                      read_only=request.method in SAFE_METHODS)
 
 
@@ -236,8 +244,9 @@ async def tenant_tx(request: Request) -> RequestTx:
 
     The middleware commits an open transaction before the response starts (status < 400) or
     rolls it back."""
-    principal = await authenticate(request)
-    tx = _request_tx(request, principal, request.state.principal_cache_key)
+    freshness = Freshness()
+    principal = await authenticate(request, freshness)
+    tx = _request_tx(request, principal, request.state.principal_cache_key, freshness)
     if not tx.read_only:
         try:
             await tx.open()
@@ -245,7 +254,7 @@ async def tenant_tx(request: Request) -> RequestTx:
             # role or email changed since it was cached: look it up afresh, then enter
             principal, key = await lookup_principal(get_runtime(request), get_ctx(request),
                                                     request.state.token)
-            tx = _request_tx(request, principal, key)
+            tx = _request_tx(request, principal, key, freshness)
             await tx.open()
     get_ctx(request).actor = principal.actor
     request.state.principal = principal

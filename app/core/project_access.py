@@ -8,7 +8,9 @@ Enforced twice (docs/teams.md, "Access model"):
   security-barrier view `reachable_projects`, and row triggers refuse project writes (and any
   write to teams, memberships, team projects, invitations) the entered role may not make.
 So a query that forgot the Python check still cannot show or change a project the user does
-not reach. Admins pay no extra query: the view lets them through on app.role alone.
+not reach. Admins pay no extra query: the view lets them through on app.role alone, and
+app.projects.service.get_project reads a single project of an owner/admin from the table
+itself (the statement's gate verifies that role; the view would cost executor start-up only).
 """
 
 from __future__ import annotations

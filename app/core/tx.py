@@ -32,7 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -43,6 +43,8 @@ from app.core.db import Database, connection_gone, discard
 from app.core.metrics import DB_ACQUIRE
 
 log = logging.getLogger("drift.db")
+
+T = TypeVar("T")
 
 _PARAM = re.compile(r"\$(\d+)")
 
@@ -164,11 +166,40 @@ class Tx:
 
 
 CREDENTIAL_SQLSTATE = "DR401"  # raised by drift_api.enter_* when a credential is refused
+# raised by drift_api.enter_* when the IP allowlist changed after the request's check decided
+# from the per-process cache (Freshness): before anything was read or written
+STALE_SQLSTATE = "DR412"
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 # credentials whose drift_api.enter_<kind> skips its last-use bookkeeping on a hot standby, so
 # that their gate also enters a read replica (SCIM tokens never read from one)
 STANDBY_KINDS = frozenset({"api_key", "session"})
+
+
+class Freshness:
+    """What a request's first statement proves for the tenant checks that decided from a
+    per-process cache without a round trip of their own (the IP allowlist,
+    app.ipallow.enforcement): that the allowlist change counter is still at most
+    `allowlist_seq`, the value the cache had applied when it decided. drift_api.enter_*
+    refuses with STALE_SQLSTATE when a change committed since (one this process has not
+    applied yet); the request then runs `rechecks` (each such check again, the slow way that
+    waits for the cache to catch up) and enters once more without the proof
+    (docs/adr/0003-one-flight-reads.md, "The allowlist's freshness")."""
+
+    __slots__ = ("allowlist_seq", "rechecks")
+
+    def __init__(self) -> None:
+        self.allowlist_seq: int | None = None
+        self.rechecks: list[Callable[[], Awaitable[None]]] = []
+
+    def defer(self, allowlist_seq: int, recheck: Callable[[], Awaitable[None]]) -> None:
+        self.allowlist_seq = allowlist_seq
+        self.rechecks.append(recheck)
+
+    async def recheck(self) -> None:
+        rechecks, self.rechecks, self.allowlist_seq = self.rechecks, [], None
+        for check in rechecks:
+            await check()
 
 
 class Enter:
@@ -179,13 +210,31 @@ class Enter:
       built only when a write needs it;
     - `gate` with `args` bound: the STABLE `drift_api.gate_<kind>` function, appended as a
       pseudo-constant condition to a read so that the read itself enters
-      (docs/adr/0003-one-flight-reads.md)."""
+      (docs/adr/0003-one-flight-reads.md).
 
-    __slots__ = ("args", "kind")
+    The last argument is the allowlist counter the statement must prove (`Freshness`), or
+    NULL."""
 
-    def __init__(self, kind: str, args: tuple[Any, ...]) -> None:
+    __slots__ = ("args", "freshness", "kind")
+
+    def __init__(self, kind: str, args: tuple[Any, ...], freshness: Freshness | None = None
+                 ) -> None:
         self.kind = kind
-        self.args = args
+        self.freshness = freshness
+        self.args = (*args, freshness.allowlist_seq if freshness is not None else None)
+
+    @property
+    def unproven_args(self) -> tuple[Any, ...]:
+        """The arguments without the allowlist proof (a read replica: the request's primary
+        statement proved it, and a replica's counter may lag or lead the check)."""
+        return (*self.args[:-1], None)
+
+    async def refresh(self) -> None:
+        """After STALE_SQLSTATE: the checks that trusted the cache run again the slow way
+        (refusing the request if they now refuse), and the proof is dropped."""
+        if self.freshness is not None:
+            await self.freshness.recheck()
+        self.args = self.unproven_args
 
     @property
     def gate(self) -> str:
@@ -201,7 +250,7 @@ class Enter:
     def gate_script(self) -> str:
         """`SELECT drift_api.gate_<kind>(...)` with the typed arguments as literals: how a
         snapshot transaction on the read replica enters (`OwnTx.open(..., enter=...)`)."""
-        return f"SELECT {self.gate}(" + ", ".join(literal(a) for a in self.args) + ")"
+        return f"SELECT {self.gate}(" + ", ".join(literal(a) for a in self.unproven_args) + ")"
 
     @property
     def script(self) -> str:
@@ -280,10 +329,7 @@ class RequestTx(Tx):
         if self._state == self.OPEN:
             return
         self._check_attached()
-        try:
-            self.conn = await self._rconn.begin(self.enter.script)
-        except asyncpg.PostgresError as exc:
-            await self._refused_or_raise(exc)
+        self.conn = await self._entering(lambda: self._rconn.begin(self.enter.script))
         self._state = self.OPEN
 
     async def detach(self) -> None:
@@ -306,10 +352,7 @@ class RequestTx(Tx):
             return
         deferred = self.take_deferred()
         if deferred:
-            try:
-                await self._rconn.run(f"{self.enter.script}; {deferred}COMMIT")
-            except asyncpg.PostgresError as exc:
-                await self._refused_or_raise(exc)
+            await self._entering(lambda: self._rconn.run(f"{self.enter.script}; {deferred}COMMIT"))
             self._state = self.READING
         elif self._state == self.PENDING:
             await self.verify()
@@ -330,16 +373,32 @@ class RequestTx(Tx):
             await self._on_refused(str(getattr(exc, "message", "") or exc))
         raise exc
 
+    async def _entering(self, round_trip: Callable[[], Awaitable[T]]) -> T:
+        """A round trip that enters the tenant. A refused credential goes to the refusal
+        handler; a stale allowlist proof (STALE_SQLSTATE: nothing was read or written) makes
+        the deferred checks run again, then the round trip once more without the proof."""
+        try:
+            return await round_trip()
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) != STALE_SQLSTATE:
+                await self._refused_or_raise(exc)
+        await self.enter.refresh()
+        try:
+            return await round_trip()
+        except asyncpg.PostgresError as exc:
+            await self._refused_or_raise(exc)
+
     async def _gated(self, kind: str, sql: str, args: tuple[Any, ...]) -> Any:
         self._check_attached()
         conn = await self._rconn.get()
         self.conn = conn
         enter = self.enter
-        text = gated(sql, enter.gate, len(args), len(enter.args))
-        try:
-            result = await getattr(conn, kind)(text, *args, *enter.args)
-        except asyncpg.PostgresError as exc:
-            await self._refused_or_raise(exc)
+
+        async def statement() -> Any:
+            text = gated(sql, enter.gate, len(args), len(enter.args))
+            return await getattr(conn, kind)(text, *args, *enter.args)
+
+        result = await self._entering(statement)
         self._state = self.READING
         return result
 
@@ -389,7 +448,7 @@ class ReplicaTx(Tx):
         if not request_tx.enter.on_standby:
             raise ValueError(f"{request_tx.enter.kind} credentials do not read from a replica")
         self._gate = request_tx.enter.gate
-        self._gate_args = request_tx.enter.args
+        self._gate_args = request_tx.enter.unproven_args
 
     def _text(self, sql: str, args: tuple[Any, ...]) -> str:
         if not _fusable(sql):

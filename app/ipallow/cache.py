@@ -108,6 +108,7 @@ class _Barrier:
 @dataclass
 class Stats:
     barrier_checks: int = 0  # checks that passed the barrier with an up-to-date cache
+    deferred: int = 0  # checks decided from the cache, proved by the request's statement
     hits: int = 0
     loads: int = 0
     lagging: int = 0  # barrier showed a change whose notification had not arrived yet
@@ -299,6 +300,21 @@ class AllowlistCache:
             self._reset(seq)
 
     # ---- lookups ----
+
+    def without_barrier(self, tenant_id: UUID) -> tuple[int, TenantLists] | None:
+        """The tenant's cached lists and the counter value this process has applied, without
+        waiting for the barrier: current unless a change committed that this process has not
+        been notified of yet, which is for the caller to rule out (app.core.tx.Freshness: the
+        request's first statement compares the counter). None when the cache is not trusted
+        or the tenant is not cached."""
+        if not self.ready or self._task is None or self._task.done():
+            return None
+        cached = self.entries.get(tenant_id)
+        if cached is None:
+            return None
+        self.stats.deferred += 1
+        self.entries.move_to_end(tenant_id)
+        return self.applied, cached[1]
 
     async def get(self, tenant_id: UUID, conn: ConnGetter) -> TenantLists:
         """The tenant's current entries: from the cache when the barrier proves it current,

@@ -13,6 +13,7 @@ dependencies run). Only the two emergency-reset endpoints use it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,7 +30,7 @@ from app.core.context import RequestContext
 from app.core.errors import ProblemError
 from app.core.net import IPAddress
 from app.core.runtime import Runtime
-from app.core.tx import own_tx
+from app.core.tx import Freshness, own_tx
 from app.ipallow import repository
 from app.ipallow.cache import cache_for
 from app.ipallow.networks import CredentialScope, bypass_list, decide
@@ -79,19 +80,40 @@ def credential_of(ctx: RequestContext) -> tuple[CredentialScope, str]:
     return "users", "api_key" if actor.type == "api_key" else "session"
 
 
-async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID) -> None:
+async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID,
+                             freshness: Freshness | None = None) -> None:
     """Refuse (403 ip_not_allowed, audited) unless the tenant's allowlist, for the kind of
     credential the request carries, admits the client. A report-only (candidate) list is
-    evaluated too: its would-be refusals go to the report, nothing is refused."""
+    evaluated too: its would-be refusals go to the report, nothing is refused.
+
+    With `freshness` (the caller enters a request transaction that proves it), a tenant
+    whose lists are cached and admit the request (report-only list included) is let through
+    without waiting for the cache's freshness barrier: the request's first statement proves
+    that no allowlist change committed since the cache decided, or runs this check again
+    the slow way first (app.core.tx.Freshness). Every refusal, and every would-be refusal,
+    is decided the slow way, so none comes from a stale cache."""
     if is_exempt(request):
-        return
-    lists = await cache_for(rt.db).get(tenant_id, get_request_connection(request).get)
-    if lists.empty:
         return
     ctx = get_ctx(request)
     scope, credential = credential_of(ctx)
-    now = clock.now()
     bypass = bypass_list(rt.settings.ip_allowlist_bypass_cidrs)
+    cache = cache_for(rt.db)
+    if freshness is not None:
+        cached = cache.without_barrier(tenant_id)
+        if cached is not None:
+            applied, lists = cached
+            now = clock.now()
+            if lists.empty or (
+                    decide(lists.enforced[scope], ctx.ip, now, bypass).allowed
+                    and (lists.candidate[scope].empty
+                         or decide(lists.candidate[scope], ctx.ip, now, bypass).allowed)):
+                freshness.defer(applied, functools.partial(check_ip_allowlist, request, rt,
+                                                           tenant_id))
+                return
+    lists = await cache.get(tenant_id, get_request_connection(request).get)
+    if lists.empty:
+        return
+    now = clock.now()
     candidate = lists.candidate[scope]
     if not candidate.empty and not decide(candidate, ctx.ip, now, bypass).allowed:
         await record_would_deny(rt, tenant_id, ctx, credential)

@@ -31,8 +31,11 @@ async def get_project(tx: Tx, project_id: UUID, principal: Principal | None = No
     it (members and viewers reach only their teams' projects).
 
     With a principal (a request entered with a user credential) the row is read through the
-    database's own reach filter and checked in Python as well (app.core.project_access)."""
-    if principal is None:
+    database's own reach filter and checked in Python as well (app.core.project_access).
+    Owners and admins, who reach every project, read the table itself: the statement that
+    reads it also verifies that role (drift_api.enter_*), so a demoted admin's cached role
+    reaches nothing, and the view's team check would only cost executor start-up."""
+    if principal is None or sees_all_projects(principal):
         return found(await repository.get(tx, project_id), "No project with that id.")
     row = await repository.get_reachable(tx, project_id)
     if row is None:

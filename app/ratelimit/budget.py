@@ -35,6 +35,7 @@ from app.core.access import get_request_connection
 from app.core.errors import TooManyRequests
 from app.core.metrics import RATE_LIMITED
 from app.core.runtime import Runtime
+from app.core.tx import Freshness
 from app.ratelimit import repository
 from app.scim.constants import PREFIX as SCIM_PREFIX
 
@@ -137,8 +138,11 @@ def budgets_for(rt: Runtime) -> TenantBudgets:
     return budgets
 
 
-async def check_budget(request: Request, rt: Runtime, tenant_id: UUID) -> None:
-    """Spend one request of the tenant's budget (API or SCIM), or refuse with 429."""
+async def check_budget(request: Request, rt: Runtime, tenant_id: UUID,
+                       freshness: Freshness | None = None) -> None:
+    """Spend one request of the tenant's budget (API or SCIM), or refuse with 429. (Spending
+    is decided here and now: it never defers to `freshness`.)"""
+    del freshness
     if "authorization" not in request.headers:
         return  # login, refresh, invitation acceptance: throttled per address instead
     kind = "scim" if request.scope["path"].startswith(SCIM_PREFIX + "/") else "api"

@@ -33,7 +33,7 @@ from app.core.errors import Unauthorized
 from app.core.principal import Principal
 from app.core.runtime import Runtime
 from app.core.security import API_KEY_PREFIX, SCIM_TOKEN_PREFIX, decode_access_token, token_hash
-from app.core.tx import SAFE_METHODS, Enter, RequestTx
+from app.core.tx import SAFE_METHODS, Enter, Freshness, RequestTx
 from app.scim.repository import tokens as repo
 
 log = logging.getLogger("drift.scim")
@@ -95,10 +95,10 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
     return principal, key
 
 
-def enter_for(principal: Principal) -> Enter:
+def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter:
     """The SCIM token's way into its tenant (`drift_api.enter_scim_token` / `gate_scim_token`)."""
     return Enter("scim_token", (UUID(str(principal.credential_id)),
-                                UUID(str(principal.tenant_id)), clock.now()))
+                                UUID(str(principal.tenant_id)), clock.now()), freshness)
 
 
 async def scim_tx(request: Request) -> RequestTx:
@@ -109,7 +109,8 @@ async def scim_tx(request: Request) -> RequestTx:
     principal, key = await lookup(rt, ctx, bearer_token(request))
     ctx.actor = principal.actor
     ctx.tenant_id = principal.tenant_id
-    await run_tenant_checks(request, rt, principal.tenant_id)
+    freshness = Freshness()
+    await run_tenant_checks(request, rt, principal.tenant_id, freshness)
 
     async def refused(reason: str) -> NoReturn:
         rt.principals.evict(key)
@@ -118,7 +119,8 @@ async def scim_tx(request: Request) -> RequestTx:
         raise _unauthorized("The SCIM token has been revoked.")
 
     tx = RequestTx(get_request_connection(request), principal.tenant_id, ctx, principal,
-                   enter_for(principal), refused, read_only=request.method in SAFE_METHODS)
+                   enter_for(principal, freshness), refused,
+                   read_only=request.method in SAFE_METHODS)
     if not tx.read_only:
         await tx.open()
     request.state.principal = principal

@@ -125,10 +125,11 @@ async def test_a_read_cannot_write(client: httpx.AsyncClient, tenant: Tenant) ->
                                    *enter.args) == 1
         # a function that writes (it records last use when the last one is older than a
         # minute), called after the gate, is refused
-        later = enter.args[-1] + timedelta(days=1)
+        now = enter.args[4]
+        later = now + timedelta(days=1)
         with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
             await conn.fetchval(gated(
-                "SELECT drift_api.enter_api_key($1, $2, $3, $4, $5)::text",
-                enter.gate, 5, len(enter.args)), *enter.args[:-1], later, *enter.args)
+                "SELECT drift_api.enter_api_key($1, $2, $3, $4, $5, NULL)::text",
+                enter.gate, 5, len(enter.args)), *enter.args[:4], later, *enter.args)
         # nothing outlives the statement: no tenant is set on the connection afterwards
         assert await conn.fetchval("SELECT count(*) FROM projects") == 0

@@ -101,18 +101,57 @@ async def test_a_live_server_enforces_changes_made_elsewhere(
         assert (await live.get(ME, headers=tenant.headers)).status_code == 200
 
 
-async def test_requests_share_barrier_rounds_and_hit_the_cache(
+async def test_cached_checks_leave_their_proof_to_the_request_statement(
         second_process: Process, tenant: Tenant) -> None:
+    """A request that enters through its own statement waits for no counter read: the check
+    decides from the cache and the statement proves the cache current."""
     await add_entry(tenant, "10.0.0.0/8")
     async with second_process.client("10.0.0.1") as b:
         assert (await b.get(ME, headers=tenant.headers)).status_code == 200
         cache = second_process.cache
-        rounds, loads, hits = cache._barrier.rounds, cache.stats.loads, cache.stats.hits
+        rounds, loads, deferred = cache._barrier.rounds, cache.stats.loads, cache.stats.deferred
         results = await asyncio.gather(*(b.get(ME, headers=tenant.headers) for _ in range(40)))
         assert all(r.status_code == 200 for r in results)
-        assert cache.stats.loads == loads  # all served from the cache...
-        assert cache.stats.hits == hits + 40
-        assert cache._barrier.rounds - rounds < 40  # ...after far fewer counter reads
+        assert cache.stats.loads == loads  # all decided from the cache...
+        assert cache.stats.deferred == deferred + 40
+        assert cache._barrier.rounds == rounds  # ...without reading the counter
+
+
+async def test_checks_without_a_statement_to_prove_them_share_barrier_rounds(
+        second_process: Process, tenant: Tenant) -> None:
+    await add_entry(tenant, "10.0.0.0/8")
+    cache = second_process.cache
+    assert await cache.wait_ready()
+
+    async def conn() -> asyncpg.Connection:
+        raise AssertionError("the lists are cached: no database read")
+
+    async with second_process.rt.db.pool.acquire() as pooled:
+        async def load() -> asyncpg.Connection:
+            return pooled
+
+        await cache.get(tenant.id, load)  # cached now
+    rounds, hits = cache._barrier.rounds, cache.stats.hits
+    await asyncio.gather(*(cache.get(tenant.id, conn) for _ in range(40)))
+    assert cache.stats.hits == hits + 40
+    assert 0 < cache._barrier.rounds - rounds < 40
+
+
+async def test_a_write_with_a_stale_cache_is_refused_before_its_handler(
+        client_from: ClientFactory, second_process: Process, tenant: Tenant) -> None:
+    """Process B is deaf to notifications; a change elsewhere shuts its client out. B's
+    cache still admits the client, so B's write tries to enter with the proof; the database
+    refuses the proof, B checks again the slow way and refuses the request: nothing is
+    written."""
+    async with second_process.client("10.0.0.1") as b:
+        assert (await b.get(ME, headers=tenant.headers)).status_code == 200
+        cache = second_process.cache
+        assert cache._conn is not None
+        await cache._conn.remove_listener(CHANNEL, cache._on_notify)  # deaf from now on
+        await add_entry(tenant, "192.168.0.0/16")
+        r = await b.post("/api/v1/projects", headers=tenant.headers, json={"name": "stale"})
+        assert_problem(r, 403, "ip_not_allowed")
+        assert await tenant.sql("SELECT id FROM projects WHERE name = 'stale'") == []
 
 
 async def test_each_statement_bumps_the_counter_once_and_notifies(test_db: DbInfo,

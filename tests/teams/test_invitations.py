@@ -15,7 +15,7 @@ from starlette.requests import Request
 from app.core import clock
 from app.core.errors import Forbidden, ProblemError
 from app.core.runtime import Runtime
-from app.core.tx import own_tx
+from app.core.tx import Freshness, own_tx
 from app.email import sender
 from app.teams.invitations.service import supersede_invitations
 from app.teams.seats import ensure_seat_available
@@ -272,7 +272,9 @@ async def test_the_tenants_ip_allowlist_applies_to_accept(client: httpx.AsyncCli
     changes."""
     seen: list[Any] = []
 
-    async def refuse(request: Request, rt: Runtime, tenant_id: uuid.UUID) -> None:
+    async def refuse(request: Request, rt: Runtime, tenant_id: uuid.UUID,
+                     freshness: Freshness | None) -> None:
+        assert freshness is None  # acceptance enters no request transaction to prove a cache
         seen.append(tenant_id)
         if tenant_id == tenant.id:
             raise Forbidden("Your address is not on the allowlist.", code="ip_not_allowed")

@@ -13,6 +13,7 @@ it: `emails[type eq "work"].value eq "x"`, read as `emails[type eq "work" and va
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -250,8 +251,11 @@ class _Parser:
         raise self._fail('a value (a "string", a number, true, false or null)')
 
 
+@functools.lru_cache(maxsize=2048)
 def parse_filter(text: str) -> Node:
-    """Parse a filter; a bad one raises a 400 invalidFilter naming what is wrong."""
+    """Parse a filter; a bad one raises a 400 invalidFilter naming what is wrong. Cached by
+    its text (the tree is immutable; an identity provider repeats the same few filter shapes
+    with different values, and a refused filter is not cached)."""
     if not text or not text.strip():
         raise invalid_filter("The filter is empty.")
     if len(text) > MAX_FILTER_LENGTH:

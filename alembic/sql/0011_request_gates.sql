@@ -2,25 +2,25 @@
 -- Loaded by alembic/versions/0011_request_gates.py through app.core.migrate.run_sql (see alembic/README.md).
 
 \ir functions/drift_api.enter_api_key.v1.sql
-REVOKE ALL ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";
 
 \ir functions/drift_api.enter_scim_token.v1.sql
-REVOKE ALL ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";
 
 \ir functions/drift_api.enter_session.v1.sql
-REVOKE ALL ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";
 
 \ir functions/drift_api.gate_api_key.v1.sql
-REVOKE ALL ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_api_key(p_key uuid, p_tenant uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";
 
 \ir functions/drift_api.gate_scim_token.v1.sql
-REVOKE ALL ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";
 
 \ir functions/drift_api.gate_session.v1.sql
-REVOKE ALL ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) TO :"app_role";
+REVOKE ALL ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.gate_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) TO :"app_role";

@@ -3,6 +3,14 @@
 Revision ID: 0011_request_gates
 Revises: 0010_limits_idempotency
 
+drift_api.enter_api_key / enter_session / enter_scim_token verify a credential, set
+app.tenant_id (and app.user_id, app.role) for the transaction, and keep last-use bookkeeping;
+gate_* call them inside a read and make its transaction read-only (docs/adr/
+0003-one-flight-reads.md). Their last argument, p_allowlist_seq, is the IP allowlist change
+counter the request's allowlist check had applied when it decided from its per-process cache:
+when drift_private.ip_allowlist_seq has moved past it they raise DR412 before entering, and the
+caller checks the allowlist again the slow way (app.core.tx.Freshness). NULL skips the proof.
+
 The SQL is in alembic/sql/0011_request_gates.sql (functions in alembic/sql/functions/, included by it);
 alembic/README.md says how a later change adds to it.
 """

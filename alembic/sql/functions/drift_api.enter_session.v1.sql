@@ -1,9 +1,16 @@
-CREATE FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone) RETURNS void
+CREATE FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE r record;
 BEGIN
+    -- the IP allowlist proof (app.core.tx.Freshness): the caller's check decided from a
+    -- per-process cache that had applied every allowlist change up to p_allowlist_seq; a
+    -- change committed since makes the caller check again, before anything is read or set
+    IF p_allowlist_seq IS NOT NULL
+       AND (SELECT c.seq FROM drift_private.ip_allowlist_seq c) > p_allowlist_seq THEN
+        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
+    END IF;
     PERFORM set_config('app.tenant_id', p_tenant::text, true);
     SELECT s.revoked_at, s.expires_at, u.active, u.role,
            md5(coalesce(u.email, '')) AS email_md5, u.last_active_at

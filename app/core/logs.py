@@ -106,6 +106,8 @@ def configure(level: str, fmt: str) -> None:
 
 def log_access(method: str, route: str, status: int, seconds: float, sent: int,
                ctx: RequestContext | None = None) -> None:
+    if not access.isEnabledFor(logging.INFO):  # e.g. DRIFT_LOG_LEVEL=warning: build nothing
+        return
     extra: dict[str, Any] = {"method": method, "route": route, "status": status,
                              "duration_ms": round(seconds * 1000, 2), "bytes": sent}
     if ctx is not None and ctx.db is not None:  # a replica-eligible read (app.core.replica)

@@ -25,6 +25,10 @@ a dependency that is a generator, a plain `def`, or takes parameters of its own,
 parameters (Response, BackgroundTasks, SecurityScopes, WebSocket), or an endpoint not annotated
 to return a Response. While `app.dependency_overrides` is non-empty (tests), every route takes
 the standard path, so overrides keep working. docs/ARCHITECTURE.md, "A request".
+
+It reads FastAPI's `Dependant` model and calls its `request_params_to_args` (FastAPI is pinned
+in requirements.lock); tests/core/test_dispatch.py sends the same requests through both
+handlers and compares the answers, so an upgrade that changes either fails there.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
-from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_validation_alias, request_params_to_args
 from fastapi.exceptions import RequestValidationError
@@ -127,7 +130,7 @@ def _cookies(request: Request) -> Any:
 PathReader = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 
 
-def _path_reader(fields: Sequence[ModelField]) -> PathReader | None:
+def _path_reader(fields: Sequence[Any]) -> PathReader | None:
     """A reader for path parameters that are plain `UUID` or `str` (no constraints): the
     values, or None when one is not in the form it reads alike with pydantic (then FastAPI's
     own validation runs, and answers any error exactly as FastAPI would)."""

@@ -184,7 +184,7 @@ class Freshness:
     refuses with STALE_SQLSTATE when a change committed since (one this process has not
     applied yet); the request then runs `rechecks` (each such check again, the slow way that
     waits for the cache to catch up) and enters once more without the proof
-    (docs/adr/0003-one-flight-reads.md, "The allowlist's freshness")."""
+    (docs/ipallow.md, "Cache and invalidation")."""
 
     __slots__ = ("allowlist_seq", "rechecks")
 

@@ -139,10 +139,9 @@ def budgets_for(rt: Runtime) -> TenantBudgets:
 
 
 async def check_budget(request: Request, rt: Runtime, tenant_id: UUID,
-                       freshness: Freshness | None = None) -> None:
-    """Spend one request of the tenant's budget (API or SCIM), or refuse with 429. (Spending
-    is decided here and now: it never defers to `freshness`.)"""
-    del freshness
+                       _freshness: Freshness | None = None) -> None:
+    """Spend one request of the tenant's budget (API or SCIM), or refuse with 429. Spending is
+    decided here and now: nothing is left for the request's statement to prove."""
     if "authorization" not in request.headers:
         return  # login, refresh, invitation acceptance: throttled per address instead
     kind = "scim" if request.scope["path"].startswith(SCIM_PREFIX + "/") else "api"

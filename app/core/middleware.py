@@ -274,6 +274,11 @@ class RequestContextMiddleware:
         finally:
             if rconn is not None:
                 await rconn.release()
+                # The request transaction refers back to its connection holder (and through
+                # its Freshness to the request): unlink them, so that a request's objects are
+                # freed when it ends, not by a full garbage collection later (which paused the
+                # process for a mixed load's p99)
+                rconn.tx = None
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int,
                       length: int, header: tuple[bytes, bytes]) -> None:

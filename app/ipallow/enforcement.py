@@ -33,7 +33,13 @@ from app.core.runtime import Runtime
 from app.core.tx import Freshness, own_tx
 from app.ipallow import repository
 from app.ipallow.cache import cache_for
-from app.ipallow.networks import CredentialScope, bypass_list, decide
+from app.ipallow.networks import (
+    CompiledList,
+    CredentialScope,
+    TenantLists,
+    bypass_list,
+    decide,
+)
 
 log = logging.getLogger("drift.ipallow")
 
@@ -102,25 +108,29 @@ async def check_ip_allowlist(request: Request, rt: Runtime, tenant_id: UUID,
         cached = cache.without_barrier(tenant_id)
         if cached is not None:
             applied, lists = cached
-            now = clock.now()
-            if lists.empty or (
-                    decide(lists.enforced[scope], ctx.ip, now, bypass).allowed
-                    and (lists.candidate[scope].empty
-                         or decide(lists.candidate[scope], ctx.ip, now, bypass).allowed)):
+            if _verdict(lists, scope, ctx.ip, bypass) == (True, False):
                 freshness.defer(applied, functools.partial(check_ip_allowlist, request, rt,
                                                            tenant_id))
                 return
     lists = await cache.get(tenant_id, get_request_connection(request).get)
-    if lists.empty:
-        return
-    now = clock.now()
-    candidate = lists.candidate[scope]
-    if not candidate.empty and not decide(candidate, ctx.ip, now, bypass).allowed:
+    allowed, would_deny = _verdict(lists, scope, ctx.ip, bypass)
+    if would_deny:
         await record_would_deny(rt, tenant_id, ctx, credential)
-    if decide(lists.enforced[scope], ctx.ip, now, bypass).allowed:
+    if allowed:
         return
     await record_ip_denial(rt, tenant_id, ctx)
     raise _refusal(ctx.ip)
+
+
+def _verdict(lists: TenantLists, scope: CredentialScope, ip: IPAddress | None,
+             bypass: CompiledList) -> tuple[bool, bool]:
+    """(the enforced list admits `ip`, the report-only list would refuse it), now."""
+    if lists.empty:
+        return True, False
+    now = clock.now()
+    candidate = lists.candidate[scope]
+    would_deny = not candidate.empty and not decide(candidate, ip, now, bypass).allowed
+    return decide(lists.enforced[scope], ip, now, bypass).allowed, would_deny
 
 
 async def recheck_ip_allowlist(rt: Runtime, tenant_id: UUID, ctx: RequestContext,

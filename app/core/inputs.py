@@ -6,6 +6,8 @@
 - `Timestamp`: a date-time with a zone (a naive one is ambiguous, and comparing it with the
   stored, zoned times failed), normalised to UTC and within the years 1..9999 once in UTC
   (`0001-01-01T00:00:00+14:00` is a year-0 instant no database or client can represent).
+- `case_insensitive_duplicate`: the first name of a list that repeats an earlier one but for
+  case (lists of names that are compared case-insensitively).
 - `query_text_refusal`: the same NUL rule for query parameters (whatever the route's types),
   checked by RequestContextMiddleware before routing: one substring search of the query string
   per request.
@@ -16,6 +18,7 @@ answered by app.core.errors as a 400 that never echoes the driver's text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -130,3 +133,14 @@ def query_text_refusal(scope: Scope) -> Response | None:
         errors=[{"field": field, "message": NUL_MESSAGE}],
         # SCIM (RFC 7644 §3.12): a bad `filter` is invalidFilter
         scim_type="invalidFilter" if names[0].lower() == "filter" else "invalidValue")
+
+
+def case_insensitive_duplicate(names: Iterable[str]) -> tuple[str, str] | None:
+    """(the name, the earlier name it repeats but for case), or None when all are distinct."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.lower()
+        if key in seen:
+            return name, seen[key]
+        seen[key] = name
+    return None

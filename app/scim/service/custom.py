@@ -10,6 +10,7 @@ import asyncpg
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import BadRequest, Conflict
+from app.core.inputs import case_insensitive_duplicate
 from app.core.tx import Tx
 from app.scim.attributes import USER, ResourceDef
 from app.scim.constants import URN_CUSTOM
@@ -52,14 +53,11 @@ async def list_attributes(tx: Tx) -> list[asyncpg.Record]:
 async def replace(tx: Tx, items: list[CustomAttributeIn]) -> list[asyncpg.Record]:
     """Declare the tenant's custom attributes (the complete set). An attribute left out is
     removed and its values deleted from every user; a type cannot change in place."""
-    seen: dict[str, str] = {}
-    for item in items:
-        key = item.name.lower()
-        if key in seen:
-            raise BadRequest(f"The attribute {item.name!r} is declared twice (names are "
-                             f"compared case-insensitively: {seen[key]!r}).",
-                             code="duplicate_scim_attribute")
-        seen[key] = item.name
+    duplicate = case_insensitive_duplicate(item.name for item in items)
+    if duplicate is not None:
+        raise BadRequest(f"The attribute {duplicate[0]!r} is declared twice (names are "
+                         f"compared case-insensitively: {duplicate[1]!r}).",
+                         code="duplicate_scim_attribute")
     old = await repo.list_attributes(tx)
     before = {r["name"].lower(): r for r in old}
     for item in items:
@@ -70,7 +68,7 @@ async def replace(tx: Tx, items: list[CustomAttributeIn]) -> list[asyncpg.Record
                            "deleted), then declare it again.", code="scim_attribute_type_changed")
     attrs = [CustomAttr(i.name, i.type, i.required, i.case_exact, i.description) for i in items]
     now = clock.now()
-    removed = sorted(set(before) - set(seen))
+    removed = sorted(set(before) - {item.name.lower() for item in items})
     values_deleted = await repo.delete_values(tx, removed, now) if removed else 0
     await repo.replace_attributes(tx, attrs, now)
     if any(before[k]["case_exact"] != i.case_exact for k, i in

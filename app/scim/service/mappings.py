@@ -8,6 +8,7 @@ import asyncpg
 from app.core import clock
 from app.core.audit_record import record
 from app.core.errors import BadRequest
+from app.core.inputs import case_insensitive_duplicate
 from app.core.tx import Tx
 from app.scim.repository import mappings as repo
 from app.scim.schemas import GroupMapping
@@ -19,14 +20,11 @@ async def list_mappings(tx: Tx) -> list[asyncpg.Record]:
 
 
 def _check_unique(items: list[GroupMapping]) -> None:
-    seen: dict[str, str] = {}
-    for item in items:
-        key = item.group.lower()
-        if key in seen:
-            raise BadRequest(f"The group {item.group!r} is mapped twice (group names are "
-                             f"compared case-insensitively: {seen[key]!r}).",
-                             code="duplicate_group_mapping")
-        seen[key] = item.group
+    duplicate = case_insensitive_duplicate(item.group for item in items)
+    if duplicate is not None:
+        raise BadRequest(f"The group {duplicate[0]!r} is mapped twice (group names are "
+                         f"compared case-insensitively: {duplicate[1]!r}).",
+                         code="duplicate_group_mapping")
 
 
 async def preview(tx: Tx, items: list[GroupMapping]) -> list[asyncpg.Record]:

@@ -27,12 +27,7 @@ from app.teams.invitations.schemas import InvitationOut, invitation_out
 from app.teams.members import repository as members_repo
 from app.teams.members.schemas import MemberOut, member_out
 from app.teams.ownership import repository as ownership_repo
-from app.teams.ownership.schemas import (
-    OwnerIdentityOut,
-    TenantOut,
-    owner_identity_out,
-    tenant_out,
-)
+from app.teams.ownership.schemas import OwnerIdentityOut, TenantOut, owner_identity_out, tenant_out
 from app.teams.teams import repository as teams_repo
 from app.teams.teams.schemas import (
     TeamMemberOut,

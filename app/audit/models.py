@@ -5,16 +5,7 @@ each, the immutability and chain triggers live in the migrations only. seq/prev_
 assigned by the BEFORE INSERT trigger (drift_private.audit_chain_step) under the tenant's
 chain-head lock."""
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Computed,
-    DateTime,
-    Index,
-    Integer,
-    Text,
-    text,
-)
+from sqlalchemy import BigInteger, Column, Computed, DateTime, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA, INET, UUID
 
 from app.core.models import (

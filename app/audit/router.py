@@ -26,13 +26,7 @@ from app.audit.schemas import (
     StreamTicketOut,
     VerifyOut,
 )
-from app.core.access import (
-    AdminPrincipal,
-    OwnerPrincipal,
-    RuntimeDep,
-    TenantTx,
-    require_role,
-)
+from app.core.access import AdminPrincipal, OwnerPrincipal, RuntimeDep, TenantTx, require_role
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.core.principal import Principal, Role
 from app.core.responses import json_response

@@ -7,30 +7,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.auth import schemas, service, throttle
-from app.auth.schemas import (
-    ApiKeyCreate,
-    ApiKeyCreated,
-    ApiKeyList,
-    LoginIn,
-    RefreshIn,
-    TokenOut,
-)
-from app.core.access import (
-    CtxDep,
-    CurrentPrincipal,
-    RuntimeDep,
-    TenantTx,
-    run_tenant_checks,
-)
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, LoginIn, RefreshIn, TokenOut
+from app.core.access import CtxDep, CurrentPrincipal, RuntimeDep, TenantTx, run_tenant_checks
 from app.core.errors import Unauthorized
 from app.core.idempotency import idempotent
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])

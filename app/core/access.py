@@ -30,12 +30,7 @@ from app.core.context import RequestContext
 from app.core.errors import Forbidden, Unauthorized
 from app.core.principal import Principal, Role
 from app.core.runtime import Runtime
-from app.core.security import (
-    API_KEY_PREFIX,
-    SCIM_TOKEN_PREFIX,
-    decode_access_token,
-    token_hash,
-)
+from app.core.security import API_KEY_PREFIX, SCIM_TOKEN_PREFIX, decode_access_token, token_hash
 from app.core.tx import (
     CREDENTIAL_SQLSTATE,
     SAFE_METHODS,

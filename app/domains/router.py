@@ -10,13 +10,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, RuntimeDep, TenantTx
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 from app.domains import repository, service
 from app.domains.schemas import DomainCreate, DomainList, DomainOut

@@ -33,13 +33,7 @@ from app.core.runtime import Runtime
 from app.core.tx import Freshness, own_tx
 from app.ipallow import repository
 from app.ipallow.cache import cache_for
-from app.ipallow.networks import (
-    CompiledList,
-    CredentialScope,
-    TenantLists,
-    bypass_list,
-    decide,
-)
+from app.ipallow.networks import CompiledList, CredentialScope, TenantLists, bypass_list, decide
 
 log = logging.getLogger("drift.ipallow")
 

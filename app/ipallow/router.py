@@ -22,13 +22,7 @@ from app.core.access import (
 )
 from app.core.errors import NotFound
 from app.core.idempotency import idempotent
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 from app.core.runtime import Runtime
 from app.core.tx import Tx, begin_tenant_sql

@@ -7,13 +7,7 @@ from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, CurrentPrincipal, MemberPrincipal, TenantTx
 from app.core.idempotency import idempotent
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 from app.projects import schemas, service
 from app.projects.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectUpdate

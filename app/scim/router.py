@@ -17,13 +17,7 @@ from app.scim.attributes import GROUP, ResourceDef
 from app.scim.auth import ScimTx
 from app.scim.discovery import Discovery, discovery
 from app.scim.errors import ScimError, not_found
-from app.scim.http import (
-    check_if_match,
-    not_modified,
-    read_json,
-    resource_response,
-    scim_response,
-)
+from app.scim.http import check_if_match, not_modified, read_json, resource_response, scim_response
 from app.scim.projection import Projection
 from app.scim.render import base_url
 from app.scim.service import bulk, custom, groups, query, users

@@ -17,12 +17,7 @@ from cryptography import x509
 from app.core import clock
 from app.core.audit_record import record, record_denial
 from app.core.crypto import encrypt
-from app.core.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-)
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from app.core.principal import Role
 from app.core.runtime import Runtime
 from app.core.tx import Tx

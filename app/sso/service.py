@@ -33,12 +33,7 @@ from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.crypto import InvalidToken, decrypt
 from app.core.emails import InvalidEmail, canonical_address, canonical_email
-from app.core.errors import (
-    BadRequest,
-    NotFound,
-    ProblemError,
-    Unauthorized,
-)
+from app.core.errors import BadRequest, NotFound, ProblemError, Unauthorized
 from app.core.outbox import emit
 from app.core.runtime import Runtime
 from app.core.security import (

@@ -1,13 +1,6 @@
 """Table metadata for the sync ingest (built by 0008_sync; see app.core.models)."""
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    Text,
-)
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, Text
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, UUID
 
 from app.core.models import (

@@ -1,11 +1,6 @@
 """Table metadata for tenants (built by 0002_tenants_identity; see app.core.models)."""
 
-from sqlalchemy import (
-    Column,
-    ForeignKeyConstraint,
-    Integer,
-    Text,
-)
+from sqlalchemy import Column, ForeignKeyConstraint, Integer, Text
 from sqlalchemy.dialects.postgresql import UUID
 
 from app.core.models import choice, flag, tenant_table, tenant_unique, timestamps

@@ -1,15 +1,7 @@
 """Table metadata for domain events and webhooks (built by 0005_outboxes_webhooks;
 see app.core.models)."""
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    Text,
-    text,
-)
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
 from app.core.models import (

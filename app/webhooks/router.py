@@ -6,12 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
-from app.core.access import (
-    AdminPrincipal,
-    CurrentPrincipal,
-    RuntimeDep,
-    TenantTx,
-)
+from app.core.access import AdminPrincipal, CurrentPrincipal, RuntimeDep, TenantTx
 from app.core.events import ENVELOPE_SCHEMA, EventTypeName, catalog
 from app.core.idempotency import idempotent
 from app.core.pagination import (

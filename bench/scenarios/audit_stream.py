@@ -25,12 +25,7 @@ from app.core.audit_record import record
 from app.core.context import Actor, RequestContext
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
-from bench.run import (
-    Env,
-    ScenarioResult,
-    receiver_stats,
-    wait_received,
-)
+from bench.run import Env, ScenarioResult, receiver_stats, wait_received
 from bench.scenarios.receiver_common import with_receiver
 
 NAME = "audit_stream"

@@ -19,14 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from bench import wrk
-from bench.run import (
-    Env,
-    ScenarioResult,
-    free_port,
-    spawn_uvicorn,
-    stop_procs,
-    wait_http,
-)
+from bench.run import Env, ScenarioResult, free_port, spawn_uvicorn, stop_procs, wait_http
 from bench.scenarios.projects_get import seed_projects
 from bench.wrk import Req
 

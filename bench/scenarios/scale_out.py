@@ -15,14 +15,7 @@ from typing import Any
 
 from bench import wrk
 from bench.pgbouncer import PgBouncer, version
-from bench.run import (
-    Env,
-    ScenarioResult,
-    free_port,
-    serve_api,
-    stop_procs,
-    wait_http,
-)
+from bench.run import Env, ScenarioResult, free_port, serve_api, stop_procs, wait_http
 from bench.scenarios.projects_get import seed_projects
 from bench.wrk import Req
 

@@ -25,12 +25,7 @@ from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.webhooks import service
 from app.webhooks.schemas import WebhookCreate
-from bench.run import (
-    Env,
-    ScenarioResult,
-    receiver_stats,
-    wait_received,
-)
+from bench.run import Env, ScenarioResult, receiver_stats, wait_received
 from bench.scenarios.receiver_common import with_receiver
 
 NAME = "webhooks_delivery"

@@ -37,12 +37,7 @@ from app.core.embedded import DatabaseUrls, EmbeddedPostgres
 from app.core.migrate import run_migrations
 from tests.conftest import JWT_SECRET, SECRET_KEY, free_port
 from tests.scim.conftest import make_scim, scim  # noqa: F401 - fixtures, registered by import
-from tests.webhooks.conftest import (  # noqa: F401 - fixtures, registered by import
-    make_tenant,
-    other_tenant,
-    receiver,
-    tenant,
-)
+from tests.webhooks.conftest import make_tenant, other_tenant, receiver, tenant  # noqa: F401 - fixtures, registered by import
 
 ROOT = Path(__file__).resolve().parents[2]
 

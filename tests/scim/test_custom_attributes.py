@@ -18,13 +18,7 @@ from app.scim.filter_syntax import parse_filter
 from app.scim.repository.filters import where_sql
 from app.scim.repository.search import user_target
 from tests.conftest import LiveServer, Tenant, audit_events
-from tests.scim.conftest import (
-    ENTERPRISE_URN,
-    PATCH_URN,
-    USER_URN,
-    Scim,
-    assert_scim_error,
-)
+from tests.scim.conftest import ENTERPRISE_URN, PATCH_URN, USER_URN, Scim, assert_scim_error
 from tests.scim.test_conformance import run_tester
 
 URL = "/api/v1/settings/scim/schema"

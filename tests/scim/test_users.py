@@ -7,13 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Tenant, assert_problem, audit_events, bearer
-from tests.scim.conftest import (
-    ENTERPRISE_URN,
-    USER_URN,
-    MakeScim,
-    Scim,
-    assert_scim_error,
-)
+from tests.scim.conftest import ENTERPRISE_URN, USER_URN, MakeScim, Scim, assert_scim_error
 
 PASSWORD = "scim-user-password-1"
 

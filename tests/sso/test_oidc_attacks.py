@@ -17,14 +17,7 @@ import pytest
 from app.core import clock
 from app.sso import oidc
 from tests.conftest import Tenant, audit_events
-from tests.sso.conftest import (
-    Idp,
-    add_connection,
-    idp_callback,
-    sso_callback,
-    start,
-    through_idp,
-)
+from tests.sso.conftest import Idp, add_connection, idp_callback, sso_callback, start, through_idp
 
 
 async def _refused(t: Tenant, resp: httpx.Response, code: str, reason: str,

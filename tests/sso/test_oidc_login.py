@@ -5,13 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Tenant, audit_events, bearer
-from tests.sso.conftest import (
-    Idp,
-    add_connection,
-    exchange,
-    sso_callback,
-    sso_code,
-)
+from tests.sso.conftest import Idp, add_connection, exchange, sso_callback, sso_code
 
 
 async def test_sso_login_gives_a_working_session(client: httpx.AsyncClient,

@@ -8,13 +8,7 @@ from typing import Any
 import httpx
 
 from tests.recipes import CROSS_TENANT_EXEMPT, Call, Env, audited, cross_tenant
-from tests.teams.conftest import (
-    create_project,
-    create_team,
-    invite,
-    invite_token,
-    unique_email,
-)
+from tests.teams.conftest import create_project, create_team, invite, invite_token, unique_email
 
 CROSS_TENANT_EXEMPT[("POST", "/api/v1/invitations/{token}/accept")] = (
     "the path names a bearer token, not a tenant resource id: the token itself selects its "

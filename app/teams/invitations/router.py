@@ -7,22 +7,10 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from app.auth import throttle
-from app.core.access import (
-    AdminPrincipal,
-    CtxDep,
-    RuntimeDep,
-    TenantTx,
-    run_tenant_checks,
-)
+from app.core.access import AdminPrincipal, CtxDep, RuntimeDep, TenantTx, run_tenant_checks
 from app.core.errors import NotFound
 from app.core.idempotency import idempotent
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 from app.teams.invitations import schemas, service
 from app.teams.invitations.schemas import (

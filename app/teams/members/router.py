@@ -7,13 +7,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, TenantTx
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.principal import Role
 from app.core.responses import json_response
 from app.teams.members import schemas, service

@@ -8,13 +8,7 @@ from starlette.responses import Response
 
 from app.core.access import AdminPrincipal, CurrentPrincipal, TenantTx
 from app.core.idempotency import idempotent
-from app.core.pagination import (
-    DEFAULT_LIMIT,
-    Cursor,
-    Limit,
-    page_response,
-    parse_time_id_cursor,
-)
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
 from app.teams.teams import schemas, service
 from app.teams.teams.schemas import (

@@ -8,29 +8,11 @@ chain-head lock."""
 from sqlalchemy import BigInteger, Column, Computed, DateTime, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA, INET, UUID
 
-from app.core.models import (
-    NOW,
-    choice,
-    counter,
-    created_at,
-    created_index,
-    entity_table,
-    json_object,
-    lower_key,
-    retry_schedule,
-    secret_hash,
-    single_use,
-    tenant_fk,
-    tenant_ref,
-    tenant_table,
-    timestamp,
-    timestamps,
-    updated_at,
-)
+from app.core import models as m
 
-audit_events = entity_table(
+audit_events = m.entity_table(
     "audit_events",
-    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=NOW),
+    Column("created_at", DateTime(timezone=True), primary_key=True, server_default=m.NOW),
     Column("actor_type", Text, nullable=False),
     Column("actor_id", UUID),
     Column("actor_email", Text),
@@ -41,11 +23,11 @@ audit_events = entity_table(
     Column("ip", INET),
     Column("user_agent", Text),
     Column("request_id", Text),
-    json_object("metadata"),
+    m.json_object("metadata"),
     Column("seq", BigInteger, nullable=False),
     Column("prev_hash", BYTEA, nullable=False),
     Column("hash", BYTEA, nullable=False),
-    lower_key("actor_email_key", "actor_email"),
+    m.lower_key("actor_email_key", "actor_email"),
     # the action's last dot-separated segment, for `action=<verb>` (0004_audit)
     Column("action_verb", Text(collation="C"),
            Computed("split_part(action, '.', -1)", persisted=True)),
@@ -73,15 +55,15 @@ Index("audit_events_outcome_action_seq", _e.tenant_id, _e.outcome, _e.action, _e
 _ZERO_HASH = text("decode(repeat('00'::text, 32), 'hex'::text)")
 
 # One row per tenant: the head of its hash chain and the retention boundary.
-audit_chain = tenant_table(
+audit_chain = m.tenant_table(
     "audit_chain",
-    counter("last_seq", BigInteger),
+    m.counter("last_seq", BigInteger),
     Column("prev_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
     Column("last_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
-    counter("retained_seq", BigInteger),
+    m.counter("retained_seq", BigInteger),
     Column("retained_hash", BYTEA, nullable=False, server_default=_ZERO_HASH),
-    timestamp("retained_at"),
-    updated_at(),
+    m.timestamp("retained_at"),
+    m.updated_at(),
     postgresql_with={"fillfactor": "50"},
     comment=(
         "Per-tenant head of the audit hash chain. last_seq/last_hash: the newest event;"
@@ -92,53 +74,53 @@ audit_chain = tenant_table(
 )
 
 # One row per tenant: the retention window last announced by email (0004_audit).
-audit_retention_notices = tenant_table(
+audit_retention_notices = m.tenant_table(
     "audit_retention_notices",
-    timestamp("notified_at", nullable=False),
-    timestamp("cutoff", nullable=False),
-    timestamp("purge_from", nullable=False),
-    timestamp("prior_cutoff"),
+    m.timestamp("notified_at", nullable=False),
+    m.timestamp("cutoff", nullable=False),
+    m.timestamp("purge_from", nullable=False),
+    m.timestamp("prior_cutoff"),
     Column("events", BigInteger, nullable=False),
     Column("retention_days", Integer, nullable=False),
-    tenant_fk(),
+    m.tenant_fk(),
 )
 
 # single-use tickets for opening the live stream from a browser (0004_audit)
-audit_stream_tickets = entity_table(
+audit_stream_tickets = m.entity_table(
     "audit_stream_tickets",
-    *secret_hash("audit_stream_tickets", "ticket_hash"),
+    *m.secret_hash("audit_stream_tickets", "ticket_hash"),
     Column("credential_type", Text, nullable=False),
     Column("credential_id", UUID, nullable=False),
     Column("user_id", UUID, nullable=False),
     Column("created_ip", INET),
-    *single_use(),
+    *m.single_use(),
     Column("used_ip", INET),
-    created_at(),
-    tenant_fk(),
-    tenant_ref(["user_id"], "users"),
+    m.created_at(),
+    m.tenant_fk(),
+    m.tenant_ref(["user_id"], "users"),
 )
 Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
       audit_stream_tickets.c.expires_at)
 
 # destinations that the worker pushes the tenant's log to (0004_audit; app.audit.siem_*)
-audit_streams = entity_table(
+audit_streams = m.entity_table(
     "audit_streams",
     Column("name", Text, nullable=False),
     Column("type", Text, nullable=False),
     Column("url", Text, nullable=False),
     Column("token_encrypted", BYTEA, nullable=False),
-    json_object("filters"),
-    json_object("options"),
-    choice("status", default="active"),
-    counter("delivered_through_seq", BigInteger),
-    counter("delivered_events", BigInteger),
-    counter("consecutive_failures"),
-    *retry_schedule(),
+    m.json_object("filters"),
+    m.json_object("options"),
+    m.choice("status", default="active"),
+    m.counter("delivered_through_seq", BigInteger),
+    m.counter("delivered_events", BigInteger),
+    m.counter("consecutive_failures"),
+    *m.retry_schedule(),
     Column("lease_id", UUID),
-    timestamp("last_success_at"),
+    m.timestamp("last_success_at"),
     Column("last_error", Text),
-    timestamp("last_error_at"),
-    *timestamps(),
-    tenant_fk(),
+    m.timestamp("last_error_at"),
+    *m.timestamps(),
+    m.tenant_fk(),
 )
-created_index(audit_streams)
+m.created_index(audit_streams)

@@ -7,39 +7,27 @@ SCIM adds external_id, scim_resource and scim_deleted_at to users (0002_tenants_
 from sqlalchemy import Column, Index, Text, func, text
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
-from app.core.models import (
-    choice,
-    created_at,
-    created_index,
-    entity_table,
-    flag,
-    lower_key,
-    secret_hash,
-    tenant_fk,
-    tenant_ref,
-    timestamp,
-    timestamps,
-)
+from app.core import models as m
 
-users = entity_table(
+users = m.entity_table(
     "users",
     Column("email", Text),
     Column("user_name", Text, nullable=False),
     Column("display_name", Text),
-    choice("role", default="member"),
-    flag("active", default=True),
-    timestamp("deprovisioned_at"),
+    m.choice("role", default="member"),
+    m.flag("active", default=True),
+    m.timestamp("deprovisioned_at"),
     Column("password_hash", Text),
-    timestamp("last_active_at"),
-    *timestamps(),
+    m.timestamp("last_active_at"),
+    *m.timestamps(),
     Column("external_id", Text),
     Column("scim_resource", JSONB),
-    timestamp("scim_deleted_at"),
-    lower_key("user_name_key", "user_name"),
-    lower_key("email_key", "email"),
-    tenant_fk(),
+    m.timestamp("scim_deleted_at"),
+    m.lower_key("user_name_key", "user_name"),
+    m.lower_key("email_key", "email"),
+    m.tenant_fk(),
 )
-created_index(users)
+m.created_index(users)
 Index("users_scim_created", users.c.tenant_id, users.c.created_at, users.c.id)
 Index("users_email_uq", users.c.tenant_id, users.c.email_key, unique=True,
       postgresql_where=text("email_key IS NOT NULL"))
@@ -50,35 +38,35 @@ Index("users_scim_external_id", users.c.tenant_id, users.c.external_id,
 Index("users_scim_user_name_key", users.c.tenant_id, users.c.user_name_key)
 Index("users_user_name_uq", users.c.tenant_id, func.lower(users.c.user_name), unique=True)
 
-api_keys = entity_table(
+api_keys = m.entity_table(
     "api_keys",
     Column("user_id", UUID, nullable=False),
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    *secret_hash("api_keys", "sha256"),
-    created_at(),
-    timestamp("expires_at"),
-    timestamp("last_used_at"),
-    timestamp("revoked_at"),
-    timestamp("expiry_notified_at"),
-    tenant_ref(["user_id"], "users"),
+    *m.secret_hash("api_keys", "sha256"),
+    m.created_at(),
+    m.timestamp("expires_at"),
+    m.timestamp("last_used_at"),
+    m.timestamp("revoked_at"),
+    m.timestamp("expiry_notified_at"),
+    m.tenant_ref(["user_id"], "users"),
 )
 Index("api_keys_user", api_keys.c.tenant_id, api_keys.c.user_id)
 Index("api_keys_expiring", api_keys.c.tenant_id, api_keys.c.expires_at,
       postgresql_where=text("expires_at IS NOT NULL AND revoked_at IS NULL"
                             " AND expiry_notified_at IS NULL"))
 
-sessions = entity_table(
+sessions = m.entity_table(
     "sessions",
     Column("user_id", UUID, nullable=False),
-    *secret_hash("sessions", "refresh_hash"),
-    created_at(),
-    timestamp("expires_at", nullable=False),
-    timestamp("refreshed_at"),
-    timestamp("revoked_at"),
+    *m.secret_hash("sessions", "refresh_hash"),
+    m.created_at(),
+    m.timestamp("expires_at", nullable=False),
+    m.timestamp("refreshed_at"),
+    m.timestamp("revoked_at"),
     Column("ip", INET),
     Column("user_agent", Text),
     Column("sso_connection_id", UUID),  # 0002_tenants_identity: NULL for a password session
-    tenant_ref(["user_id"], "users"),
+    m.tenant_ref(["user_id"], "users"),
 )
 Index("sessions_user", sessions.c.tenant_id, sessions.c.user_id)

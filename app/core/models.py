@@ -10,7 +10,10 @@ RLS policies, functions, triggers, the partitions of audit_events, the `drift_pr
 alembic does not compare, so they are not repeated here).
 
 A migration that changes a table needs the matching change in that domain's models.py;
-`app.models` imports every domain's models so this metadata is complete.
+`app.models` imports every domain's models so this metadata is complete. A domain's models.py
+imports this module as `m` (`from app.core import models as m`) and writes `m.created_at()`,
+`m.entity_table(...)`: which column kinds are the house's own shows at each use, and its import
+line does not grow with every helper it uses.
 """
 
 from __future__ import annotations

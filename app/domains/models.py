@@ -3,25 +3,17 @@ The cross-tenant index `drift_private.domain_index` is private and stays in the 
 
 from sqlalchemy import Column, Text, UniqueConstraint
 
-from app.core.models import (
-    choice,
-    created_at,
-    created_by_user,
-    created_index,
-    entity_table,
-    tenant_fk,
-    timestamp,
-)
+from app.core import models as m
 
-verified_domains = entity_table(
+verified_domains = m.entity_table(
     "verified_domains",
     Column("domain", Text, nullable=False),
     Column("token", Text, nullable=False),
-    choice("status", default="pending"),
-    timestamp("verified_at"),
-    *created_by_user(),
-    created_at(),
+    m.choice("status", default="pending"),
+    m.timestamp("verified_at"),
+    *m.created_by_user(),
+    m.created_at(),
     UniqueConstraint("tenant_id", "domain", name="verified_domains_domain_uq"),
-    tenant_fk(),
+    m.tenant_fk(),
 )
-created_index(verified_domains)
+m.created_index(verified_domains)

@@ -4,29 +4,21 @@ The body is Fernet-encrypted (DRIFT_SECRET_KEY)."""
 from sqlalchemy import Column, Index, Text, text
 from sqlalchemy.dialects.postgresql import BYTEA
 
-from app.core.models import (
-    choice,
-    counter,
-    created_at,
-    entity_table,
-    retry_schedule,
-    tenant_fk,
-    timestamp,
-)
+from app.core import models as m
 
-email_outbox = entity_table(
+email_outbox = m.entity_table(
     "email_outbox",
     Column("kind", Text, nullable=False),
     Column("to_address", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("body_encrypted", BYTEA, nullable=False),
-    choice("status", default="pending"),
-    counter("attempts"),
-    *retry_schedule(),
+    m.choice("status", default="pending"),
+    m.counter("attempts"),
+    *m.retry_schedule(),
     Column("last_error", Text),
-    created_at(),
-    timestamp("sent_at"),
-    tenant_fk(),
+    m.created_at(),
+    m.timestamp("sent_at"),
+    m.tenant_fk(),
 )
 Index("email_outbox_due", email_outbox.c.tenant_id, email_outbox.c.next_attempt_at,
       postgresql_where=text("status = 'pending'::text"))

@@ -5,65 +5,52 @@ The change counter `drift_private.ip_allowlist_seq` is private and stays in the 
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import CIDR, INET, UUID
 
-from app.core.models import (
-    choice,
-    counter,
-    created_at,
-    created_by_user,
-    created_index,
-    entity_table,
-    secret_hash,
-    single_use,
-    tenant_fk,
-    tenant_ref,
-    timestamp,
-    timestamps,
-)
+from app.core import models as m
 
-ip_allowlist = entity_table(
+ip_allowlist = m.entity_table(
     "ip_allowlist",
     Column("cidr", CIDR, nullable=False),
     Column("description", Text),
-    timestamp("expires_at"),
-    *created_by_user(),
-    *timestamps(),
-    choice("scope", default="all"),
-    choice("mode", default="enforce"),
+    m.timestamp("expires_at"),
+    *m.created_by_user(),
+    *m.timestamps(),
+    m.choice("scope", default="all"),
+    m.choice("mode", default="enforce"),
     UniqueConstraint("tenant_id", "mode", "cidr", name="ip_allowlist_cidr_uq"),
-    tenant_fk(),
+    m.tenant_fk(),
 )
-created_index(ip_allowlist)
+m.created_index(ip_allowlist)
 Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
       postgresql_ops={"cidr": "inet_ops"})
 
-ip_allowlist_resets = entity_table(
+ip_allowlist_resets = m.entity_table(
     "ip_allowlist_resets",
-    *secret_hash("ip_allowlist_resets", "token_hash"),
+    *m.secret_hash("ip_allowlist_resets", "token_hash"),
     Column("requested_by", UUID, nullable=False),
     Column("email", Text, nullable=False),
     Column("requested_ip", INET),
-    *single_use(),
+    *m.single_use(),
     Column("used_ip", INET),
-    timestamp("superseded_at"),
-    created_at(),
-    tenant_fk(),
-    tenant_ref(["requested_by"], "users"),
+    m.timestamp("superseded_at"),
+    m.created_at(),
+    m.tenant_fk(),
+    m.tenant_ref(["requested_by"], "users"),
 )
 Index("ip_allowlist_resets_created", ip_allowlist_resets.c.tenant_id,
       ip_allowlist_resets.c.created_at)
 
-ip_allowlist_report = entity_table(
+ip_allowlist_report = m.entity_table(
     "ip_allowlist_report",
     Column("credential_type", Text, nullable=False),
     Column("ip", INET),
     Column("user_id", UUID),
-    counter("count", BigInteger),
-    timestamp("first_seen", nullable=False),
-    timestamp("last_seen", nullable=False),
+    m.counter("count", BigInteger),
+    m.timestamp("first_seen", nullable=False),
+    m.timestamp("last_seen", nullable=False),
     UniqueConstraint("tenant_id", "credential_type", "ip", "user_id",
                      name="ip_allowlist_report_key", postgresql_nulls_not_distinct=True),
-    tenant_fk(),
-    tenant_ref(["user_id"], "users"),
+    m.tenant_fk(),
+    m.tenant_ref(["user_id"], "users"),
 )
 Index("ip_allowlist_report_seen", ip_allowlist_report.c.tenant_id,
       ip_allowlist_report.c.last_seen, ip_allowlist_report.c.id)

@@ -2,15 +2,15 @@
 
 from sqlalchemy import Column, Text
 
-from app.core.models import created_index, entity_table, tenant_fk, tenant_unique, timestamps
+from app.core import models as m
 
-projects = entity_table(
+projects = m.entity_table(
     "projects",
     Column("name", Text, nullable=False),
     Column("slug", Text, nullable=False),
     Column("description", Text),
-    *timestamps(),
-    tenant_unique("projects", "slug"),
-    tenant_fk(),
+    *m.timestamps(),
+    m.tenant_unique("projects", "slug"),
+    m.tenant_fk(),
 )
-created_index(projects)
+m.created_index(projects)

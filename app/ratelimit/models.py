@@ -5,12 +5,12 @@ migration."""
 
 from sqlalchemy import Column, Integer, Text
 
-from app.core.models import tenant_fk, tenant_table, timestamp
+from app.core import models as m
 
-tenant_rate_windows = tenant_table(
+tenant_rate_windows = m.tenant_table(
     "tenant_rate_windows",
     Column("kind", Text, primary_key=True),
-    timestamp("window_start", nullable=False),
+    m.timestamp("window_start", nullable=False),
     Column("used", Integer, nullable=False),
-    tenant_fk(),
+    m.tenant_fk(),
 )

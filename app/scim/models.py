@@ -8,69 +8,57 @@ as sent), scim_deleted_at; and uses `teams` (scim_managed, external_id) and
 from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION, UUID
 
-from app.core.models import (
-    created_at,
-    created_index,
-    entity_table,
-    flag,
-    lower_key,
-    secret_hash,
-    tenant_fk,
-    tenant_ref,
-    tenant_table,
-    timestamp,
-    updated_at,
-)
+from app.core import models as m
 
-scim_tokens = entity_table(
+scim_tokens = m.entity_table(
     "scim_tokens",
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    *secret_hash("scim_tokens", "token_hash"),
+    *m.secret_hash("scim_tokens", "token_hash"),
     Column("created_by", UUID),
-    created_at(),
-    timestamp("last_used_at"),
-    timestamp("revoked_at"),
-    tenant_fk(),
+    m.created_at(),
+    m.timestamp("last_used_at"),
+    m.timestamp("revoked_at"),
+    m.tenant_fk(),
 )
-created_index(scim_tokens)
+m.created_index(scim_tokens)
 
-scim_group_mappings = tenant_table(
+scim_group_mappings = m.tenant_table(
     "scim_group_mappings",
     Column("group_name", Text, nullable=False),
-    lower_key("group_key", "group_name", primary_key=True),
+    m.lower_key("group_key", "group_name", primary_key=True),
     Column("role", Text, nullable=False),
-    created_at(),
-    tenant_fk(),
+    m.created_at(),
+    m.tenant_fk(),
 )
 
 
 # the mass-deprovision breaker (docs/scim.md): a tenant's settings, when changed from the
 # defaults, and every deprovision by a SCIM token (counted in the window; held ones wait)
-scim_breaker_settings = tenant_table(
+scim_breaker_settings = m.tenant_table(
     "scim_breaker_settings",
-    flag("enabled", default=True),
+    m.flag("enabled", default=True),
     Column("max_share", DOUBLE_PRECISION, nullable=False, server_default=text("0.3")),
     Column("window_seconds", Integer, nullable=False, server_default=text("600")),
     Column("min_changes", Integer, nullable=False, server_default=text("5")),
-    updated_at(),
+    m.updated_at(),
     Column("updated_by", UUID),
-    tenant_fk(),
+    m.tenant_fk(),
 )
 
-scim_deprovisions = entity_table(
+scim_deprovisions = m.entity_table(
     "scim_deprovisions",
     Column("token_id", UUID, nullable=False),
     Column("user_id", UUID, nullable=False),
     Column("op", Text, nullable=False),  # deactivate | delete
     Column("status", Text, nullable=False),  # applied | held | approved | rejected | ...
     Column("trip_id", UUID),
-    created_at(),
-    timestamp("resolved_at"),
+    m.created_at(),
+    m.timestamp("resolved_at"),
     Column("resolved_by", UUID),
-    tenant_fk(),
-    tenant_ref(["token_id"], "scim_tokens"),
-    tenant_ref(["user_id"], "users"),
+    m.tenant_fk(),
+    m.tenant_ref(["token_id"], "scim_tokens"),
+    m.tenant_ref(["user_id"], "users"),
 )
 Index("scim_deprovisions_window", scim_deprovisions.c.tenant_id, scim_deprovisions.c.token_id,
       scim_deprovisions.c.created_at)
@@ -80,26 +68,26 @@ Index("scim_deprovisions_held", scim_deprovisions.c.tenant_id, scim_deprovisions
       scim_deprovisions.c.id, postgresql_where=text("status = 'held'"))
 # A tenant's own User attributes (urn:drift:params:scim:schemas:extension:custom:2.0:User)
 # and the filter index of their values (the values live in users.scim_resource).
-scim_custom_attributes = tenant_table(
+scim_custom_attributes = m.tenant_table(
     "scim_custom_attributes",
     Column("name", Text, nullable=False),
-    lower_key("name_key", "name", primary_key=True),
+    m.lower_key("name_key", "name", primary_key=True),
     Column("type", Text, nullable=False),
-    flag("required", default=False),
-    flag("case_exact", default=False),
+    m.flag("required", default=False),
+    m.flag("case_exact", default=False),
     Column("description", Text, nullable=False, server_default=text("''::text")),
     Column("position", Integer, nullable=False),
-    created_at(),
-    tenant_fk(),
+    m.created_at(),
+    m.tenant_fk(),
 )
 
-scim_custom_values = tenant_table(
+scim_custom_values = m.tenant_table(
     "scim_custom_values",
     Column("user_id", UUID, primary_key=True),
     Column("name_key", Text, primary_key=True),
     Column("value_key", Text, nullable=False),
-    tenant_fk(),
-    tenant_ref(["user_id"], "users"),
+    m.tenant_fk(),
+    m.tenant_ref(["user_id"], "users"),
     ForeignKeyConstraint(["tenant_id", "name_key"], ["scim_custom_attributes.tenant_id",
                                                      "scim_custom_attributes.name_key"],
                          ondelete="CASCADE"),

@@ -5,67 +5,53 @@ SSO also adds `sessions.sso_connection_id` (declared in app.auth.models)."""
 from sqlalchemy import Column, Index, Text
 from sqlalchemy.dialects.postgresql import BYTEA, UUID
 
-from app.core.models import (
-    choice,
-    created_at,
-    created_index,
-    entity_table,
-    flag,
-    json_object,
-    secret_hash,
-    single_use,
-    tenant_fk,
-    tenant_ref,
-    tenant_table,
-    timestamps,
-    updated_at,
-)
+from app.core import models as m
 
-sso_connections = entity_table(
+sso_connections = m.entity_table(
     "sso_connections",
     Column("protocol", Text, nullable=False),
     Column("name", Text, nullable=False),
-    flag("enabled", default=True),
-    json_object("config"),
+    m.flag("enabled", default=True),
+    m.json_object("config"),
     Column("secret_enc", BYTEA),
-    flag("jit_provisioning", default=False),
-    choice("default_role", default="member"),
-    *timestamps(),
-    tenant_fk(),
+    m.flag("jit_provisioning", default=False),
+    m.choice("default_role", default="member"),
+    *m.timestamps(),
+    m.tenant_fk(),
 )
-created_index(sso_connections)
+m.created_index(sso_connections)
 
-sso_login_states = entity_table(
+sso_login_states = m.entity_table(
     "sso_login_states",
-    *secret_hash("sso_login_states", "state_hash"),
+    *m.secret_hash("sso_login_states", "state_hash"),
     Column("connection_id", UUID, nullable=False),
     Column("browser_hash", BYTEA, nullable=False),
     Column("nonce", Text, nullable=False),
     Column("code_verifier", Text, nullable=False),
     Column("return_to", Text, nullable=False),
-    created_at(),
-    *single_use(),
-    tenant_fk(),
-    tenant_ref(["connection_id"], "sso_connections"),
+    m.created_at(),
+    *m.single_use(),
+    m.tenant_fk(),
+    m.tenant_ref(["connection_id"], "sso_connections"),
 )
 Index("sso_login_states_expires", sso_login_states.c.tenant_id, sso_login_states.c.expires_at)
 
-sso_login_codes = entity_table(
+sso_login_codes = m.entity_table(
     "sso_login_codes",
-    *secret_hash("sso_login_codes", "code_hash"),
+    *m.secret_hash("sso_login_codes", "code_hash"),
     Column("session_id", UUID, nullable=False),
-    created_at(),
-    *single_use(),
-    tenant_fk(),
-    tenant_ref(["session_id"], "sessions"),
+    m.created_at(),
+    *m.single_use(),
+    m.tenant_fk(),
+    m.tenant_ref(["session_id"], "sessions"),
 )
 
-sso_settings = tenant_table(
+sso_settings = m.tenant_table(
     "sso_settings",
-    flag("enforced", default=False),
-    flag("owner_break_glass", default=True),
-    updated_at(),
-    tenant_fk(),
+    m.flag("enforced", default=False),
+    m.flag("owner_break_glass", default=True),
+    m.updated_at(),
+    m.tenant_fk(),
 )
 
 __all__ = ["sso_connections", "sso_login_codes", "sso_login_states",

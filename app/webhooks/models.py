@@ -4,24 +4,10 @@ see app.core.models)."""
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
-from app.core.models import (
-    choice,
-    counter,
-    created_at,
-    created_index,
-    entity_table,
-    flag,
-    id_key,
-    tenant_fk,
-    tenant_ref,
-    tenant_table,
-    tenant_unique,
-    timestamp,
-    timestamps,
-)
+from app.core import models as m
 
 # Domain events, written by webhooks.outbox.emit() in the caller's transaction.
-outbox_events = tenant_table(
+outbox_events = m.tenant_table(
     "outbox_events",
     Column("id", UUID, primary_key=True),
     Column("type", Text, nullable=False),
@@ -29,23 +15,23 @@ outbox_events = tenant_table(
     Column("data", JSONB, nullable=False),
     # W3C traceparent of the emitting request (NULL when tracing is off)
     Column("traceparent", Text),
-    tenant_fk(),
+    m.tenant_fk(),
 )
 Index("outbox_events_created", outbox_events.c.tenant_id, outbox_events.c.created_at)
 
-webhook_endpoints = entity_table(
+webhook_endpoints = m.entity_table(
     "webhook_endpoints",
     Column("url", Text, nullable=False),
     Column("description", Text),
     Column("events", ARRAY(Text), nullable=False),
-    flag("active", default=True),
-    counter("consecutive_failures"),
+    m.flag("active", default=True),
+    m.counter("consecutive_failures"),
     Column("disabled_reason", Text),
-    timestamp("disabled_at"),
-    *timestamps(),
+    m.timestamp("disabled_at"),
+    *m.timestamps(),
     # fast or extended retries; when the tenant was told it is failing
-    choice("retry_policy", default="extended"),
-    timestamp("failing_since"),
+    m.choice("retry_policy", default="extended"),
+    m.timestamp("failing_since"),
     # fan-out filters (NULL: none)
     Column("project_ids", ARRAY(UUID)),
     Column("min_severity", Text),
@@ -54,53 +40,53 @@ webhook_endpoints = entity_table(
     Column("headers_encrypted", BYTEA),
     # deliveries per second (NULL: no limit); when the next may start
     Column("rate_limit", Integer),
-    timestamp("next_send_at"),
-    tenant_fk(),
+    m.timestamp("next_send_at"),
+    m.tenant_fk(),
 )
-created_index(webhook_endpoints)
+m.created_index(webhook_endpoints)
 
-webhook_secrets = tenant_table(
+webhook_secrets = m.tenant_table(
     "webhook_secrets",
     Column("endpoint_id", UUID, primary_key=True),
-    id_key(),
+    m.id_key(),
     Column("secret_encrypted", BYTEA, nullable=False),
-    created_at(),
-    timestamp("expires_at"),
-    tenant_ref(["endpoint_id"], "webhook_endpoints"),
+    m.created_at(),
+    m.timestamp("expires_at"),
+    m.tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
 # each endpoint's last delivery sequence number (webhook-sequence), moved on by the fan-out
 # in the emitting transaction (app.core.outbox; 0014_webhook_sequence)
-webhook_endpoint_sequences = tenant_table(
+webhook_endpoint_sequences = m.tenant_table(
     "webhook_endpoint_sequences",
     Column("endpoint_id", UUID, primary_key=True),
-    counter("last_seq", BigInteger),
-    tenant_fk(),
-    tenant_ref(["endpoint_id"], "webhook_endpoints"),
+    m.counter("last_seq", BigInteger),
+    m.tenant_fk(),
+    m.tenant_ref(["endpoint_id"], "webhook_endpoints"),
 )
 
-webhook_deliveries = entity_table(
+webhook_deliveries = m.entity_table(
     "webhook_deliveries",
     Column("endpoint_id", UUID, nullable=False),
     Column("event_id", UUID, nullable=False),
     Column("event_type", Text, nullable=False),
-    choice("status", default="pending"),
-    counter("attempt"),
-    counter("retry_base"),
-    timestamp("next_attempt_at"),
-    timestamp("locked_until"),
+    m.choice("status", default="pending"),
+    m.counter("attempt"),
+    m.counter("retry_base"),
+    m.timestamp("next_attempt_at"),
+    m.timestamp("locked_until"),
     Column("status_code", Integer),
     Column("response_body", Text),
     Column("latency_ms", Integer),
     Column("error", Text),
-    timestamp("last_attempt_at"),
-    timestamp("delivered_at"),
-    *timestamps(),
+    m.timestamp("last_attempt_at"),
+    m.timestamp("delivered_at"),
+    *m.timestamps(),
     # the endpoint's sequence number (NULL: a test ping; 0014_webhook_sequence)
     Column("seq", BigInteger),
-    tenant_unique("webhook_deliveries", "endpoint_id", "event_id"),
-    tenant_ref(["endpoint_id"], "webhook_endpoints"),
-    tenant_ref(["event_id"], "outbox_events"),
+    m.tenant_unique("webhook_deliveries", "endpoint_id", "event_id"),
+    m.tenant_ref(["endpoint_id"], "webhook_endpoints"),
+    m.tenant_ref(["event_id"], "outbox_events"),
 )
 Index("webhook_deliveries_due", webhook_deliveries.c.tenant_id,
       webhook_deliveries.c.endpoint_id, webhook_deliveries.c.next_attempt_at,
@@ -111,14 +97,14 @@ Index("webhook_deliveries_log", webhook_deliveries.c.tenant_id,
 Index("webhook_deliveries_seq", webhook_deliveries.c.tenant_id,
       webhook_deliveries.c.endpoint_id, webhook_deliveries.c.seq, unique=True)
 
-webhook_delivery_attempts = tenant_table(
+webhook_delivery_attempts = m.tenant_table(
     "webhook_delivery_attempts",
     Column("delivery_id", UUID, primary_key=True),
     Column("attempt", Integer, primary_key=True),
-    timestamp("attempted_at", nullable=False),
+    m.timestamp("attempted_at", nullable=False),
     Column("status_code", Integer),
     Column("latency_ms", Integer),
     Column("error", Text),
     Column("response_body", Text),
-    tenant_ref(["delivery_id"], "webhook_deliveries"),
+    m.tenant_ref(["delivery_id"], "webhook_deliveries"),
 )

@@ -12,7 +12,7 @@ from app.core import models as m
 users = m.entity_table(
     "users",
     Column("email", Text),
-    Column("user_name", Text, nullable=False),
+    *m.not_null(user_name=Text),
     Column("display_name", Text),
     m.choice("role", default="member"),
     m.flag("active", default=True),
@@ -40,9 +40,7 @@ Index("users_user_name_uq", users.c.tenant_id, func.lower(users.c.user_name), un
 
 api_keys = m.entity_table(
     "api_keys",
-    Column("user_id", UUID, nullable=False),
-    Column("name", Text, nullable=False),
-    Column("prefix", Text, nullable=False),
+    *m.not_null(user_id=UUID, name=Text, prefix=Text),
     *m.secret_hash("api_keys", "sha256"),
     m.created_at(),
     m.timestamp("expires_at"),
@@ -58,7 +56,7 @@ Index("api_keys_expiring", api_keys.c.tenant_id, api_keys.c.expires_at,
 
 sessions = m.entity_table(
     "sessions",
-    Column("user_id", UUID, nullable=False),
+    *m.not_null(user_id=UUID),
     *m.secret_hash("sessions", "refresh_hash"),
     m.created_at(),
     m.timestamp("expires_at", nullable=False),

@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
 from sqlalchemy.schema import SchemaItem
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
@@ -45,6 +46,21 @@ views = MetaData()
 
 NOW = text("now()")
 GEN_UUID = text("gen_random_uuid()")
+
+
+ColumnType = type[TypeEngine[Any]] | TypeEngine[Any]
+
+
+def not_null(**columns: ColumnType) -> tuple[Column[Any], ...]:
+    """Plain `NOT NULL` columns without a default, in the order given:
+    `*m.not_null(kind=Text, subject=Text)`. (A nullable one is a plain `Column(name, type)`.)"""
+    return tuple(Column(name, type_, nullable=False) for name, type_ in columns.items())
+
+
+def primary_key(**columns: ColumnType) -> tuple[Column[Any], ...]:
+    """The columns that follow `tenant_id` in a tenant table's primary key, in key order:
+    `*m.primary_key(scan_id=UUID, gate=Text)`."""
+    return tuple(Column(name, type_, primary_key=True) for name, type_ in columns.items())
 
 
 def tenant_key() -> Column[Any]:
@@ -166,18 +182,13 @@ def created_index(table: Table) -> Index:
     return Index(f"{table.name}_created", table.c.tenant_id, table.c.created_at, table.c.id)
 
 
-
 # Stored first responses of POSTs sent with an Idempotency-Key (0010_limits_idempotency;
 # app.core.idempotency).
 idempotency_keys = tenant_table(
     "idempotency_keys",
-    Column("key", Text, primary_key=True),
-    Column("request_hash", BYTEA, nullable=False),
-    Column("method", Text, nullable=False),
-    Column("path", Text, nullable=False),
-    Column("status", Integer, nullable=False),
-    Column("headers", JSONB, nullable=False),
-    Column("body", BYTEA, nullable=False),
+    *primary_key(key=Text),
+    *not_null(request_hash=BYTEA, method=Text, path=Text, status=Integer, headers=JSONB,
+             body=BYTEA),
     timestamp("created_at", nullable=False),
     timestamp("expires_at", nullable=False),
     tenant_fk(),

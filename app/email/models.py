@@ -8,10 +8,7 @@ from app.core import models as m
 
 email_outbox = m.entity_table(
     "email_outbox",
-    Column("kind", Text, nullable=False),
-    Column("to_address", Text, nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("body_encrypted", BYTEA, nullable=False),
+    *m.not_null(kind=Text, to_address=Text, subject=Text, body_encrypted=BYTEA),
     m.choice("status", default="pending"),
     m.counter("attempts"),
     *m.retry_schedule(),

@@ -9,7 +9,7 @@ from app.core import models as m
 
 ip_allowlist = m.entity_table(
     "ip_allowlist",
-    Column("cidr", CIDR, nullable=False),
+    *m.not_null(cidr=CIDR),
     Column("description", Text),
     m.timestamp("expires_at"),
     *m.created_by_user(),
@@ -26,8 +26,7 @@ Index("ip_allowlist_cidr_gist", ip_allowlist.c.cidr, postgresql_using="gist",
 ip_allowlist_resets = m.entity_table(
     "ip_allowlist_resets",
     *m.secret_hash("ip_allowlist_resets", "token_hash"),
-    Column("requested_by", UUID, nullable=False),
-    Column("email", Text, nullable=False),
+    *m.not_null(requested_by=UUID, email=Text),
     Column("requested_ip", INET),
     *m.single_use(),
     Column("used_ip", INET),
@@ -41,7 +40,7 @@ Index("ip_allowlist_resets_created", ip_allowlist_resets.c.tenant_id,
 
 ip_allowlist_report = m.entity_table(
     "ip_allowlist_report",
-    Column("credential_type", Text, nullable=False),
+    *m.not_null(credential_type=Text),
     Column("ip", INET),
     Column("user_id", UUID),
     m.counter("count", BigInteger),

@@ -6,8 +6,7 @@ from app.core import models as m
 
 projects = m.entity_table(
     "projects",
-    Column("name", Text, nullable=False),
-    Column("slug", Text, nullable=False),
+    *m.not_null(name=Text, slug=Text),
     Column("description", Text),
     *m.timestamps(),
     m.tenant_unique("projects", "slug"),

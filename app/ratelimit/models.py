@@ -3,14 +3,14 @@ app.core.models).
 The login/token throttle table `drift_private.auth_throttle` is private and stays in the
 migration."""
 
-from sqlalchemy import Column, Integer, Text
+from sqlalchemy import Integer, Text
 
 from app.core import models as m
 
 tenant_rate_windows = m.tenant_table(
     "tenant_rate_windows",
-    Column("kind", Text, primary_key=True),
+    *m.primary_key(kind=Text),
     m.timestamp("window_start", nullable=False),
-    Column("used", Integer, nullable=False),
+    *m.not_null(used=Integer),
     m.tenant_fk(),
 )

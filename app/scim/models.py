@@ -12,8 +12,7 @@ from app.core import models as m
 
 scim_tokens = m.entity_table(
     "scim_tokens",
-    Column("name", Text, nullable=False),
-    Column("prefix", Text, nullable=False),
+    *m.not_null(name=Text, prefix=Text),
     *m.secret_hash("scim_tokens", "token_hash"),
     Column("created_by", UUID),
     m.created_at(),
@@ -25,9 +24,9 @@ m.created_index(scim_tokens)
 
 scim_group_mappings = m.tenant_table(
     "scim_group_mappings",
-    Column("group_name", Text, nullable=False),
+    *m.not_null(group_name=Text),
     m.lower_key("group_key", "group_name", primary_key=True),
-    Column("role", Text, nullable=False),
+    *m.not_null(role=Text),
     m.created_at(),
     m.tenant_fk(),
 )
@@ -48,10 +47,9 @@ scim_breaker_settings = m.tenant_table(
 
 scim_deprovisions = m.entity_table(
     "scim_deprovisions",
-    Column("token_id", UUID, nullable=False),
-    Column("user_id", UUID, nullable=False),
-    Column("op", Text, nullable=False),  # deactivate | delete
-    Column("status", Text, nullable=False),  # applied | held | approved | rejected | ...
+    *m.not_null(token_id=UUID, user_id=UUID),
+    *m.not_null(op=Text),  # deactivate | delete
+    *m.not_null(status=Text),  # applied | held | approved | rejected | ...
     Column("trip_id", UUID),
     m.created_at(),
     m.timestamp("resolved_at"),
@@ -70,22 +68,21 @@ Index("scim_deprovisions_held", scim_deprovisions.c.tenant_id, scim_deprovisions
 # and the filter index of their values (the values live in users.scim_resource).
 scim_custom_attributes = m.tenant_table(
     "scim_custom_attributes",
-    Column("name", Text, nullable=False),
+    *m.not_null(name=Text),
     m.lower_key("name_key", "name", primary_key=True),
-    Column("type", Text, nullable=False),
+    *m.not_null(type=Text),
     m.flag("required", default=False),
     m.flag("case_exact", default=False),
     Column("description", Text, nullable=False, server_default=text("''::text")),
-    Column("position", Integer, nullable=False),
+    *m.not_null(position=Integer),
     m.created_at(),
     m.tenant_fk(),
 )
 
 scim_custom_values = m.tenant_table(
     "scim_custom_values",
-    Column("user_id", UUID, primary_key=True),
-    Column("name_key", Text, primary_key=True),
-    Column("value_key", Text, nullable=False),
+    *m.primary_key(user_id=UUID, name_key=Text),
+    *m.not_null(value_key=Text),
     m.tenant_fk(),
     m.tenant_ref(["user_id"], "users"),
     ForeignKeyConstraint(["tenant_id", "name_key"], ["scim_custom_attributes.tenant_id",

@@ -9,8 +9,7 @@ from app.core import models as m
 
 sso_connections = m.entity_table(
     "sso_connections",
-    Column("protocol", Text, nullable=False),
-    Column("name", Text, nullable=False),
+    *m.not_null(protocol=Text, name=Text),
     m.flag("enabled", default=True),
     m.json_object("config"),
     Column("secret_enc", BYTEA),
@@ -24,11 +23,8 @@ m.created_index(sso_connections)
 sso_login_states = m.entity_table(
     "sso_login_states",
     *m.secret_hash("sso_login_states", "state_hash"),
-    Column("connection_id", UUID, nullable=False),
-    Column("browser_hash", BYTEA, nullable=False),
-    Column("nonce", Text, nullable=False),
-    Column("code_verifier", Text, nullable=False),
-    Column("return_to", Text, nullable=False),
+    *m.not_null(connection_id=UUID, browser_hash=BYTEA, nonce=Text, code_verifier=Text,
+                return_to=Text),
     m.created_at(),
     *m.single_use(),
     m.tenant_fk(),
@@ -39,7 +35,7 @@ Index("sso_login_states_expires", sso_login_states.c.tenant_id, sso_login_states
 sso_login_codes = m.entity_table(
     "sso_login_codes",
     *m.secret_hash("sso_login_codes", "code_hash"),
-    Column("session_id", UUID, nullable=False),
+    *m.not_null(session_id=UUID),
     m.created_at(),
     *m.single_use(),
     m.tenant_fk(),

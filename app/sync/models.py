@@ -7,12 +7,10 @@ from app.core import models as m
 
 scans = m.entity_table(
     "scans",
-    Column("project_id", UUID, nullable=False),
-    Column("external_id", Text, nullable=False),
+    *m.not_null(project_id=UUID, external_id=Text),
     m.timestamp("started_at", nullable=False),
     m.timestamp("completed_at", nullable=False),
-    Column("files_scanned", Integer, nullable=False),
-    Column("duration_ms", BigInteger, nullable=False),
+    *m.not_null(files_scanned=Integer, duration_ms=BigInteger),
     m.json_object("counts"),
     m.counter("gates_total"),
     m.counter("gates_failed"),
@@ -27,27 +25,20 @@ Index("scans_project", scans.c.tenant_id, scans.c.project_id, scans.c.created_at
 
 scan_gate_results = m.tenant_table(
     "scan_gate_results",
-    Column("scan_id", UUID, primary_key=True),
-    Column("gate", Text, primary_key=True),
-    Column("passed", Boolean, nullable=False),
-    Column("score", DOUBLE_PRECISION, nullable=False),
-    Column("threshold", DOUBLE_PRECISION, nullable=False),
+    *m.primary_key(scan_id=UUID, gate=Text),
+    *m.not_null(passed=Boolean, score=DOUBLE_PRECISION, threshold=DOUBLE_PRECISION),
     m.tenant_ref(["scan_id"], "scans"),
 )
 
 violations = m.tenant_table(
     "violations",
-    Column("project_id", UUID, primary_key=True),
-    Column("fingerprint", Text, primary_key=True),
-    Column("rule", Text, nullable=False),
-    Column("severity", Text, nullable=False),
-    Column("file", Text, nullable=False),
+    *m.primary_key(project_id=UUID, fingerprint=Text),
+    *m.not_null(rule=Text, severity=Text, file=Text),
     Column("line", Integer),
-    Column("message", Text, nullable=False),
+    *m.not_null(message=Text),
     m.timestamp("first_seen_at", nullable=False),
     m.timestamp("last_seen_at", nullable=False),
-    Column("first_scan_id", UUID, nullable=False),
-    Column("last_scan_id", UUID, nullable=False),
+    *m.not_null(first_scan_id=UUID, last_scan_id=UUID),
     m.counter("occurrences", start=1),
     m.tenant_ref(["project_id"], "projects"),
 )

@@ -8,7 +8,7 @@ from app.core import models as m
 
 teams = m.entity_table(
     "teams",
-    Column("name", Text, nullable=False),
+    *m.not_null(name=Text),
     Column("description", Text),
     m.flag("scim_managed", default=False),
     Column("external_id", Text),
@@ -26,8 +26,7 @@ Index("teams_scim_name_key", teams.c.tenant_id, teams.c.name_key)
 
 team_memberships = m.tenant_table(
     "team_memberships",
-    Column("team_id", UUID, primary_key=True),
-    Column("user_id", UUID, primary_key=True),
+    *m.primary_key(team_id=UUID, user_id=UUID),
     m.choice("role", default="member"),  # lead|member
     m.created_at(),
     m.tenant_ref(["team_id"], "teams"),
@@ -39,8 +38,7 @@ Index("team_memberships_user", team_memberships.c.tenant_id, team_memberships.c.
 
 team_projects = m.tenant_table(
     "team_projects",
-    Column("team_id", UUID, primary_key=True),
-    Column("project_id", UUID, primary_key=True),
+    *m.primary_key(team_id=UUID, project_id=UUID),
     m.created_at(),
     m.tenant_ref(["team_id"], "teams"),
     m.tenant_ref(["project_id"], "projects"),
@@ -51,8 +49,7 @@ Index("team_projects_team_created", team_projects.c.tenant_id, team_projects.c.t
 
 invitations = m.entity_table(
     "invitations",
-    Column("email", Text, nullable=False),
-    Column("role", Text, nullable=False),  # admin | member | viewer
+    *m.not_null(email=Text, role=Text),  # role: admin | member | viewer
     Column("team_id", UUID),
     *m.secret_hash("invitations", "token_hash"),  # SHA-256 of the dci_ token
     m.timestamp("expires_at", nullable=False),

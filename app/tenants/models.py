@@ -10,8 +10,7 @@ from app.core import models as m
 # in one transaction).
 tenants = m.tenant_table(
     "tenants",
-    Column("name", Text, nullable=False),
-    Column("slug", Text, nullable=False),
+    *m.not_null(name=Text, slug=Text),
     m.choice("plan", default="free"),
     Column("seat_limit", Integer),
     Column("owner_id", UUID),

@@ -9,10 +9,10 @@ from app.core import models as m
 # Domain events, written by webhooks.outbox.emit() in the caller's transaction.
 outbox_events = m.tenant_table(
     "outbox_events",
-    Column("id", UUID, primary_key=True),
-    Column("type", Text, nullable=False),
+    *m.primary_key(id=UUID),
+    *m.not_null(type=Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("data", JSONB, nullable=False),
+    *m.not_null(data=JSONB),
     # W3C traceparent of the emitting request (NULL when tracing is off)
     Column("traceparent", Text),
     m.tenant_fk(),
@@ -21,9 +21,9 @@ Index("outbox_events_created", outbox_events.c.tenant_id, outbox_events.c.create
 
 webhook_endpoints = m.entity_table(
     "webhook_endpoints",
-    Column("url", Text, nullable=False),
+    *m.not_null(url=Text),
     Column("description", Text),
-    Column("events", ARRAY(Text), nullable=False),
+    *m.not_null(events=ARRAY(Text)),
     m.flag("active", default=True),
     m.counter("consecutive_failures"),
     Column("disabled_reason", Text),
@@ -47,9 +47,9 @@ m.created_index(webhook_endpoints)
 
 webhook_secrets = m.tenant_table(
     "webhook_secrets",
-    Column("endpoint_id", UUID, primary_key=True),
+    *m.primary_key(endpoint_id=UUID),
     m.id_key(),
-    Column("secret_encrypted", BYTEA, nullable=False),
+    *m.not_null(secret_encrypted=BYTEA),
     m.created_at(),
     m.timestamp("expires_at"),
     m.tenant_ref(["endpoint_id"], "webhook_endpoints"),
@@ -59,7 +59,7 @@ webhook_secrets = m.tenant_table(
 # in the emitting transaction (app.core.outbox; 0014_webhook_sequence)
 webhook_endpoint_sequences = m.tenant_table(
     "webhook_endpoint_sequences",
-    Column("endpoint_id", UUID, primary_key=True),
+    *m.primary_key(endpoint_id=UUID),
     m.counter("last_seq", BigInteger),
     m.tenant_fk(),
     m.tenant_ref(["endpoint_id"], "webhook_endpoints"),
@@ -67,9 +67,7 @@ webhook_endpoint_sequences = m.tenant_table(
 
 webhook_deliveries = m.entity_table(
     "webhook_deliveries",
-    Column("endpoint_id", UUID, nullable=False),
-    Column("event_id", UUID, nullable=False),
-    Column("event_type", Text, nullable=False),
+    *m.not_null(endpoint_id=UUID, event_id=UUID, event_type=Text),
     m.choice("status", default="pending"),
     m.counter("attempt"),
     m.counter("retry_base"),
@@ -99,8 +97,7 @@ Index("webhook_deliveries_seq", webhook_deliveries.c.tenant_id,
 
 webhook_delivery_attempts = m.tenant_table(
     "webhook_delivery_attempts",
-    Column("delivery_id", UUID, primary_key=True),
-    Column("attempt", Integer, primary_key=True),
+    *m.primary_key(delivery_id=UUID, attempt=Integer),
     m.timestamp("attempted_at", nullable=False),
     Column("status_code", Integer),
     Column("latency_ms", Integer),

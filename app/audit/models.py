@@ -93,8 +93,7 @@ audit_stream_tickets = m.entity_table(
     m.tenant_fk(),
     m.tenant_ref(["user_id"], "users"),
 )
-Index("audit_stream_tickets_expires", audit_stream_tickets.c.tenant_id,
-      audit_stream_tickets.c.expires_at)
+m.expires_index(audit_stream_tickets)
 
 # destinations that the worker pushes the tenant's log to (0004_audit; app.audit.siem_*)
 audit_streams = m.entity_table(

@@ -182,6 +182,11 @@ def created_index(table: Table) -> Index:
     return Index(f"{table.name}_created", table.c.tenant_id, table.c.created_at, table.c.id)
 
 
+def expires_index(table: Table) -> Index:
+    """`<table>_expires` on (tenant_id, expires_at): what the sweep of expired rows walks."""
+    return Index(f"{table.name}_expires", table.c.tenant_id, table.c.expires_at)
+
+
 # Stored first responses of POSTs sent with an Idempotency-Key (0010_limits_idempotency;
 # app.core.idempotency).
 idempotency_keys = tenant_table(

@@ -2,7 +2,7 @@
 
 SSO also adds `sessions.sso_connection_id` (declared in app.auth.models)."""
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Text
 from sqlalchemy.dialects.postgresql import BYTEA, UUID
 
 from app.core import models as m
@@ -30,7 +30,7 @@ sso_login_states = m.entity_table(
     m.tenant_fk(),
     m.tenant_ref(["connection_id"], "sso_connections"),
 )
-Index("sso_login_states_expires", sso_login_states.c.tenant_id, sso_login_states.c.expires_at)
+m.expires_index(sso_login_states)
 
 sso_login_codes = m.entity_table(
     "sso_login_codes",

@@ -1,7 +1,7 @@
 """Table metadata for domain events and webhooks (built by 0005_outboxes_webhooks;
 see app.core.models)."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
 from app.core import models as m
@@ -11,7 +11,7 @@ outbox_events = m.tenant_table(
     "outbox_events",
     *m.primary_key(id=UUID),
     *m.not_null(type=Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    m.timestamp("created_at", nullable=False),
     *m.not_null(data=JSONB),
     # W3C traceparent of the emitting request (NULL when tracing is off)
     Column("traceparent", Text),

@@ -42,6 +42,6 @@ live.AuditHub.listening
 
 # For revisions written as SQL in Python (op.execute lists): the revisions other branches add
 # on top of the squashed chain (alembic/README.md) use it with app_role(). The squashed chain
-# itself calls drift_private.isolate_tenant_table in alembic/sql/. Drop it once no revision
-# imports it.
+# itself declares its tenant tables with drift_private.declare_tenant_table in alembic/sql/
+# (which runs drift_private.isolate_tenant_table). Drop it once no revision imports it.
 migrate.tenant_rls

@@ -1,5 +1,6 @@
 -- Undoes 0001_platform.sql, in reverse order.
 
+DROP FUNCTION drift_private.declare_tenant_table(regclass, text, text, boolean);
 DROP FUNCTION drift_private.isolate_tenant_table(regclass);
 REVOKE SELECT ON TABLE public.alembic_version FROM :"app_role";
 REVOKE USAGE ON SCHEMA public FROM :"app_role";

@@ -21,3 +21,7 @@ GRANT SELECT ON TABLE public.alembic_version TO :"app_role";
 -- Every tenant table's row-level security, applied by each revision that creates one.
 \ir functions/drift_private.isolate_tenant_table.v1.sql
 REVOKE ALL ON FUNCTION drift_private.isolate_tenant_table(regclass) FROM PUBLIC;
+
+-- The rest of its tenancy (tenant foreign key, grants), declared with the RLS in one call.
+\ir functions/drift_private.declare_tenant_table.v1.sql
+REVOKE ALL ON FUNCTION drift_private.declare_tenant_table(regclass, text, text, boolean) FROM PUBLIC;

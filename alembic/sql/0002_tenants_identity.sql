@@ -39,8 +39,7 @@ CREATE TABLE public.tenants (
     CONSTRAINT tenants_tenant_id_slug_key UNIQUE (tenant_id, slug)
 );
 
-SELECT drift_private.isolate_tenant_table('public.tenants');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.tenants TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.tenants', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.users (
     tenant_id uuid NOT NULL,
@@ -64,8 +63,7 @@ CREATE TABLE public.users (
     CONSTRAINT users_external_id_check CHECK (((external_id IS NULL) OR ((length(external_id) >= 1) AND (length(external_id) <= 1024)))),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'viewer'::text]))),
     CONSTRAINT users_user_name_check CHECK (((length(user_name) >= 1) AND (length(user_name) <= 320))),
-    CONSTRAINT users_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT users_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT users_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE UNIQUE INDEX users_user_name_uq ON public.users USING btree (tenant_id, lower(user_name));
@@ -75,8 +73,7 @@ CREATE INDEX users_scim_user_name_key ON public.users USING btree (tenant_id, us
 CREATE INDEX users_scim_external_id ON public.users USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
 CREATE INDEX users_scim_created ON public.users USING btree (tenant_id, created_at, id);
 CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (tenant_id, email_key) WHERE (email_key IS NOT NULL);
-SELECT drift_private.isolate_tenant_table('public.users');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.users TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.users', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.api_keys (
     tenant_id uuid NOT NULL,
@@ -99,8 +96,7 @@ CREATE INDEX api_keys_user ON public.api_keys USING btree (tenant_id, user_id);
 CREATE INDEX api_keys_expiring ON public.api_keys USING btree (tenant_id, expires_at) WHERE ((expires_at IS NOT NULL) AND (revoked_at IS NULL) AND (expiry_notified_at IS NULL));
 ALTER TABLE ONLY public.api_keys
     ADD CONSTRAINT api_keys_tenant_id_sha256_key UNIQUE (tenant_id, sha256);
-SELECT drift_private.isolate_tenant_table('public.api_keys');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.api_keys TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.api_keys', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.sessions (
     tenant_id uuid NOT NULL,
@@ -121,8 +117,7 @@ CREATE TABLE public.sessions (
 CREATE INDEX sessions_user ON public.sessions USING btree (tenant_id, user_id);
 ALTER TABLE ONLY public.sessions
     ADD CONSTRAINT sessions_tenant_id_refresh_hash_key UNIQUE (tenant_id, refresh_hash);
-SELECT drift_private.isolate_tenant_table('public.sessions');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.sessions TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sessions', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE drift_private.auth_throttle (
     key_hash bytea NOT NULL,

@@ -13,13 +13,11 @@ CREATE TABLE public.projects (
     CONSTRAINT projects_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
     CONSTRAINT projects_slug_check CHECK ((slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text)),
     CONSTRAINT projects_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT projects_tenant_id_slug_key UNIQUE (tenant_id, slug),
-    CONSTRAINT projects_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT projects_tenant_id_slug_key UNIQUE (tenant_id, slug)
 );
 
 CREATE INDEX projects_created ON public.projects USING btree (tenant_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.projects');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.projects TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.projects', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.teams (
     tenant_id uuid NOT NULL,
@@ -33,8 +31,7 @@ CREATE TABLE public.teams (
     name_key text GENERATED ALWAYS AS (lower(name)) STORED,
     CONSTRAINT teams_description_check CHECK (((description IS NULL) OR (length(description) <= 2000))),
     CONSTRAINT teams_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
-    CONSTRAINT teams_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT teams_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT teams_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE UNIQUE INDEX teams_name_uq ON public.teams USING btree (tenant_id, lower(name));
@@ -42,8 +39,7 @@ CREATE INDEX teams_created ON public.teams USING btree (tenant_id, created_at, i
 CREATE INDEX teams_scim_name_key ON public.teams USING btree (tenant_id, name_key);
 CREATE INDEX teams_scim_external_id ON public.teams USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
 CREATE INDEX teams_scim_created ON public.teams USING btree (tenant_id, created_at, id) WHERE scim_managed;
-SELECT drift_private.isolate_tenant_table('public.teams');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.teams TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.teams', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.team_memberships (
     tenant_id uuid NOT NULL,
@@ -59,8 +55,7 @@ CREATE TABLE public.team_memberships (
 
 CREATE INDEX team_memberships_user ON public.team_memberships USING btree (tenant_id, user_id);
 CREATE INDEX team_memberships_team_created ON public.team_memberships USING btree (tenant_id, team_id, created_at, user_id);
-SELECT drift_private.isolate_tenant_table('public.team_memberships');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.team_memberships TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.team_memberships', 'SELECT, INSERT, UPDATE, DELETE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.team_projects (
     tenant_id uuid NOT NULL,
@@ -74,8 +69,7 @@ CREATE TABLE public.team_projects (
 
 CREATE INDEX team_projects_project ON public.team_projects USING btree (tenant_id, project_id);
 CREATE INDEX team_projects_team_created ON public.team_projects USING btree (tenant_id, team_id, created_at, project_id);
-SELECT drift_private.isolate_tenant_table('public.team_projects');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.team_projects TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.team_projects', 'SELECT, INSERT, UPDATE, DELETE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.invitations (
     tenant_id uuid NOT NULL,
@@ -101,7 +95,6 @@ CREATE TABLE public.invitations (
     CONSTRAINT invitations_sent_count_check CHECK ((sent_count >= 1)),
     CONSTRAINT invitations_ttl_seconds_check CHECK (((ttl_seconds >= 60) AND (ttl_seconds <= 2592000))),
     CONSTRAINT invitations_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT invitations_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT invitations_tenant_id_team_id_fkey FOREIGN KEY (tenant_id, team_id) REFERENCES public.teams(tenant_id, id) ON DELETE SET NULL (team_id)
 );
 
@@ -109,8 +102,7 @@ CREATE INDEX invitations_pending_created ON public.invitations USING btree (tena
 CREATE INDEX invitations_email ON public.invitations USING btree (tenant_id, email_key) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 ALTER TABLE ONLY public.invitations
     ADD CONSTRAINT invitations_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-SELECT drift_private.isolate_tenant_table('public.invitations');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.invitations TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.invitations', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE VIEW public.reachable_projects WITH (security_barrier='true', security_invoker='true') AS
  SELECT p.tenant_id,

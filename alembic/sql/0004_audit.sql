@@ -36,8 +36,7 @@ CREATE INDEX audit_events_actor_email ON public.audit_events USING btree (tenant
 CREATE INDEX audit_events_outcome_seq ON public.audit_events USING btree (tenant_id, outcome, seq) WHERE (outcome <> 'success'::text);
 CREATE INDEX audit_events_outcome_action_seq ON public.audit_events USING btree (tenant_id, outcome, action COLLATE "C", seq) WHERE (outcome <> 'success'::text);
 CREATE INDEX audit_events_action_verb_seq ON public.audit_events USING btree (tenant_id, action_verb, seq);
-SELECT drift_private.isolate_tenant_table('public.audit_events');
-GRANT SELECT,INSERT ON TABLE public.audit_events TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.audit_events', 'SELECT, INSERT', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.audit_chain (
     tenant_id uuid NOT NULL,
@@ -53,9 +52,8 @@ CREATE TABLE public.audit_chain (
 )
 WITH (fillfactor='50');
 
-SELECT drift_private.isolate_tenant_table('public.audit_chain');
+SELECT drift_private.declare_tenant_table('public.audit_chain', 'SELECT', :'app_role', p_tenant_fk => false);
 COMMENT ON TABLE public.audit_chain IS 'Per-tenant head of the audit hash chain. last_seq/last_hash: the newest event; retained_seq/retained_hash: the newest event removed by retention (its hash is the prev_hash of the oldest kept event). Written only by the audit_events trigger and the retention functions.';
-GRANT SELECT ON TABLE public.audit_chain TO :"app_role";
 
 CREATE TABLE public.audit_retention_notices (
     tenant_id uuid NOT NULL,
@@ -67,12 +65,10 @@ CREATE TABLE public.audit_retention_notices (
     retention_days integer NOT NULL,
     CONSTRAINT audit_retention_notices_check CHECK (((prior_cutoff IS NULL) OR (prior_cutoff <= cutoff))),
     CONSTRAINT audit_retention_notices_events_check CHECK ((events >= 0)),
-    CONSTRAINT audit_retention_notices_pkey PRIMARY KEY (tenant_id),
-    CONSTRAINT audit_retention_notices_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT audit_retention_notices_pkey PRIMARY KEY (tenant_id)
 );
 
-SELECT drift_private.isolate_tenant_table('public.audit_retention_notices');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.audit_retention_notices TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.audit_retention_notices', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.audit_streams (
     tenant_id uuid NOT NULL,
@@ -99,13 +95,11 @@ CREATE TABLE public.audit_streams (
     CONSTRAINT audit_streams_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text]))),
     CONSTRAINT audit_streams_type_check CHECK ((type = ANY (ARRAY['splunk_hec'::text, 'datadog'::text, 'https_ndjson'::text]))),
     CONSTRAINT audit_streams_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2048))),
-    CONSTRAINT audit_streams_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT audit_streams_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT audit_streams_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX audit_streams_created ON public.audit_streams USING btree (tenant_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.audit_streams');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.audit_streams TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.audit_streams', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.audit_stream_tickets (
     tenant_id uuid NOT NULL,
@@ -121,15 +115,13 @@ CREATE TABLE public.audit_stream_tickets (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT audit_stream_tickets_credential_type_check CHECK ((credential_type = ANY (ARRAY['api_key'::text, 'session'::text]))),
     CONSTRAINT audit_stream_tickets_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT audit_stream_tickets_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT audit_stream_tickets_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX audit_stream_tickets_expires ON public.audit_stream_tickets USING btree (tenant_id, expires_at);
 ALTER TABLE ONLY public.audit_stream_tickets
     ADD CONSTRAINT audit_stream_tickets_tenant_id_ticket_hash_key UNIQUE (tenant_id, ticket_hash);
-SELECT drift_private.isolate_tenant_table('public.audit_stream_tickets');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.audit_stream_tickets TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.audit_stream_tickets', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE drift_private.audit_stream_listeners (
     tenant_id uuid NOT NULL,

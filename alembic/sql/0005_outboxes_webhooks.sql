@@ -8,13 +8,11 @@ CREATE TABLE public.outbox_events (
     created_at timestamp with time zone NOT NULL,
     data jsonb NOT NULL,
     traceparent text,
-    CONSTRAINT outbox_events_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT outbox_events_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT outbox_events_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX outbox_events_created ON public.outbox_events USING btree (tenant_id, created_at);
-SELECT drift_private.isolate_tenant_table('public.outbox_events');
-GRANT SELECT,INSERT ON TABLE public.outbox_events TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.outbox_events', 'SELECT, INSERT', :'app_role');
 
 CREATE TABLE public.email_outbox (
     tenant_id uuid NOT NULL,
@@ -31,13 +29,11 @@ CREATE TABLE public.email_outbox (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     sent_at timestamp with time zone,
     CONSTRAINT email_outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'sent'::text, 'failed'::text, 'logged'::text]))),
-    CONSTRAINT email_outbox_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT email_outbox_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT email_outbox_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX email_outbox_due ON public.email_outbox USING btree (tenant_id, next_attempt_at) WHERE (status = 'pending'::text);
-SELECT drift_private.isolate_tenant_table('public.email_outbox');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.email_outbox TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.email_outbox', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.webhook_endpoints (
     tenant_id uuid NOT NULL,
@@ -67,13 +63,11 @@ CREATE TABLE public.webhook_endpoints (
     CONSTRAINT webhook_endpoints_rate_limit_check CHECK (((rate_limit >= 1) AND (rate_limit <= 10000))),
     CONSTRAINT webhook_endpoints_retry_policy_check CHECK ((retry_policy = ANY (ARRAY['fast'::text, 'extended'::text]))),
     CONSTRAINT webhook_endpoints_url_check CHECK (((length(url) >= 1) AND (length(url) <= 2048))),
-    CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT webhook_endpoints_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT webhook_endpoints_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX webhook_endpoints_created ON public.webhook_endpoints USING btree (tenant_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.webhook_endpoints');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_endpoints TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.webhook_endpoints', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.webhook_secrets (
     tenant_id uuid NOT NULL,
@@ -86,8 +80,7 @@ CREATE TABLE public.webhook_secrets (
     CONSTRAINT webhook_secrets_tenant_id_endpoint_id_fkey FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints(tenant_id, id) ON DELETE CASCADE
 );
 
-SELECT drift_private.isolate_tenant_table('public.webhook_secrets');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.webhook_secrets TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.webhook_secrets', 'SELECT, INSERT, UPDATE, DELETE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.webhook_deliveries (
     tenant_id uuid NOT NULL,
@@ -120,8 +113,7 @@ CREATE TABLE public.webhook_deliveries (
 
 CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (tenant_id, endpoint_id, next_attempt_at) WHERE (status = 'pending'::text);
 CREATE INDEX webhook_deliveries_log ON public.webhook_deliveries USING btree (tenant_id, endpoint_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.webhook_deliveries');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.webhook_deliveries TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.webhook_deliveries', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.webhook_delivery_attempts (
     tenant_id uuid NOT NULL,
@@ -136,8 +128,7 @@ CREATE TABLE public.webhook_delivery_attempts (
     CONSTRAINT webhook_delivery_attempts_tenant_id_delivery_id_fkey FOREIGN KEY (tenant_id, delivery_id) REFERENCES public.webhook_deliveries(tenant_id, id) ON DELETE CASCADE
 );
 
-SELECT drift_private.isolate_tenant_table('public.webhook_delivery_attempts');
-GRANT SELECT,INSERT ON TABLE public.webhook_delivery_attempts TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.webhook_delivery_attempts', 'SELECT, INSERT', :'app_role', p_tenant_fk => false);
 
 \ir functions/drift_api.queue_stats.v1.sql
 REVOKE ALL ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) FROM PUBLIC;

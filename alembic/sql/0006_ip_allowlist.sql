@@ -16,16 +16,14 @@ CREATE TABLE public.ip_allowlist (
     CONSTRAINT ip_allowlist_mode_check CHECK ((mode = ANY (ARRAY['enforce'::text, 'report_only'::text]))),
     CONSTRAINT ip_allowlist_scope_check CHECK ((scope = ANY (ARRAY['all'::text, 'users'::text, 'scim'::text]))),
     CONSTRAINT ip_allowlist_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT ip_allowlist_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES public.users(tenant_id, id) ON DELETE SET NULL (created_by),
-    CONSTRAINT ip_allowlist_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT ip_allowlist_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES public.users(tenant_id, id) ON DELETE SET NULL (created_by)
 );
 
 CREATE INDEX ip_allowlist_cidr_gist ON public.ip_allowlist USING gist (cidr inet_ops);
 CREATE INDEX ip_allowlist_created ON public.ip_allowlist USING btree (tenant_id, created_at, id);
 ALTER TABLE ONLY public.ip_allowlist
     ADD CONSTRAINT ip_allowlist_cidr_uq UNIQUE (tenant_id, mode, cidr);
-SELECT drift_private.isolate_tenant_table('public.ip_allowlist');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ip_allowlist TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.ip_allowlist', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.ip_allowlist_resets (
     tenant_id uuid NOT NULL,
@@ -41,15 +39,13 @@ CREATE TABLE public.ip_allowlist_resets (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT ip_allowlist_resets_email_check CHECK ((length(email) <= 320)),
     CONSTRAINT ip_allowlist_resets_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT ip_allowlist_resets_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT ip_allowlist_resets_tenant_id_requested_by_fkey FOREIGN KEY (tenant_id, requested_by) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX ip_allowlist_resets_created ON public.ip_allowlist_resets USING btree (tenant_id, created_at);
 ALTER TABLE ONLY public.ip_allowlist_resets
     ADD CONSTRAINT ip_allowlist_resets_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-SELECT drift_private.isolate_tenant_table('public.ip_allowlist_resets');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.ip_allowlist_resets TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.ip_allowlist_resets', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.ip_allowlist_report (
     tenant_id uuid NOT NULL,
@@ -63,13 +59,11 @@ CREATE TABLE public.ip_allowlist_report (
     CONSTRAINT ip_allowlist_report_credential_type_check CHECK ((credential_type = ANY (ARRAY['session'::text, 'api_key'::text, 'scim_token'::text, 'login'::text]))),
     CONSTRAINT ip_allowlist_report_key UNIQUE NULLS NOT DISTINCT (tenant_id, credential_type, ip, user_id),
     CONSTRAINT ip_allowlist_report_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT ip_allowlist_report_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT ip_allowlist_report_tenant_id_user_id_fkey FOREIGN KEY (tenant_id, user_id) REFERENCES public.users(tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX ip_allowlist_report_seen ON public.ip_allowlist_report USING btree (tenant_id, last_seen, id);
-SELECT drift_private.isolate_tenant_table('public.ip_allowlist_report');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ip_allowlist_report TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.ip_allowlist_report', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE drift_private.ip_allowlist_seq (
     one boolean DEFAULT true NOT NULL,

@@ -12,15 +12,13 @@ CREATE TABLE public.scim_tokens (
     last_used_at timestamp with time zone,
     revoked_at timestamp with time zone,
     CONSTRAINT scim_tokens_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
-    CONSTRAINT scim_tokens_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT scim_tokens_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT scim_tokens_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX scim_tokens_created ON public.scim_tokens USING btree (tenant_id, created_at, id);
 ALTER TABLE ONLY public.scim_tokens
     ADD CONSTRAINT scim_tokens_tenant_id_token_hash_key UNIQUE (tenant_id, token_hash);
-SELECT drift_private.isolate_tenant_table('public.scim_tokens');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.scim_tokens TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_tokens', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.scim_group_mappings (
     tenant_id uuid NOT NULL,
@@ -30,12 +28,10 @@ CREATE TABLE public.scim_group_mappings (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT scim_group_mappings_group_name_check CHECK (((length(group_name) >= 1) AND (length(group_name) <= 200))),
     CONSTRAINT scim_group_mappings_role_check CHECK ((role = ANY (ARRAY['owner'::text, 'admin'::text, 'member'::text, 'viewer'::text]))),
-    CONSTRAINT scim_group_mappings_pkey PRIMARY KEY (tenant_id, group_key),
-    CONSTRAINT scim_group_mappings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT scim_group_mappings_pkey PRIMARY KEY (tenant_id, group_key)
 );
 
-SELECT drift_private.isolate_tenant_table('public.scim_group_mappings');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scim_group_mappings TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_group_mappings', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 \ir functions/drift_api.authenticate_scim_token.v1.sql
 REVOKE ALL ON FUNCTION drift_api.authenticate_scim_token(p_hash bytea) FROM PUBLIC;

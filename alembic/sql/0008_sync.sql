@@ -26,8 +26,7 @@ CREATE TABLE public.scans (
 );
 
 CREATE INDEX scans_project ON public.scans USING btree (tenant_id, project_id, created_at);
-SELECT drift_private.isolate_tenant_table('public.scans');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.scans TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scans', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.scan_gate_results (
     tenant_id uuid NOT NULL,
@@ -41,8 +40,7 @@ CREATE TABLE public.scan_gate_results (
     CONSTRAINT scan_gate_results_tenant_id_scan_id_fkey FOREIGN KEY (tenant_id, scan_id) REFERENCES public.scans(tenant_id, id) ON DELETE CASCADE
 );
 
-SELECT drift_private.isolate_tenant_table('public.scan_gate_results');
-GRANT SELECT,INSERT ON TABLE public.scan_gate_results TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scan_gate_results', 'SELECT, INSERT', :'app_role', p_tenant_fk => false);
 
 CREATE TABLE public.violations (
     tenant_id uuid NOT NULL,
@@ -64,5 +62,4 @@ CREATE TABLE public.violations (
     CONSTRAINT violations_tenant_id_project_id_fkey FOREIGN KEY (tenant_id, project_id) REFERENCES public.projects(tenant_id, id) ON DELETE CASCADE
 );
 
-SELECT drift_private.isolate_tenant_table('public.violations');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.violations TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.violations', 'SELECT, INSERT, UPDATE', :'app_role', p_tenant_fk => false);

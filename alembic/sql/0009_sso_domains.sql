@@ -15,13 +15,11 @@ CREATE TABLE public.verified_domains (
     CONSTRAINT verified_domains_token_check CHECK (((length(token) >= 16) AND (length(token) <= 100))),
     CONSTRAINT verified_domains_domain_uq UNIQUE (tenant_id, domain),
     CONSTRAINT verified_domains_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT verified_domains_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES public.users(tenant_id, id) ON DELETE SET NULL (created_by),
-    CONSTRAINT verified_domains_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT verified_domains_tenant_id_created_by_fkey FOREIGN KEY (tenant_id, created_by) REFERENCES public.users(tenant_id, id) ON DELETE SET NULL (created_by)
 );
 
 CREATE INDEX verified_domains_created ON public.verified_domains USING btree (tenant_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.verified_domains');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.verified_domains TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.verified_domains', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE drift_private.domain_index (
     domain text NOT NULL,
@@ -46,25 +44,21 @@ CREATE TABLE public.sso_connections (
     CONSTRAINT sso_connections_default_role_check CHECK ((default_role = ANY (ARRAY['admin'::text, 'member'::text, 'viewer'::text]))),
     CONSTRAINT sso_connections_name_check CHECK (((length(name) >= 1) AND (length(name) <= 100))),
     CONSTRAINT sso_connections_protocol_check CHECK ((protocol = ANY (ARRAY['oidc'::text, 'saml'::text]))),
-    CONSTRAINT sso_connections_pkey PRIMARY KEY (tenant_id, id),
-    CONSTRAINT sso_connections_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT sso_connections_pkey PRIMARY KEY (tenant_id, id)
 );
 
 CREATE INDEX sso_connections_created ON public.sso_connections USING btree (tenant_id, created_at, id);
-SELECT drift_private.isolate_tenant_table('public.sso_connections');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sso_connections TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sso_connections', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.sso_settings (
     tenant_id uuid NOT NULL,
     enforced boolean DEFAULT false NOT NULL,
     owner_break_glass boolean DEFAULT true NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT sso_settings_pkey PRIMARY KEY (tenant_id),
-    CONSTRAINT sso_settings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT sso_settings_pkey PRIMARY KEY (tenant_id)
 );
 
-SELECT drift_private.isolate_tenant_table('public.sso_settings');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.sso_settings TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sso_settings', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.sso_login_states (
     tenant_id uuid NOT NULL,
@@ -80,13 +74,11 @@ CREATE TABLE public.sso_login_states (
     used_at timestamp with time zone,
     CONSTRAINT sso_login_states_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT sso_login_states_tenant_id_state_hash_key UNIQUE (tenant_id, state_hash),
-    CONSTRAINT sso_login_states_tenant_id_connection_id_fkey FOREIGN KEY (tenant_id, connection_id) REFERENCES public.sso_connections(tenant_id, id) ON DELETE CASCADE,
-    CONSTRAINT sso_login_states_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT sso_login_states_tenant_id_connection_id_fkey FOREIGN KEY (tenant_id, connection_id) REFERENCES public.sso_connections(tenant_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX sso_login_states_expires ON public.sso_login_states USING btree (tenant_id, expires_at);
-SELECT drift_private.isolate_tenant_table('public.sso_login_states');
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.sso_login_states TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sso_login_states', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.sso_login_codes (
     tenant_id uuid NOT NULL,
@@ -98,12 +90,10 @@ CREATE TABLE public.sso_login_codes (
     used_at timestamp with time zone,
     CONSTRAINT sso_login_codes_pkey PRIMARY KEY (tenant_id, id),
     CONSTRAINT sso_login_codes_tenant_id_code_hash_key UNIQUE (tenant_id, code_hash),
-    CONSTRAINT sso_login_codes_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE,
     CONSTRAINT sso_login_codes_tenant_id_session_id_fkey FOREIGN KEY (tenant_id, session_id) REFERENCES public.sessions(tenant_id, id) ON DELETE CASCADE
 );
 
-SELECT drift_private.isolate_tenant_table('public.sso_login_codes');
-GRANT SELECT,INSERT,UPDATE ON TABLE public.sso_login_codes TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sso_login_codes', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.sso_saml_replay (
     tenant_id uuid NOT NULL,
@@ -111,13 +101,11 @@ CREATE TABLE public.sso_saml_replay (
     expires_at timestamp with time zone NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT sso_saml_replay_assertion_id_check CHECK (((length(assertion_id) >= 1) AND (length(assertion_id) <= 256))),
-    CONSTRAINT sso_saml_replay_pkey PRIMARY KEY (tenant_id, assertion_id),
-    CONSTRAINT sso_saml_replay_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES public.tenants(tenant_id) ON DELETE CASCADE
+    CONSTRAINT sso_saml_replay_pkey PRIMARY KEY (tenant_id, assertion_id)
 );
 
 CREATE INDEX sso_saml_replay_expires ON public.sso_saml_replay USING btree (tenant_id, expires_at);
-SELECT drift_private.isolate_tenant_table('public.sso_saml_replay');
-GRANT SELECT,INSERT,DELETE ON TABLE public.sso_saml_replay TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.sso_saml_replay', 'SELECT, INSERT, DELETE', :'app_role');
 
 \ir functions/drift_api.domain_tenant.v1.sql
 REVOKE ALL ON FUNCTION drift_api.domain_tenant(p_domain text) FROM PUBLIC;

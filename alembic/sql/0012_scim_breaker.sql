@@ -2,7 +2,7 @@
 -- Loaded by alembic/versions/0012_scim_breaker.py through app.core.migrate.run_sql (see alembic/README.md).
 
 CREATE TABLE public.scim_breaker_settings (
-    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     enabled boolean NOT NULL DEFAULT true,
     max_share double precision NOT NULL DEFAULT 0.3 CHECK (max_share > 0 AND max_share <= 1),
     window_seconds integer NOT NULL DEFAULT 600 CHECK (window_seconds BETWEEN 60 AND 86400),
@@ -11,11 +11,10 @@ CREATE TABLE public.scim_breaker_settings (
     updated_by uuid,
     PRIMARY KEY (tenant_id)
 );
-SELECT drift_private.isolate_tenant_table('public.scim_breaker_settings');
-GRANT SELECT, INSERT, UPDATE ON public.scim_breaker_settings TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_breaker_settings', 'SELECT, INSERT, UPDATE', :'app_role');
 
 CREATE TABLE public.scim_deprovisions (
-    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     token_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -35,5 +34,4 @@ CREATE UNIQUE INDEX scim_deprovisions_held_user ON public.scim_deprovisions (ten
     WHERE status = 'held';
 CREATE INDEX scim_deprovisions_held ON public.scim_deprovisions (tenant_id, created_at, id)
     WHERE status = 'held';
-SELECT drift_private.isolate_tenant_table('public.scim_deprovisions');
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_deprovisions TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_deprovisions', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');

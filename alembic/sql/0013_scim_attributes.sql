@@ -2,7 +2,7 @@
 -- Loaded by alembic/versions/0013_scim_attributes.py through app.core.migrate.run_sql (see alembic/README.md).
 
 CREATE TABLE public.scim_custom_attributes (
-    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     name text NOT NULL CHECK (name ~ '^[A-Za-z][A-Za-z0-9_-]{0,63}$'),
     name_key text GENERATED ALWAYS AS (lower(name)) STORED,
     type text NOT NULL CHECK (type IN ('string', 'boolean', 'integer', 'dateTime')),
@@ -13,11 +13,10 @@ CREATE TABLE public.scim_custom_attributes (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, name_key)
 );
-SELECT drift_private.isolate_tenant_table('public.scim_custom_attributes');
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_attributes TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_custom_attributes', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 CREATE TABLE public.scim_custom_values (
-    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     user_id uuid NOT NULL,
     name_key text NOT NULL,
     value_key text NOT NULL,
@@ -27,5 +26,4 @@ CREATE TABLE public.scim_custom_values (
         REFERENCES public.scim_custom_attributes (tenant_id, name_key) ON DELETE CASCADE
 );
 CREATE INDEX scim_custom_values_lookup ON public.scim_custom_values (tenant_id, name_key, value_key);
-SELECT drift_private.isolate_tenant_table('public.scim_custom_values');
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.scim_custom_values TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.scim_custom_values', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');

@@ -2,15 +2,14 @@
 -- Loaded by alembic/versions/0014_webhook_sequence.py through app.core.migrate.run_sql (see alembic/README.md).
 
 CREATE TABLE public.webhook_endpoint_sequences (
-    tenant_id uuid NOT NULL REFERENCES public.tenants (tenant_id) ON DELETE CASCADE,
+    tenant_id uuid NOT NULL,
     endpoint_id uuid NOT NULL,
     last_seq bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, endpoint_id),
     FOREIGN KEY (tenant_id, endpoint_id) REFERENCES public.webhook_endpoints (tenant_id, id)
         ON DELETE CASCADE
 );
-SELECT drift_private.isolate_tenant_table('public.webhook_endpoint_sequences');
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.webhook_endpoint_sequences TO :"app_role";
+SELECT drift_private.declare_tenant_table('public.webhook_endpoint_sequences', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
 
 ALTER TABLE public.webhook_deliveries ADD COLUMN seq bigint;
 CREATE UNIQUE INDEX webhook_deliveries_seq ON public.webhook_deliveries (tenant_id, endpoint_id, seq);

@@ -13,7 +13,8 @@ Rules (alembic/README.md, docs/ARCHITECTURE.md, "Migrations"):
   SQL file includes it; its downgrade includes v<N> again.
 - `:"app_role"` (psql's quoted-variable syntax) stands for the runtime role, which reaches the
   revisions through the Alembic config attribute `app_role` (from DRIFT_DATABASE_URL's user;
-  drift_app when embedded). No other role name is written in the SQL.
+  drift_app when embedded); `:'app_role'` is its name as a string literal, for a function
+  argument (`drift_private.declare_tenant_table`). No other role name is written in the SQL.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SQL_DIR = ROOT / "alembic" / "sql"
 
 _INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
 _APP_ROLE = ':"app_role"'
+_APP_ROLE_LITERAL = ":'app_role'"
 
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -57,9 +59,14 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def render_sql(name: str, app_role: str) -> str:
     """The text of alembic/sql/<name> with its `\\ir` includes expanded (once per file, relative
-    to the including file) and `:"app_role"` replaced by the quoted role name."""
+    to the including file), `:"app_role"` replaced by the quoted role name and `:'app_role'` by
+    the name as a string literal."""
     seen: set[Path] = set()
 
     def expand(path: Path) -> str:
@@ -69,7 +76,8 @@ def render_sql(name: str, app_role: str) -> str:
         text = path.read_text(encoding="utf-8")
         return _INCLUDE.sub(lambda m: expand((path.parent / m.group(1)).resolve()), text)
 
-    return expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
+    return (expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
+            .replace(_APP_ROLE_LITERAL, _quote_literal(app_role)))
 
 
 def _configured_app_role() -> str:

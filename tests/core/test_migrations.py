@@ -1,6 +1,7 @@
 """The migration chain stays readable and reversible (alembic/README.md).
 
 - Revision ids follow file order, each revising the one before.
+- `:"app_role"` and `:'app_role'` render as the runtime role's quoted name and string literal.
 - Every function body is defined once, in alembic/sql/functions/, and each file is loaded by
   one revision.
 - `alembic downgrade base` removes everything the chain built, and upgrading again gives the
@@ -18,7 +19,7 @@ from alembic.script import ScriptDirectory
 
 from alembic import command
 from app.core.db import connect
-from app.core.migrate import SQL_DIR, alembic_config
+from app.core.migrate import SQL_DIR, alembic_config, render_sql
 from tests.conftest import DbInfo, scratch_database
 
 _CREATE_FUNCTION = re.compile(r"^CREATE (OR REPLACE )?FUNCTION ", re.MULTILINE)
@@ -74,6 +75,13 @@ def test_every_function_body_is_defined_once() -> None:
     for f in files:
         assert re.fullmatch(r"(drift_api|drift_private|public)\.\w+\.v\d+\.sql", f), f
         assert len(_CREATE_FUNCTION.findall((SQL_DIR / "functions" / f).read_text())) == 1, f
+
+
+def test_the_runtime_role_is_quoted_as_an_identifier_and_as_a_literal() -> None:
+    sql = render_sql("0002_tenants_identity.sql", 'o\'dd"role')
+    assert ':"app_role"' not in sql and ":'app_role'" not in sql
+    assert 'TO "o\'dd""role";' in sql  # function grants
+    assert "'SELECT, INSERT, UPDATE', 'o''dd\"role');" in sql  # declare_tenant_table
 
 
 async def _catalogue(url: str) -> list[list[tuple[object, ...]]]:

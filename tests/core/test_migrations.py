@@ -2,7 +2,8 @@
 
 - Revision ids follow file order, each revising the one before.
 - Every function body is defined once, in alembic/sql/functions/, and each file is loaded by
-  one revision.
+  one revision; its header names its security with `:definer` or `:pinned_search_path`
+  (app.core.migrate.HEADERS), never spelled out.
 - `alembic downgrade base` removes everything the chain built, and upgrading again gives the
   same catalogue as the session's test database (functions, triggers, policies, grants,
   indexes, partitions, comments).
@@ -18,11 +19,12 @@ from alembic.script import ScriptDirectory
 
 from alembic import command
 from app.core.db import connect
-from app.core.migrate import SQL_DIR, alembic_config
+from app.core.migrate import HEADERS, SQL_DIR, alembic_config, render_sql
 from tests.conftest import DbInfo, scratch_database
 
 _CREATE_FUNCTION = re.compile(r"^CREATE (OR REPLACE )?FUNCTION ", re.MULTILINE)
 _INCLUDE = re.compile(r"^\\ir functions/(\S+)$", re.MULTILINE)
+_HEADER_WORD = re.compile(r"(?<![:\w]):(definer|pinned_search_path)\b")
 
 # What the chain builds, as the catalogue has it (role names as they are: same roles).
 _CATALOGUE = [
@@ -74,6 +76,17 @@ def test_every_function_body_is_defined_once() -> None:
     for f in files:
         assert re.fullmatch(r"(drift_api|drift_private|public)\.\w+\.v\d+\.sql", f), f
         assert len(_CREATE_FUNCTION.findall((SQL_DIR / "functions" / f).read_text())) == 1, f
+
+
+def test_function_headers_name_their_security() -> None:
+    for f in sorted((SQL_DIR / "functions").glob("*.sql")):
+        text = f.read_text()
+        header = text.split("AS $", 1)[0]
+        assert len(_HEADER_WORD.findall(header)) == 1, f"{f.name}: :definer or :pinned_search_path"
+        assert not re.search(r"SECURITY DEFINER|SET search_path", text), f"{f.name}: by hand"
+    rendered = render_sql("0002_tenants_identity.sql", "drift_app")
+    assert not _HEADER_WORD.search(rendered)
+    assert f"LANGUAGE plpgsql {HEADERS[':definer']}\n" in rendered
 
 
 async def _catalogue(url: str) -> list[list[tuple[object, ...]]]:

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp with time zone) RETURNS SETOF uuid
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             DECLARE
                 v_prev text := current_setting('app.tenant_id', true);

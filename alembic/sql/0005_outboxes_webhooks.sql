@@ -159,14 +159,11 @@ GRANT EXECUTE ON FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp wi
 REVOKE ALL ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) TO :"app_role";
 
-\ir functions/drift_private.notify_email.v1.sql
-REVOKE ALL ON FUNCTION drift_private.notify_email() FROM PUBLIC;
+\ir functions/drift_private.notify_tenant.v1.sql
+REVOKE ALL ON FUNCTION drift_private.notify_tenant() FROM PUBLIC;
 
-\ir functions/drift_private.notify_webhooks.v1.sql
-REVOKE ALL ON FUNCTION drift_private.notify_webhooks() FROM PUBLIC;
+CREATE TRIGGER email_outbox_notify AFTER INSERT ON public.email_outbox FOR EACH ROW EXECUTE FUNCTION drift_private.notify_tenant('drift_email');
 
-CREATE TRIGGER email_outbox_notify AFTER INSERT ON public.email_outbox FOR EACH ROW EXECUTE FUNCTION drift_private.notify_email();
+CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON public.webhook_deliveries FOR EACH ROW WHEN ((new.status = 'pending'::text)) EXECUTE FUNCTION drift_private.notify_tenant('drift_webhooks');
 
-CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON public.webhook_deliveries FOR EACH ROW WHEN ((new.status = 'pending'::text)) EXECUTE FUNCTION drift_private.notify_webhooks();
-
-CREATE TRIGGER webhook_deliveries_requeue_notify AFTER UPDATE OF status ON public.webhook_deliveries FOR EACH ROW WHEN (((new.status = 'pending'::text) AND (old.status <> 'pending'::text))) EXECUTE FUNCTION drift_private.notify_webhooks();
+CREATE TRIGGER webhook_deliveries_requeue_notify AFTER UPDATE OF status ON public.webhook_deliveries FOR EACH ROW WHEN (((new.status = 'pending'::text) AND (old.status <> 'pending'::text))) EXECUTE FUNCTION drift_private.notify_tenant('drift_webhooks');

@@ -143,7 +143,8 @@ GRANT SELECT,INSERT ON TABLE public.webhook_delivery_attempts TO :"app_role";
 REVOKE ALL ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) TO :"app_role";
 
--- The workers' polls for tenants with work (drift_api.tenants_with_*), one loop for all.
+-- The workers' polls for tenants with work (drift_api.tenants_with_*, including the audit
+-- streams of 0004), one loop for all.
 \ir functions/drift_private.tenants_with_work.v1.sql
 REVOKE ALL ON FUNCTION drift_private.tenants_with_work(p_work text, p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
 
@@ -158,6 +159,10 @@ GRANT EXECUTE ON FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp wi
 \ir functions/drift_api.tenants_with_expiring_api_keys.v1.sql
 REVOKE ALL ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) TO :"app_role";
+
+\ir functions/drift_api.tenants_with_audit_streams.v1.sql
+REVOKE ALL ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) TO :"app_role";
 
 \ir functions/drift_private.notify_tenant.v1.sql
 REVOKE ALL ON FUNCTION drift_private.notify_tenant() FROM PUBLIC;

@@ -52,7 +52,8 @@ CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_private.index_tenant": "the trigger that keeps tenant_index in step with tenants",
     "drift_api.tenants_with_audit_streams": "the SIEM push job: tenants with active streams "
                                             "(tenant ids only)",
-    "drift_private.tenants_with_work": "the tenants_with_* polls' loop: tenant ids only",
+    "drift_private.tenants_with_work": "the four tenants_with_* polls' one loop (tenant ids "
+                                       "and a due flag only)",
 }
 
 

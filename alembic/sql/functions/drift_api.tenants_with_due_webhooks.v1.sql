@@ -1,5 +1,5 @@
 CREATE FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp with time zone) RETURNS SETOF uuid
     LANGUAGE sql :definer
     AS $$
-            SELECT drift_private.tenants_with_work('due_webhooks', p_now, NULL)
+            SELECT w.tenant_id FROM drift_private.tenants_with_work('due_webhooks', p_now, NULL) w
         $$;

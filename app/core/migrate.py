@@ -45,6 +45,7 @@ HEADERS = {":pinned_search_path": PINNED_SEARCH_PATH,
            ":definer": f"SECURITY DEFINER {PINNED_SEARCH_PATH}"}
 _HEADER = re.compile(r"(?<![:\w])(:pinned_search_path|:definer)\b")
 
+
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))

@@ -11,7 +11,6 @@ DROP FUNCTION drift_api.token_tenant(bytea, text);
 DROP FUNCTION drift_api.throttle_locked_until(bytea[], timestamp with time zone);
 DROP FUNCTION drift_api.throttle_failure(bytea, text, timestamp with time zone, integer, integer, integer, integer);
 DROP FUNCTION drift_api.throttle_clear(bytea, timestamp with time zone);
-DROP FUNCTION drift_api.tenants_with_expiring_api_keys(timestamp with time zone, timestamp with time zone);
 DROP FUNCTION drift_api.tenant_id_for_slug(text);
 DROP FUNCTION drift_api.list_tenants();
 DROP FUNCTION drift_api.authenticate_session(uuid, uuid, uuid, timestamp with time zone);

@@ -154,10 +154,6 @@ GRANT EXECUTE ON FUNCTION drift_api.list_tenants() TO :"app_role";
 REVOKE ALL ON FUNCTION drift_api.tenant_id_for_slug(p_slug text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.tenant_id_for_slug(p_slug text) TO :"app_role";
 
-\ir functions/drift_api.tenants_with_expiring_api_keys.v1.sql
-REVOKE ALL ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) TO :"app_role";
-
 \ir functions/drift_api.throttle_clear.v1.sql
 REVOKE ALL ON FUNCTION drift_api.throttle_clear(p_key bytea, p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.throttle_clear(p_key bytea, p_now timestamp with time zone) TO :"app_role";

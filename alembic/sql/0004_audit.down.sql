@@ -6,7 +6,6 @@ DROP FUNCTION drift_private.unindex_stream_ticket();
 DROP FUNCTION drift_private.secure_audit_partition(text);
 DROP FUNCTION drift_private.audit_events_immutable();
 DROP FUNCTION drift_private.audit_chain_step();
-DROP FUNCTION drift_api.tenants_with_audit_streams(timestamp with time zone);
 DROP FUNCTION drift_api.ensure_audit_partitions(date, integer);
 DROP FUNCTION drift_api.audit_stream_unregister(uuid, uuid[]);
 DROP FUNCTION drift_api.audit_stream_register(uuid, uuid[], integer);

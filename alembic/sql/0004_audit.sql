@@ -162,10 +162,6 @@ GRANT EXECUTE ON FUNCTION drift_api.audit_stream_unregister(p_listener uuid, p_t
 REVOKE ALL ON FUNCTION drift_api.ensure_audit_partitions(p_from date, p_months integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.ensure_audit_partitions(p_from date, p_months integer) TO :"app_role";
 
-\ir functions/drift_api.tenants_with_audit_streams.v1.sql
-REVOKE ALL ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) TO :"app_role";
-
 \ir functions/drift_private.audit_chain_step.v1.sql
 REVOKE ALL ON FUNCTION drift_private.audit_chain_step() FROM PUBLIC;
 

@@ -134,6 +134,11 @@ SELECT drift_private.declare_tenant_table('public.webhook_delivery_attempts', 'S
 REVOKE ALL ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) TO :"app_role";
 
+-- The workers' polls for tenants with work (drift_api.tenants_with_*, including the audit
+-- streams of 0004), one loop for all.
+\ir functions/drift_private.tenants_with_work.v1.sql
+REVOKE ALL ON FUNCTION drift_private.tenants_with_work(p_work text, p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
+
 \ir functions/drift_api.tenants_with_due_email.v1.sql
 REVOKE ALL ON FUNCTION drift_api.tenants_with_due_email(p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.tenants_with_due_email(p_now timestamp with time zone) TO :"app_role";
@@ -142,14 +147,19 @@ GRANT EXECUTE ON FUNCTION drift_api.tenants_with_due_email(p_now timestamp with 
 REVOKE ALL ON FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.tenants_with_due_webhooks(p_now timestamp with time zone) TO :"app_role";
 
-\ir functions/drift_private.notify_email.v1.sql
-REVOKE ALL ON FUNCTION drift_private.notify_email() FROM PUBLIC;
+\ir functions/drift_api.tenants_with_expiring_api_keys.v1.sql
+REVOKE ALL ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.tenants_with_expiring_api_keys(p_now timestamp with time zone, p_until timestamp with time zone) TO :"app_role";
 
-\ir functions/drift_private.notify_webhooks.v1.sql
-REVOKE ALL ON FUNCTION drift_private.notify_webhooks() FROM PUBLIC;
+\ir functions/drift_api.tenants_with_audit_streams.v1.sql
+REVOKE ALL ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION drift_api.tenants_with_audit_streams(p_now timestamp with time zone) TO :"app_role";
 
-CREATE TRIGGER email_outbox_notify AFTER INSERT ON public.email_outbox FOR EACH ROW EXECUTE FUNCTION drift_private.notify_email();
+\ir functions/drift_private.notify_tenant.v1.sql
+REVOKE ALL ON FUNCTION drift_private.notify_tenant() FROM PUBLIC;
 
-CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON public.webhook_deliveries FOR EACH ROW WHEN ((new.status = 'pending'::text)) EXECUTE FUNCTION drift_private.notify_webhooks();
+CREATE TRIGGER email_outbox_notify AFTER INSERT ON public.email_outbox FOR EACH ROW EXECUTE FUNCTION drift_private.notify_tenant('drift_email');
 
-CREATE TRIGGER webhook_deliveries_requeue_notify AFTER UPDATE OF status ON public.webhook_deliveries FOR EACH ROW WHEN (((new.status = 'pending'::text) AND (old.status <> 'pending'::text))) EXECUTE FUNCTION drift_private.notify_webhooks();
+CREATE TRIGGER webhook_deliveries_notify AFTER INSERT ON public.webhook_deliveries FOR EACH ROW WHEN ((new.status = 'pending'::text)) EXECUTE FUNCTION drift_private.notify_tenant('drift_webhooks');
+
+CREATE TRIGGER webhook_deliveries_requeue_notify AFTER UPDATE OF status ON public.webhook_deliveries FOR EACH ROW WHEN (((new.status = 'pending'::text) AND (old.status <> 'pending'::text))) EXECUTE FUNCTION drift_private.notify_tenant('drift_webhooks');

@@ -15,6 +15,11 @@ Rules (alembic/README.md, docs/ARCHITECTURE.md, "Migrations"):
   revisions through the Alembic config attribute `app_role` (from DRIFT_DATABASE_URL's user;
   drift_app when embedded); `:'app_role'` is its name as a string literal, for a function
   argument (`drift_private.declare_tenant_table`). No other role name is written in the SQL.
+- Every function's header names its security in one word (psql's variable syntax), never
+  spelled out: `:definer` (SECURITY DEFINER with the pinned search_path) or
+  `:pinned_search_path` (the pinned search_path alone, for a function that runs as its
+  caller), e.g. `LANGUAGE plpgsql :definer`. So no definer function can leave its
+  search_path open (tests/core/test_migrations.py).
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ SQL_DIR = ROOT / "alembic" / "sql"
 _INCLUDE = re.compile(r"^\\ir (\S+)$", re.MULTILINE)
 _APP_ROLE = ':"app_role"'
 _APP_ROLE_LITERAL = ":'app_role'"
+# What a function header's `:definer` or `:pinned_search_path` stands for: the search_path
+# every function runs with (pg_temp last, so a caller's temporary object never shadows a
+# name), and a definer function's privilege.
+PINNED_SEARCH_PATH = "SET search_path TO 'pg_catalog', 'pg_temp'"
+HEADERS = {":pinned_search_path": PINNED_SEARCH_PATH,
+           ":definer": f"SECURITY DEFINER {PINNED_SEARCH_PATH}"}
+_HEADER = re.compile(r"(?<![:\w])(:pinned_search_path|:definer)\b")
+
 
 def alembic_config(owner_url: str | None = None, app_role: str | None = None) -> Config:
     cfg = Config(str(ROOT / "alembic.ini"))
@@ -65,8 +78,9 @@ def _quote_literal(value: str) -> str:
 
 def render_sql(name: str, app_role: str) -> str:
     """The text of alembic/sql/<name> with its `\\ir` includes expanded (once per file, relative
-    to the including file), `:"app_role"` replaced by the quoted role name and `:'app_role'` by
-    the name as a string literal."""
+    to the including file), `:"app_role"` replaced by the quoted role name, `:'app_role'` by
+    the name as a string literal, and `:definer` and `:pinned_search_path` by the function
+    header clauses they stand for (HEADERS)."""
     seen: set[Path] = set()
 
     def expand(path: Path) -> str:
@@ -76,8 +90,9 @@ def render_sql(name: str, app_role: str) -> str:
         text = path.read_text(encoding="utf-8")
         return _INCLUDE.sub(lambda m: expand((path.parent / m.group(1)).resolve()), text)
 
-    return (expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
+    text = (expand((SQL_DIR / name).resolve()).replace(_APP_ROLE, quote_ident(app_role))
             .replace(_APP_ROLE_LITERAL, _quote_literal(app_role)))
+    return _HEADER.sub(lambda m: HEADERS[m.group(1)], text)
 
 
 def _configured_app_role() -> str:

@@ -37,8 +37,9 @@ REFERENCE_TABLES: dict[str, str] = {
                                    "before any tenant is known (docs/operations.md)",
 }
 
-# Definer functions that read drift_private.tenant_index: the only query paths that cross
-# tenants. Each visits tenants one by one (entering each under RLS) or reads the index itself.
+# Definer functions that read drift_private.tenant_index, or visit tenants through
+# drift_private.tenants_with_work: the only query paths that cross tenants. Each visits
+# tenants one by one (entering each under RLS) or reads the index itself.
 CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_api.all_tenant_ids": "every tenant id (worker jobs that visit each tenant)",
     "drift_api.list_tenants": "the operator CLI's tenant list",
@@ -51,6 +52,8 @@ CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_private.index_tenant": "the trigger that keeps tenant_index in step with tenants",
     "drift_api.tenants_with_audit_streams": "the SIEM push job: tenants with active streams "
                                             "(tenant ids only)",
+    "drift_private.tenants_with_work": "the four tenants_with_* polls' one loop (tenant ids "
+                                       "and a due flag only)",
 }
 
 
@@ -115,9 +118,9 @@ async def test_cross_tenant_paths_are_the_listed_ones(owner_conn: asyncpg.Connec
         "SELECT n.nspname || '.' || p.proname AS name, p.prosecdef"
         " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE n.nspname IN ('drift_api', 'drift_private') AND p.prokind = 'f'"
-        " AND p.prosrc ~ 'tenant_index'")
+        " AND p.prosrc ~ 'tenant_index|tenants_with_work'")
     assert {r["name"] for r in rows} == set(CROSS_TENANT_FUNCTIONS), \
-        "list every function reading tenant_index in CROSS_TENANT_FUNCTIONS"
+        "list every function crossing tenants in CROSS_TENANT_FUNCTIONS"
     assert all(r["prosecdef"] for r in rows)  # definer: the runtime role cannot read it
 
 

@@ -3,7 +3,8 @@
 - Revision ids follow file order, each revising the one before.
 - `:"app_role"` and `:'app_role'` render as the runtime role's quoted name and string literal.
 - Every function body is defined once, in alembic/sql/functions/, and each file is loaded by
-  one revision.
+  one revision; its header names its security with `:definer` or `:pinned_search_path`
+  (app.core.migrate.HEADERS), never spelled out.
 - `alembic downgrade base` removes everything the chain built, and upgrading again gives the
   same catalogue as the session's test database (functions, triggers, policies, grants,
   indexes, partitions, comments).
@@ -19,11 +20,12 @@ from alembic.script import ScriptDirectory
 
 from alembic import command
 from app.core.db import connect
-from app.core.migrate import SQL_DIR, alembic_config, render_sql
+from app.core.migrate import HEADERS, SQL_DIR, alembic_config, render_sql
 from tests.conftest import DbInfo, scratch_database
 
 _CREATE_FUNCTION = re.compile(r"^CREATE (OR REPLACE )?FUNCTION ", re.MULTILINE)
 _INCLUDE = re.compile(r"^\\ir functions/(\S+)$", re.MULTILINE)
+_HEADER_WORD = re.compile(r"(?<![:\w]):(definer|pinned_search_path)\b")
 
 # What the chain builds, as the catalogue has it (role names as they are: same roles).
 _CATALOGUE = [
@@ -82,6 +84,17 @@ def test_the_runtime_role_is_quoted_as_an_identifier_and_as_a_literal() -> None:
     assert ':"app_role"' not in sql and ":'app_role'" not in sql
     assert 'TO "o\'dd""role";' in sql  # function grants
     assert "'SELECT, INSERT, UPDATE', 'o''dd\"role');" in sql  # declare_tenant_table
+
+
+def test_function_headers_name_their_security() -> None:
+    for f in sorted((SQL_DIR / "functions").glob("*.sql")):
+        text = f.read_text()
+        header = text.split("AS $", 1)[0]
+        assert len(_HEADER_WORD.findall(header)) == 1, f"{f.name}: :definer or :pinned_search_path"
+        assert not re.search(r"SECURITY DEFINER|SET search_path", text), f"{f.name}: by hand"
+    rendered = render_sql("0002_tenants_identity.sql", "drift_app")
+    assert not _HEADER_WORD.search(rendered)
+    assert f"LANGUAGE plpgsql {HEADERS[':definer']}\n" in rendered
 
 
 async def _catalogue(url: str) -> list[list[tuple[object, ...]]]:

@@ -60,6 +60,19 @@ async def test_runtime_role_is_safe_and_owns_nothing(app_conn: asyncpg.Connectio
         True, True, False, False, False)
 
 
+async def test_every_function_pins_its_search_path(owner_conn: asyncpg.Connection) -> None:
+    """Definer or not, every function of ours runs with the pinned search_path (the
+    `:definer` or `:pinned_search_path` of its header, app.core.migrate.HEADERS)."""
+    rows = await owner_conn.fetch(
+        "SELECT n.nspname || '.' || p.proname AS name, p.prosecdef, p.proconfig"
+        " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname IN ('public', 'drift_api', 'drift_private')")
+    assert sum(r["prosecdef"] for r in rows) >= 40
+    unpinned = [r["name"] for r in rows
+                if "search_path=pg_catalog, pg_temp" not in (r["proconfig"] or [])]
+    assert unpinned == []
+
+
 async def test_definer_functions_pin_search_path_and_are_not_public(
         owner_conn: asyncpg.Connection, test_db: DbInfo) -> None:
     rows = await owner_conn.fetch(

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.audit_drop_expired_partitions(p_now timestamp with time zone) RETURNS TABLE(partition_name text, tenant_id uuid, through_seq bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $_$
             #variable_conflict use_column
             DECLARE

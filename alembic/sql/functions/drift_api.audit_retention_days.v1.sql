@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.audit_retention_days(p_plan text, p_custom integer) RETURNS integer
-    LANGUAGE sql IMMUTABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE sql IMMUTABLE :definer
     AS $$
                 SELECT CASE p_plan
                     WHEN 'free' THEN 30

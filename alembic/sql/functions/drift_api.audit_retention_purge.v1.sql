@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.audit_retention_purge(p_tenant uuid, p_now timestamp with time zone, p_batch integer) RETURNS TABLE(deleted bigint, cutoff timestamp with time zone, through_seq bigint)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             #variable_conflict use_column
             DECLARE

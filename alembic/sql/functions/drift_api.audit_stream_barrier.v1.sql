@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.audit_stream_barrier(p_tenant uuid) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             DECLARE
                 v_prev text := current_setting('app.tenant_id', true);

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.audit_stream_register(p_listener uuid, p_tenants uuid[], p_ttl integer) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE sql :definer
     AS $$
                 INSERT INTO drift_private.audit_stream_listeners AS l
                        (tenant_id, listener_id, expires_at)

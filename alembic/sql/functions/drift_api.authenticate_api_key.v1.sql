@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.authenticate_api_key(p_hash bytea, p_now timestamp with time zone) RETURNS TABLE(status text, tenant_id uuid, key_id uuid, user_id uuid, email text, role text)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             #variable_conflict use_column
             DECLARE

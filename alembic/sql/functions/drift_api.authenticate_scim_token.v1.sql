@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.authenticate_scim_token(p_hash bytea) RETURNS TABLE(status text, tenant_id uuid, token_id uuid)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         #variable_conflict use_column
         DECLARE

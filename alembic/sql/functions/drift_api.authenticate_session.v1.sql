@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.authenticate_session(p_tenant uuid, p_session uuid, p_user uuid, p_now timestamp with time zone) RETURNS TABLE(status text, email text, role text)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             #variable_conflict use_column
             DECLARE

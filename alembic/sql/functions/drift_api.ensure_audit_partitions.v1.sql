@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.ensure_audit_partitions(p_from date, p_months integer) RETURNS integer
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         DECLARE
             m date := date_trunc('month', p_from)::date;

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.gate_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql STABLE :definer
     AS $$
 BEGIN
     PERFORM drift_api.enter_scim_token(p_token, p_tenant, p_now, p_allowlist_seq);

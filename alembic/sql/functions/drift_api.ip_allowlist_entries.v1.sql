@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.ip_allowlist_entries(p_tenant uuid) RETURNS TABLE(seq bigint, id uuid, cidr cidr, expires_at timestamp with time zone, scope text, mode text)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         #variable_conflict use_column
         DECLARE

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.list_tenants() RETURNS TABLE(tenant_id uuid, slug text, name text, plan text, seat_limit integer, created_at timestamp with time zone)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
             #variable_conflict use_column
             DECLARE

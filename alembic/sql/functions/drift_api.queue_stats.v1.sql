@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.queue_stats(p_now timestamp with time zone) RETURNS TABLE(queue text, depth bigint, due bigint, oldest_due timestamp with time zone)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         DECLARE
             v_prev text := current_setting('app.tenant_id', true);

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.rate_lease(p_tenant uuid, p_kind text, p_window_start timestamp with time zone, p_budgets jsonb, p_fraction real) RETURNS TABLE(granted integer, budget integer, window_start timestamp with time zone)
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
 #variable_conflict use_column
 DECLARE

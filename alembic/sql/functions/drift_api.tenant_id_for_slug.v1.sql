@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.tenant_id_for_slug(p_slug text) RETURNS uuid
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE sql STABLE :definer
     AS $$
                 SELECT tenant_id FROM drift_private.tenant_index WHERE slug = lower(p_slug)
             $$;

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_api.throttle_failure(p_key bytea, p_kind text, p_now timestamp with time zone, p_max_failures integer, p_window_seconds integer, p_base_seconds integer, p_max_seconds integer) RETURNS timestamp with time zone
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
 DECLARE
     r drift_private.auth_throttle%ROWTYPE;

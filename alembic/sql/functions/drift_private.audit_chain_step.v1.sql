@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.audit_chain_step() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         DECLARE
             v_seq bigint;

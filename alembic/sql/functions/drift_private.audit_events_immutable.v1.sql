@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.audit_events_immutable() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :pinned_search_path
     AS $$
         BEGIN
             IF TG_OP = 'DELETE' AND current_setting('drift.audit_retention', true) = 'on' THEN

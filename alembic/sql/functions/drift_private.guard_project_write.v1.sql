@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.guard_project_write() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :pinned_search_path
     AS $$
 DECLARE
     v_role text := NULLIF(current_setting('app.role', true), '');

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.index_domain() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         BEGIN
             IF TG_OP = 'DELETE' THEN

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.index_tenant() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         BEGIN
             INSERT INTO drift_private.tenant_index (tenant_id, slug)

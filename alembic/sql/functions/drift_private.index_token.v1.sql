@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.index_token() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         DECLARE
             row jsonb := to_jsonb(NEW);

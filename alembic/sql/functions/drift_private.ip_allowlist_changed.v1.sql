@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.ip_allowlist_changed() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         DECLARE
             t uuid;

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.isolate_tenant_table(p_table regclass) RETURNS void
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :pinned_search_path
     AS $$
         -- What makes a table a tenant table (docs/ARCHITECTURE.md): row-level security enabled
         -- and forced, and the one policy, for all commands with USING = WITH CHECK. No tenant

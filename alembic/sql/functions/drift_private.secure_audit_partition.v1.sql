@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.secure_audit_partition(p_part text) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         BEGIN
             PERFORM drift_private.isolate_tenant_table(format('public.%I', p_part)::regclass);

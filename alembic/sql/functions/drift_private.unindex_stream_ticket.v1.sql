@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.unindex_stream_ticket() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :definer
     AS $$
         BEGIN
             DELETE FROM drift_private.token_index

@@ -1,6 +1,5 @@
 CREATE FUNCTION drift_private.declare_tenant_table(p_table regclass, p_privileges text, p_grantee text, p_tenant_fk boolean DEFAULT true) RETURNS void
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE plpgsql :pinned_search_path
     AS $$
         -- All that makes a new table a tenant table (docs/ARCHITECTURE.md), run right after
         -- its CREATE TABLE and indexes: its rows go with their tenant (<table>_tenant_id_fkey,

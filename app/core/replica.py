@@ -8,8 +8,9 @@ verification). Both, in this order (docs/scaling.md, "Read replicas"):
    `SELECT true` of app.core.tx.RequestTx.verify, `last_used_at` bookkeeping included): a
    revoked key is refused there on the very next request, whatever the replica has replayed;
 2. run the read on the replica with the tenant entered by the credential's own
-   `drift_api.gate_<kind>`, which checks the credential against the replica's data too and,
-   on a hot standby, skips its last-use bookkeeping (a standby refuses every write);
+   `drift_api.enter_<kind>` (as a read's gate), which checks the credential against the
+   replica's data too and, on a hot standby, skips its last-use bookkeeping (a standby refuses
+   every write);
 3. fall back to the primary, and say why (`drift_db_reads_total{database="primary",reason}`,
    the access log's `db`/`db_reason` fields), when the replica is unreachable, lags more than
    DRIFT_READ_MAX_LAG_SECONDS, refuses a credential the primary accepted (a change not yet

@@ -203,14 +203,15 @@ class Freshness:
 
 
 class Enter:
-    """How a request's credential enters its tenant: `drift_api.enter_<kind>(args)`, two ways:
+    """How a request's credential enters its tenant: the STABLE function
+    `drift_api.enter_<kind>(args, p_read_only)`, two ways:
 
     - `script`: `BEGIN; SELECT drift_api.enter_<kind>(...)`, one simple-protocol round trip that
       opens the request's transaction, the typed arguments inlined as literals (`literal`);
       built only when a write needs it;
-    - `gate` with `args` bound: the STABLE `drift_api.gate_<kind>` function, appended as a
-      pseudo-constant condition to a read so that the read itself enters
-      (docs/adr/0003-one-flight-reads.md).
+    - `gate` with `args` bound and `p_read_only` true: appended as a pseudo-constant condition
+      to a read so that the read itself enters, and is then read-only
+      (`gated`; docs/adr/0003-one-flight-reads.md).
 
     The last argument is the allowlist counter the statement must prove (`Freshness`), or
     NULL."""
@@ -238,7 +239,7 @@ class Enter:
 
     @property
     def gate(self) -> str:
-        return f"drift_api.gate_{self.kind}"
+        return f"drift_api.enter_{self.kind}"
 
     @property
     def on_standby(self) -> bool:
@@ -248,9 +249,10 @@ class Enter:
 
     @property
     def gate_script(self) -> str:
-        """`SELECT drift_api.gate_<kind>(...)` with the typed arguments as literals: how a
-        snapshot transaction on the read replica enters (`OwnTx.open(..., enter=...)`)."""
-        return f"SELECT {self.gate}(" + ", ".join(literal(a) for a in self.unproven_args) + ")"
+        """`SELECT drift_api.enter_<kind>(..., true)` with the typed arguments as literals: how
+        a snapshot transaction on the read replica enters (`OwnTx.open(..., enter=...)`)."""
+        values = ", ".join(literal(a) for a in self.unproven_args)
+        return f"SELECT {self.gate}({values}, true)"
 
     @property
     def script(self) -> str:
@@ -271,13 +273,15 @@ _wrapped: dict[tuple[str, str, int], str] = {}
 
 
 def gated(sql: str, gate: str, nargs: int, ngate: int) -> str:
-    """`sql` as one statement that first passes the gate (cached: the text is stable, so
-    asyncpg's prepared-statement cache keeps working)."""
+    """`sql` as one statement that first passes the gate, `gate(<the next ngate parameters>,
+    true)`: the credential's enter function, which then makes the statement's transaction
+    read-only (cached: the text is stable, so asyncpg's prepared-statement cache keeps
+    working)."""
     key = (sql, gate, nargs)
     text = _wrapped.get(key)
     if text is None:
         params = ", ".join(f"${nargs + i + 1}" for i in range(ngate))
-        text = f"SELECT * FROM ({sql}) AS _drift_q WHERE {gate}({params})"
+        text = f"SELECT * FROM ({sql}) AS _drift_q WHERE {gate}({params}, true)"
         if len(_wrapped) > 4096:
             _wrapped.clear()
         _wrapped[key] = text
@@ -437,9 +441,9 @@ class RequestTx(Tx):
 class ReplicaTx(Tx):
     """A read-only request's statements on the read replica (app.core.replica): each SELECT
     runs as one implicit transaction of its own on the replica connection, gated by the
-    credential's own `drift_api.gate_<kind>` (on a standby: the credential checked against the
-    replica's data, the tenant entered, the transaction read-only, nothing written). Anything
-    but a SELECT is refused here: a replica serves reads only."""
+    credential's own `drift_api.enter_<kind>` (on a standby: the credential checked against
+    the replica's data, the tenant entered, the transaction read-only, nothing written).
+    Anything but a SELECT is refused here: a replica serves reads only."""
 
     __slots__ = ("_gate", "_gate_args")
 

@@ -96,7 +96,7 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
 
 
 def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter:
-    """The SCIM token's way into its tenant (`drift_api.enter_scim_token` / `gate_scim_token`)."""
+    """The SCIM token's way into its tenant (`drift_api.enter_scim_token`)."""
     return Enter("scim_token", (UUID(str(principal.credential_id)),
                                 UUID(str(principal.tenant_id)), clock.now()), freshness)
 

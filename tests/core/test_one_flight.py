@@ -41,7 +41,8 @@ async def test_a_read_is_one_round_trip_that_enters_the_tenant(
     r = await client.get(f"/api/v1/projects/{pid}", headers=tenant.headers)
     assert r.status_code == 200 and r.json()["id"] == pid
     assert len(round_trips) == 1, round_trips
-    assert "drift_api.gate_api_key" in round_trips[0]
+    assert "drift_api.enter_api_key(" in round_trips[0]
+    assert round_trips[0].endswith(", true)")  # the gate's p_read_only
     assert "BEGIN" not in round_trips[0] and "COMMIT" not in round_trips[0]
 
 
@@ -57,7 +58,7 @@ async def test_a_write_opens_its_transaction_with_the_credential_check(
     last = round_trips[2]
     assert "INSERT INTO outbox_events" in last and "INSERT INTO audit_events" in last
     assert last.endswith("; COMMIT")
-    assert not any("gate_" in q for q in round_trips)
+    assert not any(q.endswith(", true)") for q in round_trips)  # no read-only gate
 
 
 async def test_a_revoked_key_is_refused_on_the_very_next_read(
@@ -133,3 +134,23 @@ async def test_a_read_cannot_write(client: httpx.AsyncClient, tenant: Tenant) ->
                 enter.gate, 5, len(enter.args)), *enter.args[:4], later, *enter.args)
         # nothing outlives the statement: no tenant is set on the connection afterwards
         assert await conn.fetchval("SELECT count(*) FROM projects") == 0
+
+
+async def test_a_read_keeps_the_last_use_bookkeeping(
+        client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """The gate is STABLE, yet a read still stamps the key's last use and its user's last
+    activity (through drift_private.touch_api_key, at most once a minute): an admin sees when a
+    key was last used even if it only ever reads."""
+    member = await tenant.add_user("member")
+    await tenant.sql("UPDATE api_keys SET last_used_at = NULL")
+    await tenant.sql("UPDATE users SET last_active_at = NULL WHERE id = $1", member.id)
+    r = await client.get("/api/v1/projects", headers=member.headers)
+    assert r.status_code == 200
+    [key] = await tenant.sql("SELECT k.last_used_at, u.last_active_at FROM api_keys k"
+                             " JOIN users u ON u.id = k.user_id WHERE k.user_id = $1", member.id)
+    assert key["last_used_at"] is not None and key["last_active_at"] is not None
+    stamped = key["last_used_at"]
+    # within the minute: the next read leaves the stamps as they are (no write per request)
+    assert (await client.get("/api/v1/projects", headers=member.headers)).status_code == 200
+    [again] = await tenant.sql("SELECT last_used_at FROM api_keys WHERE user_id = $1", member.id)
+    assert again["last_used_at"] == stamped

@@ -263,7 +263,7 @@ async def test_session_reads_on_the_replica_and_logout_is_refused_at_once(
     await standby.caught_up(test_db.superuser_url)
     before = reads("replica")
     r = await replica_client.get("/api/v1/audit", headers=headers)
-    assert r.status_code == 200 and reads("replica") == before + 1  # gate_session on the standby
+    assert r.status_code == 200 and reads("replica") == before + 1  # enter_session on the standby
     await standby.pause()
     try:
         r = await replica_client.post("/api/v1/auth/logout", headers=headers)

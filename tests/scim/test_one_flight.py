@@ -25,7 +25,8 @@ async def test_a_scim_filter_is_one_round_trip(
     r = await scim.get('/Users?filter=userName eq "flight@example.com"')
     assert r.status_code == 200 and r.json()["totalResults"] == 1
     assert len(round_trips) == 1, round_trips
-    assert "drift_api.gate_scim_token" in round_trips[0]
+    assert "drift_api.enter_scim_token(" in round_trips[0]
+    assert round_trips[0].endswith(", true)")
 
 
 async def test_a_revoked_scim_token_is_refused_on_the_very_next_read(

@@ -1,23 +1,27 @@
-CREATE FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint) RETURNS void
-    LANGUAGE plpgsql :definer
+CREATE FUNCTION drift_api.enter_scim_token(p_token uuid, p_tenant uuid, p_now timestamp with time zone, p_allowlist_seq bigint, p_read_only boolean DEFAULT false) RETURNS boolean
+    LANGUAGE plpgsql STABLE :definer
     AS $$
 DECLARE r record;
 BEGIN
-    -- the IP allowlist proof (app.core.tx.Freshness): the caller's check decided from a
-    -- per-process cache that had applied every allowlist change up to p_allowlist_seq; a
-    -- change committed since makes the caller check again, before anything is read or set
-    IF p_allowlist_seq IS NOT NULL
-       AND (SELECT c.seq FROM drift_private.ip_allowlist_seq c) > p_allowlist_seq THEN
-        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
-    END IF;
     PERFORM set_config('app.tenant_id', p_tenant::text, true);
-    SELECT s.revoked_at, s.last_used_at INTO r FROM public.scim_tokens s
+    -- one lookup: the token and the IP allowlist counter (see drift_api.enter_api_key)
+    SELECT s.revoked_at, s.last_used_at,
+           (SELECT c.seq FROM drift_private.ip_allowlist_seq c) AS allowlist_seq
+      INTO r FROM public.scim_tokens s
      WHERE s.id = p_token;
-    IF NOT FOUND OR r.revoked_at IS NOT NULL THEN
+    IF p_allowlist_seq IS NOT NULL AND r.allowlist_seq > p_allowlist_seq THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
+    ELSIF NOT FOUND OR r.revoked_at IS NOT NULL THEN
         PERFORM set_config('app.tenant_id', '', true);
         RAISE EXCEPTION 'revoked' USING ERRCODE = 'DR401';
     END IF;
-    IF r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds' THEN
-        UPDATE public.scim_tokens SET last_used_at = p_now WHERE id = p_token;
+    IF (r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds')
+       AND NOT pg_is_in_recovery() THEN
+        PERFORM drift_private.touch_scim_token(p_token, p_now);
     END IF;
+    IF p_read_only THEN
+        PERFORM set_config('transaction_read_only', 'on', true);
+    END IF;
+    RETURN true;
 END $$;

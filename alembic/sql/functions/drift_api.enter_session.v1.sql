@@ -1,23 +1,22 @@
-CREATE FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint) RETURNS void
-    LANGUAGE plpgsql :definer
+CREATE FUNCTION drift_api.enter_session(p_session uuid, p_tenant uuid, p_user uuid, p_role text, p_email_md5 text, p_now timestamp with time zone, p_allowlist_seq bigint, p_read_only boolean DEFAULT false) RETURNS boolean
+    LANGUAGE plpgsql STABLE :definer
     AS $$
 DECLARE r record;
 BEGIN
-    -- the IP allowlist proof (app.core.tx.Freshness): the caller's check decided from a
-    -- per-process cache that had applied every allowlist change up to p_allowlist_seq; a
-    -- change committed since makes the caller check again, before anything is read or set
-    IF p_allowlist_seq IS NOT NULL
-       AND (SELECT c.seq FROM drift_private.ip_allowlist_seq c) > p_allowlist_seq THEN
-        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
-    END IF;
     PERFORM set_config('app.tenant_id', p_tenant::text, true);
+    -- one lookup: the session, its user, and the IP allowlist counter (see
+    -- drift_api.enter_api_key)
     SELECT s.revoked_at, s.expires_at, u.active, u.role,
-           md5(coalesce(u.email, '')) AS email_md5, u.last_active_at
+           md5(coalesce(u.email, '')) AS email_md5, u.last_active_at,
+           (SELECT c.seq FROM drift_private.ip_allowlist_seq c) AS allowlist_seq
       INTO r
       FROM public.sessions s
       JOIN public.users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
      WHERE s.id = p_session AND s.user_id = p_user;
-    IF NOT FOUND OR r.revoked_at IS NOT NULL THEN
+    IF p_allowlist_seq IS NOT NULL AND r.allowlist_seq > p_allowlist_seq THEN
+        PERFORM set_config('app.tenant_id', '', true);
+        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
+    ELSIF NOT FOUND OR r.revoked_at IS NOT NULL THEN
         PERFORM set_config('app.tenant_id', '', true);
         RAISE EXCEPTION 'revoked' USING ERRCODE = 'DR401';
     ELSIF r.expires_at <= p_now THEN
@@ -33,10 +32,12 @@ BEGIN
     -- the verified user, for the database's own access rules (reachable_projects, guards)
     PERFORM set_config('app.user_id', p_user::text, true);
     PERFORM set_config('app.role', r.role, true);
-    -- last-use bookkeeping, at most once a minute; never on a hot standby (a read replica,
-    -- which refuses every write: there the checks above are all this function does)
     IF (r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds')
        AND NOT pg_is_in_recovery() THEN
-        UPDATE public.users SET last_active_at = p_now WHERE id = p_user;
+        PERFORM drift_private.touch_user(p_user, p_now);
     END IF;
+    IF p_read_only THEN
+        PERFORM set_config('transaction_read_only', 'on', true);
+    END IF;
+    RETURN true;
 END $$;

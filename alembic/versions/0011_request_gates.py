@@ -5,7 +5,7 @@ Revises: 0010_limits_idempotency
 
 drift_api.enter_api_key / enter_session / enter_scim_token verify a credential, set
 app.tenant_id (and app.user_id, app.role) for the transaction, and keep last-use bookkeeping
-(drift_private.touch_*, at most once a minute). They are STABLE, so a read calls them as its
+(drift_private.touch_last_use, at most once a minute). They are STABLE, so a read calls them as its
 gate, with p_read_only true, which also makes its transaction read-only (docs/adr/
 0003-one-flight-reads.md). p_allowlist_seq is the IP allowlist change counter the request's
 allowlist check had applied when it decided from its per-process cache: when

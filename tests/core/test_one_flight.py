@@ -139,7 +139,7 @@ async def test_a_read_cannot_write(client: httpx.AsyncClient, tenant: Tenant) ->
 async def test_a_read_keeps_the_last_use_bookkeeping(
         client: httpx.AsyncClient, tenant: Tenant) -> None:
     """The gate is STABLE, yet a read still stamps the key's last use and its user's last
-    activity (through drift_private.touch_api_key, at most once a minute): an admin sees when a
+    activity (through drift_private.touch_last_use, at most once a minute): an admin sees when a
     key was last used even if it only ever reads."""
     member = await tenant.add_user("member")
     await tenant.sql("UPDATE api_keys SET last_used_at = NULL")

@@ -16,20 +16,15 @@ BEGIN
     -- applied every allowlist change up to p_allowlist_seq; a change committed since makes
     -- the caller check again (nothing was read for it or written)
     IF p_allowlist_seq IS NOT NULL AND r.allowlist_seq > p_allowlist_seq THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
+        PERFORM drift_private.refuse_credential('allowlist changed', 'DR412');
     ELSIF NOT FOUND OR r.revoked_at IS NOT NULL THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'revoked' USING ERRCODE = 'DR401';
+        PERFORM drift_private.refuse_credential('revoked');
     ELSIF r.expires_at IS NOT NULL AND r.expires_at <= p_now THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'expired' USING ERRCODE = 'DR401';
+        PERFORM drift_private.refuse_credential('expired');
     ELSIF NOT r.active THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'inactive' USING ERRCODE = 'DR401';
+        PERFORM drift_private.refuse_credential('inactive');
     ELSIF r.role <> p_role OR r.email_md5 <> p_email_md5 THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'changed' USING ERRCODE = 'DR401';
+        PERFORM drift_private.refuse_credential('changed');
     END IF;
     -- the verified user, for the database's own access rules (reachable_projects, guards)
     PERFORM set_config('app.user_id', r.uid::text, true);
@@ -39,7 +34,7 @@ BEGIN
     IF (r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds'
         OR r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds')
        AND NOT pg_is_in_recovery() THEN
-        PERFORM drift_private.touch_api_key(p_key, r.uid, p_now);
+        PERFORM drift_private.touch_last_use(p_now, r.uid, p_api_key => p_key);
     END IF;
     IF p_read_only THEN
         PERFORM set_config('transaction_read_only', 'on', true);

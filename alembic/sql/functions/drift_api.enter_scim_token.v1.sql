@@ -10,15 +10,13 @@ BEGIN
       INTO r FROM public.scim_tokens s
      WHERE s.id = p_token;
     IF p_allowlist_seq IS NOT NULL AND r.allowlist_seq > p_allowlist_seq THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'allowlist changed' USING ERRCODE = 'DR412';
+        PERFORM drift_private.refuse_credential('allowlist changed', 'DR412');
     ELSIF NOT FOUND OR r.revoked_at IS NOT NULL THEN
-        PERFORM set_config('app.tenant_id', '', true);
-        RAISE EXCEPTION 'revoked' USING ERRCODE = 'DR401';
+        PERFORM drift_private.refuse_credential('revoked');
     END IF;
     IF (r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds')
        AND NOT pg_is_in_recovery() THEN
-        PERFORM drift_private.touch_scim_token(p_token, p_now);
+        PERFORM drift_private.touch_last_use(p_now, NULL, p_scim_token => p_token);
     END IF;
     IF p_read_only THEN
         PERFORM set_config('transaction_read_only', 'on', true);

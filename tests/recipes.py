@@ -11,6 +11,9 @@ Each domain's tests/<domain>/recipes.py registers, for its routes:
 A mutating route (POST/PUT/PATCH/DELETE) without an @audited recipe, or a route with a path
 parameter without a @cross_tenant recipe, fails the walk unless it is listed in
 AUDIT_EXEMPT / CROSS_TENANT_EXEMPT with the reason.
+
+A recipe calls the API as env.tenant's owner with `env.as_owner(METHOD, url, json=...)`, and
+creates what it needs first with `env.created(url, body)` (POST, 201 expected, the body).
 """
 
 from __future__ import annotations
@@ -36,6 +39,18 @@ class Env:
     tenant: Tenant
     other: Tenant
     runtime: Runtime
+
+    async def as_owner(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One call of `url` with env.tenant's owner credential (what most recipes make)."""
+        return await self.client.request(method, url, headers=self.tenant.headers, **kwargs)
+
+    async def created(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST `body` to `url` as the owner, expect 201: the created resource (a recipe's
+        setup)."""
+        r = await self.as_owner("POST", url, json=body)
+        assert r.status_code == 201, r.text
+        out: dict[str, Any] = r.json()
+        return out
 
 
 AuditRecipe = Callable[[Env], Awaitable[httpx.Response]]

@@ -10,13 +10,12 @@ from tests.recipes import Call, Env, audited, cross_tenant
 
 @audited("PUT", "/api/v1/settings/audit-retention")
 async def set_retention(env: Env) -> httpx.Response:
-    return await env.client.put("/api/v1/settings/audit-retention", headers=env.tenant.headers,
-                                json={"days": 500})
+    return await env.as_owner("PUT", "/api/v1/settings/audit-retention", json={"days": 500})
 
 
 @audited("POST", "/api/v1/audit/stream/tickets")
 async def create_stream_ticket(env: Env) -> httpx.Response:
-    return await env.client.post("/api/v1/audit/stream/tickets", headers=env.tenant.headers)
+    return await env.as_owner("POST", "/api/v1/audit/stream/tickets")
 
 
 STREAMS = "/api/v1/audit/streams"
@@ -25,31 +24,29 @@ _DEST = "http://127.0.0.1:9/services/collector/event"
 
 
 async def _stream(env: Env) -> str:
-    r = await env.client.post(STREAMS, headers=env.tenant.headers, json={
+    stream = await env.created(STREAMS, {
         "name": "walk", "type": "splunk_hec", "url": _DEST, "token": "walk-token",
         "status": "paused"})
-    assert r.status_code == 201, r.text
-    sid: str = r.json()["id"]
+    sid: str = stream["id"]
     return sid
 
 
 @audited("POST", STREAMS)
 async def create_audit_stream(env: Env) -> httpx.Response:
-    return await env.client.post(STREAMS, headers=env.tenant.headers, json={
+    return await env.as_owner("POST", STREAMS, json={
         "name": "walk", "type": "datadog", "url": _DEST, "token": "k", "status": "paused"})
 
 
 @audited("PATCH", STREAMS + "/{stream_id}")
 async def update_audit_stream(env: Env) -> httpx.Response:
     sid = await _stream(env)
-    return await env.client.patch(f"{STREAMS}/{sid}", headers=env.tenant.headers,
-                                  json={"name": "renamed"})
+    return await env.as_owner("PATCH", f"{STREAMS}/{sid}", json={"name": "renamed"})
 
 
 @audited("DELETE", STREAMS + "/{stream_id}")
 async def delete_audit_stream(env: Env) -> httpx.Response:
     sid = await _stream(env)
-    return await env.client.delete(f"{STREAMS}/{sid}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"{STREAMS}/{sid}")
 
 
 @cross_tenant("GET", STREAMS + "/{stream_id}")

@@ -39,14 +39,13 @@ async def logout(env: Env) -> httpx.Response:
 
 @audited("POST", "/api/v1/api-keys")
 async def create_key(env: Env) -> httpx.Response:
-    return await env.client.post("/api/v1/api-keys", headers=env.tenant.headers,
-                                 json={"name": "walk"})
+    return await env.as_owner("POST", "/api/v1/api-keys", json={"name": "walk"})
 
 
 @audited("DELETE", "/api/v1/api-keys/{key_id}")
 async def revoke_key(env: Env) -> httpx.Response:
     key = (await create_key(env)).json()
-    return await env.client.delete(f"/api/v1/api-keys/{key['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/api-keys/{key['id']}")
 
 
 @cross_tenant("DELETE", "/api/v1/api-keys/{key_id}")

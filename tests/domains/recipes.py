@@ -12,16 +12,12 @@ from tests.recipes import Call, Env, audited, cross_tenant
 
 
 async def _domain(env: Env, name: str = "walk.example") -> dict[str, Any]:
-    r = await env.client.post(PREFIX, headers=env.tenant.headers, json={"domain": name})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await env.created(PREFIX, {"domain": name})
 
 
 @audited("POST", PREFIX)
 async def create(env: Env) -> httpx.Response:
-    return await env.client.post(PREFIX, headers=env.tenant.headers,
-                                 json={"domain": "walk-create.example"})
+    return await env.as_owner("POST", PREFIX, json={"domain": "walk-create.example"})
 
 
 @audited("POST", f"{PREFIX}/{{domain_id}}/verify")
@@ -37,7 +33,7 @@ async def verify(env: Env) -> httpx.Response:
 @audited("DELETE", f"{PREFIX}/{{domain_id}}")
 async def delete(env: Env) -> httpx.Response:
     d = await _domain(env, "walk-delete.example")
-    return await env.client.delete(f"{PREFIX}/{d['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"{PREFIX}/{d['id']}")
 
 
 @cross_tenant("GET", f"{PREFIX}/{{domain_id}}")

@@ -22,34 +22,29 @@ CROSS_TENANT_EXEMPT[("GET", TOKEN_ROUTE)] = CROSS_TENANT_EXEMPT[("POST", TOKEN_R
 
 
 async def _entry(env: Env, cidr: str = "127.0.0.0/8") -> dict[str, Any]:
-    r = await env.client.post(PREFIX, headers=env.tenant.headers,
-                              json={"cidr": cidr, "description": "walk"})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await env.created(PREFIX, {"cidr": cidr, "description": "walk"})
 
 
 @audited("POST", PREFIX)
 async def create(env: Env) -> httpx.Response:
-    return await env.client.post(PREFIX, headers=env.tenant.headers, json={"cidr": "127.0.0.1"})
+    return await env.as_owner("POST", PREFIX, json={"cidr": "127.0.0.1"})
 
 
 @audited("PATCH", f"{PREFIX}/{{entry_id}}")
 async def update(env: Env) -> httpx.Response:
     e = await _entry(env)
-    return await env.client.patch(f"{PREFIX}/{e['id']}", headers=env.tenant.headers,
-                                  json={"description": "walked"})
+    return await env.as_owner("PATCH", f"{PREFIX}/{e['id']}", json={"description": "walked"})
 
 
 @audited("DELETE", f"{PREFIX}/{{entry_id}}")
 async def delete(env: Env) -> httpx.Response:
     e = await _entry(env)
-    return await env.client.delete(f"{PREFIX}/{e['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"{PREFIX}/{e['id']}")
 
 
 @audited("POST", f"{PREFIX}/emergency-reset")
 async def request_reset(env: Env) -> httpx.Response:
-    return await env.client.post(f"{PREFIX}/emergency-reset", headers=env.tenant.headers)
+    return await env.as_owner("POST", f"{PREFIX}/emergency-reset")
 
 
 async def reset_token(env: Env) -> str:
@@ -83,7 +78,5 @@ async def cross(env: Env) -> list[Call]:
 
 @audited("POST", f"{PREFIX}/promote")
 async def promote(env: Env) -> httpx.Response:
-    r = await env.client.post(PREFIX, headers=env.tenant.headers,
-                              json={"cidr": "127.0.0.0/8", "mode": "report_only"})
-    assert r.status_code == 201, r.text
-    return await env.client.post(f"{PREFIX}/promote", headers=env.tenant.headers)
+    await env.created(PREFIX, {"cidr": "127.0.0.0/8", "mode": "report_only"})
+    return await env.as_owner("POST", f"{PREFIX}/promote")

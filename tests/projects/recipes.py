@@ -8,30 +8,25 @@ from tests.recipes import Call, Env, audited, cross_tenant
 
 
 async def _project(env: Env) -> dict[str, Any]:
-    r = await env.client.post("/api/v1/projects", headers=env.tenant.headers,
-                              json={"name": "walked"})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await env.created("/api/v1/projects", {"name": "walked"})
 
 
 @audited("POST", "/api/v1/projects")
 async def create(env: Env) -> httpx.Response:
-    return await env.client.post("/api/v1/projects", headers=env.tenant.headers,
-                                 json={"name": "walk"})
+    return await env.as_owner("POST", "/api/v1/projects", json={"name": "walk"})
 
 
 @audited("PATCH", "/api/v1/projects/{project_id}")
 async def update(env: Env) -> httpx.Response:
     p = await _project(env)
-    return await env.client.patch(f"/api/v1/projects/{p['id']}", headers=env.tenant.headers,
-                                  json={"description": "walked"})
+    return await env.as_owner("PATCH", f"/api/v1/projects/{p['id']}",
+                              json={"description": "walked"})
 
 
 @audited("DELETE", "/api/v1/projects/{project_id}")
 async def delete(env: Env) -> httpx.Response:
     p = await _project(env)
-    return await env.client.delete(f"/api/v1/projects/{p['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/projects/{p['id']}")
 
 
 @cross_tenant("GET", "/api/v1/projects/{project_id}")

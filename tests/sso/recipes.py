@@ -37,35 +37,31 @@ def saml_body() -> dict[str, Any]:
 
 
 async def _connection(env: Env) -> dict[str, Any]:
-    r = await env.client.post(URL, headers=env.tenant.headers, json=saml_body())
-    assert r.status_code == 201, r.text
-    out: dict[str, Any] = r.json()
-    return out
+    return await env.created(URL, saml_body())
 
 
 @audited("POST", URL)
 async def create(env: Env) -> httpx.Response:
-    return await env.client.post(URL, headers=env.tenant.headers, json=saml_body())
+    return await env.as_owner("POST", URL, json=saml_body())
 
 
 @audited("PATCH", ONE)
 async def update(env: Env) -> httpx.Response:
     conn = await _connection(env)
-    return await env.client.patch(f"{URL}/{conn['id']}", headers=env.tenant.headers,
-                                  json={"name": "Renamed", "jit_provisioning": True})
+    return await env.as_owner("PATCH", f"{URL}/{conn['id']}",
+                              json={"name": "Renamed", "jit_provisioning": True})
 
 
 @audited("DELETE", ONE)
 async def delete(env: Env) -> httpx.Response:
     conn = await _connection(env)
-    return await env.client.delete(f"{URL}/{conn['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"{URL}/{conn['id']}")
 
 
 @audited("PUT", "/api/v1/settings/sso")
 async def enforce(env: Env) -> httpx.Response:
     await _connection(env)
-    return await env.client.put("/api/v1/settings/sso", headers=env.tenant.headers,
-                                json={"enforced": True})
+    return await env.as_owner("PUT", "/api/v1/settings/sso", json={"enforced": True})
 
 
 @audited("POST", "/api/v1/auth/sso/exchange")

@@ -18,18 +18,14 @@ CROSS_TENANT_EXEMPT[("POST", "/api/v1/invitations/{token}/accept")] = (
 async def _team_with_member(env: Env) -> tuple[dict[str, Any], Any]:
     team = await create_team(env.client, env.tenant)
     user = await env.tenant.add_user("member")
-    r = await env.client.post(f"/api/v1/teams/{team['id']}/members", headers=env.tenant.headers,
-                              json={"user_id": str(user.id)})
-    assert r.status_code == 201, r.text
+    await env.created(f"/api/v1/teams/{team['id']}/members", {"user_id": str(user.id)})
     return team, user
 
 
 async def _team_with_project(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
     team = await create_team(env.client, env.tenant)
     project = await create_project(env.client, env.tenant)
-    r = await env.client.post(f"/api/v1/teams/{team['id']}/projects",
-                              headers=env.tenant.headers, json={"project_id": project["id"]})
-    assert r.status_code == 201, r.text
+    await env.created(f"/api/v1/teams/{team['id']}/projects", {"project_id": project["id"]})
     return team, project
 
 
@@ -37,58 +33,55 @@ async def _team_with_project(env: Env) -> tuple[dict[str, Any], dict[str, Any]]:
 
 @audited("POST", "/api/v1/teams")
 async def create(env: Env) -> httpx.Response:
-    return await env.client.post("/api/v1/teams", headers=env.tenant.headers,
-                                 json={"name": "walkers"})
+    return await env.as_owner("POST", "/api/v1/teams", json={"name": "walkers"})
 
 
 @audited("PATCH", "/api/v1/teams/{team_id}")
 async def update(env: Env) -> httpx.Response:
     team = await create_team(env.client, env.tenant)
-    return await env.client.patch(f"/api/v1/teams/{team['id']}", headers=env.tenant.headers,
-                                  json={"description": "walked"})
+    return await env.as_owner("PATCH", f"/api/v1/teams/{team['id']}",
+                              json={"description": "walked"})
 
 
 @audited("DELETE", "/api/v1/teams/{team_id}")
 async def delete(env: Env) -> httpx.Response:
     team = await create_team(env.client, env.tenant)
-    return await env.client.delete(f"/api/v1/teams/{team['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/teams/{team['id']}")
 
 
 @audited("POST", "/api/v1/teams/{team_id}/members")
 async def add_member(env: Env) -> httpx.Response:
     team = await create_team(env.client, env.tenant)
     user = await env.tenant.add_user("member")
-    return await env.client.post(f"/api/v1/teams/{team['id']}/members",
-                                 headers=env.tenant.headers, json={"email": user.email})
+    return await env.as_owner("POST", f"/api/v1/teams/{team['id']}/members",
+                              json={"email": user.email})
 
 
 @audited("PATCH", "/api/v1/teams/{team_id}/members/{user_id}")
 async def update_member(env: Env) -> httpx.Response:
     team, user = await _team_with_member(env)
-    return await env.client.patch(f"/api/v1/teams/{team['id']}/members/{user.id}",
-                                  headers=env.tenant.headers, json={"role": "lead"})
+    return await env.as_owner("PATCH", f"/api/v1/teams/{team['id']}/members/{user.id}",
+                              json={"role": "lead"})
 
 
 @audited("DELETE", "/api/v1/teams/{team_id}/members/{user_id}")
 async def remove_member(env: Env) -> httpx.Response:
     team, user = await _team_with_member(env)
-    return await env.client.delete(f"/api/v1/teams/{team['id']}/members/{user.id}",
-                                   headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/teams/{team['id']}/members/{user.id}")
 
 
 @audited("POST", "/api/v1/teams/{team_id}/projects")
 async def assign(env: Env) -> httpx.Response:
     team = await create_team(env.client, env.tenant)
     project = await create_project(env.client, env.tenant)
-    return await env.client.post(f"/api/v1/teams/{team['id']}/projects",
-                                 headers=env.tenant.headers, json={"project_id": project["id"]})
+    return await env.as_owner("POST", f"/api/v1/teams/{team['id']}/projects",
+                              json={"project_id": project["id"]})
 
 
 @audited("DELETE", "/api/v1/teams/{team_id}/projects/{project_id}")
 async def unassign(env: Env) -> httpx.Response:
     team, project = await _team_with_project(env)
-    return await env.client.delete(f"/api/v1/teams/{team['id']}/projects/{project['id']}",
-                                   headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/teams/{team['id']}/projects/{project['id']}")
 
 
 @cross_tenant("GET", "/api/v1/teams/{team_id}")
@@ -104,9 +97,7 @@ async def unassign(env: Env) -> httpx.Response:
 async def cross_teams(env: Env) -> list[Call]:
     team, user = await _team_with_member(env)
     project = await create_project(env.client, env.tenant)
-    r = await env.client.post(f"/api/v1/teams/{team['id']}/projects",
-                              headers=env.tenant.headers, json={"project_id": project["id"]})
-    assert r.status_code == 201, r.text
+    await env.created(f"/api/v1/teams/{team['id']}/projects", {"project_id": project["id"]})
     other_user = await env.other.add_user("member")
     url = f"/api/v1/teams/{team['id']}"
     return [
@@ -127,22 +118,20 @@ async def cross_teams(env: Env) -> list[Call]:
 
 @audited("POST", "/api/v1/invitations")
 async def create_invitation(env: Env) -> httpx.Response:
-    return await env.client.post("/api/v1/invitations", headers=env.tenant.headers,
-                                 json={"email": unique_email(env.tenant)})
+    return await env.as_owner("POST", "/api/v1/invitations",
+                              json={"email": unique_email(env.tenant)})
 
 
 @audited("DELETE", "/api/v1/invitations/{invitation_id}")
 async def revoke_invitation(env: Env) -> httpx.Response:
     inv = await invite(env.client, env.tenant)
-    return await env.client.delete(f"/api/v1/invitations/{inv['id']}",
-                                   headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/invitations/{inv['id']}")
 
 
 @audited("POST", "/api/v1/invitations/{invitation_id}/resend")
 async def resend_invitation(env: Env) -> httpx.Response:
     inv = await invite(env.client, env.tenant)
-    return await env.client.post(f"/api/v1/invitations/{inv['id']}/resend",
-                                 headers=env.tenant.headers)
+    return await env.as_owner("POST", f"/api/v1/invitations/{inv['id']}/resend")
 
 
 @audited("POST", "/api/v1/invitations/{token}/accept")
@@ -164,14 +153,13 @@ async def cross_invitations(env: Env) -> list[Call]:
 @audited("PATCH", "/api/v1/members/{user_id}")
 async def change_role(env: Env) -> httpx.Response:
     user = await env.tenant.add_user("member")
-    return await env.client.patch(f"/api/v1/members/{user.id}", headers=env.tenant.headers,
-                                  json={"role": "viewer"})
+    return await env.as_owner("PATCH", f"/api/v1/members/{user.id}", json={"role": "viewer"})
 
 
 @audited("DELETE", "/api/v1/members/{user_id}")
 async def remove(env: Env) -> httpx.Response:
     user = await env.tenant.add_user("member")
-    return await env.client.delete(f"/api/v1/members/{user.id}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"/api/v1/members/{user.id}")
 
 
 @cross_tenant("GET", "/api/v1/members/{user_id}")
@@ -186,12 +174,11 @@ async def cross_members(env: Env) -> list[Call]:
 @audited("POST", "/api/v1/settings/transfer-ownership")
 async def transfer(env: Env) -> httpx.Response:
     admin = await env.tenant.add_user("admin")
-    return await env.client.post("/api/v1/settings/transfer-ownership",
-                                 headers=env.tenant.headers,
-                                 json={"new_owner_id": str(admin.id)})
+    return await env.as_owner("POST", "/api/v1/settings/transfer-ownership",
+                              json={"new_owner_id": str(admin.id)})
 
 
 @audited("PUT", "/api/v1/settings/owner-identity")
 async def owner_identity(env: Env) -> httpx.Response:
-    return await env.client.put("/api/v1/settings/owner-identity", headers=env.tenant.headers,
-                                json={"managed_by_idp": True})
+    return await env.as_owner("PUT", "/api/v1/settings/owner-identity",
+                              json={"managed_by_idp": True})

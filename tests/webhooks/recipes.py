@@ -20,11 +20,7 @@ def _url() -> str:
 
 
 async def _endpoint(env: Env) -> dict[str, Any]:
-    r = await env.client.post(BASE, headers=env.tenant.headers,
-                              json={"url": _url(), "events": ["sync.failed"]})
-    assert r.status_code == 201, r.text
-    body: dict[str, Any] = r.json()
-    return body
+    return await env.created(BASE, {"url": _url(), "events": ["sync.failed"]})
 
 
 async def _failed_delivery(env: Env) -> tuple[dict[str, Any], str]:
@@ -43,53 +39,50 @@ async def _quiet(env: Env, response: httpx.Response) -> httpx.Response:
 
 @audited("POST", BASE)
 async def register(env: Env) -> httpx.Response:
-    r = await env.client.post(BASE, headers=env.tenant.headers,
-                              json={"url": _url(), "events": ["ping"]})
+    r = await env.as_owner("POST", BASE, json={"url": _url(), "events": ["ping"]})
     return await _quiet(env, r)
 
 
 @audited("PATCH", BASE + "/{webhook_id}")
 async def update(env: Env) -> httpx.Response:
     e = await _endpoint(env)
-    r = await env.client.patch(f"{BASE}/{e['id']}", headers=env.tenant.headers,
-                               json={"description": "walked"})
+    r = await env.as_owner("PATCH", f"{BASE}/{e['id']}", json={"description": "walked"})
     return await _quiet(env, r)
 
 
 @audited("DELETE", BASE + "/{webhook_id}")
 async def delete(env: Env) -> httpx.Response:
     e = await _endpoint(env)
-    return await env.client.delete(f"{BASE}/{e['id']}", headers=env.tenant.headers)
+    return await env.as_owner("DELETE", f"{BASE}/{e['id']}")
 
 
 @audited("POST", BASE + "/{webhook_id}/test")
 async def test_ping(env: Env) -> httpx.Response:
     e = await _endpoint(env)
-    r = await env.client.post(f"{BASE}/{e['id']}/test", headers=env.tenant.headers)
+    r = await env.as_owner("POST", f"{BASE}/{e['id']}/test")
     return await _quiet(env, r)
 
 
 @audited("POST", BASE + "/{webhook_id}/rotate-secret")
 async def rotate(env: Env) -> httpx.Response:
     e = await _endpoint(env)
-    r = await env.client.post(f"{BASE}/{e['id']}/rotate-secret", headers=env.tenant.headers,
-                              json={"grace_period_seconds": 60})
+    r = await env.as_owner("POST", f"{BASE}/{e['id']}/rotate-secret",
+                           json={"grace_period_seconds": 60})
     return await _quiet(env, r)
 
 
 @audited("POST", BASE + "/{webhook_id}/deliveries/{delivery_id}/retry")
 async def retry(env: Env) -> httpx.Response:
     e, delivery = await _failed_delivery(env)
-    r = await env.client.post(f"{BASE}/{e['id']}/deliveries/{delivery}/retry",
-                              headers=env.tenant.headers)
+    r = await env.as_owner("POST", f"{BASE}/{e['id']}/deliveries/{delivery}/retry")
     return await _quiet(env, r)
 
 
 @audited("POST", BASE + "/{webhook_id}/recover")
 async def recover(env: Env) -> httpx.Response:
     e, _ = await _failed_delivery(env)
-    r = await env.client.post(f"{BASE}/{e['id']}/recover", headers=env.tenant.headers,
-                              json={"since": "2020-01-01T00:00:00Z"})
+    r = await env.as_owner("POST", f"{BASE}/{e['id']}/recover",
+                           json={"since": "2020-01-01T00:00:00Z"})
     return await _quiet(env, r)
 
 

@@ -89,3 +89,33 @@ def test_the_check_sees_a_cycle() -> None:
     """The detector itself: a two-package loop and a three-package loop are found."""
     assert cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b"]]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def repository_imports(path: Path) -> list[str]:
+    """The repository modules (`app.<domain>.repository`, any depth) a module imports."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("app."):
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        else:
+            continue
+        found += [m for m in modules if m.startswith("app.") and
+                  m.split(".")[-1] == "repository"]
+    return found
+
+
+def test_routers_never_call_repositories(tmp_path: Path) -> None:
+    """A router calls its domain's service (or another domain's service), never a repository:
+    SQL stays behind the service that owns the rule (docs/ARCHITECTURE.md, "Layout")."""
+    routers = [p for p in APP.rglob("*.py") if p.stem == "router" or p.stem.endswith("_router")]
+    assert len(routers) > 10
+    offending = {str(p.relative_to(APP)): repository_imports(p) for p in routers}
+    assert {k: v for k, v in offending.items() if v} == {}
+    # the check itself sees each spelling of such an import
+    probe = tmp_path / "router.py"
+    probe.write_text("from app.auth import repository as users\nimport app.sso.repository\n"
+                     "from app.audit.repository import last_seq\nfrom app.core import tx\n")
+    assert repository_imports(probe) == ["app.auth.repository", "app.sso.repository",
+                                         "app.audit.repository"]

@@ -371,12 +371,15 @@ async def _events(rt: Runtime, sub: Subscriber, principal: Principal, ctx: Reque
 
 
 async def open_stream(rt: Runtime, tx: Tx, principal: Principal, f: AuditFilters, *,
-                      start_seq: int, ticket_id: UUID | None = None) -> ManagedStream:
+                      start_seq: int | None, ticket_id: UUID | None = None) -> ManagedStream:
     """Subscribe, record `audit.stream` in the request transaction (it commits as the response
-    starts) and return the streaming response.
+    starts) and return the streaming response. `start_seq` None: from the log's newest
+    committed position (only events after this request).
 
     Subscribing comes first: it may wait for the tenant's in-flight writers (the barrier), and
     recording takes the tenant's chain lock until this request commits."""
+    if start_seq is None:
+        start_seq = await repository.last_seq(tx)
     hub = hub_for(rt)
     sub = await hub.subscribe(principal.tenant_id)
     try:

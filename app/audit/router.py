@@ -18,7 +18,6 @@ from app.audit.filters import (
     parse_order,
     parse_time,
 )
-from app.audit.repository import last_seq
 from app.audit.schemas import (
     AuditPage,
     RetentionPolicyOut,
@@ -151,8 +150,7 @@ async def stream_audit(request: Request, rt: RuntimeDep,
                        ) -> Response:
     f = _filters(actor, action, resource_type, resource_id, outcome, None, None)
     resume = last_event_id or cursor
-    start = (forward_position(resume, what="the stream") if resume
-             else await last_seq(tx))
+    start = forward_position(resume, what="the stream") if resume else None
     return await live.open_stream(
         rt, tx, principal, f, start_seq=start,
         ticket_id=getattr(request.state, "stream_ticket_id", None))

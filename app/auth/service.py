@@ -70,6 +70,29 @@ PasswordCheck = Callable[[Runtime, Tx, UUID, UUID | None], Awaitable[None]]
 password_checks: list[PasswordCheck] = []
 
 
+
+
+async def current_user(tx: Tx, principal: Principal) -> asyncpg.Record:
+    """The caller's user row; a credential with no user (or a user gone since) is a 401."""
+    user = await repository.get_user(tx, principal.user_id) if principal.user_id else None
+    if user is None:
+        raise Unauthorized()
+    return user
+
+async def tenant_for_slug(rt: Runtime, slug: str) -> UUID:
+    """The tenant a public (unauthenticated) URL names by its slug, or 404 unknown_tenant."""
+    tenant_id = await repository.tenant_id_for_slug(rt.db, slug)
+    if tenant_id is None:
+        raise NotFound("No organisation with that slug.", code="unknown_tenant")
+    return tenant_id
+
+
+async def token_tenant(rt: Runtime, digest: bytes, kind: str) -> asyncpg.Record | None:
+    """The tenant (and the row it refers to) of a single-use token from an email link, by
+    the token's digest, before any tenant is entered (drift_api.token_tenant)."""
+    return await repository.token_tenant(rt.db, digest, kind)
+
+
 async def login(rt: Runtime, ctx: RequestContext, *, tenant_slug: str, email: str,
                 password: str, gate: TenantGate) -> TokenPair:
     """`gate(tenant_id)` runs the tenant's request checks (the IP allowlist) as soon as the

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from app.core.access import AdminPrincipal, RuntimeDep, TenantTx
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit, page_response, parse_time_id_cursor
 from app.core.responses import json_response
-from app.domains import repository, service
+from app.domains import service
 from app.domains.schemas import DomainCreate, DomainList, DomainOut
 
 PREFIX = "/api/v1/settings/domains"
@@ -39,8 +39,7 @@ async def add_domain(body: DomainCreate, principal: AdminPrincipal, tx: TenantTx
 @router.get("", response_model=DomainList, summary="List the organisation's domains (admin+)")
 async def list_domains(_: AdminPrincipal, tx: TenantTx, limit: Limit = DEFAULT_LIMIT,
                        cursor: Cursor = None) -> Response:
-    rows, total = await repository.list_page(tx, after=parse_time_id_cursor(cursor),
-                                             limit=limit)
+    rows, total = await service.list_domains(tx, after=parse_time_id_cursor(cursor), limit=limit)
     return page_response(rows, total, limit, service.domain_out)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -67,6 +68,12 @@ async def add_domain(tx: Tx, principal: Principal, domain: str) -> asyncpg.Recor
                        code="domain_exists") from None
     await record(tx, "domain.add", resource_id=row["id"], metadata={"domain": domain})
     return row
+
+
+async def list_domains(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
+                       ) -> tuple[list[asyncpg.Record], int]:
+    """A page of the tenant's domains in creation order, and their total."""
+    return await repository.list_page(tx, after=after, limit=limit)
 
 
 async def get_domain(tx: Tx, domain_id: UUID) -> asyncpg.Record:

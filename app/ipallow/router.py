@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import HTMLResponse, Response
 
-from app.auth import repository as auth_repo
+from app.auth import service as auth_service
 from app.auth import throttle
 from app.core.access import (
     AdminPrincipal,
@@ -127,7 +127,7 @@ async def reset_token_tx(request: Request, token: TokenParam) -> tuple[Tx, UUID,
     rt = get_runtime(request)
     ctx = get_ctx(request)
     await throttle.check_token_guesses(rt, ctx, "ip_reset")  # 429 after too many bad tokens
-    found = await auth_repo.token_tenant(rt.db, digest, "ip_reset") if digest else None
+    found = await auth_service.token_tenant(rt, digest, "ip_reset") if digest else None
     if digest is None or found is None:
         await throttle.token_guess_failed(rt, ctx, "ip_reset")
         raise NotFound("This reset link is not valid.", code="reset_token_invalid")

@@ -17,7 +17,7 @@ from cryptography import x509
 from app.core import clock
 from app.core.audit_record import record, record_denial
 from app.core.crypto import encrypt
-from app.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from app.core.errors import BadRequest, Conflict, Forbidden, NotFound, found
 from app.core.principal import Role
 from app.core.runtime import Runtime
 from app.core.tx import Tx
@@ -163,6 +163,15 @@ def _oidc_only(body: ConnectionIn | ConnectionPatch, protocol: str) -> None:
     if given:
         raise BadRequest(f"{', '.join(given)} do not apply to a {protocol} connection.",
                          code="wrong_protocol_field")
+
+
+
+async def list_connections(tx: Tx) -> list[asyncpg.Record]:
+    return await repo.list_connections(tx)
+
+
+async def get_connection(tx: Tx, connection_id: UUID) -> asyncpg.Record:
+    return found(await repo.get_connection(tx, connection_id), "No SSO connection with that id.")
 
 
 async def create_connection(rt: Runtime, tx: Tx, body: ConnectionIn) -> asyncpg.Record:

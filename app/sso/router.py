@@ -12,9 +12,8 @@ import asyncpg
 from fastapi import APIRouter, Cookie, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from app.auth import repository as auth_repo
 from app.auth.schemas import TokenOut
-from app.auth.service import password_checks
+from app.auth.service import password_checks, tenant_for_slug
 from app.core.access import (
     AdminPrincipal,
     CtxDep,
@@ -23,11 +22,10 @@ from app.core.access import (
     TenantTx,
     run_tenant_checks,
 )
-from app.core.errors import BadRequest, NotFound, found
+from app.core.errors import BadRequest, NotFound
 from app.core.responses import json_response
 from app.domains.service import tenant_for_email
 from app.sso import connections, service
-from app.sso import repository as repo
 from app.sso.schemas import (
     ConnectionIn,
     ConnectionList,
@@ -72,7 +70,7 @@ async def create_connection(body: ConnectionIn, request: Request, rt: RuntimeDep
 
 @router.get(CONNECTIONS, response_model=ConnectionList, summary="The tenant's SSO connections")
 async def list_connections(request: Request, _: AdminPrincipal, tx: TenantTx) -> Response:
-    rows = await repo.list_connections(tx)
+    rows = await connections.list_connections(tx)
     return json_response({"data": [await _out(request, tx, r) for r in rows]})
 
 
@@ -80,7 +78,7 @@ async def list_connections(request: Request, _: AdminPrincipal, tx: TenantTx) ->
             summary="One SSO connection (secrets are never returned)")
 async def get_connection(connection_id: UUID, request: Request, _: AdminPrincipal,
                          tx: TenantTx) -> Response:
-    row = found(await repo.get_connection(tx, connection_id), "No SSO connection with that id.")
+    row = await connections.get_connection(tx, connection_id)
     return json_response(await _out(request, tx, row))
 
 
@@ -148,15 +146,14 @@ async def start(request: Request, rt: RuntimeDep, ctx: CtxDep,
                 ) -> Response:
     path = service.safe_return_path(return_to)
     if tenant is not None:
-        tenant_id = await auth_repo.tenant_id_for_slug(rt.db, tenant)
-        if tenant_id is None:
-            raise NotFound("No organisation with that slug.", code="unknown_tenant")
+        tenant_id = await tenant_for_slug(rt, tenant)
     elif email is not None:
         # home-realm discovery: only a domain the tenant verified over DNS (docs/sso.md)
-        tenant_id = await tenant_for_email(rt.db, email)
-        if tenant_id is None:
+        by_domain = await tenant_for_email(rt.db, email)
+        if by_domain is None:
             raise NotFound("No organisation signs in with that email domain; ask your admin "
                            "for your organisation's sign-in link.", code="unknown_domain")
+        tenant_id = by_domain
     else:
         raise BadRequest("Pass tenant=<slug> or email=<your work address>.",
                          code="tenant_required")
@@ -200,9 +197,7 @@ async def saml_metadata(connection_id: UUID, rt: RuntimeDep, ctx: CtxDep,
                         tenant: Annotated[str, Query(min_length=1, max_length=63,
                                                      description="The tenant's slug")],
                         ) -> Response:
-    tenant_id = await auth_repo.tenant_id_for_slug(rt.db, tenant)
-    if tenant_id is None:
-        raise NotFound("No organisation with that slug.", code="unknown_tenant")
+    tenant_id = await tenant_for_slug(rt, tenant)
     xml = await service.saml_sp_metadata(rt, ctx, tenant_id, connection_id)
     return Response(xml, media_type="application/samlmetadata+xml")
 

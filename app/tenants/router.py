@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.auth import repository as users
+from app.auth.service import current_user
 from app.core.access import CurrentPrincipal, TenantTx
-from app.core.errors import Unauthorized
 from app.core.responses import json_response
 from app.tenants.schemas import MeOut
 from app.tenants.service import current_tenant
@@ -17,9 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.get("/me", response_model=MeOut, summary="The caller, their tenant and credential")
 async def me(principal: CurrentPrincipal, tx: TenantTx) -> Response:
-    user = await users.get_user(tx, principal.user_id) if principal.user_id else None
-    if user is None:
-        raise Unauthorized()
+    user = await current_user(tx, principal)
     tenant = await current_tenant(tx)
     return json_response({
         "user": {"id": user["id"], "email": user["email"],

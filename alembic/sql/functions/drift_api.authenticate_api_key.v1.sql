@@ -7,8 +7,7 @@ CREATE FUNCTION drift_api.authenticate_api_key(p_hash bytea, p_now timestamp wit
                 v_tenant uuid;
                 r record;
             BEGIN
-                SELECT t.tenant_id INTO v_tenant FROM drift_private.token_index t
-                WHERE t.token_hash = p_hash AND t.kind = 'api_key';
+                SELECT t.tenant_id INTO v_tenant FROM drift_api.token_tenant(p_hash, 'api_key') t;
                 IF NOT FOUND THEN RETURN; END IF;
                 PERFORM set_config('app.tenant_id', v_tenant::text, true);
                 SELECT k.id AS kid, k.revoked_at, k.expires_at, k.last_used_at,

@@ -7,8 +7,7 @@ CREATE FUNCTION drift_api.authenticate_scim_token(p_hash bytea) RETURNS TABLE(st
             v_tenant uuid;
             r record;
         BEGIN
-            SELECT t.tenant_id INTO v_tenant FROM drift_private.token_index t
-             WHERE t.token_hash = p_hash AND t.kind = 'scim';
+            SELECT t.tenant_id INTO v_tenant FROM drift_api.token_tenant(p_hash, 'scim') t;
             IF NOT FOUND THEN RETURN; END IF;
             PERFORM set_config('app.tenant_id', v_tenant::text, true);
             SELECT s.id AS sid, s.revoked_at INTO r FROM public.scim_tokens s

@@ -36,8 +36,7 @@ BEGIN
        AND NOT pg_is_in_recovery() THEN
         PERFORM drift_private.touch_last_use(p_now, r.uid, p_api_key => p_key);
     END IF;
-    IF p_read_only THEN
-        PERFORM set_config('transaction_read_only', 'on', true);
-    END IF;
-    RETURN true;
+    -- a read's gate (p_read_only): the statement's transaction reads only from here on
+    RETURN CASE WHEN p_read_only THEN set_config('transaction_read_only', 'on', true) = 'on'
+                ELSE true END;
 END $$;

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from app.core.db import Database
+from app.core.keyset import keyset_page
 from app.core.sql import expect_row
 from app.core.tx import Tx
 
@@ -29,15 +30,9 @@ async def get(tx: Tx, domain_id: UUID) -> asyncpg.Record | None:
 
 async def list_page(tx: Tx, *, after: tuple[datetime, UUID] | None, limit: int
                     ) -> tuple[list[asyncpg.Record], int]:
-    total = int(await tx.fetchval("SELECT count(*) FROM verified_domains"))
-    where, args = "true", []
-    if after is not None:
-        where, args = "(created_at, id) > ($1, $2)", [after[0], after[1]]
-    args.append(limit + 1)
-    rows = await tx.fetch(
-        f"SELECT {COLUMNS} FROM verified_domains WHERE {where}"
-        f" ORDER BY created_at, id LIMIT ${len(args)}", *args)
-    return rows, total
+    """A page ordered by (created_at, id), and the total (app.core.keyset)."""
+    return await keyset_page(tx, columns=COLUMNS, source="verified_domains", after=after,
+                             limit=limit)
 
 
 async def mark_verified(tx: Tx, domain_id: UUID, now: datetime) -> asyncpg.Record | None:

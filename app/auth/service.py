@@ -79,6 +79,7 @@ async def current_user(tx: Tx, principal: Principal) -> asyncpg.Record:
         raise Unauthorized()
     return user
 
+
 async def tenant_for_slug(rt: Runtime, slug: str) -> UUID:
     """The tenant a public (unauthenticated) URL names by its slug, or 404 unknown_tenant."""
     tenant_id = await repository.tenant_id_for_slug(rt.db, slug)

@@ -9,3 +9,4 @@ DROP FUNCTION drift_api.tenants_with_due_webhooks(timestamp with time zone);
 DROP FUNCTION drift_api.tenants_with_due_email(timestamp with time zone);
 DROP FUNCTION drift_private.tenants_with_work(text, timestamp with time zone, timestamp with time zone);
 DROP FUNCTION drift_api.queue_stats(timestamp with time zone);
+DROP FUNCTION drift_private.queue_depths(timestamp with time zone);

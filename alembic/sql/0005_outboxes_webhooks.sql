@@ -130,6 +130,8 @@ CREATE TABLE public.webhook_delivery_attempts (
 
 SELECT drift_private.declare_tenant_table('public.webhook_delivery_attempts', 'SELECT, INSERT', :'app_role', p_tenant_fk => false);
 
+\ir functions/drift_private.queue_depths.v1.sql
+REVOKE ALL ON FUNCTION drift_private.queue_depths(p_now timestamp with time zone) FROM PUBLIC;
 \ir functions/drift_api.queue_stats.v1.sql
 REVOKE ALL ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.queue_stats(p_now timestamp with time zone) TO :"app_role";

@@ -38,7 +38,8 @@ REFERENCE_TABLES: dict[str, str] = {
 }
 
 # Definer functions that read drift_private.tenant_index, or visit tenants through
-# drift_private.tenants_with_work: the only query paths that cross tenants. Each visits
+# drift_private.tenants_with_work or drift_private.queue_depths: the only query paths that
+# cross tenants. Each visits
 # tenants one by one (entering each under RLS) or reads the index itself.
 CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_api.all_tenant_ids": "every tenant id (worker jobs that visit each tenant)",
@@ -48,6 +49,8 @@ CROSS_TENANT_FUNCTIONS: dict[str, str] = {
     "drift_api.tenants_with_due_webhooks": "the webhook worker: tenants with due deliveries",
     "drift_api.tenants_with_expiring_api_keys": "the expiry notifier: tenants to warn",
     "drift_api.queue_stats": "GET /metrics: queue depth summed over tenants (aggregates only)",
+    "drift_private.queue_depths": "queue_stats' one loop over tenants (per-queue counts only, "
+                                  "no tenant ids)",
     "drift_api.audit_drop_expired_partitions": "audit retention: partitions span tenants",
     "drift_private.index_tenant": "the trigger that keeps tenant_index in step with tenants",
     "drift_api.tenants_with_audit_streams": "the SIEM push job: tenants with active streams "
@@ -118,7 +121,7 @@ async def test_cross_tenant_paths_are_the_listed_ones(owner_conn: asyncpg.Connec
         "SELECT n.nspname || '.' || p.proname AS name, p.prosecdef"
         " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " WHERE n.nspname IN ('drift_api', 'drift_private') AND p.prokind = 'f'"
-        " AND p.prosrc ~ 'tenant_index|tenants_with_work'")
+        " AND p.prosrc ~ 'tenant_index|tenants_with_work|queue_depths'")
     assert {r["name"] for r in rows} == set(CROSS_TENANT_FUNCTIONS), \
         "list every function crossing tenants in CROSS_TENANT_FUNCTIONS"
     assert all(r["prosecdef"] for r in rows)  # definer: the runtime role cannot read it

@@ -9,7 +9,7 @@ import asyncpg
 
 from app.core.db import Database
 from app.core.keyset import Params, keyset_page
-from app.core.sql import expect_row
+from app.core.sql import expect_row, insert_returning
 from app.core.tx import Tx
 
 USER_COLUMNS = ("id, email, user_name, display_name, role, active, deprovisioned_at, "
@@ -69,12 +69,9 @@ async def get_user_login(tx: Tx, email: str) -> asyncpg.Record | None:
 
 async def insert_user(tx: Tx, *, email: str | None, user_name: str, display_name: str | None,
                       role: str, password_hash: str | None, now: datetime) -> asyncpg.Record:
-    row = await tx.fetchrow(
-        "INSERT INTO users (tenant_id, email, user_name, display_name, role, password_hash,"
-        " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
-        f" RETURNING {USER_COLUMNS}",
-        tx.tenant_id, email, user_name, display_name, role, password_hash, now)
-    return expect_row(row)
+    return await insert_returning(tx, "users", {
+        "email": email, "user_name": user_name, "display_name": display_name, "role": role,
+        "password_hash": password_hash, "created_at": now, "updated_at": now}, USER_COLUMNS)
 
 
 async def deactivate_user(tx: Tx, user_id: UUID, now: datetime) -> None:

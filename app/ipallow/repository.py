@@ -11,7 +11,7 @@ import asyncpg
 from app.config import Network
 from app.core.keyset import keyset_page
 from app.core.net import IPAddress
-from app.core.sql import expect_row, update_set
+from app.core.sql import expect_row, insert_returning, update_set
 from app.core.tx import Tx
 
 COLUMNS = "id, cidr, description, expires_at, scope, mode, created_by, created_at, updated_at"
@@ -148,12 +148,9 @@ async def supersede_pending_resets(tx: Tx, now: datetime) -> int:
 async def insert_reset(tx: Tx, *, digest: bytes, requested_by: UUID, email: str,
                        requested_ip: IPAddress | None, expires_at: datetime, now: datetime
                        ) -> asyncpg.Record:
-    row = await tx.fetchrow(
-        "INSERT INTO ip_allowlist_resets (tenant_id, token_hash, requested_by, email,"
-        " requested_ip, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        f" RETURNING {RESET_COLUMNS}",
-        tx.tenant_id, digest, requested_by, email, requested_ip, expires_at, now)
-    return expect_row(row)
+    return await insert_returning(tx, "ip_allowlist_resets", {
+        "token_hash": digest, "requested_by": requested_by, "email": email,
+        "requested_ip": requested_ip, "expires_at": expires_at, "created_at": now}, RESET_COLUMNS)
 
 
 async def get_reset_for_update(tx: Tx, reset_id: UUID, digest: bytes) -> asyncpg.Record | None:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from app.core.sql import expect_row
+from app.core.sql import expect_row, insert_row
 from app.core.tx import Tx
 
 CONNECTION_COLUMNS = ("id, tenant_id, protocol, name, enabled, config, secret_enc,"
@@ -81,12 +81,10 @@ async def revoke_connection_sessions(tx: Tx, connection_id: UUID, now: datetime)
 async def insert_state(tx: Tx, *, state_hash: bytes, connection_id: UUID, browser_hash: bytes,
                        nonce: str, code_verifier: str, return_to: str, now: datetime,
                        expires_at: datetime) -> None:
-    await tx.execute(
-        "INSERT INTO sso_login_states (tenant_id, state_hash, connection_id, browser_hash,"
-        " nonce, code_verifier, return_to, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        tx.tenant_id, state_hash, connection_id, browser_hash, nonce, code_verifier,
-        return_to, now, expires_at)
+    await insert_row(tx, "sso_login_states", {
+        "state_hash": state_hash, "connection_id": connection_id, "browser_hash": browser_hash,
+        "nonce": nonce, "code_verifier": code_verifier, "return_to": return_to,
+        "created_at": now, "expires_at": expires_at})
 
 
 async def delete_expired_states(tx: Tx, before: datetime) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from app.core.sql import insert_row
 from app.core.tx import Tx
 
 # How many expired keys one store removes (the lazy purge; each store adds one row).
@@ -35,12 +36,10 @@ async def delete(tx: Tx, key: str) -> None:
 async def insert(tx: Tx, *, key: str, request_hash: bytes, method: str, path: str,
                  status: int, headers: dict[str, Any], body: bytes, now: datetime,
                  expires_at: datetime) -> None:
-    await tx.execute(
-        "INSERT INTO idempotency_keys (tenant_id, key, request_hash, method, path, status,"
-        " headers, body, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        tx.tenant_id, key, request_hash, method, path, status,
-        headers, body, now, expires_at)
+    await insert_row(tx, "idempotency_keys", {
+        "key": key, "request_hash": request_hash, "method": method, "path": path,
+        "status": status, "headers": headers, "body": body, "created_at": now,
+        "expires_at": expires_at})
 
 
 async def purge_expired(tx: Tx, now: datetime) -> int:

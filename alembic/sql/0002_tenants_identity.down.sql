@@ -15,4 +15,5 @@ DROP FUNCTION drift_api.tenant_id_for_slug(text);
 DROP FUNCTION drift_api.list_tenants();
 DROP FUNCTION drift_api.authenticate_session(uuid, uuid, uuid, timestamp with time zone);
 DROP FUNCTION drift_api.authenticate_api_key(bytea, timestamp with time zone);
+DROP FUNCTION drift_private.touch_last_use(timestamp with time zone, uuid, uuid, uuid);
 DROP FUNCTION drift_api.all_tenant_ids();

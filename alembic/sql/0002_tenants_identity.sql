@@ -138,6 +138,9 @@ ALTER TABLE ONLY public.tenants
 REVOKE ALL ON FUNCTION drift_api.all_tenant_ids() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.all_tenant_ids() TO :"app_role";
 
+\ir functions/drift_private.touch_last_use.v1.sql
+REVOKE ALL ON FUNCTION drift_private.touch_last_use(p_now timestamp with time zone, p_user uuid, p_api_key uuid, p_scim_token uuid) FROM PUBLIC;
+
 \ir functions/drift_api.authenticate_api_key.v1.sql
 REVOKE ALL ON FUNCTION drift_api.authenticate_api_key(p_hash bytea, p_now timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION drift_api.authenticate_api_key(p_hash bytea, p_now timestamp with time zone) TO :"app_role";

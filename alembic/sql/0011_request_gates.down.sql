@@ -3,5 +3,4 @@
 DROP FUNCTION drift_api.enter_session(uuid, uuid, uuid, text, text, timestamp with time zone, bigint, boolean);
 DROP FUNCTION drift_api.enter_scim_token(uuid, uuid, timestamp with time zone, bigint, boolean);
 DROP FUNCTION drift_api.enter_api_key(uuid, uuid, text, text, timestamp with time zone, bigint, boolean);
-DROP FUNCTION drift_private.touch_last_use(timestamp with time zone, uuid, uuid, uuid);
 DROP FUNCTION drift_private.refuse_credential(text, text);

@@ -26,13 +26,10 @@ CREATE FUNCTION drift_api.authenticate_api_key(p_hash bytea, p_now timestamp wit
                 ELSIF NOT r.active THEN status := 'inactive';
                 ELSE
                     status := 'ok';
-                    IF r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds' THEN
-                        UPDATE public.api_keys SET last_used_at = p_now
-                         WHERE api_keys.tenant_id = v_tenant AND api_keys.id = r.kid;
-                    END IF;
-                    IF r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds' THEN
-                        UPDATE public.users SET last_active_at = p_now
-                         WHERE users.tenant_id = v_tenant AND users.id = r.uid;
+                    IF r.last_used_at IS NULL OR r.last_used_at < p_now - interval '60 seconds'
+                       OR r.last_active_at IS NULL
+                       OR r.last_active_at < p_now - interval '60 seconds' THEN
+                        PERFORM drift_private.touch_last_use(p_now, r.uid, p_api_key => r.kid);
                     END IF;
                 END IF;
                 tenant_id := v_tenant; key_id := r.kid; user_id := r.uid;

@@ -23,8 +23,7 @@ CREATE FUNCTION drift_api.authenticate_session(p_tenant uuid, p_session uuid, p_
                 ELSE
                     status := 'ok';
                     IF r.last_active_at IS NULL OR r.last_active_at < p_now - interval '60 seconds' THEN
-                        UPDATE public.users SET last_active_at = p_now
-                         WHERE users.tenant_id = p_tenant AND users.id = p_user;
+                        PERFORM drift_private.touch_last_use(p_now, p_user);
                     END IF;
                 END IF;
                 email := r.uemail; role := r.urole;

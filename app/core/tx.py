@@ -49,14 +49,19 @@ T = TypeVar("T")
 _PARAM = re.compile(r"\$(\d+)")
 
 
+# The process's dollar-quote tag, random so that no text is likely to hold it; a text that
+# does gets a fresh random tag of its own (the check, not the secrecy, is what makes it safe).
+_TAG = f"$v{secrets.token_hex(6)}$"
+
+
 def _dollar(text: str) -> str:
-    """A dollar-quoted literal whose random tag the text does not contain."""
+    """A dollar-quoted literal whose tag the text does not contain."""
     if "\x00" in text:
         raise ValueError("a NUL character cannot be sent as a literal")
-    while True:
+    tag = _TAG
+    while tag in text:
         tag = f"$v{secrets.token_hex(6)}$"
-        if tag not in text:
-            return f"{tag}{text}{tag}"
+    return f"{tag}{text}{tag}"
 
 
 def literal(value: Any) -> str:
@@ -69,7 +74,8 @@ def literal(value: Any) -> str:
     if isinstance(value, int):
         return str(int(value))
     if isinstance(value, UUID):
-        return f"'{UUID(str(value))}'::uuid"
+        # a subclass could render itself otherwise: only uuid.UUID's own text goes in as is
+        return f"'{value if type(value) is UUID else UUID(str(value))}'::uuid"
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("a naive datetime cannot be sent as a timestamptz literal")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from app.core import tx as tx_module
 from app.core.tx import inline, literal, own_tx
 from tests.conftest import Tenant
 
@@ -25,6 +26,15 @@ async def test_a_text_literal_is_the_text(tenant: Tenant, text: str) -> None:
         assert await tx.fetchval(inline("SELECT $1::text", [text])) == text
         doc = {"k": text, text: [text, 1, None]}
         assert await tx.fetchval(inline("SELECT $1::jsonb", [doc])) == doc
+
+
+async def test_a_text_holding_the_dollar_quote_tag_gets_another(tenant: Tenant) -> None:
+    """Texts are dollar-quoted with the process's tag; one that contains the tag must be
+    quoted with a different one, or it could end its own literal."""
+    text = f"x{tx_module._TAG}; DROP TABLE users; --"
+    assert not literal(text).startswith(tx_module._TAG)
+    async with own_tx(tenant.rt.db, tenant.id) as tx:
+        assert await tx.fetchval(inline("SELECT $1::text", [text])) == text
 
 
 def test_values_that_cannot_be_literals_are_refused() -> None:
@@ -72,6 +82,10 @@ async def test_a_scim_create_sends_its_events_with_commit(
     assert own[0].startswith("BEGIN; SELECT drift_api.enter_scim_token(")
     assert "INSERT INTO audit_events" in own[-1] and own[-1].endswith("; COMMIT")
     assert not any("INSERT INTO audit_events" in q for q in own[:-1])
+    # nobody invited, no seat limit: the insert itself checks both (no statement of their own)
+    inserts = [q for q in own if q.startswith("INSERT INTO users")]
+    assert len(inserts) == 1 and "FROM invitations" in inserts[0]
+    assert not any(q.startswith("SELECT EXISTS (SELECT 1 FROM invitations") for q in own)
     rows = await tenant.sql("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'")
     assert rows[0][0] == 2
 

@@ -10,6 +10,7 @@ import asyncpg
 
 from app.core.tx import Tx
 from app.scim.repository.search import NOT_HELD_DELETE, USER_COLUMNS, USER_GROUPS_SQL
+from app.teams.invitations.repository import none_open_for
 
 
 async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: bool = True
@@ -25,18 +26,28 @@ async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: b
 
 async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,
                  email: str | None, active: bool, doc: dict[str, Any], now: datetime,
-                 unless_seat_limit: bool = False) -> asyncpg.Record | None:
+                 unless_seat_limit: bool = False, unless_invited: list[str] | None = None
+                 ) -> asyncpg.Record | None:
     """Insert a user (role member). With `unless_seat_limit`, only if the tenant has no seat
-    limit (None otherwise): the common case then needs no seat check and no tenant lock."""
-    guard = (" WHERE NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
-             " AND t.seat_limit IS NOT NULL)" if unless_seat_limit else "")
+    limit; with `unless_invited`, only if no invitation is open to those addresses (None
+    otherwise): the common case then needs no seat check, no invitation lookup and no tenant
+    lock of their own."""
+    args: list[Any] = [tx.tenant_id, user_name, external_id, display_name, email, active, doc,
+                       now]
+    guards = []
+    if unless_seat_limit:
+        guards.append("NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
+                      " AND t.seat_limit IS NOT NULL)")
+    if unless_invited:
+        args.append(unless_invited)
+        guards.append(none_open_for(f"${len(args)}"))
+    where = f" WHERE {' AND '.join(guards)}" if guards else ""
     return await tx.fetchrow(
         "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"
         " active, deprovisioned_at, scim_resource, created_at, updated_at)"
         " SELECT $1, $2, $3, $4, $5, 'member', $6,"
-        f" CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8{guard}"
-        f" RETURNING {USER_COLUMNS}",
-        tx.tenant_id, user_name, external_id, display_name, email, active, doc, now)
+        f" CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8{where}"
+        f" RETURNING {USER_COLUMNS}", *args)
 
 
 async def update(tx: Tx, user_id: UUID, *, user_name: str, external_id: str | None,

@@ -31,7 +31,12 @@ from app.scim.resource import check_schemas, normalize, require
 from app.scim.service import breaker
 from app.scim.service.common import diff_keys, unique_error
 from app.scim.service.custom import user_definition
-from app.teams.invitations.service import SUPERSEDED_BY_SCIM, supersede_invitations
+from app.teams.invitations.service import (
+    SUPERSEDED_BY_SCIM,
+    Superseded,
+    invitation_addresses,
+    supersede_invitations,
+)
 from app.teams.ownership.service import notify_owner_email_changed
 from app.teams.seats import ensure_seat_available
 
@@ -127,21 +132,19 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
         "user_name": user_name, "external_id": external_id, "email": email,
         "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
     # Invitations to this person are moot now (and would hold the seat they need): revoked
-    # before the seat check, in this transaction (docs/teams.md, "Invitations").
-    superseded = await supersede_invitations(tx, [email, user_name],
-                                             reason=SUPERSEDED_BY_SCIM)
+    # before the seat check, in this transaction (docs/teams.md, "Invitations"). The usual
+    # case, nobody invited and no seat limit, is one statement: the insert checks both.
+    addresses = invitation_addresses([email, user_name])
+    superseded = Superseded([], SUPERSEDED_BY_SCIM, tenant_locked=False)
     try:
-        if superseded.tenant_locked:
-            if active:
-                await ensure_seat_available(tx, locked=True)
+        row = await repo.insert(tx, **values, unless_seat_limit=active,
+                                unless_invited=addresses)
+        if row is None:  # someone was invited, or the plan has a seat limit
+            superseded = await supersede_invitations(tx, addresses, reason=SUPERSEDED_BY_SCIM)
+            if active:  # a seat first, before any insert: an insert holds a key-share lock
+                # on the tenant row that two concurrent creations would then deadlock on
+                await ensure_seat_available(tx, locked=superseded.tenant_locked)
             row = await repo.insert(tx, **values)
-        else:
-            row = await repo.insert(tx, **values, unless_seat_limit=active)
-            if row is None:  # the plan has a seat limit: take a seat first (before any
-                # insert: an insert holds a key-share lock on the tenant row that two
-                # concurrent creations would then deadlock on)
-                await ensure_seat_available(tx)
-                row = await repo.insert(tx, **values)
     except asyncpg.UniqueViolationError as exc:
         raise unique_error(exc, {"userName": user_name, "email": email}) from None
     if row is None:

@@ -241,6 +241,11 @@ class Superseded:
                                    "user_id": str(user_id) if user_id else None})
 
 
+def invitation_addresses(addresses: Iterable[str | None]) -> list[str]:
+    """The addresses an invitation to this person would be stored under (app.core.emails)."""
+    return sorted({canonical_address(a.strip()) for a in addresses if a and a.strip()})
+
+
 async def supersede_invitations(tx: Tx, addresses: Iterable[str | None], *, reason: str
                                 ) -> Superseded:
     """The hook for every path that makes someone a member without an invitation (SCIM
@@ -255,7 +260,7 @@ async def supersede_invitations(tx: Tx, addresses: Iterable[str | None], *, reas
     invitations; when there is nothing (the usual case) this costs one indexed read and takes
     no lock. Addresses are compared in their stored form (app.core.emails), case-insensitively.
     """
-    wanted = sorted({canonical_address(a.strip()) for a in addresses if a and a.strip()})
+    wanted = invitation_addresses(addresses)
     if not wanted or not await repository.any_open_for(tx, wanted):
         return Superseded([], reason, tenant_locked=False)
     await _lock_tenant(tx)

@@ -204,6 +204,18 @@ async def test_entra_style_patch_paths_and_projection(
     assert listed.json()["Resources"][0].keys() == {"schemas", "id", "userName"}
 
 
+async def test_an_unqualified_custom_attribute_on_create_is_stored(
+        client: httpx.AsyncClient, tenant: Tenant, scim: Scim) -> None:
+    """`badge` at the top level of a create body is the tenant's custom attribute (the
+    standard User has no attribute of that name), as it is in a PUT or PATCH."""
+    assert (await _declare(client, tenant, ATTRS)).status_code == 200
+    dee = await scim.post("/Users", {"schemas": [USER_URN], "userName": "dee@example.com",
+                                     "badge": "D4"})
+    assert dee.status_code == 201, dee.text
+    assert dee.json()[CUSTOM] == {"badge": "D4"}
+    assert await _find(scim, f'{CUSTOM}:badge eq "d4"') == ["dee@example.com"]
+
+
 async def test_type_errors_and_required(client: httpx.AsyncClient, tenant: Tenant,
                                         scim: Scim) -> None:
     attrs = [*ATTRS, {"name": "employeeType", "type": "string", "required": True}]
@@ -217,6 +229,12 @@ async def test_type_errors_and_required(client: httpx.AsyncClient, tenant: Tenan
     missing = await scim.post("/Users", {**base, CUSTOM: {"badge": "A"}})
     assert_scim_error(missing, 400, "invalidValue")
     assert "employeeType" in missing.json()["detail"]
+    # a body that names no custom attribute at all is checked against the declaration too
+    bare = await scim.post("/Users", base)
+    assert_scim_error(bare, 400, "invalidValue")
+    assert "employeeType" in bare.json()["detail"]
+    unqualified = await scim.post("/Users", {**base, "badge": "B"})  # not the required one
+    assert_scim_error(unqualified, 400, "invalidValue")
     assert (await scim.get("/Users", params={"filter": 'userName eq "t@example.com"'})
             ).json()["totalResults"] == 0
     ok = await scim.post("/Users", {**base, CUSTOM: {"employeeType": "staff"}})

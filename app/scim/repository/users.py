@@ -26,12 +26,13 @@ async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: b
 
 async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,
                  email: str | None, active: bool, doc: dict[str, Any], now: datetime,
-                 unless_seat_limit: bool = False, unless_invited: list[str] | None = None
-                 ) -> asyncpg.Record | None:
-    """Insert a user (role member). With `unless_seat_limit`, only if the tenant has no seat
-    limit; with `unless_invited`, only if no invitation is open to those addresses (None
-    otherwise): the common case then needs no seat check, no invitation lookup and no tenant
-    lock of their own."""
+                 unless_seat_limit: bool = False, unless_invited: list[str] | None = None,
+                 unless_required_custom: bool = False) -> asyncpg.Record | None:
+    """Insert a user (role member), or return None when a guard holds: `unless_seat_limit`,
+    the tenant has a seat limit; `unless_invited`, an invitation is open to one of those
+    addresses; `unless_required_custom`, the tenant declares a required custom attribute.
+    The common case then needs no seat check, no invitation lookup, no read of the custom
+    attribute declarations and no tenant lock of its own."""
     args: list[Any] = [tx.tenant_id, user_name, external_id, display_name, email, active, doc,
                        now]
     guards = []
@@ -41,6 +42,9 @@ async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_nam
     if unless_invited:
         args.append(unless_invited)
         guards.append(none_open_for(f"${len(args)}"))
+    if unless_required_custom:
+        guards.append("NOT EXISTS (SELECT 1 FROM scim_custom_attributes c"
+                      " WHERE c.tenant_id = $1 AND c.required)")
     where = f" WHERE {' AND '.join(guards)}" if guards else ""
     return await tx.fetchrow(
         "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"

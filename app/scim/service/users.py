@@ -20,7 +20,7 @@ from app.core.events import build_data
 from app.core.outbox import emit
 from app.core.tx import Tx
 from app.scim import render
-from app.scim.attributes import USER
+from app.scim.attributes import USER, ResourceDef, resolve
 from app.scim.constants import URN_CUSTOM, URN_USER
 from app.scim.custom import finish
 from app.scim.errors import invalid_value, mutability, not_found
@@ -30,7 +30,7 @@ from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
 from app.scim.service import breaker
 from app.scim.service.common import diff_keys, unique_error
-from app.scim.service.custom import user_definition
+from app.scim.service.custom import names_extension, user_definition
 from app.teams.invitations.service import (
     SUPERSEDED_BY_SCIM,
     Superseded,
@@ -117,29 +117,50 @@ def resource(row: asyncpg.Record, base: str) -> dict[str, Any]:
     return render.user_resource(row, base, row.get("rel"))
 
 
-async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
-    if isinstance(body, dict):
-        check_schemas(body, URN_USER)
-    rdef = await user_definition(tx)
+def _new_user(rdef: ResourceDef, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The insert's values and the stored document of a user created from `body`."""
     doc = canonical_addresses(normalize(rdef, body))
     require(USER, doc, LIMITS)
     finish(rdef, doc, None, whole=True)
     user_name, external_id, active, stored = _split(doc)
     active = True if active is None else active
     email = primary_email(stored)
-    now = clock.now()
-    values: dict[str, Any] = {
-        "user_name": user_name, "external_id": external_id, "email": email,
-        "display_name": display_name(stored), "active": active, "doc": stored, "now": now}
+    return {"user_name": user_name, "external_id": external_id, "email": email,
+            "display_name": display_name(stored), "active": active, "doc": stored,
+            "now": clock.now()}, stored
+
+
+def _may_name_custom(body: Any) -> bool:
+    """Whether a body may hold a value of the tenant's custom extension: it names the
+    extension's URN anywhere, or it has a top-level key the standard User does not know (an
+    unqualified custom attribute such as `badge`, which `resolve` accepts)."""
+    if not isinstance(body, dict) or names_extension(repr(body)):
+        return True
+    return any(not isinstance(k, str) or (k.lower() != "schemas" and resolve(USER, k) is None)
+               for k in body)
+
+
+async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
+    if isinstance(body, dict):
+        check_schemas(body, URN_USER)
+    # The tenant's custom attribute declarations are read only when the body may hold a
+    # custom value. Otherwise they matter only if one is required, which the insert checks.
+    named = _may_name_custom(body)
+    values, stored = _new_user(await user_definition(tx) if named else USER, body)
+    user_name, email, active = values["user_name"], values["email"], values["active"]
     # Invitations to this person are moot now (and would hold the seat they need): revoked
     # before the seat check, in this transaction (docs/teams.md, "Invitations"). The usual
-    # case, nobody invited and no seat limit, is one statement: the insert checks both.
+    # case, nobody invited, no seat limit and no required custom attribute, is one statement:
+    # the insert checks all three.
     addresses = invitation_addresses([email, user_name])
     superseded = Superseded([], SUPERSEDED_BY_SCIM, tenant_locked=False)
     try:
         row = await repo.insert(tx, **values, unless_seat_limit=active,
-                                unless_invited=addresses)
-        if row is None:  # someone was invited, or the plan has a seat limit
+                                unless_invited=addresses, unless_required_custom=not named)
+        if row is None:  # someone was invited, the plan has a seat limit, or the tenant
+            # requires a custom attribute (checked here: a 400 when the body lacks it)
+            if not named:
+                values, stored = _new_user(await user_definition(tx), body)
             superseded = await supersede_invitations(tx, addresses, reason=SUPERSEDED_BY_SCIM)
             if active:  # a seat first, before any insert: an insert holds a key-share lock
                 # on the tenant row that two concurrent creations would then deadlock on
@@ -151,6 +172,7 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
         raise RuntimeError("expected row is not None")
     if URN_CUSTOM in stored:
         await custom_repo.reindex(tx, row["id"])
+    external_id = values["external_id"]
     await emit(tx, "user.provisioned", _user_event(row["id"], user_name, email, external_id,
                                                    active))
     # last: record() takes the tenant's audit chain lock, held until COMMIT (docs/audit.md)

@@ -177,3 +177,33 @@ async def test_hostile_filters_are_refused_cleanly(scim: Scim) -> None:
                           "invalidFilter")
     nul = await scim.post("/Users", {"userName": "nul\u0000byte"})
     assert_scim_error(nul, 400, "invalidValue")
+
+
+async def test_an_eq_filter_on_a_unique_attribute_pages_like_any_other(scim: Scim) -> None:
+    """`userName eq`, `id eq` and a group's `displayName eq` match at most one resource, so
+    they are read without a count or a sort (app.scim.repository.search._one_row); paging,
+    totals and the user's groups must come out exactly as for any other filter."""
+    ada = await scim.create_user("Ada@Example.com")
+    await scim.create_user("alan@example.com")
+    group = await scim.create_group("Engines", members=[ada["id"]])
+
+    async def listed(resource: str, flt: str, **params: str) -> dict[str, Any]:
+        r = await scim.get(f"/{resource}", params={"filter": flt, **params})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    found = await listed("Users", 'userName eq "ada@EXAMPLE.com"')
+    assert (found["totalResults"], found["itemsPerPage"], found["startIndex"]) == (1, 1, 1)
+    assert found["Resources"][0]["id"] == ada["id"]
+    assert [g["value"] for g in found["Resources"][0]["groups"]] == [group["id"]]
+    by_id = await listed("Users", f'id eq "{ada["id"]}"', attributes="userName")
+    assert [u["userName"] for u in by_id["Resources"]] == ["Ada@Example.com"]
+    # past the one result, and a count of 0: the total, no resources
+    for params in ({"startIndex": "2"}, {"count": "0"}):
+        page = await listed("Users", 'userName eq "ada@example.com"', **params)
+        assert (page["totalResults"], page["Resources"]) == (1, [])
+    assert (await listed("Users", 'userName eq "nobody@example.com"'))["totalResults"] == 0
+    groups = await listed("Groups", 'displayName eq "ENGINES"')
+    assert [g["id"] for g in groups["Resources"]] == [group["id"]]
+    assert [m["value"] for m in groups["Resources"][0]["members"]] == [ada["id"]]

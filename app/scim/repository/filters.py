@@ -53,6 +53,7 @@ class Col:
     case_exact: bool = True
     nullable: bool = True
     lowered: bool = False
+    unique: bool = False  # at most one row of the tenant has a given value (a unique index)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import asyncpg
 
 from app.core.keyset import Params
 from app.core.tx import Tx
-from app.scim.attributes import GROUP, USER, ResourceDef
-from app.scim.filter_syntax import Node
+from app.scim.attributes import GROUP, USER, ResourceDef, resolve
+from app.scim.filter_syntax import Compare, Node
 from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
 # a user whose DELETE the mass-deprovision breaker holds is gone for SCIM (docs/scim.md)
@@ -61,7 +61,7 @@ GROUP_MEMBERS_SQL = (
 def _common_columns(alias: str, resource_type: str) -> dict[str, Col]:
     """The attributes every SCIM resource has (RFC 7643, section 3.1): id, externalId, meta."""
     return {
-        "id": Col(f"{alias}.id", "uuid", nullable=False),
+        "id": Col(f"{alias}.id", "uuid", nullable=False, unique=True),
         "externalid": Col(f"{alias}.external_id", "text", case_exact=True),
         "meta.created": Col(f"{alias}.created_at", "timestamp", nullable=False),
         "meta.lastmodified": Col(f"{alias}.updated_at", "timestamp", nullable=False),
@@ -81,7 +81,7 @@ def user_target(lenient: bool = False, user: ResourceDef = USER) -> Target:
         columns={
             **_common_columns("u", "User"),
             "username": Col("u.user_name_key", "text", case_exact=False, nullable=False,
-                            lowered=True),
+                            lowered=True, unique=True),  # users_user_name_uq
             "active": Col("u.active", "bool", nullable=False),
         },
         relations={"groups": Rel(
@@ -107,7 +107,7 @@ def group_target(lenient: bool = False) -> Target:
         columns={
             **_common_columns("t", "Group"),
             "displayname": Col("t.name_key", "text", case_exact=False, nullable=False,
-                               lowered=True),
+                               lowered=True, unique=True),  # teams_name_uq
         },
         relations={"members": Rel(
             source=("FROM team_memberships {v}m WHERE {v}m.tenant_id = t.tenant_id AND "
@@ -140,6 +140,18 @@ def _order(target: Target, q: Query, params: Params, alias: str) -> tuple[str, s
     return f"{alias}.created_at {direction}, {alias}.id {direction}", None
 
 
+def _one_row(target: Target, q: Query) -> bool:
+    """Whether the page is at most one row without a sort or a count: the filter is `eq` on
+    a unique attribute (`userName eq "..."`, what identity providers send before every
+    create), from the first result on."""
+    f = q.filter
+    if q.offset != 0 or q.limit == 0 or not isinstance(f, Compare) or f.op != "eq":
+        return False
+    ref = resolve(target.rdef, f.path)
+    col = target.columns.get(ref.dotted().lower()) if ref is not None and ref.leaf else None
+    return col is not None and col.unique and f.value is not None
+
+
 async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
                user: ResourceDef = USER) -> tuple[list[asyncpg.Record], int]:
     """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
@@ -156,9 +168,15 @@ async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
         total = await tx.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
                                   *params.values)
         return [], int(total)
-    order, sort_expr = _order(target, q, params, alias)
     cols = USER_COLUMNS if kind == "User" else GROUP_COLUMNS
-    rel_sql = (USER_GROUPS_SQL if kind == "User" else GROUP_MEMBERS_SQL).format(a="p")
+    rel_of = USER_GROUPS_SQL if kind == "User" else GROUP_MEMBERS_SQL
+    if _one_row(target, q):
+        rel = f", {rel_of.format(a=alias)} AS rel" if with_relations else ""
+        rows = await tx.fetch(f"SELECT {cols}{rel} FROM {table} {alias} WHERE {where}",
+                              *params.values)
+        return rows, len(rows)
+    order, sort_expr = _order(target, q, params, alias)
+    rel_sql = rel_of.format(a="p")
     limit = params.add(q.limit)
     offset = params.add(q.offset)
     direction = "DESC" if q.descending else "ASC"

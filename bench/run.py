@@ -216,10 +216,10 @@ def http_compare(env: Env, app_load: list[Req], base_load: list[Req], *,
         api1, pg2 = cpu_seconds(servers.procs[0].pid), cpu_seconds(postmaster_pid())
         rounds.append({"baseline": asdict(b), "service": asdict(a), "ratio": a.rps / b.rps,
                        "cpu_us_per_request": {
-                           "baseline_app": _per_req(base1 - base0, b),
-                           "baseline_postgres": _per_req(pg1 - pg0, b),
-                           "service_app": _per_req(api1 - api0, a),
-                           "service_postgres": _per_req(pg2 - pg1, a)}})
+                           "baseline_app": per_request(base1 - base0, b),
+                           "baseline_postgres": per_request(pg1 - pg0, b),
+                           "service_app": per_request(api1 - api0, a),
+                           "service_postgres": per_request(pg2 - pg1, a)}})
     med = statistics.median
     metrics = {
         "service_rps": round(med(r["service"]["rps"] for r in rounds), 1),
@@ -268,7 +268,7 @@ def postmaster_pid() -> int | None:
     return None
 
 
-def _per_req(seconds: float, result: wrk.WrkResult) -> float:
+def per_request(seconds: float, result: wrk.WrkResult) -> float:
     """CPU microseconds per request (the process tree's CPU over the round / its requests)."""
     return seconds / max(1, result.requests) * 1e6
 

@@ -34,3 +34,9 @@ BEGIN
     END LOOP;
     PERFORM set_config('app.tenant_id', '', true);
 END $$;
+
+-- Every event and its deliveries, in one statement whose plan the session keeps
+-- (app.core.outbox.emit_many).
+\ir functions/public.emit_events.v1.sql
+REVOKE ALL ON FUNCTION public.emit_events(p_tenant uuid, p_ids uuid[], p_type text, p_created_at timestamp with time zone, p_data jsonb[], p_traceparent text, p_exclude_endpoint uuid, p_keys text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.emit_events(p_tenant uuid, p_ids uuid[], p_type text, p_created_at timestamp with time zone, p_data jsonb[], p_traceparent text, p_exclude_endpoint uuid, p_keys text[]) TO :"app_role";

@@ -56,7 +56,7 @@ async def test_a_write_opens_its_transaction_with_the_credential_check(
     assert round_trips[0].startswith("BEGIN; SELECT drift_api.enter_api_key(")
     assert round_trips[1].startswith("INSERT INTO projects")
     last = round_trips[2]
-    assert "INSERT INTO outbox_events" in last and "INSERT INTO audit_events" in last
+    assert "SELECT public.emit_events(" in last and "INSERT INTO audit_events" in last
     assert last.endswith("; COMMIT")
     assert not any(q.endswith(", true)") for q in round_trips)  # no read-only gate
 

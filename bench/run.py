@@ -299,6 +299,9 @@ async def prepare(args: argparse.Namespace) -> tuple[EmbeddedPostgres, Any, list
         old = EmbeddedPostgres(DATA)
         old.start(stop_on_exit=False)
         old.stop()
+        # and drop this process's handle, or the start below reuses the stopped server's
+        # socket (it would look for it in the directory just removed)
+        old.server.cleanup()
         shutil.rmtree(DATA)
     embedded = EmbeddedPostgres(DATA)
     urls = embedded.start(stop_on_exit=False)  # stopped explicitly when the run ends

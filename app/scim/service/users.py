@@ -159,7 +159,7 @@ async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:
                                 unless_invited=addresses, unless_required_custom=not named)
         if row is None:  # someone was invited, the plan has a seat limit, or the tenant
             # requires a custom attribute (checked here: a 400 when the body lacks it)
-            if not named:
+            if not named:  # the same core values, or a 400 for a missing custom attribute
                 values, stored = _new_user(await user_definition(tx), body)
             superseded = await supersede_invitations(tx, addresses, reason=SUPERSEDED_BY_SCIM)
             if active:  # a seat first, before any insert: an insert holds a key-share lock

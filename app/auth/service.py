@@ -70,8 +70,6 @@ PasswordCheck = Callable[[Runtime, Tx, UUID, UUID | None], Awaitable[None]]
 password_checks: list[PasswordCheck] = []
 
 
-
-
 async def current_user(tx: Tx, principal: Principal) -> asyncpg.Record:
     """The caller's user row; a credential with no user (or a user gone since) is a 401."""
     user = await repository.get_user(tx, principal.user_id) if principal.user_id else None

@@ -165,7 +165,6 @@ def _oidc_only(body: ConnectionIn | ConnectionPatch, protocol: str) -> None:
                          code="wrong_protocol_field")
 
 
-
 async def list_connections(tx: Tx) -> list[asyncpg.Record]:
     return await repo.list_connections(tx)
 

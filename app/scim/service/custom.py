@@ -30,17 +30,13 @@ async def user_definition(tx: Tx) -> ResourceDef:
     return user_def(_attrs(await repo.list_attributes(tx)))
 
 
-def names_extension(*texts: Any) -> bool:
-    """Whether any of these texts names the custom extension (custom attributes are always
-    URN-qualified in filters, projections and request bodies)."""
-    return any(isinstance(t, str) and URN_CUSTOM.lower() in t.lower() for t in texts)
-
-
 async def definition_for(tx: Tx, *texts: Any) -> ResourceDef:
     """For reads: the tenant's User resource only when a filter, sortBy or projection names
-    the custom extension; USER otherwise, so a read that does not ask for them costs no extra
-    query."""
-    return await user_definition(tx) if names_extension(*texts) else USER
+    the custom extension (custom attributes are always URN-qualified there); USER otherwise,
+    so a read that does not ask for them costs no extra query."""
+    if any(isinstance(t, str) and URN_CUSTOM.lower() in t.lower() for t in texts):
+        return await user_definition(tx)
+    return USER
 
 
 async def discovery_for(tx: Tx, public_url: str) -> Discovery:

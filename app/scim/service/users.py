@@ -30,7 +30,7 @@ from app.scim.repository import users as repo
 from app.scim.resource import check_schemas, normalize, require
 from app.scim.service import breaker
 from app.scim.service.common import diff_keys, unique_error
-from app.scim.service.custom import names_extension, user_definition
+from app.scim.service.custom import user_definition
 from app.teams.invitations.service import (
     SUPERSEDED_BY_SCIM,
     Superseded,
@@ -131,13 +131,13 @@ def _new_user(rdef: ResourceDef, body: Any) -> tuple[dict[str, Any], dict[str, A
 
 
 def _may_name_custom(body: Any) -> bool:
-    """Whether a body may hold a value of the tenant's custom extension: it names the
-    extension's URN anywhere, or it has a top-level key the standard User does not know (an
-    unqualified custom attribute such as `badge`, which `resolve` accepts)."""
-    if not isinstance(body, dict) or names_extension(repr(body)):
-        return True
-    return any(not isinstance(k, str) or (k.lower() != "schemas" and resolve(USER, k) is None)
-               for k in body)
+    """Whether a body may hold a value of the tenant's custom extension: only a top-level key
+    can (`normalize` reads nothing else), and one the standard User resolves (core and
+    enterprise attributes, the enterprise URN) cannot. What is left is the extension's URN,
+    URN-qualified custom names and unqualified ones such as `badge`."""
+    return not isinstance(body, dict) or any(
+        not isinstance(k, str) or (k.lower() != "schemas" and resolve(USER, k) is None)
+        for k in body)
 
 
 async def create(tx: Tx, body: Any, base: str) -> dict[str, Any]:

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 30 * 24 * 3600
 
     run_worker: bool = True
+    # The cyclic garbage collector (app.core.heap, docs/operations.md "Garbage collection"):
+    # once started, a serving process freezes what it loaded, so a full collection no longer
+    # walks the whole import-time heap (a 100-200 ms pause each time, every second or two
+    # under load), and starts a young collection only after gc_threshold net new objects
+    # (Python's default is 700). 0 leaves the interpreter's settings alone.
+    gc_threshold: int = Field(10_000, ge=0)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

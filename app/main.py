@@ -17,7 +17,7 @@ from app.audit.router import router as audit_router
 from app.audit.siem_router import router as audit_streams_router
 from app.auth.router import router as auth_router
 from app.config import Settings, get_settings
-from app.core import metrics, tracing
+from app.core import heap, metrics, tracing
 from app.core.cors import install_cors
 from app.core.dispatch import install_direct_dispatch
 from app.core.docs import install_docs
@@ -94,6 +94,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         task = asyncio.create_task(worker.run()) if worker else None
         sampler = metrics.Sampler(rt.db)
         sampler.start()
+        if owned:  # a serving process (tests pass their runtime and keep Python's collector)
+            heap.settle(settings.gc_threshold)
         try:
             with signal_hooks(asyncio.get_running_loop(), lifecycle.drain):
                 yield

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -44,9 +45,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_validation_alias, request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette._exception_handler import _lookup_exception_handler
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.routing import RouteIndex
 
 # a UUID in its canonical text form, which pydantic and uuid.UUID read alike
 _CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
@@ -211,5 +219,86 @@ def install_direct_dispatch(app: FastAPI) -> int:
             direct = direct_app(route)
             if direct is not None:
                 route.app = direct
+                _DIRECT_APPS.add(direct)
                 count += 1
     return count
+
+
+# the direct apps install_direct_dispatch gave routes (a route whose app was replaced since,
+# or that never had one, is not in it)
+_DIRECT_APPS: weakref.WeakSet[ASGIApp] = weakref.WeakSet()
+
+
+class FrontDoor:
+    """Direct routes entered right below RequestContextMiddleware.
+
+    Between that middleware and a route's app, Starlette and FastAPI put five layers on every
+    request: ExceptionMiddleware (a Request, and a wrapped `send` every message passes through),
+    FastAPI's AsyncExitStackMiddleware (an AsyncExitStack, for uploaded files), the router, the
+    RouteIndex and Route.handle. A direct route needs only the exception handling of those. For
+    a request that fully matches a direct route (`RouteIndex.full_match`: the route the router
+    would pick), the middleware calls the route's app through `handle`, which renders an
+    exception with the handler ExceptionMiddleware would have chosen (its own handler tables,
+    looked up the same way: a status handler for an HTTPException, then the exception's
+    classes in MRO order) and lets any other exception rise to ServerErrorMiddleware (500), as
+    before. Everything else takes the full stack: a path without a full match (404, 405, the
+    trailing-slash redirect), a route FastAPI handles, and every route while dependency
+    overrides are set. tests/core/test_dispatch.py sends the same requests both ways."""
+
+    def __init__(self, app: FastAPI, exceptions: ExceptionMiddleware) -> None:
+        self.app = app
+        # ExceptionMiddleware's own tables: the handlers it would use, defaults included
+        self.handlers = (exceptions._exception_handlers, exceptions._status_handlers)
+
+    @classmethod
+    def below(cls, app: Any, inner: ASGIApp) -> FrontDoor | None:
+        """The front door for a middleware whose next layer is `inner` in `app`'s stack (None
+        when that layer is not Starlette's ExceptionMiddleware of a FastAPI app)."""
+        if isinstance(app, FastAPI) and isinstance(inner, ExceptionMiddleware):
+            return cls(app, inner)
+        return None
+
+    def route_app(self, scope: Scope) -> ASGIApp | None:
+        """The direct app of the route this request fully matches, with the scope set as the
+        router would set it; None when the request should take the full stack."""
+        app = self.app
+        index = app.router.middleware_stack
+        if app.dependency_overrides or not isinstance(index, RouteIndex):
+            return None
+        found = index.full_match(scope)
+        if found is None:
+            return None
+        route, child_scope = found
+        direct: ASGIApp | None = getattr(route, "app", None)
+        if direct is None or direct not in _DIRECT_APPS:
+            return None
+        scope.setdefault("router", app.router)
+        scope["route"] = route
+        scope.update(child_scope)
+        scope["starlette.exception_handlers"] = self.handlers
+        return direct
+
+    async def handle(self, direct: ASGIApp, scope: Scope, receive: Receive, send: Send,
+                     started: list[int]) -> None:
+        """Run `direct`; an exception is rendered as ExceptionMiddleware would render it.
+        `started[0]` is non-zero once the response has started."""
+        try:
+            await direct(scope, receive, send)
+        except Exception as exc:
+            handlers, status_handlers = self.handlers
+            handler: Any = (status_handlers.get(exc.status_code)
+                            if isinstance(exc, HTTPException) else None
+                            ) or _lookup_exception_handler(handlers, exc)
+            if handler is None:
+                raise
+            if started[0]:
+                raise RuntimeError("Caught handled exception, but response already started."
+                                   ) from exc
+            request = Request(scope, receive, send)
+            if is_async_callable(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            if response is not None:
+                await response(scope, receive, send)
+            exc.__traceback__ = None  # a reused exception would pile up tracebacks

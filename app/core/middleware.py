@@ -8,6 +8,8 @@ RequestContextMiddleware
   is below 400, and rolled back otherwise. COMMIT therefore always happens before the client
   hears of success; if COMMIT fails, the client gets a 503 problem instead of the handler's
   response. Work that must survive a refusal (denial audit events) uses its own transaction.
+- calls a direct route's app itself (app.core.dispatch.FrontDoor: no Starlette exception
+  middleware, exit stack or router between; the same route, the same exception handlers),
 - refuses a query string with a NUL character (422 naming the parameter, before routing:
   app.core.inputs.query_text_refusal; a layer of its own cost more than the check),
 - refuses request bodies over their limit with 413 before reading them
@@ -44,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.config import Network
 from app.core import tracing
 from app.core.context import RequestContext
+from app.core.dispatch import FrontDoor
 from app.core.errors import (
     PayloadTooLarge,
     ProblemError,
@@ -95,6 +98,8 @@ class RequestContextMiddleware:
         self.access_log = access_log
         self.trusted_proxies = list(trusted_proxies)
         self.max_body_bytes = max_body_bytes
+        self._front: FrontDoor | None = None  # found at the first request (the stack is built)
+        self._front_found = False
         limits = dict(body_limits or {})
         self.exact_limits = {p: n for p, n in limits.items() if not p.endswith("/")}
         self.prefix_limits = tuple((p, n) for p, n in limits.items() if p.endswith("/"))
@@ -267,7 +272,13 @@ class RequestContextMiddleware:
 
         try:
             refusal = query_text_refusal(scope)  # a NUL in the query string: 422 before routing
-            if refusal is None:
+            if not self._front_found:
+                self._front, self._front_found = FrontDoor.below(scope.get("app"), self.app), True
+            front = self._front
+            direct = front.route_app(scope) if front is not None and refusal is None else None
+            if front is not None and direct is not None:  # no layer between (FrontDoor)
+                await front.handle(direct, scope, receive, send_wrapper, stat)
+            elif refusal is None:
                 await self.app(scope, receive, send_wrapper)
             else:
                 await refusal(scope, receive, send_wrapper)

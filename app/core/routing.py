@@ -70,6 +70,15 @@ class RouteIndex:
             self._keys[(key, truncated)] = found
         return found
 
+    def full_match(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The route this http request gets when one matches it fully (path and method), with
+        its child scope; None when the router would answer 405, 404 or a redirect."""
+        for route in self._candidates(*path_key(get_route_path(scope))):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return route, child_scope
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)

@@ -1,6 +1,8 @@
 """Direct dispatch (app.core.dispatch) answers as FastAPI's own route handler would: the same
 status and problem document for good requests, bad path/query values, missing credentials
-and refused roles; the hot read routes take it; overrides still work."""
+and refused roles, REST and SCIM; the hot read routes take it, through the front door (no
+Starlette layer between the request middleware and the route) when they match; overrides
+still work."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ import httpx
 from fastapi.routing import APIRoute
 
 from app.core.access import tenant_tx
-from app.core.dispatch import direct_app
+from app.core.dispatch import FrontDoor, direct_app
 from app.core.runtime import Runtime
 from app.main import create_app
 from tests.conftest import Tenant, asgi_client, assert_problem
+from tests.scim.conftest import scim_client
 
 
 def _route(app: Any, method: str, path: str) -> APIRoute:
@@ -104,3 +107,57 @@ async def test_a_bad_path_value_is_refused_before_the_handler(client: httpx.Asyn
     r = await client.get("/api/v1/projects/not-a-uuid", headers=tenant.headers)
     body = assert_problem(r, 422, "validation_error")
     assert "project_id" in r.text, body
+
+
+def _scope(method: str, path: str) -> dict[str, Any]:
+    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": [],
+            "query_string": b""}
+
+
+def _front(app: Any) -> FrontDoor:
+    front = FrontDoor.below(app, app.build_middleware_stack().app.app)
+    assert front is not None  # below RequestContextMiddleware sits ExceptionMiddleware
+    return front
+
+
+def test_the_front_door_takes_direct_routes_only(app: Any) -> None:
+    front = _front(app)
+    scope = _scope("GET", "/scim/v2/Users")
+    assert front.route_app(scope) is _route(app, "GET", "/scim/v2/Users").app
+    assert scope["route"] is _route(app, "GET", "/scim/v2/Users")
+    scope = _scope("GET", "/api/v1/projects/6f1c8a53-3bd5-4a4e-9f5e-2f0d7f6b8a11")
+    assert front.route_app(scope) is not None
+    assert str(scope["path_params"]["project_id"]) == "6f1c8a53-3bd5-4a4e-9f5e-2f0d7f6b8a11"
+    assert front.route_app(_scope("POST", "/api/v1/projects")) is None  # FastAPI's handler
+    assert front.route_app(_scope("GET", "/api/v1/nowhere")) is None  # 404: the router's
+    assert front.route_app(_scope("PUT", "/scim/v2/ServiceProviderConfig")) is None  # 405
+    app.dependency_overrides[_unused_dependency] = _unused_dependency
+    try:
+        assert front.route_app(_scope("GET", "/scim/v2/Users")) is None
+    finally:
+        app.dependency_overrides.clear()
+
+
+async def test_scim_answers_alike_through_the_front_door(runtime: Runtime, tenant: Tenant,
+                                                         client: httpx.AsyncClient) -> None:
+    scim = await scim_client(client, tenant)
+    user = await scim.create_user("front.door@example.com")
+    h = scim.headers
+    requests = [
+        ("GET", '/scim/v2/Users?filter=userName eq "front.door@example.com"', h),
+        ("GET", '/scim/v2/Users?filter=userName zz "x"', h),  # invalidFilter
+        ("GET", f"/scim/v2/Users/{user['id']}", h),
+        ("GET", "/scim/v2/Users/not-a-uuid", h),  # SCIM 404
+        ("GET", "/scim/v2/Users", {}),  # no token: SCIM 401
+        ("GET", "/scim/v2/Users", tenant.headers),  # an API key on SCIM: 401
+        ("GET", "/scim/v2/Nowhere", h),  # no route
+        ("PUT", "/scim/v2/ServiceProviderConfig", h),  # 405
+    ]
+    direct = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    standard = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    standard.dependency_overrides[_unused_dependency] = _unused_dependency
+    got_direct = await _answers(direct, tenant, requests)
+    got_standard = await _answers(standard, tenant, requests)
+    assert got_direct == got_standard
+    assert [status for status, _ in got_direct] == [200, 400, 200, 404, 401, 401, 404, 405]
+    assert got_direct[0][1]["Resources"][0]["id"] == user["id"]

@@ -382,7 +382,17 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             logged.append(raw)
         return conn
 
+    original_release = RequestConnection.release
+
+    async def release(self: RequestConnection) -> None:
+        # asyncpg runs query loggers with loop.call_soon; an idle connection's release no
+        # longer suspends (app.core.db._Pool), so give them the loop once before the request
+        # ends, or a request's last statement would be logged after the test moved on
+        await asyncio.sleep(0)
+        await original_release(self)
+
     monkeypatch.setattr(RequestConnection, "get", get)
+    monkeypatch.setattr(RequestConnection, "release", release)
     yield sent
     for conn in logged:
         conn.remove_query_logger(log)

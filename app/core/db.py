@@ -58,6 +58,30 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+class _Pool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg has no type stubs
+    """asyncpg's pool, releasing an idle connection in place.
+
+    `Pool.release` runs the holder's release in a task of its own (`asyncio.shield`), so that
+    a caller cancelled half-way cannot leave the connection neither in use nor free: a task,
+    its scheduling and a loop cycle on every release, i.e. every request. A connection outside
+    a transaction needs no I/O to be released (`_reset_connection` only rolls back an open
+    transaction; there is no reset query), so its release never suspends and no cancellation
+    can interrupt it: it is released right here, by the same holder method, without the
+    task. Anything else (a transaction left open, a cancellation in progress, a closed or
+    foreign connection) takes asyncpg's own path."""
+
+    async def release(self, connection: Any, *,
+                      timeout: float | None = None) -> None:  # noqa: ASYNC109 - asyncpg API
+        holder = getattr(connection, "_holder", None)
+        con = getattr(connection, "_con", None)
+        if (holder is None or con is None or holder._pool is not self or con.is_closed()
+                or con.is_in_transaction() or con._protocol._is_cancelling()):
+            await super().release(connection, timeout=timeout)
+            return
+        con._on_release()  # what Pool.release does before handing over to the holder
+        await holder.release(holder._timeout if timeout is None else timeout)
+
+
 def connection_gone(conn: asyncpg.Connection) -> bool:
     """True when the connection cannot be used any more. When the server ends the session of
     a pooled connection (a restart, a terminated backend), asyncpg detaches it from its pool
@@ -137,10 +161,12 @@ class Database:
         return self._pool
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            min_size=self.min_size, max_size=self.max_size, init=_init_connection,
-            reset=_reset_connection, timeout=self.connect_timeout,
-            max_inactive_connection_lifetime=300.0,
+        # asyncpg.create_pool's own defaults, with the pool class above
+        self._pool = await _Pool(
+            min_size=self.min_size, max_size=self.max_size, max_queries=50_000,
+            init=_init_connection, reset=_reset_connection, timeout=self.connect_timeout,
+            max_inactive_connection_lifetime=300.0, loop=None,
+            connection_class=asyncpg.Connection, record_class=asyncpg.Record,
             statement_cache_size=self.statement_cache_size,
             **asyncpg_connect_kwargs(self.url),
         )

@@ -88,7 +88,8 @@ def _email_md5(email: str | None) -> str:
     return hashlib.md5((email or "").encode(), usedforsecurity=False).hexdigest()
 
 
-def _uuid(value: Any) -> UUID:
+def as_uuid(value: Any) -> UUID:
+    """`value` as a uuid.UUID (asyncpg's own UUID type, or text), unchanged when it is one."""
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
@@ -101,11 +102,11 @@ def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter
     now = clock.now()
     email = _email_md5(principal.email)
     role = Role(principal.role).value if principal.role else ""
-    cred, tenant = _uuid(principal.credential_id), _uuid(principal.tenant_id)
+    cred, tenant = as_uuid(principal.credential_id), as_uuid(principal.tenant_id)
     if principal.credential_type == "api_key":
         return Enter("api_key", (cred, tenant, role, email, now), freshness)
     if principal.credential_type == "session":
-        return Enter("session", (cred, tenant, _uuid(principal.user_id), role, email, now),
+        return Enter("session", (cred, tenant, as_uuid(principal.user_id), role, email, now),
                      freshness)
     raise ValueError(f"no enter function for {principal.credential_type}")
 

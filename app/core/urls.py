@@ -25,6 +25,9 @@ _HOST = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A
                    r"(?::[0-9]{1,5})?$")
 
 
+_FORWARDED = (b"x-forwarded-host", b"x-forwarded-proto")
+
+
 def _first(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
@@ -54,11 +57,11 @@ def public_url(settings: Settings, scope: Scope) -> str:
     """The base URL (no trailing slash) absolute URLs in this request's response use."""
     if not settings.public_url_derived:
         return settings.public_url
-    client = scope.get("client")
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-               for k, v in scope.get("headers") or ()
-               if k.lower() in (b"x-forwarded-host", b"x-forwarded-proto", b"host")}
-    if "x-forwarded-host" not in headers and "x-forwarded-proto" not in headers:
+    raw = scope.get("headers") or ()
+    if not any(k.lower() in _FORWARDED for k, _ in raw):  # the usual case: no proxy said
         return settings.public_url
+    client = scope.get("client")
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw
+               if k.lower() in (*_FORWARDED, b"host")}
     return forwarded_base(client[0] if client else None, headers, settings) \
         or settings.public_url

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from app.auth import repository as auth_repo
 from app.core import clock
 from app.core.access import (
+    as_uuid,
     bearer_token,
     get_ctx,
     get_request_connection,
@@ -97,8 +98,8 @@ async def lookup(rt: Runtime, ctx: RequestContext, token: str | None) -> tuple[P
 
 def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter:
     """The SCIM token's way into its tenant (`drift_api.enter_scim_token`)."""
-    return Enter("scim_token", (UUID(str(principal.credential_id)),
-                                UUID(str(principal.tenant_id)), clock.now()), freshness)
+    return Enter("scim_token", (as_uuid(principal.credential_id), as_uuid(principal.tenant_id),
+                                clock.now()), freshness)
 
 
 async def scim_tx(request: Request) -> RequestTx:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.datastructures import QueryParams
 
 from app.core.context import RequestContext
 from app.core.db import connect
 from app.core.runtime import Runtime
 from app.core.tx import own_tx
 from app.scim.filter_syntax import And, Compare, Not, Or, Present, ValuePath, parse_filter
+from app.scim.repository import search
 from app.scim.repository.filters import Params, where_sql
 from app.scim.repository.search import user_target
+from app.scim.service import query
 from tests.conftest import DbInfo, Tenant
 from tests.scim.conftest import ENTERPRISE_URN, Scim, assert_scim_error
 
@@ -207,3 +210,30 @@ async def test_an_eq_filter_on_a_unique_attribute_pages_like_any_other(scim: Sci
     groups = await listed("Groups", 'displayName eq "ENGINES"')
     assert [g["id"] for g in groups["Resources"]] == [group["id"]]
     assert [m["value"] for m in groups["Resources"][0]["members"]] == [ada["id"]]
+
+
+async def test_equal_filters_of_other_value_types_are_translated_apart(scim: Scim) -> None:
+    """The statement of a page is cached per query (app.scim.repository.search._plan); `eq 1`
+    and `eq true` are equal as values, and must still be told apart."""
+    await scim.create_user("typed@example.com")
+    first = await scim.get("/Users", params={"filter": "active eq true"})
+    assert first.status_code == 200 and first.json()["totalResults"] >= 1, first.text
+    for flt in ("active eq 1", "active eq 1.0"):
+        after_true = await scim.get("/Users", params={"filter": flt})
+        search._cached_plan.cache_clear()
+        uncached = await scim.get("/Users", params={"filter": flt})
+        assert (after_true.status_code, after_true.json()) == (uncached.status_code,
+                                                              uncached.json())
+        assert_scim_error(after_true, 400, "invalidFilter")
+
+
+@pytest.mark.parametrize("qs", [
+    b"filter=userName+eq+%22a%40b.example%22&count=5",
+    b"count=5&count=7&startIndex=",  # the last of a repeated name; a blank value
+    b"FILTER=userName%20eq%20%22x%22&SortOrder=descending",  # names in any case
+    b"attributes=userName,emails&excludedAttributes=",
+    b"filter=displayName+eq+%22%E9%22",  # a non-UTF-8 byte reads as latin-1, as Starlette's
+    b"",
+])
+def test_the_query_string_reads_as_the_request_query_params(qs: bytes) -> None:
+    assert query.from_query_string(qs) == query.from_params(QueryParams(qs))

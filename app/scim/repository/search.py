@@ -8,7 +8,7 @@ when the response includes them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ import asyncpg
 from app.core.keyset import Params
 from app.core.tx import Tx
 from app.scim.attributes import GROUP, USER, ResourceDef, resolve
-from app.scim.filter_syntax import Compare, Node
+from app.scim.filter_syntax import And, Compare, Node, Not, Or, ValuePath
 from app.scim.repository.filters import Col, Rel, Target, sort_sql, where_sql
 
 # a user whose DELETE the mass-deprovision breaker holds is gone for SCIM (docs/scim.md)
@@ -152,29 +152,58 @@ def _one_row(target: Target, q: Query) -> bool:
     return col is not None and col.unique and f.value is not None
 
 
-async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
-               user: ResourceDef = USER) -> tuple[list[asyncpg.Record], int]:
-    """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
+@dataclass(frozen=True)
+class _Plan:
+    """A page's statement: its SQL, the values of $2... ($1 is the tenant), and what it
+    returns ("count": the total only; "one": at most one row, no total column; "page": rows
+    with `_total`)."""
+
+    sql: str
+    values: tuple[Any, ...]
+    shape: str
+
+
+def _value_types(node: Node | None) -> tuple[type, ...]:
+    """The types of a filter's values in order: part of the plan's cache key, because equal
+    dataclasses may differ in them (`eq 1` == `eq true`, `eq 1` == `eq 1.0`)."""
+    if isinstance(node, Compare):
+        return (type(node.value),)
+    if isinstance(node, And | Or):
+        return _value_types(node.left) + _value_types(node.right)
+    if isinstance(node, Not):
+        return _value_types(node.expr)
+    if isinstance(node, ValuePath):
+        return _value_types(node.filter)
+    return ()
+
+
+def _plan(kind: str, q: Query, with_relations: bool, user: ResourceDef) -> _Plan:
+    """The statement for a page (cached: a query, its definition and whether relations are
+    wanted decide it all; an identity provider repeats the same `userName eq` lookups)."""
+    return _cached_plan(kind, q, _value_types(q.filter), with_relations, user)
+
+
+@lru_cache(maxsize=1024)
+def _cached_plan(kind: str, q: Query, _types: tuple[type, ...], with_relations: bool,
+                 user: ResourceDef) -> _Plan:
     target = user_target(False, user) if kind == "User" else group_target()
     alias, table = ("u", "users") if kind == "User" else ("t", "teams")
     # a user whose DELETE the breaker holds is gone for the identity provider (docs/scim.md)
     base = (f"u.scim_deleted_at IS NULL AND {NOT_HELD_DELETE}" if kind == "User"
             else "t.scim_managed")
-    params = Params([tx.tenant_id])
+    params = Params([None])  # $1: the tenant, bound per request
     where = f"{alias}.tenant_id = $1 AND {base}"
     if q.filter is not None:
         where += f" AND {where_sql(q.filter, target, params)}"
     if q.limit == 0:
-        total = await tx.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
-                                  *params.values)
-        return [], int(total)
+        return _Plan(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
+                     tuple(params.values[1:]), "count")
     cols = USER_COLUMNS if kind == "User" else GROUP_COLUMNS
     rel_of = USER_GROUPS_SQL if kind == "User" else GROUP_MEMBERS_SQL
     if _one_row(target, q):
         rel = f", {rel_of.format(a=alias)} AS rel" if with_relations else ""
-        rows = await tx.fetch(f"SELECT {cols}{rel} FROM {table} {alias} WHERE {where}",
-                              *params.values)
-        return rows, len(rows)
+        return _Plan(f"SELECT {cols}{rel} FROM {table} {alias} WHERE {where}",
+                     tuple(params.values[1:]), "one")
     order, sort_expr = _order(target, q, params, alias)
     rel_sql = rel_of.format(a="p")
     limit = params.add(q.limit)
@@ -190,18 +219,25 @@ async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
     else:
         sql = (f"SELECT {cols}, count(*) OVER () AS _total FROM {table} {alias}"
                f" WHERE {where} ORDER BY {order} LIMIT {limit} OFFSET {offset}")
-    rows = await tx.fetch(sql, *params.values)
+    return _Plan(sql, tuple(params.values[1:]), "page")
+
+
+async def page(tx: Tx, kind: str, q: Query, *, with_relations: bool,
+               user: ResourceDef = USER) -> tuple[list[asyncpg.Record], int]:
+    """One page of users (kind "User") or SCIM groups ("Group"), and the total."""
+    plan = _plan(kind, q, with_relations, user)
+    if plan.shape == "count":
+        return [], int(await tx.fetchval(plan.sql, tx.tenant_id, *plan.values))
+    rows = await tx.fetch(plan.sql, tx.tenant_id, *plan.values)
+    if plan.shape == "one":
+        return rows, len(rows)
     if rows:
         return rows, int(rows[0]["_total"])
     if q.offset == 0:
         return [], 0
-    count_params = Params([tx.tenant_id])
-    where = f"{alias}.tenant_id = $1 AND {base}"
-    if q.filter is not None:
-        where += f" AND {where_sql(q.filter, target, count_params)}"
-    total = await tx.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
-                              *count_params.values)
-    return [], int(total)
+    # past the last page: the window counted nothing, so count on its own
+    count = _plan(kind, replace(q, limit=0), False, user)
+    return [], int(await tx.fetchval(count.sql, tx.tenant_id, *count.values))
 
 
 async def root_page(tx: Tx, q: Query, *, user: ResourceDef = USER

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from app.core.tx import Tx
 from app.scim import render
@@ -50,6 +52,15 @@ def from_params(params: Mapping[str, Any]) -> ListRequest:
     named = any(URN_CUSTOM.lower() in str(v).lower() for v in get.values() if v is not None)
     return ListRequest(query, start, Projection.of(get["attributes"], get["excludedAttributes"]),
                        custom=named)
+
+
+@lru_cache(maxsize=2048)
+def from_query_string(raw: bytes) -> ListRequest:
+    """A GET's query string, read as the request's `query_params` read it (latin-1, blank values
+    kept, the last of a repeated name), then `from_params`. Cached per query string: identity
+    providers repeat the same lookups (`userName eq "..."` before each create), and a refused
+    one raises again each time (exceptions are not cached)."""
+    return from_params(dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)))
 
 
 def from_search_body(body: Any) -> ListRequest:

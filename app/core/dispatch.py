@@ -301,4 +301,4 @@ class FrontDoor:
                 response = await run_in_threadpool(handler, request, exc)
             if response is not None:
                 await response(scope, receive, send)
-            exc.__traceback__ = None  # a reused exception would pile up tracebacks
+            exc.with_traceback(None)  # a reused exception would pile up tracebacks

@@ -19,6 +19,7 @@ otherwise) serves them without a token.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hmac
 import logging
@@ -151,21 +152,62 @@ def scim_operation(method: str, template: str) -> str | None:
     return f"{verb}_{resource}"
 
 
+class _Tally:
+    """A histogram child's observations kept in the process until the next `flush`: a count
+    per bucket and the sum. In multiprocess mode every `observe` is a locked write to a
+    memory-mapped file per value (~4.4 us per observation against ~0.3 us here)."""
+
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds: list[float] = list(child._upper_bounds)
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1  # first bound >= value
+        self.total += seconds
+
+    def flush(self) -> None:
+        if not any(self.counts):
+            return
+        counts, self.counts = self.counts, [0] * len(self.bounds)
+        total, self.total = self.total, 0.0
+        # what Histogram.observe does per observation, once per bucket
+        self.child._sum.inc(total)
+        for i, n in enumerate(counts):
+            if n:
+                self.child._buckets[i].inc(n)
+
+
 class HttpLabels:
     """The label children of one (route template, method, status class), resolved once and
-    kept: a request costs one dict lookup and two updates."""
+    kept; a request only adds to their tallies (`flush` hands them over)."""
 
-    __slots__ = ("bytes", "duration", "scim")
+    __slots__ = ("bytes", "duration", "requests", "scim", "sent")
 
     def __init__(self, route: str, method: str, status_class: int) -> None:
-        self.duration = HTTP_DURATION.labels(route, method, STATUS_CLASSES[status_class])
+        self.duration = _Tally(HTTP_DURATION.labels(route, method, STATUS_CLASSES[status_class]))
         self.bytes = HTTP_RESPONSE_BYTES.labels(route, method)
         op = scim_operation(method, route)
         self.scim = (SCIM_OPERATIONS.labels(op, OUTCOME_BY_CLASS[status_class])
                      if op is not None else None)
+        self.sent = 0
+        self.requests = 0
+
+    def flush(self) -> None:
+        self.duration.flush()
+        sent, self.sent = self.sent, 0
+        if sent:
+            self.bytes.inc(sent)
+        requests, self.requests = self.requests, 0
+        if requests and self.scim is not None:
+            self.scim.inc(requests)
 
 
 _http_labels: dict[tuple[str, str, int], HttpLabels] = {}
+_acquire = _Tally(DB_ACQUIRE)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float, sent: int) -> None:
@@ -175,10 +217,22 @@ def observe_request(route: str, method: str, status: int, seconds: float, sent: 
     if labels is None:
         labels = _http_labels[key] = HttpLabels(route, method, cls)
     labels.duration.observe(seconds)
-    if sent:
-        labels.bytes.inc(sent)
-    if labels.scim is not None:
-        labels.scim.inc()
+    labels.sent += sent
+    labels.requests += 1
+
+
+def observe_acquire(seconds: float) -> None:
+    """How long a request waited for its pooled connection (drift_db_pool_acquire_seconds)."""
+    _acquire.observe(seconds)
+
+
+def flush() -> None:
+    """Hand the per-request tallies to the metrics: by the sampler every second, before this
+    process renders /metrics, and when it stops. Another process's requests therefore reach
+    a multiprocess scrape within a second."""
+    for labels in list(_http_labels.values()):
+        labels.flush()
+    _acquire.flush()
 
 
 # ---- the sampler: loop lag and pool gauges, once a second in every process ----
@@ -200,6 +254,7 @@ class Sampler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        flush()
 
     def sample_pool(self) -> None:
         pool = getattr(self.pool_of, "_pool", None)
@@ -217,6 +272,7 @@ class Sampler:
             await asyncio.sleep(self.interval)
             LOOP_LAG.set(max(0.0, loop.time() - expected))
             try:
+                flush()
                 self.sample_pool()
             except Exception:  # never let a sampling bug end the task
                 log.exception("metrics sampling failed")
@@ -259,6 +315,7 @@ class _Families:
 def render(extra: Iterable[Metric] = ()) -> bytes:
     """The exposition text: this process's metrics (all processes' in multiprocess mode)
     plus `extra` families."""
+    flush()
     if MULTIPROCESS:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

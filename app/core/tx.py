@@ -40,7 +40,7 @@ import orjson
 
 from app.core.context import RequestContext
 from app.core.db import Database, connection_gone, discard
-from app.core.metrics import DB_ACQUIRE
+from app.core.metrics import observe_acquire
 
 log = logging.getLogger("drift.db")
 
@@ -508,7 +508,7 @@ class RequestConnection:
         if self.conn is None:
             started = time.perf_counter()
             self.conn = await self._pool.acquire()
-            DB_ACQUIRE.observe(time.perf_counter() - started)
+            observe_acquire(time.perf_counter() - started)
         return self.conn
 
     async def begin(self, script: str) -> asyncpg.Connection:

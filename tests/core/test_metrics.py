@@ -129,3 +129,28 @@ async def test_scim_operations_are_counted_by_operation_and_outcome(
     assert moved(operation="create_users", outcome="success") == 1
     assert moved(operation="create_users", outcome="client_error") == 1
     assert moved(operation="list_users", outcome="success") == 1
+
+
+def test_a_tally_hands_over_what_observe_would_have_recorded() -> None:
+    """Request durations are tallied in the process and flushed (app.core.metrics._Tally):
+    the histogram must end up exactly as if each value had been observed."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from app.core.metrics import _Tally
+
+    registry = CollectorRegistry()
+    buckets = (0.005, 0.01, 0.1, 1.0)
+    direct = Histogram("direct_seconds", "d", buckets=buckets, registry=registry)
+    tallied = Histogram("tallied_seconds", "t", buckets=buckets, registry=registry)
+    tally = _Tally(tallied)
+    values = [0.0, 0.005, 0.0050001, 0.01, 0.09, 0.1, 0.5, 1.0, 3.0, 250.0]
+    for v in values:
+        direct.observe(v)
+        tally.observe(v)
+    assert registry.get_sample_value("tallied_seconds_count") == 0  # not handed over yet
+    tally.flush()
+    tally.flush()  # nothing twice
+    for suffix, labels in [("_count", {}), ("_sum", {})] + [
+            ("_bucket", {"le": le}) for le in ("0.005", "0.01", "0.1", "1.0", "+Inf")]:
+        assert (registry.get_sample_value("tallied_seconds" + suffix, labels)
+                == registry.get_sample_value("direct_seconds" + suffix, labels)), (suffix, labels)

@@ -7,6 +7,7 @@ spelling, which is what we store and return.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -253,9 +254,12 @@ class AttrRef:
         return "".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def resolve(rdef: ResourceDef, path: str) -> AttrRef | None:
     """`userName`, `name.givenName`, `urn:...:User:userName`, `urn:...:enterprise:2.0:User`,
-    `urn:...:enterprise:2.0:User:manager.value` -> AttrRef; None if unknown."""
+    `urn:...:enterprise:2.0:User:manager.value` -> AttrRef; None if unknown. Cached: a pure
+    function of the definition (compared by identity) and the text, called for every key of
+    every body and filter (a SCIM create resolved each of its keys two or three times)."""
     text = path.strip()
     low = text.lower()
     schema: SchemaDef | None = None

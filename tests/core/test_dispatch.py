@@ -53,6 +53,20 @@ async def _answers(app: Any, tenant: Tenant, requests: list[tuple[str, str, dict
     return out
 
 
+async def _direct_and_standard_alike(runtime: Runtime, tenant: Tenant,
+                                     requests: list[tuple[str, str, dict[str, str]]]
+                                     ) -> list[tuple[int, Any]]:
+    """The answers of an app as made (direct routes, through the front door) to `requests`,
+    checked equal to those of an app whose every route takes FastAPI's own handler."""
+    direct = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    standard = create_app(runtime.settings, runtime=runtime, run_worker=False)
+    # any override sends every request through FastAPI's own handler
+    standard.dependency_overrides[_unused_dependency] = _unused_dependency
+    got_direct = await _answers(direct, tenant, requests)
+    assert got_direct == await _answers(standard, tenant, requests)
+    return got_direct
+
+
 async def test_direct_and_standard_handlers_answer_alike(runtime: Runtime, tenant: Tenant
                                                          ) -> None:
     viewer = await tenant.add_user("viewer")
@@ -73,13 +87,7 @@ async def test_direct_and_standard_handlers_answer_alike(runtime: Runtime, tenan
         ("GET", "/api/v1/audit", viewer.headers),  # refused by role
         ("DELETE", f"/api/v1/projects/{pid}x", owner),
     ]
-    direct = create_app(runtime.settings, runtime=runtime, run_worker=False)
-    standard = create_app(runtime.settings, runtime=runtime, run_worker=False)
-    # any override sends every request through FastAPI's own handler
-    standard.dependency_overrides[_unused_dependency] = _unused_dependency
-    got_direct = await _answers(direct, tenant, requests)
-    got_standard = await _answers(standard, tenant, requests)
-    assert got_direct == got_standard
+    got_direct = await _direct_and_standard_alike(runtime, tenant, requests)
     statuses = [status for status, _ in got_direct]
     assert statuses == [200, 200, 200, 200, 422, 401, 401, 422, 200, 403, 422]
     assert got_direct[0][1]["id"] == pid
@@ -153,11 +161,6 @@ async def test_scim_answers_alike_through_the_front_door(runtime: Runtime, tenan
         ("GET", "/scim/v2/Nowhere", h),  # no route
         ("PUT", "/scim/v2/ServiceProviderConfig", h),  # 405
     ]
-    direct = create_app(runtime.settings, runtime=runtime, run_worker=False)
-    standard = create_app(runtime.settings, runtime=runtime, run_worker=False)
-    standard.dependency_overrides[_unused_dependency] = _unused_dependency
-    got_direct = await _answers(direct, tenant, requests)
-    got_standard = await _answers(standard, tenant, requests)
-    assert got_direct == got_standard
+    got_direct = await _direct_and_standard_alike(runtime, tenant, requests)
     assert [status for status, _ in got_direct] == [200, 400, 200, 404, 401, 401, 404, 405]
     assert got_direct[0][1]["Resources"][0]["id"] == user["id"]

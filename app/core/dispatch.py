@@ -45,10 +45,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_validation_alias, request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette._exception_handler import _lookup_exception_handler
-from starlette._utils import is_async_callable
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
+from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -233,17 +230,17 @@ class FrontDoor:
     """Direct routes entered right below RequestContextMiddleware.
 
     Between that middleware and a route's app, Starlette and FastAPI put five layers on every
-    request: ExceptionMiddleware (a Request, and a wrapped `send` every message passes through),
-    FastAPI's AsyncExitStackMiddleware (an AsyncExitStack, for uploaded files), the router, the
-    RouteIndex and Route.handle. A direct route needs only the exception handling of those. For
-    a request that fully matches a direct route (`RouteIndex.full_match`: the route the router
-    would pick), the middleware calls the route's app through `handle`, which renders an
-    exception with the handler ExceptionMiddleware would have chosen (its own handler tables,
-    looked up the same way: a status handler for an HTTPException, then the exception's
-    classes in MRO order) and lets any other exception rise to ServerErrorMiddleware (500), as
-    before. Everything else takes the full stack: a path without a full match (404, 405, the
-    trailing-slash redirect), a route FastAPI handles, and every route while dependency
-    overrides are set. tests/core/test_dispatch.py sends the same requests both ways."""
+    request: ExceptionMiddleware, FastAPI's AsyncExitStackMiddleware (an AsyncExitStack, for
+    uploaded files), the router, the RouteIndex and Route.handle. A direct route needs only the
+    exception handling of those. For a request that fully matches a direct route
+    (`RouteIndex.full_match`: the route the router would pick), the middleware calls the
+    route's app through `handle`, which wraps it exactly as ExceptionMiddleware does
+    (Starlette's `wrap_app_handling_exceptions`, with ExceptionMiddleware's handler tables):
+    a handled exception is rendered by the same handler, any other rises to
+    ServerErrorMiddleware (500), as before. Everything else takes the full stack: a path
+    without a full match (404, 405, the trailing-slash redirect), a route FastAPI handles,
+    and every route while dependency overrides are set. tests/core/test_dispatch.py sends the
+    same requests both ways."""
 
     def __init__(self, app: FastAPI, exceptions: ExceptionMiddleware) -> None:
         self.app = app
@@ -278,27 +275,10 @@ class FrontDoor:
         scope["starlette.exception_handlers"] = self.handlers
         return direct
 
-    async def handle(self, direct: ASGIApp, scope: Scope, receive: Receive, send: Send,
-                     started: list[int]) -> None:
-        """Run `direct`; an exception is rendered as ExceptionMiddleware would render it.
-        `started[0]` is non-zero once the response has started."""
-        try:
-            await direct(scope, receive, send)
-        except Exception as exc:
-            handlers, status_handlers = self.handlers
-            handler: Any = (status_handlers.get(exc.status_code)
-                            if isinstance(exc, HTTPException) else None
-                            ) or _lookup_exception_handler(handlers, exc)
-            if handler is None:
-                raise
-            if started[0]:
-                raise RuntimeError("Caught handled exception, but response already started."
-                                   ) from exc
-            request = Request(scope, receive, send)
-            if is_async_callable(handler):
-                response = await handler(request, exc)
-            else:
-                response = await run_in_threadpool(handler, request, exc)
-            if response is not None:
-                await response(scope, receive, send)
-            exc.with_traceback(None)  # a reused exception would pile up tracebacks
+    async def handle(self, direct: ASGIApp, scope: Scope, receive: Receive, send: Send
+                     ) -> None:
+        """Run `direct`; an exception is rendered by Starlette's own exception wrapper, the one
+        ExceptionMiddleware runs, with ExceptionMiddleware's handler tables (`route_app` put
+        them in the scope)."""
+        request = Request(scope, receive, send)
+        await wrap_app_handling_exceptions(direct, request)(scope, receive, send)

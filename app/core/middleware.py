@@ -277,7 +277,7 @@ class RequestContextMiddleware:
             front = self._front
             direct = front.route_app(scope) if front is not None and refusal is None else None
             if front is not None and direct is not None:  # no layer between (FrontDoor)
-                await front.handle(direct, scope, receive, send_wrapper, stat)
+                await front.handle(direct, scope, receive, send_wrapper)
             elif refusal is None:
                 await self.app(scope, receive, send_wrapper)
             else:

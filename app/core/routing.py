@@ -70,14 +70,26 @@ class RouteIndex:
             self._keys[(key, truncated)] = found
         return found
 
-    def full_match(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
-        """The route this http request gets when one matches it fully (path and method), with
-        its child scope; None when the router would answer 405, 404 or a redirect."""
+    def _match(self, scope: Scope) -> tuple[Match, BaseRoute | None, Scope]:
+        """The first route that matches fully; else the first that matches the path but not
+        the method (PARTIAL: a 405); else NONE."""
+        partial: BaseRoute | None = None
+        partial_scope: Scope = {}
         for route in self._candidates(*path_key(get_route_path(scope))):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
-                return route, child_scope
-        return None
+                return match, route, child_scope
+            if match is Match.PARTIAL and partial is None:
+                partial, partial_scope = route, child_scope
+        if partial is not None:
+            return Match.PARTIAL, partial, partial_scope
+        return Match.NONE, None, {}
+
+    def full_match(self, scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        """The route this http request gets when one matches it fully (path and method), with
+        its child scope; None when the router would answer 405, 404 or a redirect."""
+        match, route, child_scope = self._match(scope)
+        return (route, child_scope) if match is Match.FULL and route is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,21 +97,11 @@ class RouteIndex:
             return
         if "router" not in scope:
             scope["router"] = self.router
-        partial: BaseRoute | None = None
-        partial_scope: Scope = {}
-        for route in self._candidates(*path_key(get_route_path(scope))):
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                scope["route"] = route
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
-            if match is Match.PARTIAL and partial is None:
-                partial, partial_scope = route, child_scope
-        if partial is not None:  # 405: the path matched, the method did not
-            scope["route"] = partial
-            scope.update(partial_scope)
-            await partial.handle(scope, receive, send)
+        _, route, child_scope = self._match(scope)
+        if route is not None:  # a full match, or a 405 (the path matched, the method did not)
+            scope["route"] = route
+            scope.update(child_scope)
+            await route.handle(scope, receive, send)
             return
         await self.fallback(scope, receive, send)  # 404 or the trailing-slash redirect
 

@@ -71,7 +71,6 @@ CREATE UNIQUE INDEX users_one_owner ON public.users USING btree (tenant_id) WHER
 CREATE INDEX users_created ON public.users USING btree (tenant_id, created_at, id);
 CREATE INDEX users_scim_user_name_key ON public.users USING btree (tenant_id, user_name_key);
 CREATE INDEX users_scim_external_id ON public.users USING btree (tenant_id, external_id) WHERE (external_id IS NOT NULL);
-CREATE INDEX users_scim_created ON public.users USING btree (tenant_id, created_at, id);
 CREATE UNIQUE INDEX users_email_uq ON public.users USING btree (tenant_id, email_key) WHERE (email_key IS NOT NULL);
 SELECT drift_private.declare_tenant_table('public.users', 'SELECT, INSERT, UPDATE', :'app_role');
 

@@ -28,7 +28,6 @@ users = m.entity_table(
     m.tenant_fk(),
 )
 m.created_index(users)
-Index("users_scim_created", users.c.tenant_id, users.c.created_at, users.c.id)
 Index("users_email_uq", users.c.tenant_id, users.c.email_key, unique=True,
       postgresql_where=text("email_key IS NOT NULL"))
 Index("users_one_owner", users.c.tenant_id, unique=True,
@@ -36,6 +35,10 @@ Index("users_one_owner", users.c.tenant_id, unique=True,
 Index("users_scim_external_id", users.c.tenant_id, users.c.external_id,
       postgresql_where=text("external_id IS NOT NULL"))
 Index("users_scim_user_name_key", users.c.tenant_id, users.c.user_name_key)
+# Uniqueness is an expression index, not a unique index on user_name_key: a plain unique
+# index makes user_name_key a key column, and then any UPDATE of users (a SCIM role mapping)
+# takes PostgreSQL's key lock, which waits on the FOR KEY SHARE that membership inserts hold,
+# and concurrent group changes deadlock (tests/scim/test_group_mappings.py)
 Index("users_user_name_uq", users.c.tenant_id, func.lower(users.c.user_name), unique=True)
 
 api_keys = m.entity_table(

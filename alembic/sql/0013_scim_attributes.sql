@@ -27,3 +27,9 @@ CREATE TABLE public.scim_custom_values (
 );
 CREATE INDEX scim_custom_values_lookup ON public.scim_custom_values (tenant_id, name_key, value_key);
 SELECT drift_private.declare_tenant_table('public.scim_custom_values', 'SELECT, INSERT, UPDATE, DELETE', :'app_role');
+
+-- A SCIM create's INSERT and its guards, in one statement whose plan the session keeps
+-- (app.scim.repository.users.insert).
+\ir functions/public.scim_insert_user.v1.sql
+REVOKE ALL ON FUNCTION public.scim_insert_user(p_tenant uuid, p_id uuid, p_user_name text, p_external_id text, p_display_name text, p_email text, p_active boolean, p_doc jsonb, p_now timestamp with time zone, p_unless_seat_limit boolean, p_unless_invited text[], p_unless_required_custom boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.scim_insert_user(p_tenant uuid, p_id uuid, p_user_name text, p_external_id text, p_display_name text, p_email text, p_active boolean, p_doc jsonb, p_now timestamp with time zone, p_unless_seat_limit boolean, p_unless_invited text[], p_unless_required_custom boolean) TO :"app_role";

@@ -261,6 +261,20 @@ class RequestContextMiddleware:
                         return
                 elif rconn is not None and rconn.in_tx:
                     await rconn.rollback()
+                elif rconn is not None and rconn.tx is not None:
+                    # a write that failed before its transaction opened: a refused
+                    # credential answers 401 instead
+                    try:
+                        await rconn.tx.verify_write()
+                    except ProblemError as exc:
+                        replaced = True
+                        stat[0] = exc.status
+                        await rconn.release()
+                        await _send_problem(scope, send, exc, header)
+                        return
+                    except Exception:  # the error response goes out; nothing was written
+                        log.warning("could not verify the credential of failed request %s",
+                                    rid, exc_info=True)
                 if rconn is not None:  # back to the pool as soon as the work is done
                     await rconn.release()
                 message["headers"] = [*message.get("headers", []), header]

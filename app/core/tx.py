@@ -2,7 +2,8 @@
 
 1. **The request's transaction** (`TenantTx` / `ScimTx` dependencies, a `RequestTx` on the
    request's pooled connection). Write requests open it with `BEGIN; SELECT drift_api.enter_*`
-   in one round trip (the credential re-verified, the tenant set for this transaction only);
+   in one round trip (the credential re-verified, the tenant set for this transaction only;
+   a SCIM write's first statement may ride in it, `Tx.run`);
    read-only requests (GET/HEAD) run each SELECT as an implicit transaction of its own with the
    credential check fused in ("one-flight reads", docs/adr/0003-one-flight-reads.md). The
    middleware commits before the response starts when the status is < 400 and rolls back
@@ -167,6 +168,16 @@ class Tx:
     async def execute(self, sql: str, *args: Any) -> str:
         return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
 
+    async def run(self, sql: str, *args: Any) -> str:
+        """A statement whose result is its status (`INSERT 0 1`, `SELECT 0`), which may be
+        sent as text: on a write request whose transaction is not open yet it rides in the
+        round trip that opens it (`RequestTx.run`), so a write whose first statement needs
+        no rows back costs two round trips, that one and COMMIT's. Sent as text, PostgreSQL
+        plans it on every call: for a statement that is costly to plan, call a PL/pgSQL
+        function that holds it (`SELECT 1 FROM f(...) AS r(ok) WHERE ok`; PL/pgSQL keeps the
+        plan). Elsewhere it is `execute`."""
+        return await self.execute(sql, *args)
+
     async def executemany(self, sql: str, args: Any) -> None:
         await self.conn.executemany(sql, args)
 
@@ -302,8 +313,10 @@ def _fusable(sql: str) -> bool:
 class RequestTx(Tx):
     """The request's transaction: the tenant is entered by the first statement.
 
-    Write requests (any method but GET/HEAD) open it eagerly: `BEGIN; SELECT enter(...)` in
-    one round trip, then the statements, then COMMIT by the middleware before the response.
+    Write requests (any method but GET/HEAD) open it with `BEGIN; SELECT enter(...)` in one
+    round trip, then the statements, then COMMIT by the middleware before the response: a
+    user's credential in its dependency (`open`), a SCIM token with the handler's first
+    statement (which, sent with `run`, goes in that same round trip).
 
     Read-only requests (GET/HEAD) send nothing up front. Each SELECT runs as an implicit
     transaction of its own with the gate inside it: one round trip per statement, the
@@ -317,7 +330,7 @@ class RequestTx(Tx):
 
     __slots__ = ("_on_refused", "_rconn", "_state", "enter", "read_only")
 
-    PENDING, READING, OPEN, DETACHED = 0, 1, 2, 3
+    PENDING, READING, OPEN, DETACHED, REFUSED = 0, 1, 2, 3, 4
 
     def __init__(self, rconn: RequestConnection, tenant_id: UUID, ctx: RequestContext,
                  principal: Any, enter: Enter, on_refused: RefusedHandler, *,
@@ -334,13 +347,19 @@ class RequestTx(Tx):
     def pending(self) -> bool:
         return self._state == self.PENDING
 
-    async def open(self) -> None:
-        """Open the request's real transaction (BEGIN + enter in one round trip)."""
+    async def open(self, first: str | None = None) -> str:
+        """Open the request's real transaction (BEGIN + enter in one round trip); `first`, a
+        statement as text, goes in the same round trip. Its status ("BEGIN"'s without)."""
         if self._state == self.OPEN:
-            return
+            raise RuntimeError("the request transaction is already open")
         self._check_attached()
-        self.conn = await self._entering(lambda: self._rconn.begin(self.enter.script))
+        tail = "" if first is None else f"; {first}"
+        # the script is built on each try: after a stale allowlist proof the retry enters
+        # without it (`_entering`)
+        status = await self._entering(lambda: self._rconn.begin(self.enter.script + tail))
+        self.conn = self._rconn.conn
         self._state = self.OPEN
+        return status
 
     async def detach(self) -> None:
         """Finish the request's transaction now (COMMIT if one is open, with what was
@@ -373,6 +392,14 @@ class RequestTx(Tx):
             return
         await self._gated("fetchval", "SELECT true", ())
 
+    async def verify_write(self) -> None:
+        """Before an error response: a write request whose transaction never opened (its
+        handler answered before its first statement, or that statement failed in the round
+        trip that would have opened it) has its credential verified all the same, so a
+        refused credential answers 401 rather than the handler's error."""
+        if not self.read_only:
+            await self.verify()
+
     def _check_attached(self) -> None:
         if self._state == self.DETACHED:
             raise RuntimeError("the request transaction was detached; open a transaction of "
@@ -380,6 +407,7 @@ class RequestTx(Tx):
 
     async def _refused_or_raise(self, exc: asyncpg.PostgresError) -> NoReturn:
         if getattr(exc, "sqlstate", None) == CREDENTIAL_SQLSTATE:
+            self._state = self.REFUSED  # answered once (401): nothing verifies it again
             await self._on_refused(str(getattr(exc, "message", "") or exc))
         raise exc
 
@@ -437,6 +465,21 @@ class RequestTx(Tx):
         if self._state != self.OPEN:
             await self.open()
         return await self.conn.execute(sql, *args)  # type: ignore[no-any-return]
+
+    async def run(self, sql: str, *args: Any) -> str:
+        """`Tx.run`: the first statement of a write request goes in the round trip that opens
+        the transaction (`BEGIN; SELECT enter(...); <it>`, its values inlined as literals, the
+        status the last statement's). A refused credential stops the script before it; if it
+        fails, the transaction is rolled back and its error raised, as `execute` would. A
+        value with no literal form (`literal`) sends it the usual way."""
+        if self._state == self.PENDING and not self.read_only:
+            try:
+                first = inline(sql, args)
+            except ValueError:
+                pass
+            else:
+                return await self.open(first)
+        return await self.execute(sql, *args)
 
     async def executemany(self, sql: str, args: Any) -> None:
         if self._state != self.OPEN:
@@ -511,18 +554,19 @@ class RequestConnection:
             observe_acquire(time.perf_counter() - started)
         return self.conn
 
-    async def begin(self, script: str) -> asyncpg.Connection:
-        """Run `script` (which starts with BEGIN) as one round trip."""
+    async def begin(self, script: str) -> str:
+        """Run `script` (which starts with BEGIN) as one round trip; the status of its last
+        statement."""
         conn = await self.get()
         if self.in_tx:
             raise RuntimeError("the request transaction is already open")
         self.in_tx = True
         try:
-            await conn.execute(script)
+            status: str = await conn.execute(script)
         except BaseException:
             await self.rollback()
             raise
-        return conn
+        return status
 
     async def run(self, script: str) -> None:
         """A whole transaction as one simple-protocol script (BEGIN ... COMMIT)."""

@@ -131,9 +131,9 @@ async def reset_token_tx(request: Request, token: TokenParam) -> tuple[Tx, UUID,
     if digest is None or found is None:
         await throttle.token_guess_failed(rt, ctx, "ip_reset")
         raise NotFound("This reset link is not valid.", code="reset_token_invalid")
-    conn = await get_request_connection(request).begin(
-        begin_tenant_sql(found["tenant_id"]))
-    return Tx(conn, found["tenant_id"], ctx), found["ref_id"], digest
+    rconn = get_request_connection(request)
+    await rconn.begin(begin_tenant_sql(found["tenant_id"]))
+    return Tx(rconn.conn, found["tenant_id"], ctx), found["ref_id"], digest
 
 
 ResetTokenTx = Annotated[tuple[Tx, UUID, bytes], Depends(reset_token_tx)]

@@ -104,7 +104,10 @@ def enter_for(principal: Principal, freshness: Freshness | None = None) -> Enter
 
 async def scim_tx(request: Request) -> RequestTx:
     """The request's transaction, the SCIM token verified by its first round trip
-    (app.core.db.RequestTx: eagerly for writes, inside the first read for GET/HEAD)."""
+    (app.core.tx.RequestTx): inside the first read for GET/HEAD; for a write, in the round trip
+    that opens the transaction, opened by the handler's first statement (a create's INSERT
+    rides in it, `Tx.run`). A write that answers an error before any statement has its token
+    verified before the error goes out (`RequestTx.verify_write`)."""
     rt = get_runtime(request)
     ctx = get_ctx(request)
     principal, key = await lookup(rt, ctx, bearer_token(request))
@@ -122,8 +125,6 @@ async def scim_tx(request: Request) -> RequestTx:
     tx = RequestTx(get_request_connection(request), principal.tenant_id, ctx, principal,
                    enter_for(principal, freshness), refused,
                    read_only=request.method in SAFE_METHODS)
-    if not tx.read_only:
-        await tx.open()
     request.state.principal = principal
     return tx
 

@@ -79,16 +79,23 @@ async def test_a_scim_create_sends_its_events_with_commit(
     body["userName"] = "deferred2@example.com"
     assert (await client.post("/scim/v2/Users", headers=headers, json=body)).status_code == 201
     own = [q for q in round_trips if "ip_allowlist_entries" not in q]
+    # two round trips: the insert rides in the one that opens the transaction and enters...
+    assert len(own) == 2, own
     assert own[0].startswith("BEGIN; SELECT drift_api.enter_scim_token(")
+    assert "; SELECT 1 FROM public.scim_insert_user(" in own[0]
+    # ... with its three guards on (seat limit, open invitation, required custom attribute:
+    # the insert itself checks, no statement of their own), the two addresses it checks
+    assert own[0].endswith(", true, ARRAY[" + own[0].split("ARRAY[", 1)[1].split("]", 1)[0]
+                           + "]::text[], true) AS r(ok) WHERE ok"), own[0]
+    # ... and the event and the audit record go with COMMIT
     assert "INSERT INTO audit_events" in own[-1] and own[-1].endswith("; COMMIT")
-    assert not any("INSERT INTO audit_events" in q for q in own[:-1])
-    # nobody invited and no seat limit: the insert itself checks (no statement of their own)
-    inserts = [q for q in own if q.startswith("INSERT INTO users")]
-    assert len(inserts) == 1 and "FROM invitations" in inserts[0]
-    # ... and that no custom attribute is required: enter, insert, commit
-    assert "FROM scim_custom_attributes" in inserts[0] and len(own) == 3
+    assert "INSERT INTO audit_events" not in own[0]
     rows = await tenant.sql("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'")
     assert rows[0][0] == 2
+    users = await tenant.sql("SELECT user_name, role, active FROM users"
+                             " WHERE user_name LIKE 'deferred%' ORDER BY user_name")
+    assert [tuple(u) for u in users] == [("deferred2@example.com", "member", True),
+                                         ("deferred@example.com", "member", True)]
 
 
 async def test_audit_inserts_go_last_so_writers_of_a_tenant_never_deadlock(

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
 from app.core.tx import Tx
 from app.scim.repository.search import NOT_HELD_DELETE, USER_COLUMNS, USER_GROUPS_SQL
-from app.teams.invitations.repository import none_open_for
 
 
 async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: bool = True
@@ -27,31 +26,29 @@ async def get(tx: Tx, user_id: UUID, *, for_update: bool = False, with_groups: b
 async def insert(tx: Tx, *, user_name: str, external_id: str | None, display_name: str | None,
                  email: str | None, active: bool, doc: dict[str, Any], now: datetime,
                  unless_seat_limit: bool = False, unless_invited: list[str] | None = None,
-                 unless_required_custom: bool = False) -> asyncpg.Record | None:
-    """Insert a user (role member), or return None when a guard holds: `unless_seat_limit`,
-    the tenant has a seat limit; `unless_invited`, an invitation is open to one of those
-    addresses; `unless_required_custom`, the tenant declares a required custom attribute.
-    The common case then needs no seat check, no invitation lookup, no read of the custom
-    attribute declarations and no tenant lock of its own."""
-    args: list[Any] = [tx.tenant_id, user_name, external_id, display_name, email, active, doc,
-                       now]
-    guards = []
-    if unless_seat_limit:
-        guards.append("NOT EXISTS (SELECT 1 FROM tenants t WHERE t.tenant_id = $1"
-                      " AND t.seat_limit IS NOT NULL)")
-    if unless_invited:
-        args.append(unless_invited)
-        guards.append(none_open_for(f"${len(args)}"))
-    if unless_required_custom:
-        guards.append("NOT EXISTS (SELECT 1 FROM scim_custom_attributes c"
-                      " WHERE c.tenant_id = $1 AND c.required)")
-    where = f" WHERE {' AND '.join(guards)}" if guards else ""
-    return await tx.fetchrow(
-        "INSERT INTO users AS u (tenant_id, user_name, external_id, display_name, email, role,"
-        " active, deprovisioned_at, scim_resource, created_at, updated_at)"
-        " SELECT $1, $2, $3, $4, $5, 'member', $6,"
-        f" CASE WHEN $6 THEN NULL ELSE $8::timestamptz END, $7, $8, $8{where}"
-        f" RETURNING {USER_COLUMNS}", *args)
+                 unless_required_custom: bool = False) -> dict[str, Any] | None:
+    """Insert a user (role member) and return the row as written (the columns of
+    USER_COLUMNS), or None when a guard holds: `unless_seat_limit`, the tenant has a seat
+    limit; `unless_invited`, an invitation is open to one of those addresses;
+    `unless_required_custom`, the tenant declares a required custom attribute. The common case
+    then needs no seat check, no invitation lookup, no read of the custom attribute
+    declarations and no tenant lock of its own.
+
+    One call of public.scim_insert_user, sent with `Tx.run`: when it is the request's first
+    statement it rides in the round trip that opens the transaction, so a usual create is two
+    round trips. Every value of the row is known here (the id is drawn here), so nothing needs
+    to come back but whether it went in."""
+    user_id = uuid4()
+    status = await tx.run(
+        "SELECT 1 FROM public.scim_insert_user($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+        " $12) AS r(ok) WHERE ok", tx.tenant_id, user_id, user_name, external_id,
+        display_name, email, active, doc, now, unless_seat_limit, unless_invited or None,
+        unless_required_custom)
+    if status != "SELECT 1":
+        return None
+    return {"id": user_id, "user_name": user_name, "external_id": external_id,
+            "display_name": display_name, "email": email, "active": active, "role": "member",
+            "created_at": now, "updated_at": now, "scim_resource": doc}
 
 
 async def update(tx: Tx, user_id: UUID, *, user_name: str, external_id: str | None,

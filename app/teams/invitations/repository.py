@@ -78,17 +78,11 @@ async def revoke(tx: Tx, invitation_id: UUID, now: datetime, reason: str) -> Non
 
 # Open invitations to any of the addresses $1 (text[]): lower() of the parameters in
 # PostgreSQL, as the generated email_key column computes it; served by the partial index
-# invitations_email under RLS (tests/core/test_rls_indexes.py).
-_OPEN_FOR = ("email_key = ANY(array(SELECT lower(a) FROM unnest({p}::text[]) AS a))"
-             " AND accepted_at IS NULL AND revoked_at IS NULL")
-OPEN_FOR_ADDRESSES = _OPEN_FOR.format(p="$1")
-
-
-def none_open_for(placeholder: str) -> str:
-    """A condition for another domain's statement: no invitation is open to the addresses
-    bound at `placeholder` (a text[] parameter, e.g. "$9"). A SCIM create puts it in its
-    INSERT, so the usual case (nobody invited) costs no statement of its own."""
-    return f"NOT EXISTS (SELECT 1 FROM invitations WHERE {_OPEN_FOR.format(p=placeholder)})"
+# invitations_email under RLS (tests/core/test_rls_indexes.py). A SCIM create's INSERT checks
+# the same condition inside public.scim_insert_user (alembic/sql/functions), so the usual
+# case, nobody invited, costs no statement of its own.
+OPEN_FOR_ADDRESSES = ("email_key = ANY(array(SELECT lower(a) FROM unnest($1::text[]) AS a))"
+                      " AND accepted_at IS NULL AND revoked_at IS NULL")
 
 
 async def any_open_for(tx: Tx, addresses: list[str]) -> bool:

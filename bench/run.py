@@ -93,19 +93,21 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def spawn(module: str, *args: str, env: dict[str, str] | None = None
+def spawn(module: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
           ) -> subprocess.Popen[bytes]:
-    """`python -m <module> <args>` from the repository root, in a process group of its own
-    (so `stop_procs` reaches its children), output discarded; `env` is added to ours."""
+    """`python -m <module> <args>` from `cwd` (the repository root; another checkout runs its
+    own code), in a process group of its own (so `stop_procs` reaches its children), output
+    discarded; `env` is added to ours."""
     return subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=ROOT, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", module, *args], cwd=cwd, env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def serve_api(env_vars: dict[str, str], workers: int, port: int) -> subprocess.Popen[bytes]:
-    """`drift-cloud serve --no-worker` with `workers` processes on `port`."""
+def serve_api(env_vars: dict[str, str], workers: int, port: int, cwd: Path = ROOT
+              ) -> subprocess.Popen[bytes]:
+    """`drift-cloud serve --no-worker` with `workers` processes on `port`, from `cwd`."""
     return spawn("app.cli", "serve", "--no-worker", "--workers", str(workers), "--port",
-                 str(port), env={**env_vars, "DRIFT_LOG_LEVEL": "warning"})
+                 str(port), env={**env_vars, "DRIFT_LOG_LEVEL": "warning"}, cwd=cwd)
 
 
 def spawn_uvicorn(app: str, port: int, workers: int, env: dict[str, str]

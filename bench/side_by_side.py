@@ -17,54 +17,18 @@ A/B; then the median of A/B."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import statistics
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import orjson
-import psutil
 
 from app.core.embedded import EmbeddedPostgres
 from bench import wrk
-from bench.run import DATA, free_port
+from bench.run import DATA, cpu_seconds, free_port, serve_api, stop_procs, wait_http
 from bench.scenarios.scim_common import headers
 from bench.scenarios.scim_create import BODY
 from bench.wrk import Req, WrkResult
-
-
-def _serve(checkout: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--workers", "1", "--port",
-         str(port)], cwd=checkout, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def _ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz",
-                                        timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    raise RuntimeError(f"the server on port {port} did not get ready")
-
-
-def _cpu(proc: subprocess.Popen[bytes]) -> float:
-    root = psutil.Process(proc.pid)
-    total = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        times = p.cpu_times()
-        total += times.user + times.system
-    return total
 
 
 def main() -> None:
@@ -85,17 +49,16 @@ def main() -> None:
     tenants = list(tokens)[:2]
     embedded = EmbeddedPostgres(DATA)
     urls = embedded.start(stop_on_exit=False)
-    env = {**os.environ, "DRIFT_DATABASE_URL": urls.app_url,
-           "DRIFT_MIGRATION_DATABASE_URL": urls.owner_url, "DRIFT_DATA_DIR": str(DATA / "data"),
-           "DRIFT_API_RATE_LIMITS": "", "DRIFT_SCIM_RATE_LIMITS": "",
-           "DRIFT_LOG_LEVEL": "warning"}
+    env = {"DRIFT_DATABASE_URL": urls.app_url, "DRIFT_MIGRATION_DATABASE_URL": urls.owner_url,
+           "DRIFT_DATA_DIR": str(DATA / "data"), "DRIFT_API_RATE_LIMITS": "",
+           "DRIFT_SCIM_RATE_LIMITS": ""}
     sides = {"A": args.a.resolve(), "B": args.b.resolve()}
     ports = {side: free_port() for side in sides}
-    procs = {side: _serve(path, ports[side], env) for side, path in sides.items()}
+    procs = {side: serve_api(env, 1, ports[side], cwd=path) for side, path in sides.items()}
     ratios = []
     try:
         for side in sides:
-            _ready(ports[side])
+            wait_http(f"http://127.0.0.1:{ports[side]}/readyz")
         for n in range(args.rounds):
             tenant = {"A": tenants[n % 2], "B": tenants[(n + 1) % 2]}
             results: dict[str, WrkResult] = {}
@@ -107,13 +70,13 @@ def main() -> None:
                 results[side] = wrk.run(f"http://127.0.0.1:{ports[side]}", load,
                                         duration=args.duration, connections=args.connections)
 
-            before = {side: _cpu(p) for side, p in procs.items()}
+            before = {side: cpu_seconds(p.pid) for side, p in procs.items()}
             threads = [threading.Thread(target=drive, args=(side,)) for side in sides]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            cpu = {side: (_cpu(p) - before[side]) / max(1, results[side].requests) * 1e6
+            cpu = {side: (cpu_seconds(p.pid) - before[side]) / max(1, results[side].requests) * 1e6
                    for side, p in procs.items()}
             a, b = results["A"], results["B"]
             ratio = a.rps / b.rps if b.rps else float("nan")
@@ -123,14 +86,7 @@ def main() -> None:
                   f" | A/B {ratio:.3f}", flush=True)
         print(f"median A/B over {len(ratios)} rounds: {statistics.median(ratios):.3f}")
     finally:
-        for p in procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, 15)
-        for p in procs.values():
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, 9)
+        stop_procs(list(procs.values()))
         embedded.stop()
 
 

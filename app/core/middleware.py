@@ -231,7 +231,7 @@ class RequestContextMiddleware:
             nonlocal replaced
             if message["type"] == "http.response.start":
                 stat[0] = message["status"]
-                refusal: ProblemError | None = None
+                refused: ProblemError | None = None
                 if rconn is not None and message["status"] < 400:
                     try:
                         # a read request writes what it deferred, or has its credential
@@ -242,7 +242,7 @@ class RequestContextMiddleware:
                         if rconn.in_tx:
                             await rconn.commit()
                     except ProblemError as exc:
-                        refusal = exc
+                        refused = exc
                     except Exception:
                         log.exception("COMMIT failed for request %s", rid)
                         await rconn.rollback()
@@ -264,16 +264,16 @@ class RequestContextMiddleware:
                     try:
                         await rconn.tx.verify_write()
                     except ProblemError as exc:
-                        refusal = exc
+                        refused = exc
                     except Exception:  # the error response goes out; nothing was written
                         log.warning("could not verify the credential of failed request %s",
                                     rid, exc_info=True)
                 if rconn is not None:  # back to the pool as soon as the work is done
                     await rconn.release()
-                if refusal is not None:  # the credential was refused: that is the answer
+                if refused is not None:  # the credential was refused: that is the answer
                     replaced = True
-                    stat[0] = refusal.status
-                    await _send_problem(scope, send, refusal, header)
+                    stat[0] = refused.status
+                    await _send_problem(scope, send, refused, header)
                     return
                 message["headers"] = [*message.get("headers", []), header]
             elif replaced:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from app.core import tx as tx_module
 from app.core.tx import inline, literal, own_tx
+from app.core.tx import literals as tx_module
 from tests.conftest import Tenant
 
 HOSTILE = [
